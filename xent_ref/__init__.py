@@ -1,0 +1,32 @@
+"""xent_ref: a pure-NumPy reference for the cross-entropy family of losses."""
+
+from xent_ref.binary import (
+    binary_cross_entropy,
+    binary_cross_entropy_grad,
+    binary_cross_entropy_with_logits,
+    binary_cross_entropy_with_logits_grad,
+)
+from xent_ref.cross_entropy import cross_entropy, cross_entropy_grad, nll_loss, nll_loss_grad
+from xent_ref.modules import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, NLLLoss
+from xent_ref.softmax import log_softmax, log_softmax_grad, softmax, softmax_grad
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "softmax",
+    "softmax_grad",
+    "log_softmax",
+    "log_softmax_grad",
+    "cross_entropy",
+    "cross_entropy_grad",
+    "nll_loss",
+    "nll_loss_grad",
+    "binary_cross_entropy",
+    "binary_cross_entropy_grad",
+    "binary_cross_entropy_with_logits",
+    "binary_cross_entropy_with_logits_grad",
+    "CrossEntropyLoss",
+    "NLLLoss",
+    "BCELoss",
+    "BCEWithLogitsLoss",
+]

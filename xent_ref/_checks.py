@@ -1,0 +1,183 @@
+"""Argument validation, in one place, with messages that name the argument.
+
+Every public function turns its arguments into clean NumPy arrays here before
+any math runs, so a bad call fails with a ``ValueError`` or ``TypeError`` that
+says which argument is wrong and why -- never with an ``IndexError`` from deep
+inside NumPy or a silently wrong number. Nothing here modifies its arguments:
+``np.asarray`` returns the caller's array itself when no conversion is needed,
+and the math modules only ever read from what these functions return.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+REDUCTIONS = ("none", "mean", "sum")
+
+
+def as_float_array(x, name: str, dtype=None) -> np.ndarray:
+    """``x`` as a floating-point array (integers, booleans and lists become float64).
+
+    With ``dtype`` given, the result is cast to it (used for weights, which follow
+    the input's dtype as in PyTorch).
+    """
+    try:
+        array = np.asarray(x)
+    except (ValueError, TypeError) as err:  # ragged nested lists, for example
+        raise TypeError(f"{name}: cannot be read as a numeric array ({err})") from None
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: expected real numbers, got an array of dtype {array.dtype}")
+    if dtype is not None:
+        return array.astype(dtype, copy=False)
+    if array.dtype.kind != "f":
+        return array.astype(np.float64)
+    return array
+
+
+def as_input(x, name: str = "input") -> np.ndarray:
+    """The first argument of every function: a floating array of at least one dimension."""
+    array = as_float_array(x, name)
+    if array.ndim == 0:
+        raise ValueError(f"{name}: expected at least 1 dimension, got a 0-d array (a scalar)")
+    return array
+
+
+def check_axis(axis, ndim: int) -> int:
+    """``axis`` as a non-negative integer in ``range(ndim)``."""
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        raise TypeError(f"axis: expected an integer, got {axis!r}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"axis: {axis} is out of range for an input with {ndim} dimension(s)")
+    return int(axis) % ndim
+
+
+def check_reduction(reduction) -> str:
+    if not isinstance(reduction, str):
+        raise TypeError(f"reduction: expected one of {REDUCTIONS}, got {reduction!r}")
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction: unknown reduction {reduction!r}; expected one of {REDUCTIONS}")
+    return reduction
+
+
+def check_label_smoothing(label_smoothing) -> float:
+    """A float in [0, 1]. Stricter than PyTorch, which treats a negative value as 0."""
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real):
+        raise TypeError(f"label_smoothing: expected a number in [0, 1], got {label_smoothing!r}")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"label_smoothing: must be in [0, 1], got {label_smoothing!r}")
+    return float(label_smoothing)
+
+
+def check_ignore_index(ignore_index) -> int:
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral):
+        raise TypeError(f"ignore_index: expected an integer, got {ignore_index!r}")
+    return int(ignore_index)
+
+
+def class_weight(weight, n_classes: int, dtype) -> np.ndarray | None:
+    """The per-class ``weight``: ``None`` or an array of shape ``(C,)`` in the input's dtype."""
+    if weight is None:
+        return None
+    weight = as_float_array(weight, "weight", dtype)
+    if weight.shape != (n_classes,):
+        raise ValueError(
+            f"weight: expected shape ({n_classes},), one weight per class, got shape {weight.shape}"
+        )
+    return weight
+
+
+def index_target(target, input_shape: tuple, ignore_index: int) -> np.ndarray:
+    """Class-index targets, checked against an input of shape ``(C,)`` or ``(N, C, d1..dk)``.
+
+    Returns the targets as an int64 array of shape ``()`` or ``(N, d1..dk)``. Every
+    entry is a class in ``[0, C)`` or equal to ``ignore_index``.
+    """
+    target = np.asarray(target)
+    if target.dtype.kind not in "iu":
+        what = "NaN or fractional values" if target.dtype.kind == "f" else f"dtype {target.dtype}"
+        raise TypeError(
+            f"target: class indices must be integers, got {what}; probability targets "
+            f"must have the input's shape {input_shape}"
+        )
+    expected = () if len(input_shape) == 1 else (input_shape[0],) + tuple(input_shape[2:])
+    if target.shape != expected:
+        raise ValueError(
+            f"target: expected shape {expected} for an input of shape {input_shape} "
+            f"(class indices) or {input_shape} (probabilities), got shape {target.shape}"
+        )
+    n_classes = input_shape[0 if len(input_shape) == 1 else 1]
+    bad = (target != ignore_index) & ((target < 0) | (target >= n_classes))
+    if bad.any():
+        value = int(target[bad].flat[0])
+        raise ValueError(
+            f"target: class index {value} is out of range for {n_classes} classes "
+            f"(valid: 0..{n_classes - 1}, or ignore_index={ignore_index})"
+        )
+    return target.astype(np.int64, copy=False)
+
+
+def probability_target(target: np.ndarray, ignore_index: int, dtype) -> np.ndarray:
+    """Class-probability targets (same shape as the input): floating point, no ignore_index."""
+    if target.dtype.kind != "f":
+        raise TypeError(
+            f"target: probability targets (shaped like the input) must be floating point, "
+            f"got dtype {target.dtype}"
+        )
+    if ignore_index >= 0:
+        raise ValueError(
+            f"ignore_index: not supported with probability targets (got {ignore_index}); "
+            "it must be negative, as in PyTorch"
+        )
+    return target.astype(dtype, copy=False)
+
+
+def same_shape_target(target, input: np.ndarray, name: str = "target") -> np.ndarray:
+    """A target of exactly the input's shape, cast to the input's dtype (binary losses)."""
+    target = as_float_array(target, name, input.dtype)
+    if target.shape != input.shape:
+        raise ValueError(
+            f"{name}: expected the input's shape {input.shape}, got shape {target.shape}"
+        )
+    return target
+
+
+def check_unit_interval(x: np.ndarray, name: str) -> None:
+    """Every entry in [0, 1] (NaN fails too)."""
+    outside = ~((x >= 0) & (x <= 1))
+    if outside.any():
+        raise ValueError(
+            f"{name}: every element must be in [0, 1], found {x[outside].flat[0]!r}"
+        )
+
+
+def broadcast_weight(weight, shape: tuple, name: str, dtype) -> np.ndarray | None:
+    """``weight`` broadcast (right-aligned, read-only view) to ``shape``, or ``None``."""
+    if weight is None:
+        return None
+    weight = as_float_array(weight, name, dtype)
+    try:
+        broadcast = np.broadcast_shapes(weight.shape, shape)
+    except ValueError:
+        broadcast = None
+    if broadcast != tuple(shape):
+        raise ValueError(
+            f"{name}: shape {weight.shape} does not broadcast to the target's shape {tuple(shape)}"
+        )
+    return np.broadcast_to(weight, shape)
+
+
+def grad_output(grad_output, reduction: str, loss_shape: tuple, dtype) -> np.ndarray:
+    """The upstream gradient: a scalar for ``mean``/``sum``, the loss's shape for ``none``."""
+    if grad_output is None:
+        return np.ones(loss_shape if reduction == "none" else (), dtype=dtype)
+    grad_output = as_float_array(grad_output, "grad_output", dtype)
+    expected = tuple(loss_shape) if reduction == "none" else ()
+    if grad_output.shape != expected:
+        kind = "the loss's shape" if reduction == "none" else "a scalar"
+        raise ValueError(
+            f"grad_output: expected {kind} {expected} for reduction={reduction!r}, "
+            f"got shape {grad_output.shape}"
+        )
+    return grad_output

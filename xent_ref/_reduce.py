@@ -1,0 +1,54 @@
+"""Reductions and upstream-gradient handling, in one place.
+
+A loss first produces one number per sample (``reduction="none"``). ``sum`` adds
+them; ``mean`` divides the sum by a *denominator* that each loss defines (the
+number of samples, or the total weight of the kept targets). The gradient of a
+reduced loss with respect to each per-sample loss is therefore a single scale:
+``grad_output`` for ``sum``, ``grad_output / denominator`` for ``mean`` -- and
+``grad_output`` itself, element by element, for ``none``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def reduce(losses: np.ndarray, reduction: str, denominator) -> np.ndarray:
+    """Apply ``reduction`` to per-sample ``losses``; returns an ndarray (0-d unless ``none``).
+
+    ``mean`` over nothing (an empty batch, or every target ignored) is 0 / 0 = nan,
+    as in PyTorch; we compute it without NumPy's division warning.
+    """
+    if reduction == "none":
+        return losses
+    total = losses.sum(dtype=losses.dtype)
+    if reduction == "sum":
+        return np.asarray(total)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(total / np.asarray(denominator, dtype=losses.dtype))
+
+
+def per_sample_scale(grad_output: np.ndarray, reduction: str, denominator) -> np.ndarray:
+    """d(reduced loss)/d(loss_i) times the upstream gradient, broadcastable to the losses.
+
+    For ``mean`` with a zero denominator this is ``grad_output / 0`` (inf), as in
+    PyTorch; callers zero it on ignored samples, so an all-ignored batch gets a
+    zero gradient.
+    """
+    if reduction != "mean":
+        return grad_output
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return grad_output / np.asarray(denominator, dtype=grad_output.dtype)
+
+
+def row_blocks(n_rows: int, row_size: int, block_elements: int = 1 << 18):
+    """Slices that cut ``n_rows`` rows of ``row_size`` elements into blocks of about
+    ``block_elements`` elements (at least one row each).
+
+    The losses work through the batch a block at a time so that their temporaries
+    are the size of a block, not of the whole input: at an LLM's vocabulary size
+    (4096 x 32000 float32 logits, 0.5 GB) a full-size temporary doubles the memory.
+    """
+    step = max(1, block_elements // max(1, row_size))
+    for start in range(0, n_rows, step):
+        yield slice(start, min(start + step, n_rows))

@@ -1,0 +1,69 @@
+"""The ``xent-ref`` command line (also ``python -m xent_ref``).
+
+Subcommands:
+
+* ``xent-ref examples [NAME ...] [--list]``: replay the source documents' worked examples.
+* ``xent-ref golden export PATH``: write the golden corpus as one JSON file.
+* ``xent-ref verify --impl MODULE | --results FILE``: check an implementation against the corpus.
+
+Each subcommand lives in its own module; this file only parses arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="xent-ref",
+        description="A pure-NumPy reference for the cross-entropy family of losses.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ex = sub.add_parser("examples", help="replay the worked examples of the source documents")
+    ex.add_argument("names", nargs="*", metavar="NAME", help="run only these examples")
+    ex.add_argument("--list", action="store_true", help="list the examples and exit")
+
+    golden = sub.add_parser("golden", help="the golden-value corpus")
+    golden_sub = golden.add_subparsers(dest="golden_command", required=True)
+    export = golden_sub.add_parser("export", help="write the corpus as one JSON file")
+    export.add_argument("path", metavar="PATH", help="where to write the JSON file")
+
+    verify = sub.add_parser("verify", help="verify an implementation against the golden corpus")
+    source = verify.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--impl",
+        metavar="MODULE",
+        help="an importable Python module offering xent_ref's functions; "
+        "'torch' and 'xent_ref' are built in",
+    )
+    source.add_argument(
+        "--results", metavar="FILE", help="a results JSON file written by an outside implementation"
+    )
+    verify.add_argument(
+        "--corpus",
+        metavar="PATH",
+        help="an exported corpus JSON file (default: generate the corpus afresh)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    if args.command == "examples":
+        from xent_ref import examples
+
+        return examples.main(args.names, list_only=args.list)
+    if args.command == "golden":
+        from xent_ref import golden
+
+        return golden.export_main(args.path)
+    from xent_ref import verify
+
+    return verify.main(impl=args.impl, results=args.results, corpus=args.corpus)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""Callable loss objects named like PyTorch's modules, so that code such as
+``nn.CrossEntropyLoss(weight=w, ignore_index=2)(pred, label)`` ports line for line.
+
+Each is a thin wrapper: it stores the options and calls the function (and its
+``_grad`` twin) of the same name; it holds no logic of its own.
+"""
+
+from __future__ import annotations
+
+from xent_ref.binary import (
+    binary_cross_entropy,
+    binary_cross_entropy_grad,
+    binary_cross_entropy_with_logits,
+    binary_cross_entropy_with_logits_grad,
+)
+from xent_ref.cross_entropy import cross_entropy, cross_entropy_grad, nll_loss, nll_loss_grad
+
+
+class _Loss:
+    _forward = staticmethod(lambda input, target, **options: None)
+    _backward = staticmethod(lambda input, target, **options: None)
+
+    def __init__(self, **options):
+        self.options = options
+
+    def __call__(self, input, target):
+        """The loss, as ``forward(input, target)`` would be in PyTorch."""
+        return type(self)._forward(input, target, **self.options)
+
+    def grad(self, input, target, grad_output=None):
+        """The gradient of the loss with respect to ``input``."""
+        return type(self)._backward(input, target, grad_output=grad_output, **self.options)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+        return f"{type(self).__name__}({args})"
+
+
+class CrossEntropyLoss(_Loss):
+    """``CrossEntropyLoss(weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0)``.
+
+    >>> import xent_ref as xr
+    >>> loss = xr.CrossEntropyLoss(ignore_index=1)
+    >>> round(float(loss([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3]], [0, 1, 0])), 4)
+    0.4421
+    """
+
+    _forward = staticmethod(cross_entropy)
+    _backward = staticmethod(cross_entropy_grad)
+
+    def __init__(self, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+        super().__init__(weight=weight, ignore_index=ignore_index, reduction=reduction,
+                         label_smoothing=label_smoothing)
+
+
+class NLLLoss(_Loss):
+    """``NLLLoss(weight=None, ignore_index=-100, reduction="mean")``: input is log-probabilities."""
+
+    _forward = staticmethod(nll_loss)
+    _backward = staticmethod(nll_loss_grad)
+
+    def __init__(self, weight=None, ignore_index=-100, reduction="mean"):
+        super().__init__(weight=weight, ignore_index=ignore_index, reduction=reduction)
+
+
+class BCELoss(_Loss):
+    """``BCELoss(weight=None, reduction="mean")``: input is probabilities."""
+
+    _forward = staticmethod(binary_cross_entropy)
+    _backward = staticmethod(binary_cross_entropy_grad)
+
+    def __init__(self, weight=None, reduction="mean"):
+        super().__init__(weight=weight, reduction=reduction)
+
+
+class BCEWithLogitsLoss(_Loss):
+    """``BCEWithLogitsLoss(weight=None, pos_weight=None, reduction="mean")``: input is logits."""
+
+    _forward = staticmethod(binary_cross_entropy_with_logits)
+    _backward = staticmethod(binary_cross_entropy_with_logits_grad)
+
+    def __init__(self, weight=None, pos_weight=None, reduction="mean"):
+        super().__init__(weight=weight, pos_weight=pos_weight, reduction=reduction)

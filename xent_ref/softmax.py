@@ -1,0 +1,171 @@
+r"""Softmax and log-softmax, with their vector-Jacobian products.
+
+.. math::
+
+    p_c = \mathrm{softmax}(x)_c = \frac{e^{x_c}}{\sum_k e^{x_k}}, \qquad
+    \log p_c = x_c - \operatorname{lse}(x), \qquad
+    \operatorname{lse}(x) = \log \sum_k e^{x_k}.
+
+Everything here (and the cross-entropy in :mod:`xent_ref.cross_entropy`) is built
+from one computation, :func:`exp_shifted_inplace`. With :math:`m = \max_k x_k` and
+:math:`j^*` the position of that maximum,
+
+.. math::
+
+    \operatorname{lse}(x) = m + \log S, \qquad
+    S = \sum_k e^{x_k - m} = 1 + \underbrace{\sum_{k \ne j^*} e^{x_k - m}}_{\text{others}},
+    \qquad \log S = \operatorname{log1p}(\text{others}).
+
+Shifting by the maximum makes every exponent :math:`\le 0`, so nothing overflows
+(logits of :math:`\pm 10^{300}` are fine) and the largest term is exactly 1.
+Summing the *other* terms separately and using ``log1p`` keeps a confident
+prediction's tiny loss: for logits ``[50, 0, 0]`` the loss of class 0 is
+``log1p(2 e^-50) = 3.86e-22``, while ``log(1 + 3.86e-22)`` rounds to 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from xent_ref._checks import as_float_array, as_input, check_axis
+
+
+def exp_shifted_inplace(shifted: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Turn ``shifted = x - max(x)`` into ``exp(shifted)`` in place; return ``(others, j_max)``.
+
+    ``others`` (keepdims) is the sum of the exponentials along ``axis`` *without* the
+    maximum's own term (which is exactly 1), so that ``S = 1 + others`` and
+    ``log S = log1p(others)`` are exact even when ``others`` is 1e-22. ``j_max``
+    (keepdims) is the index of the maximum.
+    """
+    j_max = np.argmax(shifted, axis=axis, keepdims=True)
+    np.exp(shifted, out=shifted)
+    # Leave the maximum's 1 out of the sum, then put it back.
+    np.put_along_axis(shifted, j_max, 0.0, axis=axis)
+    others = shifted.sum(axis=axis, keepdims=True)
+    np.put_along_axis(shifted, j_max, 1.0, axis=axis)
+    return others, j_max
+
+
+def shifted_logits(logits: np.ndarray, axis: int, out: np.ndarray | None = None) -> np.ndarray:
+    """``logits - max(logits)`` along ``axis`` (written into ``out`` if given).
+
+    A row that is entirely ``-inf`` has no finite maximum; ``-inf - (-inf)`` is nan,
+    which is PyTorch's answer for that row too, so we let it through silently.
+    """
+    m = logits.max(axis=axis, keepdims=True)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return np.subtract(logits, m, out=out)
+
+
+def softmax(x, axis: int = -1) -> np.ndarray:
+    r"""Softmax along ``axis``: :math:`p_c = e^{x_c - m} / S` (see the module docstring).
+
+    Parameters
+    ----------
+    x : array_like, shape ``(..., C, ...)``
+        Logits; integers and lists become float64.
+    axis : int
+        The class axis.
+
+    Returns
+    -------
+    probs : ndarray, same shape and floating dtype as ``x``; each slice along
+        ``axis`` sums to 1.
+
+    Examples
+    --------
+    >>> import xent_ref as xr
+    >>> xr.softmax([0.9, 0.1]).round(4)
+    array([0.69, 0.31])
+    """
+    logits = as_input(x, "x")
+    axis = check_axis(axis, logits.ndim)
+    probs = shifted_logits(logits, axis)
+    others, _ = exp_shifted_inplace(probs, axis)
+    probs /= 1.0 + others
+    return probs
+
+
+def softmax_grad(x, grad_output, axis: int = -1) -> np.ndarray:
+    r"""Vector-Jacobian product of :func:`softmax`: the gradient with respect to ``x``.
+
+    The Jacobian is :math:`\partial p_c / \partial x_j = p_c(\delta_{cj} - p_j)`, so for an
+    upstream gradient :math:`g = \partial L / \partial p`
+
+    .. math::
+
+        \frac{\partial L}{\partial x_j} = \sum_c g_c\, p_c(\delta_{cj} - p_j)
+        = p_j \Big(g_j - \sum_c g_c p_c\Big).
+
+    Parameters
+    ----------
+    x : array_like
+        The logits softmax was applied to.
+    grad_output : array_like, same shape as ``x``
+        :math:`\partial L / \partial p`.
+    axis : int
+        The class axis.
+
+    Examples
+    --------
+    >>> import xent_ref as xr
+    >>> xr.softmax_grad([0.0, 0.0], [1.0, 0.0])
+    array([ 0.25, -0.25])
+    """
+    probs = softmax(x, axis)
+    g = _same_shape_grad(grad_output, probs)
+    axis = check_axis(axis, probs.ndim)
+    return probs * (g - (g * probs).sum(axis=axis, keepdims=True))
+
+
+def log_softmax(x, axis: int = -1) -> np.ndarray:
+    r"""Log-softmax along ``axis``: :math:`\log p_c = (x_c - m) - \operatorname{log1p}(\text{others})`.
+
+    Computed directly, not as ``log(softmax(x))``: a probability that underflows to 0
+    would give ``-inf``, while ``x_c - lse`` stays finite (``[0, -1000]`` gives
+    ``[0, -1000]``, not ``[0, -inf]``).
+
+    Examples
+    --------
+    >>> import xent_ref as xr
+    >>> xr.log_softmax([0.0, -1000.0])
+    array([    0., -1000.])
+    """
+    logits = as_input(x, "x")
+    axis = check_axis(axis, logits.ndim)
+    log_probs = shifted_logits(logits, axis)
+    others, _ = exp_shifted_inplace(log_probs.copy(), axis)
+    log_probs -= np.log1p(others)
+    return log_probs
+
+
+def log_softmax_grad(x, grad_output, axis: int = -1) -> np.ndarray:
+    r"""Vector-Jacobian product of :func:`log_softmax`.
+
+    From :math:`\partial \log p_c / \partial x_j = \delta_{cj} - p_j`,
+
+    .. math::
+
+        \frac{\partial L}{\partial x_j} = \sum_c g_c(\delta_{cj} - p_j) = g_j - p_j \sum_c g_c.
+
+    With :math:`g = -y` for a target distribution :math:`y` this is the famous
+    ``softmax - target`` of the cross-entropy.
+
+    Examples
+    --------
+    >>> import xent_ref as xr
+    >>> xr.log_softmax_grad([0.0, 0.0], [-1.0, 0.0])
+    array([-0.5,  0.5])
+    """
+    probs = softmax(x, axis)
+    g = _same_shape_grad(grad_output, probs)
+    axis = check_axis(axis, probs.ndim)
+    return g - probs * g.sum(axis=axis, keepdims=True)
+
+
+def _same_shape_grad(grad_output, like: np.ndarray) -> np.ndarray:
+    g = as_float_array(grad_output, "grad_output", like.dtype)
+    if g.shape != like.shape:
+        raise ValueError(f"grad_output: expected the shape of x {like.shape}, got shape {g.shape}")
+    return g
