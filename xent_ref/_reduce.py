@@ -41,7 +41,10 @@ def per_sample_scale(grad_output: np.ndarray, reduction: str, denominator) -> np
         return grad_output / np.asarray(denominator, dtype=grad_output.dtype)
 
 
-def row_blocks(n_rows: int, row_size: int, block_elements: int = 1 << 18):
+BLOCK_ELEMENTS = 1 << 18
+
+
+def row_blocks(n_rows: int, row_size: int, block_elements: int = BLOCK_ELEMENTS):
     """Slices that cut ``n_rows`` rows of ``row_size`` elements into blocks of about
     ``block_elements`` elements (at least one row each).
 
@@ -52,3 +55,22 @@ def row_blocks(n_rows: int, row_size: int, block_elements: int = 1 << 18):
     step = max(1, block_elements // max(1, row_size))
     for start in range(0, n_rows, step):
         yield slice(start, min(start + step, n_rows))
+
+
+def class_blocks(n_rows: int, n_classes: int, n_positions: int,
+                 block_elements: int = BLOCK_ELEMENTS):
+    """``(rows, positions)`` slice pairs that cut an ``(N, C, S)`` array into blocks of about
+    ``block_elements`` elements, never splitting the class axis.
+
+    Whole samples are grouped while they are small (classification, ``S = 1``); a
+    large sample (an image, ``S = H * W``) is cut along its positions instead.
+    """
+    per_row = n_classes * n_positions
+    if per_row <= block_elements:
+        for rows in row_blocks(n_rows, per_row, block_elements):
+            yield rows, slice(None)
+        return
+    step = max(1, block_elements // n_classes)
+    for row in range(n_rows):
+        for start in range(0, n_positions, step):
+            yield slice(row, row + 1), slice(start, min(start + step, n_positions))

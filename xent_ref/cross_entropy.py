@@ -50,33 +50,50 @@ from dataclasses import dataclass
 import numpy as np
 
 from xent_ref import _checks
-from xent_ref._reduce import per_sample_scale, reduce, row_blocks
+from xent_ref._reduce import class_blocks, per_sample_scale, reduce
 from xent_ref.softmax import exp_shifted_inplace, shifted_logits
 
 
 @dataclass
 class _Call:
-    """A validated call, reshaped so that the class axis is always axis 1."""
+    """A validated call, laid out as ``(N, C, S)``: class axis 1, the trailing
+    dimensions ``d1..dk`` flattened to ``S`` positions (``S = 1`` for ``(N, C)``
+    input; a ``(C,)`` input is one sample, ``N = 1``)."""
 
-    input_shape: tuple  # the caller's input shape (the gradient's shape)
-    logits: np.ndarray  # (N, C, d1..dk); a 1-D input is viewed as (1, C)
-    target: np.ndarray  # (N, d1..dk) int64 indices, or (N, C, d1..dk) probabilities
-    weight: np.ndarray | None  # (C,)
-    reduction: str
+    input_shape: tuple  # the caller's input shape (and the gradient's)
     loss_shape: tuple  # the shape of reduction="none"
-    probabilities: bool = False
-    kept: np.ndarray | None = None  # (N, d1..dk) bool, index targets only
-    safe_target: np.ndarray | None = None  # target with ignored entries replaced by 0
-    target_weight: np.ndarray | None = None  # w[t_i] (1 without weights), 0 where ignored
-    denominator: float = 1.0
+    logits: np.ndarray  # (N, C, S)
+    target: np.ndarray  # (N, S) int64 class indices, or (N, C, S) probabilities
+    weight: np.ndarray | None  # (C,)
+    ignore_index: int
+    reduction: str
+    probabilities: bool
+    denominator: float  # of reduction="mean"
 
     @property
     def n_classes(self) -> int:
         return self.logits.shape[1]
 
-    def class_column(self, values: np.ndarray) -> np.ndarray:
-        """Reshape a per-class vector ``(C,)`` to broadcast against ``(n, C, d1..dk)``."""
-        return values.reshape((1, -1) + (1,) * (self.logits.ndim - 2))
+    def blocks(self):
+        """``(rows, positions)`` index pairs covering the batch a block at a time."""
+        n, c, s = self.logits.shape
+        return class_blocks(n, c, s)
+
+    def class_weights(self) -> np.ndarray:
+        """``w`` of shape ``(C,)``: the given weights, or ones."""
+        if self.weight is None:
+            return np.ones(self.n_classes, self.logits.dtype)
+        return self.weight
+
+    def index_targets(self, rows, positions):
+        """For a block: ``(t, kept, w_t)``, the targets with ignored ones replaced by
+        class 0 (so they can index), shape ``(n, 1, s)``; the kept mask ``(n, s)``;
+        and the target weights :math:`w_{t_i}`, 0 where ignored, ``(n, s)``."""
+        target = self.target[rows, positions]
+        kept = target != self.ignore_index
+        t = np.where(kept, target, 0)
+        w_t = np.where(kept, self.class_weights()[t], 0).astype(self.logits.dtype, copy=False)
+        return t[:, None], kept, w_t
 
 
 def _prepare(input, target, weight, ignore_index, reduction, label_smoothing=0.0,
@@ -90,44 +107,39 @@ def _prepare(input, target, weight, ignore_index, reduction, label_smoothing=0.0
         raise ValueError(f"input: the class axis has size 0 (input shape {logits.shape})")
     weight = _checks.class_weight(weight, n_classes, logits.dtype)
     target = np.asarray(target)
-    one_d = logits.ndim == 1
-    input_shape = logits.shape
+    batch = 1 if logits.ndim == 1 else logits.shape[0]
+    loss_shape = () if logits.ndim == 1 else (batch,) + logits.shape[2:]
+    positions = int(np.prod(logits.shape[2:]))  # S = d1 * ... * dk (1 for 1-D and 2-D input)
+    as_3d = (batch, n_classes, positions)
     if allow_probabilities and target.shape == logits.shape:
         target = _checks.probability_target(target, ignore_index, logits.dtype)
-        loss_shape = () if one_d else (logits.shape[0],) + logits.shape[2:]
-        if one_d:
-            logits, target = logits[None], target[None]
-        return _Call(input_shape, logits, target, weight, reduction, loss_shape, probabilities=True,
+        return _Call(logits.shape, loss_shape, logits.reshape(as_3d), target.reshape(as_3d),
+                     weight, ignore_index, reduction, probabilities=True,
                      denominator=float(np.prod(loss_shape)))
-
     target = _checks.index_target(target, logits.shape, ignore_index)
-    loss_shape = target.shape
-    if one_d:
-        logits, target = logits[None], target[None]
-    kept = target != ignore_index
-    safe_target = np.where(kept, target, 0)
-    if weight is None:
-        target_weight = kept.astype(logits.dtype)
-    else:
-        target_weight = np.where(kept, weight[safe_target], 0).astype(logits.dtype, copy=False)
-    denominator = target_weight.sum(dtype=logits.dtype)
-    return _Call(input_shape, logits, target, weight, reduction, loss_shape, kept=kept,
-                 safe_target=safe_target, target_weight=target_weight,
-                 denominator=denominator)
+    call = _Call(logits.shape, loss_shape, logits.reshape(as_3d), target.reshape(batch, positions),
+                 weight, ignore_index, reduction, probabilities=False, denominator=0.0)
+    # mean = sum_i w_{t_i} l_i / sum_{i kept} w_{t_i}: the same denominator for the loss
+    # and (through the per-sample scale) for the gradient.
+    call.denominator = call.index_targets(slice(None), slice(None))[2].sum(dtype=logits.dtype)
+    return call
 
 
-def _upstream(call: _Call, grad_output) -> np.ndarray:
-    """Per-sample scale ``dL/d loss_i`` of shape ``(N, d1..dk)`` (0 on ignored samples)."""
+def _scale(call: _Call, grad_output):
+    """``dL/d loss_i`` for all samples: a scalar, or an ``(N, S)`` array for ``none``."""
     g = _checks.grad_output(grad_output, call.reduction, call.loss_shape, call.logits.dtype)
     scale = per_sample_scale(g, call.reduction, call.denominator)
-    scale = np.broadcast_to(scale, (call.logits.shape[0],) + call.logits.shape[2:])
-    if call.kept is not None:
-        scale = np.where(call.kept, scale, 0)
-    return scale
+    n, _, positions = call.logits.shape
+    return scale.reshape(n, positions) if call.reduction == "none" else scale
 
 
-def _rows(call: _Call):
-    return row_blocks(call.logits.shape[0], int(np.prod(call.logits.shape[1:])))
+def _block_scale(scale, rows, positions, kept=None) -> np.ndarray:
+    """The block's share of :func:`_scale`, shape ``(n, 1, s)``, zero on ignored samples."""
+    if np.ndim(scale):
+        scale = scale[rows, positions]
+    if kept is not None:
+        scale = np.where(kept, scale, 0)
+    return np.asarray(scale)[..., None, :] if np.ndim(scale) else scale
 
 
 # ---------------------------------------------------------------------------------------------
@@ -178,52 +190,51 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     """
     call = _prepare(input, target, weight, ignore_index, reduction, label_smoothing)
     eps = float(label_smoothing)
-    losses = np.empty((call.logits.shape[0],) + call.logits.shape[2:], dtype=call.logits.dtype)
-    for rows in _rows(call):
-        if call.probabilities:
-            losses[rows] = _probability_losses(call, rows, eps)
-        else:
-            losses[rows] = _index_losses(call, rows, eps)
+    block_losses = _probability_losses if call.probabilities else _index_losses
+    losses = np.empty(call.target.shape[:1] + call.target.shape[-1:], dtype=call.logits.dtype)
+    for rows, positions in call.blocks():
+        losses[rows, positions] = block_losses(call, rows, positions, eps)
     return reduce(losses.reshape(call.loss_shape), call.reduction, call.denominator)
 
 
-def _index_losses(call: _Call, rows: slice, eps: float) -> np.ndarray:
-    r""":math:`\ell_i` for class-index targets, for the samples in ``rows``."""
-    t = call.safe_target[rows][:, None]  # (n, 1, d1..dk)
-    shifted = shifted_logits(call.logits[rows], axis=1)  # x - m, a block-sized temporary
+def _index_losses(call: _Call, rows, positions, eps: float) -> np.ndarray:
+    r""":math:`\ell_i` for class-index targets, for one block of samples, shape ``(n, s)``."""
+    t, kept, w_t = call.index_targets(rows, positions)
+    shifted = shifted_logits(call.logits[rows, :, positions], axis=1)  # x - m: block-sized
     shifted_t = np.take_along_axis(shifted, t, axis=1)[:, 0]  # x_t - m  (<= 0)
     if eps:
         # sum_c w_c (x_c - m), taken before `shifted` is exponentiated in place
-        w = np.ones(call.n_classes, shifted.dtype) if call.weight is None else call.weight
-        weighted_shifted = np.einsum("nc...,c->n...", shifted, w)
+        w = call.class_weights()
+        weighted_shifted = np.einsum("ncs,c->ns", shifted, w)
     others, _ = exp_shifted_inplace(shifted, axis=1)
     log_s = np.log1p(others[:, 0])  # lse - m
-    # -log p_t = lse - x_t = (m - x_t) + log S: two non-negative terms, no cancellation.
-    losses = (1.0 - eps) * call.target_weight[rows] * (log_s - shifted_t)
+    # -log p_t = lse - x_t = log S - (x_t - m): two non-negative terms, no cancellation.
+    losses = (1.0 - eps) * w_t * (log_s - shifted_t)
     if eps:
-        # sum_c w_c (-log p_c) = W log S - sum_c w_c (x_c - m), again two non-negative terms
+        # sum_c w_c (-log p_c) = W log S - sum_c w_c (x_c - m): again two non-negative terms
         losses += (eps / call.n_classes) * (w.sum() * log_s - weighted_shifted)
     # `where`, not a product: an ignored sample may have an infinite loss (inf * 0 = nan).
-    return np.where(call.kept[rows], losses, 0)
+    return np.where(kept, losses, 0)
 
 
-def _target_mass(call: _Call, rows: slice, eps: float) -> np.ndarray:
-    r"""The probability targets' :math:`q = w\,((1-\varepsilon)\,y + \varepsilon/C)`, a new array."""
-    q = call.target[rows] * (1.0 - eps)
+def _target_mass(call: _Call, rows, positions, eps: float) -> np.ndarray:
+    r"""Probability targets' :math:`q = w\,((1-\varepsilon)\,y + \varepsilon/C)`, a new
+    ``(n, C, s)`` array."""
+    q = call.target[rows, :, positions] * (1.0 - eps)
     if eps:
         q += eps / call.n_classes
     if call.weight is not None:
-        q *= call.class_column(call.weight)
+        q *= call.weight[:, None]
     return q
 
 
-def _probability_losses(call: _Call, rows: slice, eps: float) -> np.ndarray:
+def _probability_losses(call: _Call, rows, positions, eps: float) -> np.ndarray:
     r""":math:`\ell_i = A_i \log S_i - \sum_c q_{ic}(x_{ic} - m_i)` for probability targets."""
-    q = _target_mass(call, rows, eps)
-    shifted = shifted_logits(call.logits[rows], axis=1)
+    q = _target_mass(call, rows, positions, eps)
+    shifted = shifted_logits(call.logits[rows, :, positions], axis=1)
     # (a 0 target against a -inf logit gives 0 * inf = nan here, as in PyTorch)
     with np.errstate(invalid="ignore"):
-        q_dot_shifted = np.einsum("nc...,nc...->n...", q, shifted)
+        q_dot_shifted = np.einsum("ncs,ncs->ns", q, shifted)
     others, _ = exp_shifted_inplace(shifted, axis=1)
     return q.sum(axis=1) * np.log1p(others[:, 0]) - q_dot_shifted
 
@@ -266,14 +277,16 @@ def cross_entropy_grad(input, target, weight=None, ignore_index=-100, reduction=
     """
     call = _prepare(input, target, weight, ignore_index, reduction, label_smoothing)
     eps = float(label_smoothing)
-    scale = _upstream(call, grad_output)
-    grad = np.empty_like(call.logits)
-    for rows in _rows(call):
-        s = scale[rows][:, None]  # (n, 1, d1..dk)
+    scale = _scale(call, grad_output)
+    # The gradient is built in its own output buffer, a block at a time: no other
+    # full-size temporary is ever made.
+    grad = np.empty(call.logits.shape, dtype=call.logits.dtype)
+    for rows, positions in call.blocks():
+        out = grad[rows, :, positions]  # a view: writing into it fills `grad`
         if call.probabilities:
-            _probability_grad(call, rows, eps, s, out=grad[rows])
+            _probability_grad(call, rows, positions, eps, _block_scale(scale, rows, positions), out)
         else:
-            _index_grad(call, rows, eps, s, out=grad[rows])
+            _index_grad(call, rows, positions, eps, scale, out)
     return grad.reshape(call.input_shape)
 
 
@@ -281,37 +294,37 @@ def _softmax_into(logits: np.ndarray, out: np.ndarray):
     """Write softmax(logits) along axis 1 into ``out``; return ``(others, S, j_max)``."""
     shifted_logits(logits, axis=1, out=out)
     others, j_max = exp_shifted_inplace(out, axis=1)
-    s = 1.0 + others
-    out /= s
-    return others, s, j_max
+    total = 1.0 + others
+    out /= total
+    return others, total, j_max
 
 
-def _index_grad(call: _Call, rows: slice, eps: float, s: np.ndarray, out: np.ndarray) -> None:
-    r"""``out = s * (A p - q)`` for class-index targets, built in place in ``out``."""
+def _index_grad(call: _Call, rows, positions, eps: float, scale, out: np.ndarray) -> None:
+    r"""``out = s (A p - q)`` for class-index targets, built in place in ``out`` ``(n, C, s)``."""
     n_classes = call.n_classes
-    t = call.safe_target[rows][:, None]
-    w_t = call.target_weight[rows][:, None]  # 0 for ignored samples; s is 0 there too
-    weight = np.ones(n_classes, out.dtype) if call.weight is None else call.weight
-    others, total, j_max = _softmax_into(call.logits[rows], out)  # out = p
-    a = (1.0 - eps) * w_t + (eps / n_classes) * weight.sum()  # A = sum_c q_c
+    t, kept, w_t = call.index_targets(rows, positions)
+    s = _block_scale(scale, rows, positions, kept)  # (n, 1, s), 0 on ignored samples
+    w_t = w_t[:, None]
+    w = call.class_weights()
+    others, total, j_max = _softmax_into(call.logits[rows, :, positions], out)  # out = p
+    a = (1.0 - eps) * w_t + (eps / n_classes) * w.sum()  # A = sum_c q_c
     out *= s * a  # s A p
-    # minus s q: (1 - eps) w_t at the target ...
+    # minus s q, where q = (1 - eps) w_t at the target ...
     out_t = np.take_along_axis(out, t, axis=1)
     np.put_along_axis(out, t, out_t - s * ((1.0 - eps) * w_t), axis=1)
     if eps:
-        # ... and (eps / C) w_c everywhere (a block-sized temporary for the product)
-        out -= (s * (eps / n_classes)) * call.class_column(weight)
+        # ... plus (eps / C) w_c everywhere (a block-sized temporary for the product)
+        out -= (s * (eps / n_classes)) * w[:, None]
     # At the maximum j*, A p - q = -A others / S + sum_{c != j*} q_c: exact when p ~ 1.
-    rest = (1.0 - eps) * w_t * (t != j_max) + (eps / n_classes) * (weight.sum() - weight[j_max])
+    rest = (1.0 - eps) * w_t * (t != j_max) + (eps / n_classes) * (w.sum() - w[j_max])
     np.put_along_axis(out, j_max, s * (rest - a * others / total), axis=1)
 
 
-def _probability_grad(call: _Call, rows: slice, eps: float, s: np.ndarray,
-                      out: np.ndarray) -> None:
-    r"""``out = s * (A p - q)`` for probability targets, built in place in ``out``."""
-    q = _target_mass(call, rows, eps)
+def _probability_grad(call: _Call, rows, positions, eps: float, s, out: np.ndarray) -> None:
+    r"""``out = s (A p - q)`` for probability targets, built in place in ``out`` ``(n, C, s)``."""
+    q = _target_mass(call, rows, positions, eps)
     a = q.sum(axis=1, keepdims=True)
-    others, total, j_max = _softmax_into(call.logits[rows], out)  # out = p
+    others, total, j_max = _softmax_into(call.logits[rows, :, positions], out)  # out = p
     q_max = np.take_along_axis(q, j_max, axis=1)
     np.put_along_axis(q, j_max, 0.0, axis=1)
     rest = q.sum(axis=1, keepdims=True)  # sum_{c != j*} q_c, summed without q_{j*}
@@ -349,10 +362,10 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     0.4228...
     """
     call = _prepare(input, target, weight, ignore_index, reduction, allow_probabilities=False)
-    picked = np.take_along_axis(call.logits, call.safe_target[:, None], axis=1)[:, 0]
+    t, kept, w_t = call.index_targets(slice(None), slice(None))
+    picked = np.take_along_axis(call.logits, t, axis=1)[:, 0]
     # `where`, not a product: an ignored sample's picked value may be -inf.
-    losses = np.where(call.kept, -call.target_weight * picked, 0).astype(call.logits.dtype,
-                                                                         copy=False)
+    losses = np.where(kept, -w_t * picked, 0).astype(call.logits.dtype, copy=False)
     return reduce(losses.reshape(call.loss_shape), call.reduction, call.denominator)
 
 
@@ -377,7 +390,8 @@ def nll_loss_grad(input, target, weight=None, ignore_index=-100, reduction="mean
            [ 0.        , -0.66666667]])
     """
     call = _prepare(input, target, weight, ignore_index, reduction, allow_probabilities=False)
-    scale = _upstream(call, grad_output)
+    t, kept, w_t = call.index_targets(slice(None), slice(None))
+    s = _block_scale(_scale(call, grad_output), slice(None), slice(None), kept)
     grad = np.zeros_like(call.logits)
-    np.put_along_axis(grad, call.safe_target[:, None], (-call.target_weight * scale)[:, None], axis=1)
+    np.put_along_axis(grad, t, -w_t[:, None] * s, axis=1)
     return grad.reshape(call.input_shape)
