@@ -43,11 +43,23 @@ class _Call:
         return row_blocks(self.input.shape[0], int(np.prod(self.input.shape[1:])))
 
     def elementwise(self, fn, *extra) -> np.ndarray:
-        """Apply ``fn(call, rows, *extra)`` block by block into a new input-shaped array."""
+        """Fill a new input-shaped array block by block with ``fn(call, rows, *extra)``."""
         out = np.empty_like(self.input)
         for rows in self.blocks():
             out[rows] = fn(self, rows, *(e[rows] for e in extra))
         return out
+
+    def reduced(self, losses_fn) -> np.ndarray:
+        """The loss with this call's reduction, from the block function ``losses_fn``.
+
+        ``mean`` and ``sum`` never hold all the element losses at once: each block is
+        summed as it is made, and the block sums are summed (pairwise) at the end.
+        """
+        if self.reduction == "none":
+            return self.elementwise(losses_fn)
+        block_sums = np.array([losses_fn(self, rows).sum() for rows in self.blocks()],
+                              dtype=self.input.dtype)
+        return reduce(block_sums, self.reduction, self.input.size)
 
 
 def _prepare(input, target, weight, reduction, pos_weight=None, probabilities=False) -> _Call:
@@ -104,7 +116,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     array([100.])
     """
     call = _prepare(input, target, weight, reduction, probabilities=True)
-    return reduce(call.elementwise(_bce_losses), call.reduction, call.input.size)
+    return call.reduced(_bce_losses)
 
 
 def _bce_losses(call: _Call, rows: slice) -> np.ndarray:
@@ -193,22 +205,28 @@ def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None
     0.30475556...
     """
     call = _prepare(input, target, weight, reduction, pos_weight)
-    return reduce(call.elementwise(_logits_losses), call.reduction, call.input.size)
-
-
-def _softplus_parts(x: np.ndarray):
-    """``(max(x, 0), max(-x, 0), log1p(exp(-|x|)))``: softplus(+-x) without overflow."""
-    tail = np.log1p(np.exp(-np.abs(x)))
-    return np.maximum(x, 0), np.maximum(-x, 0), tail
+    return call.reduced(_logits_losses)
 
 
 def _logits_losses(call: _Call, rows: slice) -> np.ndarray:
     x, y = call.input[rows], call.target[rows]
-    relu_x, relu_neg_x, tail = _softplus_parts(x)
-    positive = y * (relu_neg_x + tail)  # y softplus(-x)
+    # tail = log1p(exp(-|x|)), the part of softplus(+-x) that is never large
+    tail = np.abs(x)
+    np.negative(tail, out=tail)
+    np.exp(tail, out=tail)  # in (0, 1]: no overflow for any x
+    np.log1p(tail, out=tail)
+    # softplus(-x) = max(-x, 0) + tail = tail - min(x, 0); kept apart from softplus(x)
+    # so that neither is recovered from the other by a subtraction that would cancel.
+    softplus_neg = np.minimum(x, 0)
+    np.subtract(tail, softplus_neg, out=softplus_neg)
+    softplus_pos = np.maximum(x, 0)
+    softplus_pos += tail
+    losses = softplus_neg
+    losses *= y  # y softplus(-x)
     if call.pos_weight is not None:
-        positive *= call.pos_weight[rows]
-    losses = positive + (1 - y) * (relu_x + tail)
+        losses *= call.pos_weight[rows]
+    softplus_pos *= 1 - y  # (1 - y) softplus(x)
+    losses += softplus_pos
     if call.weight is not None:
         losses *= call.weight[rows]
     return losses
@@ -242,15 +260,23 @@ def binary_cross_entropy_with_logits_grad(input, target, weight=None, pos_weight
 
 def _logits_grad(call: _Call, rows: slice, scale: np.ndarray) -> np.ndarray:
     x, y = call.input[rows], call.target[rows]
-    e = np.exp(-np.abs(x))  # in (0, 1]: never overflows
-    big, small = 1 / (1 + e), e / (1 + e)  # sigma(|x|) and sigma(-|x|)
+    e = np.abs(x)
+    np.negative(e, out=e)
+    np.exp(e, out=e)  # e^-|x| in (0, 1]: never overflows
+    big = 1 + e
+    np.reciprocal(big, out=big)  # sigma(|x|) = 1 / (1 + e^-|x|)
+    small = e
+    small *= big  # sigma(-|x|) = e^-|x| / (1 + e^-|x|), never 1 - sigma(|x|)
     positive = x >= 0
     sigma_x = np.where(positive, big, small)
     sigma_neg_x = np.where(positive, small, big)
-    pull_up = y * sigma_neg_x
+    sigma_neg_x *= y  # y sigma(-x), the pull towards a positive
     if call.pos_weight is not None:
-        pull_up *= call.pos_weight[rows]
-    grad = (1 - y) * sigma_x - pull_up
+        sigma_neg_x *= call.pos_weight[rows]
+    sigma_x *= 1 - y  # (1 - y) sigma(x), the pull towards a negative
+    grad = sigma_x
+    grad -= sigma_neg_x
     if call.weight is not None:
         grad *= call.weight[rows]
-    return grad * scale
+    grad *= scale
+    return grad
