@@ -6,7 +6,13 @@ from xent_ref.binary import (
     binary_cross_entropy_with_logits,
     binary_cross_entropy_with_logits_grad,
 )
-from xent_ref.cross_entropy import cross_entropy, cross_entropy_grad, nll_loss, nll_loss_grad
+from xent_ref.cross_entropy import (
+    cross_entropy,
+    cross_entropy_grad,
+    cross_entropy_with_grad,
+    nll_loss,
+    nll_loss_grad,
+)
 from xent_ref.modules import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, NLLLoss
 from xent_ref.softmax import log_softmax, log_softmax_grad, softmax, softmax_grad
 
@@ -19,6 +25,7 @@ __all__ = [
     "log_softmax_grad",
     "cross_entropy",
     "cross_entropy_grad",
+    "cross_entropy_with_grad",
     "nll_loss",
     "nll_loss_grad",
     "binary_cross_entropy",

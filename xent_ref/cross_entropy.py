@@ -188,55 +188,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     >>> float(xr.cross_entropy(logits, [0, 1, 0]))
     0.6405346...
     """
-    call = _prepare(input, target, weight, ignore_index, reduction, label_smoothing)
-    eps = float(label_smoothing)
-    block_losses = _probability_losses if call.probabilities else _index_losses
-    losses = np.empty(call.target.shape[:1] + call.target.shape[-1:], dtype=call.logits.dtype)
-    for rows, positions in call.blocks():
-        losses[rows, positions] = block_losses(call, rows, positions, eps)
-    return reduce(losses.reshape(call.loss_shape), call.reduction, call.denominator)
-
-
-def _index_losses(call: _Call, rows, positions, eps: float) -> np.ndarray:
-    r""":math:`\ell_i` for class-index targets, for one block of samples, shape ``(n, s)``."""
-    t, kept, w_t = call.index_targets(rows, positions)
-    shifted = shifted_logits(call.logits[rows, :, positions], axis=1)  # x - m: block-sized
-    shifted_t = np.take_along_axis(shifted, t, axis=1)[:, 0]  # x_t - m  (<= 0)
-    if eps:
-        # sum_c w_c (x_c - m), taken before `shifted` is exponentiated in place
-        w = call.class_weights()
-        weighted_shifted = np.einsum("ncs,c->ns", shifted, w)
-    others, _ = exp_shifted_inplace(shifted, axis=1)
-    log_s = np.log1p(others[:, 0])  # lse - m
-    # -log p_t = lse - x_t = log S - (x_t - m): two non-negative terms, no cancellation.
-    losses = (1.0 - eps) * w_t * (log_s - shifted_t)
-    if eps:
-        # sum_c w_c (-log p_c) = W log S - sum_c w_c (x_c - m): again two non-negative terms
-        losses += (eps / call.n_classes) * (w.sum() * log_s - weighted_shifted)
-    # `where`, not a product: an ignored sample may have an infinite loss (inf * 0 = nan).
-    return np.where(kept, losses, 0)
-
-
-def _target_mass(call: _Call, rows, positions, eps: float) -> np.ndarray:
-    r"""Probability targets' :math:`q = w\,((1-\varepsilon)\,y + \varepsilon/C)`, a new
-    ``(n, C, s)`` array."""
-    q = call.target[rows, :, positions] * (1.0 - eps)
-    if eps:
-        q += eps / call.n_classes
-    if call.weight is not None:
-        q *= call.weight[:, None]
-    return q
-
-
-def _probability_losses(call: _Call, rows, positions, eps: float) -> np.ndarray:
-    r""":math:`\ell_i = A_i \log S_i - \sum_c q_{ic}(x_{ic} - m_i)` for probability targets."""
-    q = _target_mass(call, rows, positions, eps)
-    shifted = shifted_logits(call.logits[rows, :, positions], axis=1)
-    # (a 0 target against a -inf logit gives 0 * inf = nan here, as in PyTorch)
-    with np.errstate(invalid="ignore"):
-        q_dot_shifted = np.einsum("ncs,ncs->ns", q, shifted)
-    others, _ = exp_shifted_inplace(shifted, axis=1)
-    return q.sum(axis=1) * np.log1p(others[:, 0]) - q_dot_shifted
+    return _cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)[0]
 
 
 def cross_entropy_grad(input, target, weight=None, ignore_index=-100, reduction="mean",
@@ -275,64 +227,124 @@ def cross_entropy_grad(input, target, weight=None, ignore_index=-100, reduction=
     >>> xr.cross_entropy_grad([[0.0, 0.0]], [0])
     array([[-0.5,  0.5]])
     """
+    return _cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing,
+                          grad_output, with_grad=True)[1]
+
+
+def cross_entropy_with_grad(input, target, weight=None, ignore_index=-100, reduction="mean",
+                            label_smoothing=0.0, grad_output=None):
+    """``(cross_entropy(...), cross_entropy_grad(...))`` in one pass over the logits.
+
+    A training step needs both; the softmax computed for the gradient already
+    holds everything the loss needs, so this costs about as much as the gradient
+    alone.
+
+    Examples
+    --------
+    >>> import xent_ref as xr
+    >>> loss, grad = xr.cross_entropy_with_grad([[0.0, 0.0]], [0])
+    >>> float(loss), grad
+    (0.6931471805599453, array([[-0.5,  0.5]]))
+    """
+    return _cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing,
+                          grad_output, with_grad=True)
+
+
+def _cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing,
+                   grad_output=None, with_grad=False):
+    """The one pass behind the three public functions: ``(loss, grad or None)``.
+
+    The logits are visited a block at a time. Each block's ``x - m`` is written into
+    a block-sized temporary -- or, when the gradient is wanted, straight into the
+    gradient's own buffer, where it becomes the softmax and then the gradient:
+    beyond the output, no full-size temporary is ever made.
+    """
     call = _prepare(input, target, weight, ignore_index, reduction, label_smoothing)
     eps = float(label_smoothing)
-    scale = _scale(call, grad_output)
-    # The gradient is built in its own output buffer, a block at a time: no other
-    # full-size temporary is ever made.
-    grad = np.empty(call.logits.shape, dtype=call.logits.dtype)
-    for rows, positions in call.blocks():
-        out = grad[rows, :, positions]  # a view: writing into it fills `grad`
-        if call.probabilities:
-            _probability_grad(call, rows, positions, eps, _block_scale(scale, rows, positions), out)
-        else:
-            _index_grad(call, rows, positions, eps, scale, out)
-    return grad.reshape(call.input_shape)
+    block = _probability_block if call.probabilities else _index_block
+    n, _, positions = call.logits.shape
+    losses = np.empty((n, positions), dtype=call.logits.dtype)
+    grad = np.empty(call.logits.shape, dtype=call.logits.dtype) if with_grad else None
+    scale = _scale(call, grad_output) if with_grad else None
+    for rows, cols in call.blocks():
+        buffer = grad[rows, :, cols] if with_grad else None  # a view into `grad`
+        losses[rows, cols] = block(call, rows, cols, eps, buffer, scale)
+    loss = reduce(losses.reshape(call.loss_shape), call.reduction, call.denominator)
+    return loss, (grad.reshape(call.input_shape) if with_grad else None)
 
 
-def _softmax_into(logits: np.ndarray, out: np.ndarray):
-    """Write softmax(logits) along axis 1 into ``out``; return ``(others, S, j_max)``."""
-    shifted_logits(logits, axis=1, out=out)
-    others, j_max = exp_shifted_inplace(out, axis=1)
-    total = 1.0 + others
-    out /= total
-    return others, total, j_max
-
-
-def _index_grad(call: _Call, rows, positions, eps: float, scale, out: np.ndarray) -> None:
-    r"""``out = s (A p - q)`` for class-index targets, built in place in ``out`` ``(n, C, s)``."""
+def _index_block(call: _Call, rows, positions, eps: float, buffer=None, scale=None):
+    r"""One block of class-index samples: returns their losses :math:`\ell_i` ``(n, s)``
+    and, when ``scale`` is given, writes :math:`s_i (A_i p_i - q_i)` into ``buffer``."""
     n_classes = call.n_classes
     t, kept, w_t = call.index_targets(rows, positions)
-    s = _block_scale(scale, rows, positions, kept)  # (n, 1, s), 0 on ignored samples
-    w_t = w_t[:, None]
     w = call.class_weights()
-    others, total, j_max = _softmax_into(call.logits[rows, :, positions], out)  # out = p
-    a = (1.0 - eps) * w_t + (eps / n_classes) * w.sum()  # A = sum_c q_c
-    out *= s * a  # s A p
-    # minus s q, where q = (1 - eps) w_t at the target ...
-    out_t = np.take_along_axis(out, t, axis=1)
-    np.put_along_axis(out, t, out_t - s * ((1.0 - eps) * w_t), axis=1)
+    shifted = shifted_logits(call.logits[rows, :, positions], axis=1, out=buffer)  # x - m
+    shifted_t = np.take_along_axis(shifted, t, axis=1)[:, 0]  # x_t - m  (<= 0)
     if eps:
-        # ... plus (eps / C) w_c everywhere (a block-sized temporary for the product)
-        out -= (s * (eps / n_classes)) * w[:, None]
-    # At the maximum j*, A p - q = -A others / S + sum_{c != j*} q_c: exact when p ~ 1.
-    rest = (1.0 - eps) * w_t * (t != j_max) + (eps / n_classes) * (w.sum() - w[j_max])
-    np.put_along_axis(out, j_max, s * (rest - a * others / total), axis=1)
+        # sum_c w_c (x_c - m), taken before `shifted` is exponentiated in place
+        weighted_shifted = np.einsum("ncs,c->ns", shifted, w)
+    others, j_max = exp_shifted_inplace(shifted, axis=1)
+    log_s = np.log1p(others[:, 0])  # lse - m
+    # -log p_t = lse - x_t = log S - (x_t - m): two non-negative terms, no cancellation.
+    losses = (1.0 - eps) * w_t * (log_s - shifted_t)
+    if eps:
+        # sum_c w_c (-log p_c) = W log S - sum_c w_c (x_c - m): again two non-negative terms
+        losses += (eps / n_classes) * (w.sum() * log_s - weighted_shifted)
+    if scale is not None:
+        s = _block_scale(scale, rows, positions, kept)  # (n, 1, s), 0 on ignored samples
+        w_t = w_t[:, None]
+        total = 1.0 + others
+        probs = shifted
+        probs /= total
+        a = (1.0 - eps) * w_t + (eps / n_classes) * w.sum()  # A = sum_c q_c
+        grad = probs
+        grad *= s * a  # s A p
+        # minus s q, where q = (1 - eps) w_t at the target ...
+        grad_t = np.take_along_axis(grad, t, axis=1)
+        np.put_along_axis(grad, t, grad_t - s * ((1.0 - eps) * w_t), axis=1)
+        if eps:
+            # ... plus (eps / C) w_c everywhere (a block-sized temporary for the product)
+            grad -= (s * (eps / n_classes)) * w[:, None]
+        # At the maximum j*, A p - q = -A others / S + sum_{c != j*} q_c: exact when p ~ 1.
+        rest = (1.0 - eps) * w_t * (t != j_max) + (eps / n_classes) * (w.sum() - w[j_max])
+        np.put_along_axis(grad, j_max, s * (rest - a * others / total), axis=1)
+    # `where`, not a product: an ignored sample may have an infinite loss (inf * 0 = nan).
+    return np.where(kept, losses, 0)
 
 
-def _probability_grad(call: _Call, rows, positions, eps: float, s, out: np.ndarray) -> None:
-    r"""``out = s (A p - q)`` for probability targets, built in place in ``out`` ``(n, C, s)``."""
-    q = _target_mass(call, rows, positions, eps)
-    a = q.sum(axis=1, keepdims=True)
-    others, total, j_max = _softmax_into(call.logits[rows, :, positions], out)  # out = p
-    q_max = np.take_along_axis(q, j_max, axis=1)
-    np.put_along_axis(q, j_max, 0.0, axis=1)
-    rest = q.sum(axis=1, keepdims=True)  # sum_{c != j*} q_c, summed without q_{j*}
-    np.put_along_axis(q, j_max, q_max, axis=1)
-    out *= a
-    out -= q
-    np.put_along_axis(out, j_max, rest - a * others / total, axis=1)
-    out *= s
+def _probability_block(call: _Call, rows, positions, eps: float, buffer=None, scale=None):
+    r"""One block of probability-target samples: returns
+    :math:`\ell_i = A_i \log S_i - \sum_c q_{ic}(x_{ic} - m_i)` ``(n, s)`` and, when
+    ``scale`` is given, writes :math:`s\,(A_i p_i - q_i)` into ``buffer``."""
+    # q = w ((1 - eps) y + eps / C), a new block-sized array
+    q = call.target[rows, :, positions] * (1.0 - eps)
+    if eps:
+        q += eps / call.n_classes
+    if call.weight is not None:
+        q *= call.weight[:, None]
+    a = q.sum(axis=1)  # A
+    shifted = shifted_logits(call.logits[rows, :, positions], axis=1, out=buffer)
+    # (a 0 target against a -inf logit gives 0 * inf = nan here, as in PyTorch)
+    with np.errstate(invalid="ignore"):
+        q_dot_shifted = np.einsum("ncs,ncs->ns", q, shifted)
+    others, j_max = exp_shifted_inplace(shifted, axis=1)
+    losses = a * np.log1p(others[:, 0]) - q_dot_shifted
+    if scale is not None:
+        a = a[:, None]
+        total = 1.0 + others
+        grad = shifted
+        grad /= total  # p
+        q_max = np.take_along_axis(q, j_max, axis=1)
+        np.put_along_axis(q, j_max, 0.0, axis=1)
+        rest = q.sum(axis=1, keepdims=True)  # sum_{c != j*} q_c, summed without q_{j*}
+        np.put_along_axis(q, j_max, q_max, axis=1)
+        grad *= a
+        grad -= q  # A p - q
+        # At the maximum j*, A p - q = -A others / S + sum_{c != j*} q_c: exact when p ~ 1.
+        np.put_along_axis(grad, j_max, rest - a * others / total, axis=1)
+        grad *= _block_scale(scale, rows, positions)
+    return losses
 
 
 # ---------------------------------------------------------------------------------------------
