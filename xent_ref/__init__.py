@@ -13,6 +13,7 @@ from xent_ref.cross_entropy import (
     nll_loss,
     nll_loss_grad,
 )
+from xent_ref.explain import Explanation, explain
 from xent_ref.modules import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, NLLLoss
 from xent_ref.softmax import log_softmax, log_softmax_grad, softmax, softmax_grad
 
@@ -36,4 +37,6 @@ __all__ = [
     "NLLLoss",
     "BCELoss",
     "BCEWithLogitsLoss",
+    "explain",
+    "Explanation",
 ]

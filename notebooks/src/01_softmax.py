@@ -1,0 +1,188 @@
+# %% [markdown]
+# # 1. Softmax and log-softmax, from first principles
+#
+# Every cross-entropy loss in this library starts the same way: turn a row of
+# raw scores (logits) into probabilities. This notebook builds that step by
+# hand, shows where the naive formula breaks, and ends at the library calls
+# `xr.softmax` and `xr.log_softmax`.
+#
+# Sources: document 000, "pytorch交叉熵损失详细计算步骤" (Detailed steps of the
+# PyTorch cross-entropy loss), writes the loss as
+# `loss(x, class) = -log(exp(x[class]) / sum(exp(x)))`; document 002,
+# "Softmax损失函数计算详解" (The softmax loss, computed in detail), defines the
+# loss as `-sum_k y_k log p_k` over softmax probabilities.
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+
+import xent_ref as xr
+
+np.set_printoptions(precision=7, suppress=True)
+
+# %% [markdown]
+# ## The definition
+#
+# For a row of logits $z_1, \dots, z_C$,
+#
+# $$\operatorname{softmax}(z)_i = \frac{e^{z_i}}{\sum_j e^{z_j}}.$$
+#
+# Every output is positive and the row sums to 1, so it can be read as a
+# probability distribution over the $C$ classes. We write it in three lines of
+# NumPy, straight from the formula, and try it on the first row of the worked
+# example in document 001, "关于nn.CrossEntropyLoss交叉熵损失中weight和ignore_index参数".
+
+# %%
+def naive_softmax(z):
+    e = np.exp(z)
+    return e / e.sum()
+
+
+row = np.array([0.9, 0.1])
+print("naive  :", naive_softmax(row))
+print("library:", xr.softmax(row))
+assert np.allclose(naive_softmax(row), xr.softmax(row), rtol=1e-15)
+assert abs(xr.softmax(row).sum() - 1) < 1e-15
+
+# %% [markdown]
+# ## Why the library subtracts the maximum
+#
+# `exp` overflows for arguments above about 709.8 in float64 (88.7 in float32).
+# Logits that large are unusual but legal, and the formula then divides
+# infinity by infinity:
+
+# %%
+big = np.array([1000.0, 999.0, 998.0])
+with np.errstate(over="ignore", invalid="ignore"):  # the overflow is the point here
+    print("naive  :", naive_softmax(big))
+print("library:", xr.softmax(big))
+with np.errstate(over="ignore", invalid="ignore"):
+    assert np.isnan(naive_softmax(big)).all()
+assert np.allclose(xr.softmax(big), xr.softmax(big - 1000.0), rtol=1e-15)
+
+# %% [markdown]
+# The fix costs nothing: softmax does not change when the same constant is
+# added to every logit, because $e^{z_i - m} / \sum_j e^{z_j - m}$ cancels
+# $e^{-m}$ above and below. Choosing $m = \max_j z_j$ makes the largest
+# exponent exactly $e^0 = 1$, so nothing overflows and the sum is at least 1.
+
+# %%
+def shifted_softmax(z):
+    e = np.exp(z - z.max())
+    return e / e.sum()
+
+
+print(shifted_softmax(big))
+assert np.allclose(shifted_softmax(big), xr.softmax(big), rtol=1e-15)
+for shift in (-50.0, 3.0, 700.0):
+    assert np.allclose(xr.softmax(row + shift), xr.softmax(row), rtol=1e-14)
+
+# %% [markdown]
+# ## Log-softmax and log-sum-exp
+#
+# The loss needs $\log p$, not $p$. Taking the log of a softmax that has
+# underflowed to 0 gives $-\infty$, although the true value is an ordinary
+# number. Work in logs instead:
+#
+# $$\log \operatorname{softmax}(z)_i = z_i - \operatorname{lse}(z), \qquad
+# \operatorname{lse}(z) = m + \log \sum_j e^{z_j - m}.$$
+#
+# `lse` (log-sum-exp) is the same max shift again, and the result never
+# forms the tiny probability at all.
+
+# %%
+far = np.array([0.0, -1000.0])
+with np.errstate(divide="ignore"):
+    print("log(softmax):", np.log(shifted_softmax(far)))
+print("log_softmax :", xr.log_softmax(far))
+
+
+def lse(z):
+    m = z.max()
+    return m + np.log(np.exp(z - m).sum())
+
+
+print("z - lse(z)  :", far - lse(far))
+assert xr.log_softmax(far)[1] == -1000.0
+assert np.allclose(far - lse(far), xr.log_softmax(far), rtol=1e-15, atol=0)
+
+# %% [markdown]
+# The plot follows the second class of the logits $(0, -d)$ as the gap $d$
+# grows. The exact answer is a straight line, $-\log(1 + e^{d}) \approx -d$.
+# `log(softmax)` follows it until $e^{-d}$ underflows (near $d = 745$ in
+# float64), then falls to $-\infty$; `log_softmax` stays on the line.
+
+# %%
+gaps = np.linspace(0, 800, 401)
+logits = np.stack([np.zeros_like(gaps), -gaps], axis=1)
+with np.errstate(divide="ignore"):
+    naive_log = np.log(xr.softmax(logits, axis=1))[:, 1]
+stable_log = xr.log_softmax(logits, axis=1)[:, 1]
+
+fig, ax = plt.subplots(figsize=(7, 3.5))
+ax.plot(gaps, stable_log, label="log_softmax (log-sum-exp)", linewidth=3, alpha=0.5)
+finite = np.isfinite(naive_log)
+ax.plot(gaps[finite], naive_log[finite], "k--", label="log(softmax): finite part")
+first_inf = gaps[~finite][0]
+ax.axvline(first_inf, color="red", linestyle=":", label=f"log(softmax) = -inf from d = {first_inf:g}")
+ax.set_xlabel("gap d between the logits (0, -d)")
+ax.set_ylabel("log p of the second class")
+ax.legend()
+ax.set_title("Underflow: log of softmax versus log-softmax")
+plt.show()
+print(f"log(softmax) first gives -inf at d = {first_inf:g}")
+assert 740 < first_inf < 750 and np.isfinite(stable_log).all()
+
+# %% [markdown]
+# ## Temperature
+#
+# Dividing the logits by a temperature $T$ before the softmax changes how
+# sharp the distribution is without changing the order of the classes:
+# $T \to 0$ puts all the mass on the largest logit, $T \to \infty$ spreads it
+# evenly. The entropy $-\sum p \log p$ measures the spread (at most $\log C$).
+
+# %%
+scores = np.array([2.0, 1.0, 0.5, -0.5, -1.0])
+temperatures = np.geomspace(0.1, 10, 60)
+table = np.array([xr.softmax(scores / t) for t in temperatures])
+entropy = -(table * np.log(table)).sum(axis=1)
+
+fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
+for c in range(len(scores)):
+    left.plot(temperatures, table[:, c], label=f"class {c} (logit {scores[c]:+g})")
+left.set_xscale("log")
+left.set_xlabel("temperature T")
+left.set_ylabel("softmax(z / T)")
+left.legend(fontsize=8)
+right.plot(temperatures, entropy)
+right.axhline(np.log(len(scores)), color="gray", linestyle=":", label="log C (uniform)")
+right.set_xscale("log")
+right.set_xlabel("temperature T")
+right.set_ylabel("entropy (nats)")
+right.legend()
+fig.suptitle("Temperature sharpens (T < 1) or flattens (T > 1) the softmax")
+plt.show()
+
+for t in (0.1, 1.0, 10.0):
+    print(f"T = {t:>4}: {xr.softmax(scores / t)}")
+assert np.all(np.diff(entropy) > 0)  # hotter is always flatter
+assert table[0].max() > 0.99 and entropy[-1] > 0.99 * np.log(len(scores))
+
+# %% [markdown]
+# ## From softmax to the loss
+#
+# Document 000's formula, $-\log(e^{x_t} / \sum_j e^{x_j})$, is exactly
+# $-\text{log\_softmax}(x)_t$. So the per-sample cross-entropy is "pick the
+# log-probability of the true class and negate it", which is what
+# `xr.cross_entropy(..., reduction="none")` returns.
+
+# %%
+logits = np.array([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3]])
+labels = np.array([0, 1, 0])
+picked = -xr.log_softmax(logits, axis=1)[np.arange(3), labels]
+per_sample = xr.cross_entropy(logits, labels, reduction="none")
+print("-log_softmax picked:", picked)
+print("cross_entropy none :", per_sample)
+print(f"mean = {per_sample.mean():.7f}")
+assert np.allclose(picked, per_sample, rtol=1e-15)
+assert round(float(xr.cross_entropy(logits, labels)), 7) == 0.6405346

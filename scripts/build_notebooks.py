@@ -1,0 +1,126 @@
+"""Build the teaching notebooks from their sources and execute them.
+
+The source of each notebook is a plain Python file in ``notebooks/src/`` in the
+"percent" layout: a line ``# %%`` starts a code cell, ``# %% [markdown]`` starts
+a markdown cell whose lines are comments (``# `` is stripped). This script turns
+each source into ``notebooks/NAME.ipynb``, runs it top to bottom in a fresh
+``python3`` kernel (the project's virtual environment when run under ``uv run``)
+and writes it back with its outputs, so readers see the results without running
+anything.
+
+    uv run python scripts/build_notebooks.py            # all notebooks
+    uv run python scripts/build_notebooks.py 03_targets  # one
+
+``tests/test_notebooks.py`` imports this file to run the notebooks the same way
+and to check that the committed notebooks match their sources and outputs.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+SOURCES = NOTEBOOKS / "src"
+KERNEL = "python3"
+CELL_TIMEOUT = 120  # seconds; a whole notebook takes a few seconds
+
+_MARKER = re.compile(r"^# %%(?: \[(markdown)\])?\s*$")
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def sources() -> list[Path]:
+    """The notebook sources, in reading order."""
+    return sorted(SOURCES.glob("[0-9][0-9]_*.py"))
+
+
+def parse(text: str) -> list[tuple[str, str]]:
+    """Split a percent-format source into ``(kind, source)`` cells."""
+    cells: list[tuple[str, list[str]]] = []
+    for line in text.splitlines():
+        match = _MARKER.match(line)
+        if match:
+            cells.append(("markdown" if match.group(1) else "code", []))
+        elif cells:
+            cells[-1][1].append(line)
+    result = []
+    for kind, lines in cells:
+        if kind == "markdown":
+            lines = [re.sub(r"^# ?", "", line) for line in lines]
+        body = "\n".join(lines).strip("\n")
+        if body:
+            result.append((kind, body))
+    return result
+
+
+def build(source: Path) -> nbformat.NotebookNode:
+    """The unexecuted notebook for one source file."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata = {
+        "kernelspec": {"name": KERNEL, "display_name": "Python 3 (ipykernel)", "language": "python"},
+        "language_info": {"name": "python"},
+    }
+    for number, (kind, body) in enumerate(parse(source.read_text(encoding="utf-8"))):
+        make = nbformat.v4.new_markdown_cell if kind == "markdown" else nbformat.v4.new_code_cell
+        # Fixed cell ids keep rebuilt notebooks byte-stable in version control.
+        nb.cells.append(make(body, id=f"{source.stem[:2]}-{number:02d}"))
+    return nb
+
+
+def execute(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Run ``nb`` top to bottom in a fresh kernel, in place; raises on a cell error."""
+    client = NotebookClient(
+        nb,
+        kernel_name=KERNEL,
+        timeout=CELL_TIMEOUT,
+        record_timing=False,
+        resources={"metadata": {"path": str(NOTEBOOKS)}},
+    )
+    client.execute()
+    return nb
+
+
+def text_outputs(nb: nbformat.NotebookNode) -> list[list[str]]:
+    """Per code cell, the text a reader sees: streams, results, errors.
+
+    Images are left out (PNG bytes vary between library versions), and so is
+    the text stand-in of a figure; memory addresses are masked.
+    """
+    cells = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        texts = []
+        for out in cell.get("outputs", []):
+            if out.output_type == "stream":
+                texts.append(f"{out.name}: {out.text}")
+            elif out.output_type == "error":
+                texts.append(f"error: {out.ename}: {out.evalue}")
+            elif "image/png" not in out.get("data", {}):
+                texts.append(f"{out.output_type}: {out.get('data', {}).get('text/plain', '')}")
+        cells.append([_ADDRESS.sub(" at 0x...", text) for text in texts])
+    return cells
+
+
+def main(names: list[str]) -> int:
+    chosen = [s for s in sources() if not names or s.stem in names]
+    if not chosen:
+        print(f"no notebook source matches {names}", file=sys.stderr)
+        return 2
+    for source in chosen:
+        start = time.perf_counter()
+        nb = execute(build(source))
+        target = NOTEBOOKS / f"{source.stem}.ipynb"
+        nbformat.write(nb, target)
+        print(f"{target.relative_to(ROOT)}: executed in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
