@@ -16,16 +16,20 @@ import numpy as np
 def reduce(losses: np.ndarray, reduction: str, denominator) -> np.ndarray:
     """Apply ``reduction`` to per-sample ``losses``; returns an ndarray (0-d unless ``none``).
 
-    ``mean`` over nothing (an empty batch, or every target ignored) is 0 / 0 = nan,
-    as in PyTorch; we compute it without NumPy's division warning.
+    ``mean`` over nothing (an empty batch, every target ignored, or only zero
+    weights) is nan, as in PyTorch, and raises no NumPy warning.
     """
     if reduction == "none":
         return losses
     total = losses.sum(dtype=losses.dtype)
     if reduction == "sum":
         return np.asarray(total)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.asarray(total / np.asarray(denominator, dtype=losses.dtype))
+    denominator = np.asarray(denominator, dtype=losses.dtype)
+    if denominator == 0:
+        # A mean over no weight at all is undefined: nan, whatever the sum (PyTorch's
+        # 0/0 in its NLL part makes the smoothed loss nan too, not inf).
+        return np.asarray(np.nan, dtype=losses.dtype)
+    return np.asarray(total / denominator)
 
 
 def per_sample_scale(grad_output: np.ndarray, reduction: str, denominator) -> np.ndarray:

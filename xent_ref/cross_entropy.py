@@ -292,23 +292,26 @@ def _index_block(call: _Call, rows, positions, eps: float, buffer=None, scale=No
         # sum_c w_c (-log p_c) = W log S - sum_c w_c (x_c - m): again two non-negative terms
         losses += (eps / n_classes) * (w.sum() * log_s - weighted_shifted)
     if scale is not None:
-        s = _block_scale(scale, rows, positions, kept)  # (n, 1, s), 0 on ignored samples
-        w_t = w_t[:, None]
-        total = 1.0 + others
-        probs = shifted
-        probs /= total
-        a = (1.0 - eps) * w_t + (eps / n_classes) * w.sum()  # A = sum_c q_c
-        grad = probs
-        grad *= s * a  # s A p
-        # minus s q, where q = (1 - eps) w_t at the target ...
-        grad_t = np.take_along_axis(grad, t, axis=1)
-        np.put_along_axis(grad, t, grad_t - s * ((1.0 - eps) * w_t), axis=1)
-        if eps:
-            # ... plus (eps / C) w_c everywhere (a block-sized temporary for the product)
-            grad -= (s * (eps / n_classes)) * w[:, None]
-        # At the maximum j*, A p - q = -A others / S + sum_{c != j*} q_c: exact when p ~ 1.
-        rest = (1.0 - eps) * w_t * (t != j_max) + (eps / n_classes) * (w.sum() - w[j_max])
-        np.put_along_axis(grad, j_max, s * (rest - a * others / total), axis=1)
+        # When every kept target has weight 0, `mean` divides by 0: s is inf, s w_t is
+        # inf * 0 = nan and the whole row is nan, as in PyTorch -- without a warning.
+        with np.errstate(invalid="ignore"):
+            s = _block_scale(scale, rows, positions, kept)  # (n, 1, s), 0 on ignored samples
+            w_t = w_t[:, None]
+            total = 1.0 + others
+            grad = shifted
+            grad /= total  # p
+            # s A, with A = sum_c q_c = (1 - eps) w_t + (eps / C) W
+            s_a = s * ((1.0 - eps) * w_t) + s * ((eps / n_classes) * w.sum())
+            grad *= s_a  # s A p
+            # minus s q, where q = (1 - eps) w_t at the target ...
+            grad_t = np.take_along_axis(grad, t, axis=1)
+            np.put_along_axis(grad, t, grad_t - s * ((1.0 - eps) * w_t), axis=1)
+            if eps:
+                # ... plus (eps / C) w_c everywhere (a block-sized temporary for the product)
+                grad -= (s * (eps / n_classes)) * w[:, None]
+            # At the maximum j*, A p - q = -A others / S + sum_{c != j*} q_c: exact when p ~ 1.
+            rest = (1.0 - eps) * w_t * (t != j_max) + (eps / n_classes) * (w.sum() - w[j_max])
+            np.put_along_axis(grad, j_max, s * rest - s_a * others / total, axis=1)
     # `where`, not a product: an ignored sample may have an infinite loss (inf * 0 = nan).
     return np.where(kept, losses, 0)
 
@@ -405,5 +408,6 @@ def nll_loss_grad(input, target, weight=None, ignore_index=-100, reduction="mean
     t, kept, w_t = call.index_targets(slice(None), slice(None))
     s = _block_scale(_scale(call, grad_output), slice(None), slice(None), kept)
     grad = np.zeros_like(call.logits)
-    np.put_along_axis(grad, t, -w_t[:, None] * s, axis=1)
+    with np.errstate(invalid="ignore"):  # 0 * inf = nan when the mean divides by 0, as in PyTorch
+        np.put_along_axis(grad, t, -w_t[:, None] * s, axis=1)
     return grad.reshape(call.input_shape)

@@ -1,0 +1,219 @@
+"""The golden corpus: what it covers, that its edge values are right, that it is the same
+on every run, and that its JSON file reads back bit for bit."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+import xent_ref as xr
+from xent_ref import cli, golden
+
+LOSSES = (
+    "cross_entropy",
+    "nll_loss",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+)
+
+
+@pytest.fixture(scope="module")
+def cases():
+    return golden.build_corpus()
+
+
+@pytest.fixture(scope="module")
+def by_id(cases):
+    return {case.id: case for case in cases}
+
+
+def _where(cases, function, **wanted):
+    """The cases of ``function`` whose kwargs hold every ``wanted`` item."""
+    return [c for c in cases if c.function == function
+            and all(c.kwargs.get(k, "absent") == v for k, v in wanted.items())]
+
+
+def test_ids_are_unique(cases):
+    assert len({case.id for case in cases}) == len(cases)
+
+
+def test_every_function_in_both_dtypes_with_its_gradient(cases):
+    seen = {(case.function, case.dtype) for case in cases}
+    assert seen == {(f, d) for f in golden.FUNCTIONS for d in ("float32", "float64")}
+    for case in cases:
+        assert case.loss.dtype == case.grad.dtype == case.grad_output.dtype
+        assert case.grad.shape == case.inputs[golden.POSITIONAL[case.function][0]].shape
+        assert case.grad_output.shape == case.loss.shape
+
+
+def test_every_option_is_exercised(cases):
+    for function in LOSSES:
+        reductions = {c.kwargs.get("reduction", "mean") for c in cases if c.function == function}
+        assert reductions == {"none", "mean", "sum"}
+        ranks = {c.inputs["input"].ndim for c in cases if c.function == function}
+        assert ranks == {1, 2, 3, 4}
+        assert [c for c in cases if c.function == function and "weight" in c.kwargs]
+    for function in ("cross_entropy", "nll_loss"):
+        assert {c.kwargs.get("ignore_index") for c in cases if c.function == function} >= {
+            None, 1, -1}
+        # The default ignore_index (kwarg absent) with some targets equal to -100.
+        assert any("ignore_index" not in c.kwargs and (c.inputs["target"] == -100).any()
+                   for c in cases if c.function == function)
+    ce = [c for c in cases if c.function == "cross_entropy"]
+    kinds = {c.inputs["target"].dtype.kind for c in ce}
+    assert kinds == {"i", "f"}  # class indices and class probabilities
+    for kind in ("i", "f"):
+        assert any(c.kwargs.get("label_smoothing", 0) > 0 and c.inputs["target"].dtype.kind == kind
+                   for c in ce)
+    assert _where(cases, "binary_cross_entropy_with_logits", reduction="mean")
+    assert any("pos_weight" in c.kwargs for c in cases)
+    axes = {c.kwargs.get("axis", -1) for c in cases if c.function in ("softmax", "log_softmax")}
+    assert axes == {-1, 0, 1}
+
+
+def test_confident_prediction_keeps_its_tiny_loss(by_id):
+    case = by_id["edge/cross_entropy/confident-tiny-loss/one-dim/f64"]
+    exact = math.log1p(2 * math.exp(-50))  # 3.86e-22
+    assert case.loss == pytest.approx(exact, rel=1e-15)
+    assert case.grad[0] == pytest.approx(-2 * math.exp(-50) / (1 + 2 * math.exp(-50)), rel=1e-15)
+    assert case.exact_only and case.loss < case.atol
+
+
+def test_exact_only_marks_values_below_atol(cases):
+    marked = [c for c in cases if c.exact_only]
+    assert marked
+    for case in marked:
+        tiny = [a[(a != 0) & np.isfinite(a)] for a in (case.loss, case.grad)]
+        assert min(np.abs(t).min() for t in tiny if t.size) < case.atol
+
+
+@pytest.mark.parametrize("reduction, loss", [("mean", math.nan), ("sum", 0.0), ("none", 0.0)])
+def test_every_target_ignored(by_id, reduction, loss):
+    for suffix in ("f32", "f64"):
+        for name in ("-100", "-100/weight", "-100/label_smoothing", "1", "1/weight"):
+            case = by_id[f"edge/cross_entropy/all-ignored/{name}/{reduction}/{suffix}"]
+            np.testing.assert_array_equal(case.loss, np.full(case.loss.shape, loss))
+            assert not case.grad.any()
+
+
+def test_bce_clamps_each_log_at_minus_100(by_id):
+    case = by_id["edge/binary_cross_entropy/p-0-and-1/none/f64"]
+    np.testing.assert_array_equal(case.loss, [0.0, 100.0, 50.0, 100.0, 0.0, 50.0])
+    # PyTorch's clamp for the gradient's denominator is a C++ float 1e-12.
+    p_minus_y = case.inputs["input"] - case.inputs["target"]
+    expected = case.grad_output * p_minus_y / float(np.float32(1e-12))
+    np.testing.assert_allclose(case.grad, expected, rtol=1e-15)
+
+
+def test_large_logits_are_exact(by_id):
+    case = by_id["edge/cross_entropy/large-1e4/none/f64"]
+    # Row 0: logits 1e4 and 1e4 - 1 (the rest underflow), target 0: log(1 + e^-1).
+    # Row 1: target 1 holds the maximum -1e4 + 0.5; two others sit 0.5 below it.
+    expected = [math.log1p(math.exp(-1)), math.log1p(2 * math.exp(-0.5) + math.exp(-7.5))]
+    np.testing.assert_allclose(case.loss, expected, rtol=1e-15)
+    logits = by_id["edge/binary_cross_entropy_with_logits/large-logits/none/f64"]
+    x, y = logits.inputs["input"], logits.inputs["target"]
+    big = np.abs(x) >= 100
+    # softplus(-x) = max(-x, 0) exactly once |x| >= 100 (the rest is below eps).
+    expected = y * np.maximum(-x, 0) + (1 - y) * np.maximum(x, 0)
+    np.testing.assert_array_equal(logits.loss[big], expected[big])
+
+
+def test_minus_inf_logits(by_id):
+    off_target = by_id["edge/cross_entropy/neg-inf-off-target/none/f64"]
+    assert np.isfinite(off_target.loss).all() and np.isfinite(off_target.grad).all()
+    assert (off_target.grad[np.isneginf(off_target.inputs["input"])] == 0).all()
+    smoothed = by_id["edge/cross_entropy/neg-inf-label-smoothing/none/f64"]
+    assert np.isposinf(smoothed.loss).all() and np.isfinite(smoothed.grad).all()
+    assert np.isposinf(by_id["edge/cross_entropy/neg-inf-at-target/mean/f32"].loss)
+
+
+def test_tolerance_follows_the_documented_rule(cases):
+    for case in cases:
+        arrays = [*case.inputs.values(), *case.kwargs.values(), case.grad_output]
+        floats = [a[np.isfinite(a)] for a in arrays
+                  if isinstance(a, np.ndarray) and a.dtype.kind == "f"]
+        scale = max([1.0] + [float(np.abs(a).max()) for a in floats if a.size])
+        eps = float(np.finfo(case.dtype).eps)
+        assert (case.rtol, case.atol) == (256 * eps, 256 * eps * scale)
+
+
+def test_inputs_are_pinned(by_id):
+    # A change here changes the corpus every consumer has exported: bump SCHEMA_VERSION.
+    case = by_id["cross_entropy/index/NxC/mean/w/ign=1/ls=0.1/f64"]
+    assert case.inputs["input"][0, :2].tolist() == [-2.7094415618620653, 2.4680240971488416]
+    assert case.inputs["target"].tolist() == [1, 2, 1]
+
+
+def test_corpus_is_deterministic(cases):
+    again = golden.build_corpus.__wrapped__()  # bypass the cache
+    assert json.dumps(golden.corpus_to_json(again)) == json.dumps(golden.corpus_to_json(cases))
+
+
+def test_corpus_is_read_only(cases):
+    with pytest.raises(ValueError):
+        cases[0].loss[...] = 0
+
+
+def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    """Bitwise equal, except that every nan is the same nan (JSON spells it "nan")."""
+    if a.dtype != b.dtype or a.shape != b.shape:
+        return False
+    if a.dtype.kind != "f":
+        return a.tobytes() == b.tobytes()
+    nan = np.isnan(a)
+    return bool((nan == np.isnan(b)).all()) and a[~nan].tobytes() == b[~nan].tobytes()
+
+
+def test_export_reads_back_bit_for_bit(tmp_path, cases):
+    path = tmp_path / "golden.json"
+    assert golden.export_main(str(path)) == 0
+    text = path.read_text(encoding="utf-8")
+
+    def no_bare_constants(token):
+        raise AssertionError(f"bare {token} in the JSON")
+
+    document = json.loads(text, parse_constant=no_bare_constants)
+    assert document["format"] == "xent-ref-golden" and document["schema"] == 1
+    assert document["xent_ref_version"] == xr.__version__
+    assert document["numpy_version"] == np.__version__
+    back = golden.read_corpus(path)
+    assert [c.id for c in back] == [c.id for c in cases]
+    for original, read in zip(cases, back):
+        assert (read.function, read.rtol, read.atol, read.exact_only) == (
+            original.function, original.rtol, original.atol, original.exact_only)
+        assert list(read.inputs) == list(original.inputs)
+        assert list(read.kwargs) == list(original.kwargs)
+        for key, value in original.kwargs.items():
+            if isinstance(value, np.ndarray):
+                assert _same_bits(value, read.kwargs[key]), (original.id, key)
+            else:
+                assert read.kwargs[key] == value and type(read.kwargs[key]) is type(value)
+        pairs = [(original.inputs[k], read.inputs[k]) for k in original.inputs]
+        pairs += [(original.grad_output, read.grad_output), (original.loss, read.loss),
+                  (original.grad, read.grad)]
+        assert all(_same_bits(a, b) for a, b in pairs), original.id
+    non_finite = [c for c in back if not (np.isfinite(c.loss).all() and np.isfinite(c.grad).all())]
+    assert {"nan", "inf"} <= {s for c in non_finite for s in map(str, c.loss.ravel())}
+    assert any(np.isneginf(a).any() for c in back for a in c.inputs.values()
+               if a.dtype.kind == "f")
+
+
+def test_cli_export(tmp_path, capsys):
+    path = tmp_path / "corpus.json"
+    assert cli.main(["golden", "export", str(path)]) == 0
+    assert f"{len(golden.build_corpus())} cases" in capsys.readouterr().out
+    assert len(golden.read_corpus(path)) == len(golden.build_corpus())
+
+
+def test_export_to_an_unwritable_path_fails(tmp_path, capsys):
+    assert golden.export_main(str(tmp_path / "missing-dir" / "corpus.json")) == 1
+    assert "cannot write" in capsys.readouterr().out
+
+
+def test_read_corpus_rejects_other_json(tmp_path):
+    path = tmp_path / "other.json"
+    path.write_text('{"cases": []}')
+    with pytest.raises(ValueError, match="not an xent-ref golden corpus"):
+        golden.read_corpus(path)

@@ -1,0 +1,258 @@
+"""``xent-ref verify``: the reference passes, every deliberately wrong implementation
+fails, results files from outside Python are judged, and PyTorch passes (marker torch)."""
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from xent_ref import _torch_adapter, cli, golden, verify
+from xent_ref._jsonio import decode_array, encode_array
+
+WRONG_IMPLS = sorted(p for p in (Path(__file__).parent / "wrong_impls").glob("*.py")
+                     if not p.name.startswith("_"))
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _module(tmp_path, name, source):
+    path = tmp_path / f"{name}.py"
+    path.write_text(textwrap.dedent(source))
+    return str(path)
+
+
+def test_reference_passes_its_own_corpus(capsys):
+    assert verify.main(impl="xent_ref") == 0
+    out = capsys.readouterr().out
+    for name in golden.FUNCTIONS:
+        assert f"\n{name} " in out and f"\n{name}_grad " in out
+    assert "PASSED: all" in out and "FAIL" not in out and "exact_only" not in out
+    assert max(len(line) for line in out.splitlines()) <= 100
+
+
+def test_there_are_enough_wrong_implementations():
+    assert len(WRONG_IMPLS) >= 8
+
+
+@pytest.mark.parametrize("path", WRONG_IMPLS, ids=lambda p: p.stem)
+def test_every_wrong_implementation_fails(path, capsys):
+    assert verify.main(impl=str(path)) == 1
+    out = capsys.readouterr().out
+    assert "FAIL " in out and "FAILED:" in out
+    # The first failing case is shown in full: its id, inputs, expected, got and why.
+    for label in ("case ", "expected ", "got ", "why "):
+        assert f"\n  {label}" in out
+    assert max(len(line) for line in out.splitlines()) <= 100
+
+
+def test_an_exception_is_a_failure_with_its_message(tmp_path, capsys):
+    path = _module(tmp_path, "raising", """
+        import xent_ref as xr
+        softmax = xr.softmax
+        def log_softmax(x, axis=-1):
+            raise ValueError("boom: not implemented for axis 0")
+    """)
+    assert verify.main(impl=path) == 1
+    out = capsys.readouterr().out
+    assert "raised ValueError: boom: not implemented for axis 0" in out
+    assert "\nsoftmax " in out and "FAIL softmax" not in out
+
+
+def test_rounding_tiny_losses_to_zero_passes_but_is_reported(tmp_path, capsys):
+    # What lse(x) - x_t gives (PyTorch too): honest rounding, not a semantic error.
+    path = _module(tmp_path, "rounding", """
+        import numpy as np
+        import xent_ref as xr
+        def cross_entropy(*args, **kwargs):
+            loss = xr.cross_entropy(*args, **kwargs)
+            return np.where(np.abs(loss) < 1e-20, 0, loss).astype(loss.dtype)
+    """)
+    assert verify.main(impl=path) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "8 exact_only checks pass only through atol" in out
+    assert "confident-tiny-loss" in out and "the implementation is not exact here" in out
+
+
+def test_an_implementation_is_found_by_module_name_from_the_current_directory(
+        tmp_path, monkeypatch, capsys):
+    _module(tmp_path, "my_softmax_impl", "from xent_ref import softmax, softmax_grad\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(sys.modules, "my_softmax_impl", raising=False)
+    try:
+        assert verify.main(impl="my_softmax_impl") == 0
+    finally:
+        sys.modules.pop("my_softmax_impl", None)
+    assert "not offered (not checked): log_softmax," in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("impl", ["no_such_module_xyz", "missing/file.py"])
+def test_an_unimportable_implementation_exits_2(impl, capsys):
+    assert verify.main(impl=impl) == 2
+    assert "cannot import" in capsys.readouterr().out
+
+
+def test_a_module_offering_nothing_exits_2(tmp_path, capsys):
+    assert verify.main(impl=_module(tmp_path, "empty", "VALUE = 1\n")) == 2
+    assert "offers none of" in capsys.readouterr().out
+
+
+def test_torch_missing_is_reported(monkeypatch, capsys):
+    monkeypatch.setattr(_torch_adapter, "UNAVAILABLE", "PyTorch is not installed")
+    assert verify.main(impl="torch") == 2
+    assert "torch is not available: PyTorch is not installed" in capsys.readouterr().out
+
+
+@pytest.mark.torch
+def test_torch_passes_and_its_known_inaccuracy_is_reported(capsys):
+    pytest.importorskip("torch")
+    assert verify.main(impl="torch") == 0
+    out = capsys.readouterr().out
+    assert "PASSED: all" in out
+    assert "known torch inaccuracy" in out and "confident-tiny-loss" in out
+
+
+def test_compare_rules():
+    f32 = np.float32
+    expected = np.array([1.0, np.nan, np.inf, -np.inf, 0.0], dtype=f32)
+    assert verify.compare(expected, expected.copy(), 1e-6, 1e-6).ok
+    cases = {
+        "dtype float64, expected float32": expected.astype(np.float64),
+        "shape (4,), expected (5,)": expected[:4],
+        "at index (1,): expected nan, got 1.0": np.array([1, 1, np.inf, -np.inf, 0], f32),
+        "at index (2,): expected inf, got -inf": np.array([1, np.nan, -np.inf, -np.inf, 0], f32),
+        "at index (4,): expected 0.0, got nan": np.array([1, np.nan, np.inf, -np.inf, np.nan], f32),
+    }
+    for why, got in cases.items():
+        check = verify.compare(expected, got, 1e-6, 1e-6)
+        assert not check.ok and check.why.startswith(why), check.why
+    # The bound is atol + rtol*|expected|: just inside passes, just outside fails.
+    e = np.array([100.0])
+    assert verify.compare(e, e + 0.0199, 1e-4, 0.01).ok
+    assert not verify.compare(e, e + 0.0201, 1e-4, 0.01).ok
+
+
+# ---------------------------------------------------------------------------
+# --results: an outside implementation reads the exported corpus, writes results
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    path = tmp_path_factory.mktemp("corpus") / "golden.json"
+    golden.write_corpus(path)
+    return path
+
+
+def _outside_implementation(corpus_path) -> dict:
+    """What a C or Rust harness does: read the JSON, compute, write a results document.
+    Here the computing is xent_ref's, called as the format describes (no golden helpers)."""
+    import xent_ref as xr
+
+    document = json.loads(Path(corpus_path).read_text())
+    results = []
+    for case in document["cases"]:
+        args = [decode_array(case["inputs"][name]) for name in case["inputs"]]
+        kwargs = {k: decode_array(v) if isinstance(v, dict) else v
+                  for k, v in case["kwargs"].items()}
+        grad_output = decode_array(case["grad_output"])
+        loss = getattr(xr, case["function"])(*args, **kwargs)
+        if case["function"] in ("softmax", "log_softmax"):
+            grad = getattr(xr, case["grad_function"])(*args, grad_output, **kwargs)
+        else:
+            grad = getattr(xr, case["grad_function"])(*args, grad_output=grad_output, **kwargs)
+        results.append({"id": case["id"], "loss": encode_array(loss), "grad": encode_array(grad)})
+    return {"format": "xent-ref-results", "schema": 1, "implementation": "test harness",
+            "results": results}
+
+
+@pytest.fixture(scope="module")
+def results(exported):
+    with np.errstate(all="ignore"):
+        return _outside_implementation(exported)
+
+
+def _write(tmp_path, document) -> str:
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(document, allow_nan=False))
+    return str(path)
+
+
+def test_results_of_a_correct_implementation_pass(tmp_path, exported, results, capsys):
+    assert verify.main(results=_write(tmp_path, results), corpus=str(exported)) == 0
+    assert verify.main(results=_write(tmp_path, results)) == 0  # against a fresh corpus
+    assert f"PASSED: all {2 * len(golden.build_corpus())} checks" in capsys.readouterr().out
+
+
+def test_exported_corpus_verifies_like_the_generated_one(exported, capsys):
+    assert verify.main(impl="xent_ref", corpus=str(exported)) == 0
+    assert cli.main(["verify", "--impl", "xent_ref", "--corpus", str(exported)]) == 0
+    assert "read from" in capsys.readouterr().out
+
+
+def _perturbed(results, case_id, key, change):
+    document = json.loads(json.dumps(results))
+    entry = next(r for r in document["results"] if r["id"] == case_id)
+    change(entry, key)
+    return document
+
+
+def _nudge(entry, key):
+    """Move the first value by 4 times the float32 tolerance (enough for any case)."""
+    array = decode_array(entry[key])
+    array.reshape(-1)[0] += np.float32(4 * 256 * np.finfo(np.float32).eps) * (
+        1 + abs(array.reshape(-1)[0]))
+    entry[key] = encode_array(array)
+
+
+@pytest.mark.parametrize("key, change, why, failed", [
+    ("loss", _nudge, "|got - expected|", 1),
+    ("grad", _nudge, "|got - expected|", 1),
+    ("grad", lambda entry, key: entry.pop(key), "no 'grad' for this case", 1),
+    ("loss", lambda entry, key: entry.update(error="kernel launch failed"),
+     "the implementation reported: kernel launch failed", 2),  # the loss and the gradient
+    ("loss", lambda entry, key: entry.update(loss={"dtype": "float32"}), "cannot decode 'loss'", 1),
+])
+def test_a_perturbed_result_fails(tmp_path, exported, results, capsys, key, change, why, failed):
+    case_id = "cross_entropy/index/NxCxd1/mean/w/ign=-1/ls=0.1/f32"
+    document = _perturbed(results, case_id, key, change)
+    assert verify.main(results=_write(tmp_path, document), corpus=str(exported)) == 1
+    out = capsys.readouterr().out
+    assert case_id in out and why in out and f"FAILED: {failed} of" in out
+
+
+def test_results_with_unknown_or_repeated_ids_fail(tmp_path, results, capsys):
+    document = json.loads(json.dumps(results))
+    document["results"].append(dict(document["results"][0], id="no/such/case"))
+    document["results"].append(document["results"][1])
+    assert verify.main(results=_write(tmp_path, document)) == 1
+    out = capsys.readouterr().out
+    assert "unknown case id 'no/such/case'" in out and "two results for case" in out
+
+
+def test_results_for_some_functions_only(tmp_path, results, capsys):
+    document = json.loads(json.dumps(results))
+    document["results"] = [r for r in document["results"]
+                           if r["id"].startswith(("softmax/", "edge/softmax/"))]
+    for entry in document["results"]:
+        del entry["grad"]
+    assert verify.main(results=_write(tmp_path, document)) == 0
+    out = capsys.readouterr().out
+    assert "\nsoftmax " in out and "\nsoftmax_grad " not in out
+
+
+def test_a_file_that_is_not_results_exits_2(tmp_path, exported, capsys):
+    assert verify.main(results=str(exported)) == 2
+    assert verify.main(results=str(tmp_path / "absent.json")) == 2
+    assert verify.main(impl="xent_ref", corpus=str(tmp_path / "absent.json")) == 2
+    assert "cannot read" in capsys.readouterr().out
+
+
+def test_python_dash_m_runs_the_same_program():
+    run = subprocess.run(
+        [sys.executable, "-m", "xent_ref", "verify", "--impl", str(WRONG_IMPLS[0])],
+        capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert run.returncode == 1, run.stderr
+    assert "FAILED:" in run.stdout

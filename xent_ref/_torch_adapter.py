@@ -1,0 +1,89 @@
+"""``xent-ref verify --impl torch``: ``torch.nn.functional`` behind xent_ref's signatures.
+
+Each function turns its NumPy arguments into tensors of the same dtype, calls the
+PyTorch function, and returns NumPy arrays; the ``_grad`` twins get the gradient
+from autograd (``backward(grad_output)``), not from a formula of ours. Importing
+this module never fails: without torch, :data:`UNAVAILABLE` says why and ``verify``
+exits with status 2.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+try:
+    import torch
+    import torch.nn.functional as F
+except ImportError:  # verify reports UNAVAILABLE; importing must stay safe for doctests
+    torch = None
+
+UNAVAILABLE = None if torch is not None else "PyTorch is not installed (pip install torch)"
+DESCRIPTION = f"torch {torch.__version__}" if torch is not None else "torch missing"
+KNOWN_INACCURACY = (
+    "known torch inaccuracy: torch forms lse(x) - x_t, so a loss or gradient far below "
+    "eps * |x| rounds to 0 (xent_ref keeps it with log1p)"
+)
+
+_ARRAY_KWARGS = ("weight", "pos_weight")
+
+
+def _tensor(a, like=None):
+    """A tensor from ``a``: integer arrays stay int64 (class indices), floating ones take
+    the dtype of ``like`` when given."""
+    a = np.asarray(a)
+    if a.dtype.kind in "iu":
+        return torch.from_numpy(a.astype(np.int64))
+    t = torch.from_numpy(np.array(a))
+    return t if like is None else t.to(like.dtype)
+
+
+def _evaluate(torch_fn, args, kwargs, grad_output=None, want_grad=False):
+    """``torch_fn(*args, **kwargs)`` on tensors; the output, or the first argument's gradient."""
+    first = _tensor(args[0]).requires_grad_(want_grad)
+    rest = [_tensor(a, like=first) for a in args[1:]]
+    kwargs = {key: _tensor(value, like=first) if key in _ARRAY_KWARGS and value is not None
+              else value for key, value in kwargs.items()}
+    output = torch_fn(first, *rest, **kwargs)
+    if not want_grad:
+        return output.detach().numpy()
+    upstream = (torch.ones_like(output) if grad_output is None
+                else _tensor(grad_output, like=output).expand_as(output))
+    output.backward(upstream)
+    return first.grad.numpy()
+
+
+def _loss_pair(name: str):
+    """``loss(input, target, **options)`` and ``loss_grad(..., grad_output=None)``."""
+
+    def loss(input, target, **options):
+        return _evaluate(getattr(F, name), (input, target), options)
+
+    def loss_grad(input, target, grad_output=None, **options):
+        return _evaluate(getattr(F, name), (input, target), options, grad_output, True)
+
+    loss.__name__, loss_grad.__name__ = name, name + "_grad"
+    return loss, loss_grad
+
+
+def _softmax_pair(name: str):
+    """``fn(x, axis=-1)`` and ``fn_grad(x, grad_output, axis=-1)`` (torch calls it ``dim``)."""
+
+    def fn(x, axis=-1):
+        return _evaluate(getattr(F, name), (x,), {"dim": axis})
+
+    def fn_grad(x, grad_output, axis=-1):
+        return _evaluate(getattr(F, name), (x,), {"dim": axis}, grad_output, True)
+
+    fn.__name__, fn_grad.__name__ = name, name + "_grad"
+    return fn, fn_grad
+
+
+softmax, softmax_grad = _softmax_pair("softmax")
+log_softmax, log_softmax_grad = _softmax_pair("log_softmax")
+cross_entropy, cross_entropy_grad = _loss_pair("cross_entropy")
+nll_loss, nll_loss_grad = _loss_pair("nll_loss")
+binary_cross_entropy, binary_cross_entropy_grad = _loss_pair("binary_cross_entropy")
+(
+    binary_cross_entropy_with_logits,
+    binary_cross_entropy_with_logits_grad,
+) = _loss_pair("binary_cross_entropy_with_logits")
