@@ -96,9 +96,9 @@ def index_target(target, input_shape: tuple, ignore_index: int) -> np.ndarray:
     """
     target = np.asarray(target)
     if target.dtype.kind not in "iu":
-        what = "NaN or fractional values" if target.dtype.kind == "f" else f"dtype {target.dtype}"
         raise TypeError(
-            f"target: class indices must be integers, got {what}; probability targets "
+            f"target: class indices must be integers (an integer dtype), got dtype "
+            f"{target.dtype} (float class indices, NaN included, are refused); probability targets "
             f"must have the input's shape {input_shape}"
         )
     expected = () if len(input_shape) == 1 else (input_shape[0],) + tuple(input_shape[2:])

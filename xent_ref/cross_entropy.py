@@ -409,5 +409,6 @@ def nll_loss_grad(input, target, weight=None, ignore_index=-100, reduction="mean
     s = _block_scale(_scale(call, grad_output), slice(None), slice(None), kept)
     grad = np.zeros_like(call.logits)
     with np.errstate(invalid="ignore"):  # 0 * inf = nan when the mean divides by 0, as in PyTorch
-        np.put_along_axis(grad, t, -w_t[:, None] * s, axis=1)
+        # (0 - w_t s rather than -w_t s: an ignored sample's entry is 0.0, not -0.0)
+        np.put_along_axis(grad, t, 0.0 - w_t[:, None] * s, axis=1)
     return grad.reshape(call.input_shape)

@@ -38,6 +38,9 @@ def exp_shifted_inplace(shifted: np.ndarray, axis: int) -> tuple[np.ndarray, np.
     ``log S = log1p(others)`` are exact even when ``others`` is 1e-22. ``j_max``
     (keepdims) is the index of the maximum.
     """
+    if shifted.shape[axis] == 0:  # no classes: nothing to exponentiate or sum
+        empty_sum = shifted.sum(axis=axis, keepdims=True)
+        return empty_sum, empty_sum.astype(np.intp)
     j_max = np.argmax(shifted, axis=axis, keepdims=True)
     np.exp(shifted, out=shifted)
     # Leave the maximum's 1 out of the sum, then put it back.
@@ -53,7 +56,7 @@ def shifted_logits(logits: np.ndarray, axis: int, out: np.ndarray | None = None)
     A row that is entirely ``-inf`` has no finite maximum; ``-inf - (-inf)`` is nan,
     which is PyTorch's answer for that row too, so we let it through silently.
     """
-    m = logits.max(axis=axis, keepdims=True)
+    m = logits.max(axis=axis, keepdims=True, initial=-np.inf)  # (-inf for an empty axis)
     with np.errstate(invalid="ignore", over="ignore"):
         return np.subtract(logits, m, out=out)
 
