@@ -39,8 +39,7 @@ def exp_shifted_inplace(shifted: np.ndarray, axis: int) -> tuple[np.ndarray, np.
     (keepdims) is the index of the maximum.
     """
     if shifted.shape[axis] == 0:  # no classes: nothing to exponentiate or sum
-        empty_sum = shifted.sum(axis=axis, keepdims=True)
-        return empty_sum, empty_sum.astype(np.intp)
+        return shifted.sum(axis=axis, keepdims=True), np.zeros(shifted.shape, np.intp)
     j_max = np.argmax(shifted, axis=axis, keepdims=True)
     np.exp(shifted, out=shifted)
     # Leave the maximum's 1 out of the sum, then put it back.
@@ -82,12 +81,17 @@ def softmax(x, axis: int = -1) -> np.ndarray:
     >>> xr.softmax([0.9, 0.1]).round(4)
     array([0.69, 0.31])
     """
+    return _softmax_parts(x, axis)[0]
+
+
+def _softmax_parts(x, axis: int):
+    """``(probs, others, j_max, axis)``: the softmax and the pieces the gradients reuse."""
     logits = as_input(x, "x")
     axis = check_axis(axis, logits.ndim)
     probs = shifted_logits(logits, axis)
-    others, _ = exp_shifted_inplace(probs, axis)
+    others, j_max = exp_shifted_inplace(probs, axis)
     probs /= 1.0 + others
-    return probs
+    return probs, others, j_max, axis
 
 
 def softmax_grad(x, grad_output, axis: int = -1) -> np.ndarray:
@@ -99,7 +103,13 @@ def softmax_grad(x, grad_output, axis: int = -1) -> np.ndarray:
     .. math::
 
         \frac{\partial L}{\partial x_j} = \sum_c g_c\, p_c(\delta_{cj} - p_j)
-        = p_j \Big(g_j - \sum_c g_c p_c\Big).
+        = p_j \Big(g_j - \sum_c g_c p_c\Big)
+        = p_j \Big(\tilde g_j - \sum_c \tilde g_c p_c\Big), \qquad \tilde g = g - g_{j^*}.
+
+    The second form (the same number, since the :math:`p_c` sum to 1) is the one
+    computed: at the top class :math:`j^*` it is a sum of small terms,
+    :math:`-p_{j^*} \sum_{c \ne j^*} p_c \tilde g_c`, where the first form would
+    subtract two nearly equal numbers and return 0 for a confident prediction.
 
     Parameters
     ----------
@@ -116,10 +126,10 @@ def softmax_grad(x, grad_output, axis: int = -1) -> np.ndarray:
     >>> xr.softmax_grad([0.0, 0.0], [1.0, 0.0])
     array([ 0.25, -0.25])
     """
-    probs = softmax(x, axis)
+    probs, _, j_max, axis = _softmax_parts(x, axis)
     g = _same_shape_grad(grad_output, probs)
-    axis = check_axis(axis, probs.ndim)
-    return probs * (g - (g * probs).sum(axis=axis, keepdims=True))
+    spread = g - np.take_along_axis(g, j_max, axis=axis)  # g - g_{j*}
+    return probs * (spread - (spread * probs).sum(axis=axis, keepdims=True))
 
 
 def log_softmax(x, axis: int = -1) -> np.ndarray:
@@ -155,16 +165,34 @@ def log_softmax_grad(x, grad_output, axis: int = -1) -> np.ndarray:
     With :math:`g = -y` for a target distribution :math:`y` this is the famous
     ``softmax - target`` of the cross-entropy.
 
+    At the top class :math:`j^*` of a confident prediction (:math:`p_{j^*} \approx 1`)
+    :math:`g_{j^*} - p_{j^*} G` (with :math:`G = \sum_c g_c`) subtracts nearly equal
+    numbers; the same value is :math:`-\sum_{c \ne j^*} g_c + G\,\text{others}/S`
+    (as :math:`1 - p_{j^*} = \text{others}/S`), whose terms are small there. Each
+    entry at :math:`j^*` uses whichever form has the smaller terms.
+
     Examples
     --------
     >>> import xent_ref as xr
     >>> xr.log_softmax_grad([0.0, 0.0], [-1.0, 0.0])
     array([-0.5,  0.5])
     """
-    probs = softmax(x, axis)
+    probs, others, j_max, axis = _softmax_parts(x, axis)
     g = _same_shape_grad(grad_output, probs)
-    axis = check_axis(axis, probs.ndim)
-    return g - probs * g.sum(axis=axis, keepdims=True)
+    g_sum = g.sum(axis=axis, keepdims=True)  # G
+    grad = g - probs * g_sum
+    # The top class: g* - p* G, or the same number as -sum_{c != j*} g_c + G others / S.
+    g_max = np.take_along_axis(g, j_max, axis=axis)
+    g_others = g.copy()
+    np.put_along_axis(g_others, j_max, 0.0, axis=axis)
+    g_rest = g_others.sum(axis=axis, keepdims=True)  # summed without g*, not G - g*
+    p_max = np.take_along_axis(probs, j_max, axis=axis)
+    tail = others / (1.0 + others)  # 1 - p*, without the subtraction
+    plain_terms = np.abs(g_max) + np.abs(g_sum) * p_max
+    complement_terms = np.abs(g_rest) + np.abs(g_sum) * tail
+    top = np.where(complement_terms < plain_terms, g_sum * tail - g_rest, g_max - p_max * g_sum)
+    np.put_along_axis(grad, j_max, top, axis=axis)
+    return grad
 
 
 def _same_shape_grad(grad_output, like: np.ndarray) -> np.ndarray:
