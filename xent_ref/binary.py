@@ -260,16 +260,21 @@ def binary_cross_entropy_with_logits_grad(input, target, weight=None, pos_weight
 
 def _logits_grad(call: _Call, rows: slice, scale: np.ndarray) -> np.ndarray:
     x, y = call.input[rows], call.target[rows]
-    e = np.abs(x)
-    np.negative(e, out=e)
-    np.exp(e, out=e)  # e^-|x| in (0, 1]: never overflows
-    big = 1 + e
-    np.reciprocal(big, out=big)  # sigma(|x|) = 1 / (1 + e^-|x|)
-    small = e
-    small *= big  # sigma(-|x|) = e^-|x| / (1 + e^-|x|), never 1 - sigma(|x|)
-    positive = x >= 0
-    sigma_x = np.where(positive, big, small)
-    sigma_neg_x = np.where(positive, small, big)
+    # sigma(x) = e^min(x,0) / (1 + e^-|x|) and sigma(-x) = e^-max(x,0) / (1 + e^-|x|):
+    # no exponent is ever positive (no overflow), neither is 1 minus the other (no
+    # cancellation), and there is no per-element branch (np.where) to mispredict.
+    sigma_abs = np.abs(x)
+    np.negative(sigma_abs, out=sigma_abs)
+    np.exp(sigma_abs, out=sigma_abs)
+    sigma_abs += 1
+    np.reciprocal(sigma_abs, out=sigma_abs)  # sigma(|x|) = 1 / (1 + e^-|x|)
+    sigma_x = np.minimum(x, 0)
+    np.exp(sigma_x, out=sigma_x)
+    sigma_x *= sigma_abs
+    sigma_neg_x = np.maximum(x, 0)
+    np.negative(sigma_neg_x, out=sigma_neg_x)
+    np.exp(sigma_neg_x, out=sigma_neg_x)
+    sigma_neg_x *= sigma_abs
     sigma_neg_x *= y  # y sigma(-x), the pull towards a positive
     if call.pos_weight is not None:
         sigma_neg_x *= call.pos_weight[rows]
