@@ -10,6 +10,10 @@ reduced loss with respect to each per-sample loss is therefore a single scale:
 
 from __future__ import annotations
 
+import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 
@@ -45,11 +49,33 @@ def per_sample_scale(grad_output: np.ndarray, reduction: str, denominator) -> np
         return grad_output / np.asarray(denominator, dtype=grad_output.dtype)
 
 
-# 2**16 elements (256 KiB of float32): a block's temporaries stay in the CPU's cache.
-BLOCK_ELEMENTS = 1 << 16
+# Block sizes. The element-wise binary losses make several block-sized temporaries
+# per block, so their blocks are small enough to stay in the CPU's cache (2**16
+# elements, 256 KiB of float32); the cross-entropy makes one, and its time goes to
+# per-block overhead unless the blocks are larger (2**18).
+ELEMENTWISE_BLOCK = 1 << 16
+CLASS_BLOCK = 1 << 18
 
 
-def row_blocks(n_rows: int, row_size: int, block_elements: int = BLOCK_ELEMENTS):
+def run_blocks(work, blocks) -> list:
+    """``[work(block) for block in blocks]``, with the blocks spread over the CPU's cores.
+
+    NumPy releases the GIL inside its loops, so threads do run blocks at the same
+    time. Each block writes only its own part of the output and the results come
+    back in order, so the answer is bit for bit that of a one-thread loop.
+    """
+    blocks = list(blocks)
+    if len(blocks) <= 1:
+        return [work(block) for block in blocks]
+    return list(_pool().map(work, blocks))
+
+
+@functools.lru_cache(maxsize=1)
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="xent_ref")
+
+
+def row_blocks(n_rows: int, row_size: int, block_elements: int = ELEMENTWISE_BLOCK):
     """Slices that cut ``n_rows`` rows of ``row_size`` elements into blocks of about
     ``block_elements`` elements (at least one row each).
 
@@ -63,7 +89,7 @@ def row_blocks(n_rows: int, row_size: int, block_elements: int = BLOCK_ELEMENTS)
 
 
 def class_blocks(n_rows: int, n_classes: int, n_positions: int,
-                 block_elements: int = BLOCK_ELEMENTS):
+                 block_elements: int = CLASS_BLOCK):
     """``(rows, positions)`` slice pairs that cut an ``(N, C, S)`` array into blocks of about
     ``block_elements`` elements, never splitting the class axis.
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xent_ref import _checks
-from xent_ref._reduce import per_sample_scale, reduce, row_blocks
+from xent_ref._reduce import per_sample_scale, reduce, row_blocks, run_blocks
 
 # PyTorch clamps each log at -100 so that p = 0 (or 1) gives a loss of 100, not inf.
 LOG_CLAMP = -100.0
@@ -45,8 +45,11 @@ class _Call:
     def elementwise(self, fn, *extra) -> np.ndarray:
         """Fill a new input-shaped array block by block with ``fn(call, rows, *extra)``."""
         out = np.empty_like(self.input)
-        for rows in self.blocks():
+
+        def work(rows):
             out[rows] = fn(self, rows, *(e[rows] for e in extra))
+
+        run_blocks(work, self.blocks())
         return out
 
     def reduced(self, losses_fn) -> np.ndarray:
@@ -57,7 +60,7 @@ class _Call:
         """
         if self.reduction == "none":
             return self.elementwise(losses_fn)
-        block_sums = np.array([losses_fn(self, rows).sum() for rows in self.blocks()],
+        block_sums = np.array(run_blocks(lambda rows: losses_fn(self, rows).sum(), self.blocks()),
                               dtype=self.input.dtype)
         return reduce(block_sums, self.reduction, self.input.size)
 

@@ -50,7 +50,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xent_ref import _checks
-from xent_ref._reduce import class_blocks, per_sample_scale, reduce
+from xent_ref._reduce import class_blocks, per_sample_scale, reduce, run_blocks
 from xent_ref.softmax import exp_shifted_inplace, shifted_logits
 
 
@@ -263,13 +263,26 @@ def _cross_entropy(input, target, weight, ignore_index, reduction, label_smoothi
     eps = float(label_smoothing)
     block = _probability_block if call.probabilities else _index_block
     n, _, positions = call.logits.shape
-    losses = np.empty((n, positions), dtype=call.logits.dtype)
+    # Per-sample losses are kept only for reduction="none"; "mean" and "sum" add up each
+    # block's losses as they are made, and the block sums at the end.
+    losses = np.empty((n, positions), call.logits.dtype) if call.reduction == "none" else None
     grad = np.empty(call.logits.shape, dtype=call.logits.dtype) if with_grad else None
     scale = _scale(call, grad_output) if with_grad else None
-    for rows, cols in call.blocks():
+
+    def work(index):
+        rows, cols = index
         buffer = grad[rows, :, cols] if with_grad else None  # a view into `grad`
-        losses[rows, cols] = block(call, rows, cols, eps, buffer, scale)
-    loss = reduce(losses.reshape(call.loss_shape), call.reduction, call.denominator)
+        block_losses = block(call, rows, cols, eps, buffer, scale)
+        if losses is None:
+            return block_losses.sum()
+        losses[rows, cols] = block_losses
+
+    block_sums = run_blocks(work, call.blocks())
+    if losses is not None:
+        loss = losses.reshape(call.loss_shape)
+    else:
+        loss = reduce(np.array(block_sums, dtype=call.logits.dtype), call.reduction,
+                      call.denominator)
     return loss, (grad.reshape(call.input_shape) if with_grad else None)
 
 

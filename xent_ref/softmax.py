@@ -40,13 +40,30 @@ def exp_shifted_inplace(shifted: np.ndarray, axis: int) -> tuple[np.ndarray, np.
     """
     if shifted.shape[axis] == 0:  # no classes: nothing to exponentiate or sum
         return shifted.sum(axis=axis, keepdims=True), np.zeros(shifted.shape, np.intp)
-    j_max = np.argmax(shifted, axis=axis, keepdims=True)
+    j_max = _first_zero(shifted, axis)  # the maximum: x - m is exactly 0 there
     np.exp(shifted, out=shifted)
     # Leave the maximum's 1 out of the sum, then put it back.
     np.put_along_axis(shifted, j_max, 0.0, axis=axis)
     others = shifted.sum(axis=axis, keepdims=True)
     np.put_along_axis(shifted, j_max, 1.0, axis=axis)
     return others, j_max
+
+
+def _first_zero(shifted: np.ndarray, axis: int) -> np.ndarray:
+    """Index (keepdims, intp) of the first maximum along ``axis`` of ``shifted = x - max(x)``."""
+    if shifted.strides[axis] == shifted.itemsize:  # classes contiguous: argmax is fast
+        return np.argmax(shifted, axis=axis, keepdims=True)
+    # Classes strided, as in an image's (N, C, H, W): np.argmax would first copy the
+    # block into class-last order (a third of the loss's time). Reductions along any
+    # axis are fast, so give class c the key C - c where it holds a maximum (0
+    # elsewhere): the largest key marks the first maximum.
+    n = shifted.shape[axis]
+    dtype = np.min_scalar_type(n)
+    keys = np.arange(n, 0, -1, dtype=dtype).reshape([-1 if a == axis else 1
+                                                     for a in range(shifted.ndim)])
+    top_key = np.multiply(shifted == 0, keys, dtype=dtype).max(axis=axis, keepdims=True)
+    # (a nan row has no zero, so no key: any index will do there, as long as it is valid)
+    return np.minimum(n - top_key.astype(np.intp), n - 1)
 
 
 def shifted_logits(logits: np.ndarray, axis: int, out: np.ndarray | None = None) -> np.ndarray:
