@@ -272,6 +272,19 @@ def test_every_target_ignored(options, ignore_index):
         xr.nll_loss_grad(x, target, ignore_index=ignore_index, **nll_options), np.zeros((2, 3)))
 
 
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.2])
+def test_zero_total_weight_is_nan_like_pytorch(label_smoothing):
+    # Every kept target has weight 0: mean divides by 0. PyTorch 2.13 gives a nan loss and
+    # nan gradient rows (its NLL part is 0/0); nll_loss's gradient is nan only at the target.
+    x = np.array([[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]])
+    target, weight = [0, 0], [0.0, 1.0, 1.0]
+    assert np.isnan(xr.cross_entropy(x, target, weight=weight, label_smoothing=label_smoothing))
+    grad = xr.cross_entropy_grad(x, target, weight=weight, label_smoothing=label_smoothing)
+    assert np.isnan(grad).all()
+    nll_grad = xr.nll_loss_grad(x, target, weight=weight)
+    assert np.isnan(nll_grad[:, 0]).all() and (nll_grad[:, 1:] == 0).all()
+
+
 EMPTY_BATCHES = [
     pytest.param(xr.cross_entropy, xr.cross_entropy_grad, np.zeros((0, 3)),
                  np.zeros(0, dtype=int), id="cross_entropy[index]"),

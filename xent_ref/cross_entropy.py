@@ -92,7 +92,10 @@ class _Call:
         target = self.target[rows, positions]
         kept = target != self.ignore_index
         t = np.where(kept, target, 0)
-        w_t = np.where(kept, self.class_weights()[t], 0).astype(self.logits.dtype, copy=False)
+        if self.weight is None:
+            w_t = kept.astype(self.logits.dtype)
+        else:
+            w_t = np.where(kept, self.weight[t], 0).astype(self.logits.dtype, copy=False)
         return t[:, None], kept, w_t
 
 
@@ -297,7 +300,8 @@ def _index_block(call: _Call, rows, positions, eps: float, buffer=None, scale=No
     if eps:
         # sum_c w_c (x_c - m), taken before `shifted` is exponentiated in place
         weighted_shifted = np.einsum("ncs,c->ns", shifted, w)
-    others, j_max = exp_shifted_inplace(shifted, axis=1)
+    # (the top class's entry is left 0: the gradient's _top_class writes it)
+    others, j_max = exp_shifted_inplace(shifted, axis=1, keep_max=False)
     log_s = np.log1p(others[:, 0])  # lse - m
     # -log p_t = lse - x_t = log S - (x_t - m): two non-negative terms, no cancellation.
     losses = (1.0 - eps) * w_t * (log_s - shifted_t)
@@ -326,7 +330,7 @@ def _index_block(call: _Call, rows, positions, eps: float, buffer=None, scale=No
             a = (1.0 - eps) * w_t + (eps / n_classes) * w.sum()
             q_max = (1.0 - eps) * w_t * (t == j_max) + (eps / n_classes) * w[j_max]
             rest = (1.0 - eps) * w_t * (t != j_max) + (eps / n_classes) * (w.sum() - w[j_max])
-            _top_class(grad, j_max, a, q_max, rest, others, total, s)
+            _top_class(grad, j_max, a, q_max, rest, others, total, s, s_a)
     # `where`, not a product: an ignored sample may have an infinite loss (inf * 0 = nan).
     return np.where(kept, losses, 0)
 
@@ -346,7 +350,8 @@ def _probability_block(call: _Call, rows, positions, eps: float, buffer=None, sc
     # (a 0 target against a -inf logit gives 0 * inf = nan here, as in PyTorch)
     with np.errstate(invalid="ignore"):
         q_dot_shifted = np.einsum("ncs,ncs->ns", q, shifted)
-    others, j_max = exp_shifted_inplace(shifted, axis=1)
+    # (the top class's entry is left 0: the gradient's _top_class writes it)
+    others, j_max = exp_shifted_inplace(shifted, axis=1, keep_max=False)
     losses = a * np.log1p(others[:, 0]) - q_dot_shifted
     if scale is not None:
         a = a[:, None]
@@ -364,7 +369,7 @@ def _probability_block(call: _Call, rows, positions, eps: float, buffer=None, sc
     return losses
 
 
-def _top_class(grad, j_max, a, q_max, rest, others, total, s=1.0) -> None:
+def _top_class(grad, j_max, a, q_max, rest, others, total, s=1.0, s_a=None) -> None:
     r"""Rewrite the gradient's top-class entries :math:`s(A p_{j^*} - q_{j^*})` in place,
     in whichever of two equal forms rounds less.
 
@@ -378,12 +383,13 @@ def _top_class(grad, j_max, a, q_max, rest, others, total, s=1.0) -> None:
     :math:`A` and rounds to 0, while the right side's terms are tiny and exact (logits
     ``[50, 0, 0]``, target 0: :math:`-3.86 \times 10^{-22}`). Elsewhere the right side
     can be the one that cancels, so each entry takes the form whose terms are smaller.
-    ``grad`` already holds the left side times ``s``.
+    ``s_a`` is ``s * A`` as the caller formed it (by default the product).
     """
+    s_a = s * a if s_a is None else s_a
     plain_terms = np.abs(a) / total + np.abs(q_max)
     complement_terms = np.abs(rest) + np.abs(a) * others / total
-    complement = s * rest - (s * a) * others / total
-    plain = np.take_along_axis(grad, j_max, axis=1)
+    complement = s * rest - s_a * others / total
+    plain = s_a / total - s * q_max
     np.put_along_axis(grad, j_max, np.where(complement_terms < plain_terms, complement, plain),
                       axis=1)
 

@@ -30,7 +30,8 @@ import numpy as np
 from xent_ref._checks import as_float_array, as_input, check_axis
 
 
-def exp_shifted_inplace(shifted: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+def exp_shifted_inplace(shifted: np.ndarray, axis: int,
+                        keep_max: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Turn ``shifted = x - max(x)`` into ``exp(shifted)`` in place; return ``(others, j_max)``.
 
     ``others`` (keepdims) is the sum of the exponentials along ``axis`` *without* the
@@ -42,10 +43,12 @@ def exp_shifted_inplace(shifted: np.ndarray, axis: int) -> tuple[np.ndarray, np.
         return shifted.sum(axis=axis, keepdims=True), np.zeros(shifted.shape, np.intp)
     j_max = _first_zero(shifted, axis)  # the maximum: x - m is exactly 0 there
     np.exp(shifted, out=shifted)
-    # Leave the maximum's 1 out of the sum, then put it back.
+    # Leave the maximum's 1 out of the sum, then put it back (unless the caller
+    # overwrites that entry anyway: ``keep_max=False`` leaves 0 there).
     np.put_along_axis(shifted, j_max, 0.0, axis=axis)
     others = shifted.sum(axis=axis, keepdims=True)
-    np.put_along_axis(shifted, j_max, 1.0, axis=axis)
+    if keep_max:
+        np.put_along_axis(shifted, j_max, 1.0, axis=axis)
     return others, j_max
 
 
