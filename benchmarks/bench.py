@@ -12,7 +12,7 @@ ignored pixels (``ignore_index=255``), and BCE with logits at (65536, 1000).
 For each case it times, interleaved and repeated (medians reported), the loss
 call, the gradient call, a fused loss-and-gradient function if xent_ref has one
 (``<loss>_with_grad``), and PyTorch's forward + backward at its default thread
-count and at one thread (NumPy's element-wise work is single-threaded). Peak
+count and at one thread (xent_ref spreads its blocks over all cores). Peak
 memory is tracemalloc's (NumPy reports its buffers to it): the peak *above* what
 was held before the call, as a multiple of the logits' size. The gradient's own
 output counts as 1x; targets are ratio <= 1.0 and memory <= 1.1x.
@@ -338,8 +338,8 @@ def write_markdown(path: Path, facts: dict, text: str, notes: list[str], args, u
         "forward + backward; memory is tracemalloc's peak during the call above what was held",
         "before, as a multiple of the logits' size (the gradient itself is 1x). Targets: ratio <= 1.0,",
         "memory <= 1.1x. PyTorch's own memory is not visible to tracemalloc and is not shown.",
-        "NumPy's element-wise work runs on one thread; PyTorch is timed at its default thread",
-        "count and, for a like-for-like comparison, at one thread.",
+        "xent_ref runs its blocks on a thread per core; PyTorch is timed at its default thread",
+        "count (the ratio that counts) and, for reference, at one thread.",
         "",
         *[f"- {k}: {v}" for k, v in facts.items()],
         "",

@@ -2,7 +2,7 @@
 
 Run it with the PyTorch 2.13 CPU environment (torch is not a dependency of xent_ref):
 
-    /work/torchvenv/bin/python scripts/make_torch_fixtures.py
+    python scripts/make_torch_fixtures.py      (any Python with torch==2.13.0 and numpy)
 
 Every input is drawn from one seeded NumPy generator, so the inputs do not depend on the
 torch version; torch only computes the expected values. For each case torch evaluates the

@@ -4,7 +4,7 @@ The cases come from the fixture generator's own drawing functions
 (``scripts/make_torch_fixtures.py``) with options and seeds chosen by hypothesis, so this
 reaches inputs the stored fixtures do not hold. Run it where torch is installed, e.g.::
 
-    PYTHONPATH=. /work/torchvenv/bin/python -m pytest tests/test_torch_live.py -p no:cacheprovider -o addopts=""
+    PYTHONPATH=. python -m pytest tests/test_torch_live.py -p no:cacheprovider -o addopts=""   (a Python with torch)
 """
 
 from __future__ import annotations
