@@ -75,6 +75,11 @@ def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="xent_ref")
 
 
+if hasattr(os, "register_at_fork"):
+    # A forked child has none of the parent's threads: it must start its own pool.
+    os.register_at_fork(after_in_child=_pool.cache_clear)
+
+
 def row_blocks(n_rows: int, row_size: int, block_elements: int = ELEMENTWISE_BLOCK):
     """Slices that cut ``n_rows`` rows of ``row_size`` elements into blocks of about
     ``block_elements`` elements (at least one row each).
