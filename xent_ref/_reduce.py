@@ -25,7 +25,7 @@ def reduce(losses: np.ndarray, reduction: str, denominator) -> np.ndarray:
     """
     if reduction == "none":
         return losses
-    total = losses.sum(dtype=losses.dtype)
+    total = total_of(losses)
     if reduction == "sum":
         return np.asarray(total)
     denominator = np.asarray(denominator, dtype=losses.dtype)
@@ -34,6 +34,13 @@ def reduce(losses: np.ndarray, reduction: str, denominator) -> np.ndarray:
         # 0/0 in its NLL part makes the smoothed loss nan too, not inf).
         return np.asarray(np.nan, dtype=losses.dtype)
     return np.asarray(total / denominator)
+
+
+def total_of(losses: np.ndarray):
+    """``losses.sum()`` in the losses' dtype; +inf and -inf add up to nan (as in
+    PyTorch) without NumPy's warning."""
+    with np.errstate(invalid="ignore"):
+        return losses.sum(dtype=losses.dtype)
 
 
 def per_sample_scale(grad_output: np.ndarray, reduction: str, denominator) -> np.ndarray:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xent_ref import _checks
-from xent_ref._reduce import per_sample_scale, reduce, row_blocks, run_blocks
+from xent_ref._reduce import per_sample_scale, reduce, row_blocks, run_blocks, total_of
 
 # PyTorch clamps each log at -100 so that p = 0 (or 1) gives a loss of 100, not inf.
 LOG_CLAMP = -100.0
@@ -60,7 +60,7 @@ class _Call:
         """
         if self.reduction == "none":
             return self.elementwise(losses_fn)
-        block_sums = np.array(run_blocks(lambda rows: losses_fn(self, rows).sum(), self.blocks()),
+        block_sums = np.array(run_blocks(lambda rows: total_of(losses_fn(self, rows)), self.blocks()),
                               dtype=self.input.dtype)
         return reduce(block_sums, self.reduction, self.input.size)
 
@@ -224,12 +224,14 @@ def _logits_losses(call: _Call, rows: slice) -> np.ndarray:
     np.subtract(tail, softplus_neg, out=softplus_neg)
     softplus_pos = np.maximum(x, 0)
     softplus_pos += tail
-    losses = softplus_neg
-    losses *= y  # y softplus(-x)
-    if call.pos_weight is not None:
-        losses *= call.pos_weight[rows]
-    softplus_pos *= 1 - y  # (1 - y) softplus(x)
-    losses += softplus_pos
+    # (an infinite logit makes a 0 * inf below: nan, as in PyTorch, without a warning)
+    with np.errstate(invalid="ignore"):
+        losses = softplus_neg
+        losses *= y  # y softplus(-x)
+        if call.pos_weight is not None:
+            losses *= call.pos_weight[rows]
+        softplus_pos *= 1 - y  # (1 - y) softplus(x)
+        losses += softplus_pos
     if call.weight is not None:
         losses *= call.weight[rows]
     return losses

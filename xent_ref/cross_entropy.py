@@ -50,7 +50,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xent_ref import _checks
-from xent_ref._reduce import class_blocks, per_sample_scale, reduce, run_blocks
+from xent_ref._reduce import class_blocks, per_sample_scale, reduce, run_blocks, total_of
 from xent_ref.softmax import exp_shifted_inplace, shifted_logits
 
 
@@ -277,7 +277,7 @@ def _cross_entropy(input, target, weight, ignore_index, reduction, label_smoothi
         buffer = grad[rows, :, cols] if with_grad else None  # a view into `grad`
         block_losses = block(call, rows, cols, eps, buffer, scale)
         if losses is None:
-            return block_losses.sum()
+            return total_of(block_losses)
         losses[rows, cols] = block_losses
 
     block_sums = run_blocks(work, call.blocks())
@@ -304,10 +304,13 @@ def _index_block(call: _Call, rows, positions, eps: float, buffer=None, scale=No
     others, j_max = exp_shifted_inplace(shifted, axis=1, keep_max=False)
     log_s = np.log1p(others[:, 0])  # lse - m
     # -log p_t = lse - x_t = log S - (x_t - m): two non-negative terms, no cancellation.
-    losses = (1.0 - eps) * w_t * (log_s - shifted_t)
-    if eps:
-        # sum_c w_c (-log p_c) = W log S - sum_c w_c (x_c - m): again two non-negative terms
-        losses += (eps / n_classes) * (w.sum() * log_s - weighted_shifted)
+    # (An ignored sample's "target" may have a -inf logit: its 0 weight times inf is
+    # nan, silently, and the `where` at the end replaces it with 0.)
+    with np.errstate(invalid="ignore"):
+        losses = (1.0 - eps) * w_t * (log_s - shifted_t)
+        if eps:
+            # sum_c w_c (-log p_c) = W log S - sum_c w_c (x_c - m): two non-negative terms
+            losses += (eps / n_classes) * (w.sum() * log_s - weighted_shifted)
     if scale is not None:
         # When every kept target has weight 0, `mean` divides by 0: s is inf, s w_t is
         # inf * 0 = nan and the whole row is nan, as in PyTorch -- without a warning.
@@ -423,8 +426,10 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     call = _prepare(input, target, weight, ignore_index, reduction, allow_probabilities=False)
     t, kept, w_t = call.index_targets(slice(None), slice(None))
     picked = np.take_along_axis(call.logits, t, axis=1)[:, 0]
-    # `where`, not a product: an ignored sample's picked value may be -inf.
-    losses = np.where(kept, -w_t * picked, 0).astype(call.logits.dtype, copy=False)
+    # `where`, not a product: an ignored sample's picked value may be -inf (and its
+    # 0 weight times -inf, a nan that `where` discards, is computed silently).
+    with np.errstate(invalid="ignore"):
+        losses = np.where(kept, -w_t * picked, 0).astype(call.logits.dtype, copy=False)
     return reduce(losses.reshape(call.loss_shape), call.reduction, call.denominator)
 
 

@@ -43,12 +43,17 @@ def exp_shifted_inplace(shifted: np.ndarray, axis: int,
         return shifted.sum(axis=axis, keepdims=True), np.zeros(shifted.shape, np.intp)
     j_max = _first_zero(shifted, axis)  # the maximum: x - m is exactly 0 there
     np.exp(shifted, out=shifted)
-    # Leave the maximum's 1 out of the sum, then put it back (unless the caller
-    # overwrites that entry anyway: ``keep_max=False`` leaves 0 there).
+    # The maximum's term: exactly 1 -- or nan in a row with no finite maximum (all
+    # -inf, or holding +inf or nan), which PyTorch answers with nan too.
+    e_max = np.take_along_axis(shifted, j_max, axis=axis)
+    # Leave it out of the sum (adding e_max - 1 adds exactly 0, or the row's nan),
+    # then put it back (unless the caller overwrites that entry anyway:
+    # ``keep_max=False`` leaves 0 there).
     np.put_along_axis(shifted, j_max, 0.0, axis=axis)
     others = shifted.sum(axis=axis, keepdims=True)
+    others += e_max - 1
     if keep_max:
-        np.put_along_axis(shifted, j_max, 1.0, axis=axis)
+        np.put_along_axis(shifted, j_max, e_max, axis=axis)
     return others, j_max
 
 
