@@ -423,3 +423,36 @@ def test_one_dimensional_input(target):
     np.testing.assert_allclose(grad, 2 * (xr.softmax(x) - [0.0, 1.0, 0.0]), rtol=4 * EPS)
     assert xr.nll_loss(x, target, reduction="none").shape == ()
     assert xr.nll_loss_grad(x, target, reduction="none").shape == (3,)
+
+
+def test_rows_without_a_finite_maximum_are_nan_like_pytorch():
+    # PyTorch 2.13: a row that is all -inf, or holds +inf or nan, has a nan softmax, and
+    # its nan reaches the loss and the gradient -- even an ignored row's gradient (0 * nan).
+    x = np.array([[-np.inf, -np.inf], [np.inf, 0.0], [np.nan, 1.0], [0.0, 1.0]])
+    assert np.isnan(xr.softmax(x)[:3]).all() and np.isfinite(xr.softmax(x)[3]).all()
+    losses = xr.cross_entropy(x, [0, 1, 1, 0], reduction="none")
+    assert np.isnan(losses[:3]).all() and np.isfinite(losses[3])
+    grad = xr.cross_entropy_grad(x, [-100, -100, -100, 0], reduction="sum")
+    assert np.isnan(grad[:3]).all() and np.isfinite(grad[3]).all()
+    # the loss of an ignored row stays 0, as in PyTorch
+    np.testing.assert_array_equal(xr.cross_entropy(x, [-100, -100, -100, 0], reduction="none")[:3], 0)
+
+
+def test_ignored_sample_with_minus_inf_logit_is_quiet():
+    # The ignored sample's stand-in class 0 has a -inf logit: its 0 weight times inf must
+    # not surface as a warning (filterwarnings=error) nor as a nan.
+    x = np.array([[-np.inf, 1.0, 2.0], [0.5, 0.0, 1.0]])
+    for options in (dict(), dict(weight=[1.0, 2.0, 3.0]), dict(label_smoothing=0.1)):
+        assert np.isfinite(xr.cross_entropy(x, [-100, 1], **options))
+        assert np.isfinite(xr.cross_entropy_grad(x, [-100, 1], **options)).all()
+    assert np.isfinite(xr.nll_loss(x, [-100, 1]))
+
+
+def test_infinite_bce_logits_are_quiet():
+    x = np.array([np.inf, -np.inf, np.inf, -np.inf])
+    y = np.array([1.0, 0.0, 0.0, 1.0])
+    losses = xr.binary_cross_entropy_with_logits(x, y, reduction="none")
+    # PyTorch 2.13 gives [nan, nan, inf, nan]; the last is exactly inf (-log sigma(-inf)).
+    assert np.isnan(losses[:2]).all() and losses[2] == np.inf and losses[3] == np.inf
+    np.testing.assert_array_equal(
+        xr.binary_cross_entropy_with_logits_grad(x, y, reduction="sum"), [0.0, 0.0, 1.0, -1.0])
