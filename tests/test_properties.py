@@ -372,3 +372,26 @@ def test_module_classes_equal_functions(cls, func, grad, options, defaults):
     g = np.full(np.shape(func(x, target, **options)), 0.5)
     np.testing.assert_array_equal(module.grad(x, target, grad_output=g),
                                   grad(x, target, **options, grad_output=g))
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+@pytest.mark.parametrize("shape", [(5,), (3, 4), (2, 3, 4), (0, 3), (300, 1000)])
+def test_fused_functions_equal_the_separate_calls_bit_for_bit(shape, reduction):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(shape) * 20
+    loss_shape = shape[:1] + shape[2:] if len(shape) > 1 else ()
+    g = rng.standard_normal(loss_shape) if reduction == "none" else 0.7
+    t = rng.integers(0, shape[1 if len(shape) > 1 else 0], loss_shape)
+    kw = dict(weight=rng.random(shape[1 if len(shape) > 1 else 0]), reduction=reduction,
+              label_smoothing=0.1)
+    loss, grad = xr.cross_entropy_with_grad(x, t, **kw, grad_output=g)
+    np.testing.assert_array_equal(loss, xr.cross_entropy(x, t, **kw))
+    np.testing.assert_array_equal(grad, xr.cross_entropy_grad(x, t, **kw, grad_output=g))
+    y = rng.random(shape)
+    g = rng.standard_normal(shape) if reduction == "none" else 0.7
+    kw = dict(weight=rng.random(shape[-1:]), pos_weight=3 * rng.random(shape[-1:]),
+              reduction=reduction)
+    loss, grad = xr.binary_cross_entropy_with_logits_with_grad(x, y, **kw, grad_output=g)
+    np.testing.assert_array_equal(loss, xr.binary_cross_entropy_with_logits(x, y, **kw))
+    np.testing.assert_array_equal(
+        grad, xr.binary_cross_entropy_with_logits_grad(x, y, **kw, grad_output=g))

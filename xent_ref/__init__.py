@@ -5,6 +5,7 @@ from xent_ref.binary import (
     binary_cross_entropy_grad,
     binary_cross_entropy_with_logits,
     binary_cross_entropy_with_logits_grad,
+    binary_cross_entropy_with_logits_with_grad,
 )
 from xent_ref.cross_entropy import (
     cross_entropy,
@@ -33,6 +34,7 @@ __all__ = [
     "binary_cross_entropy_grad",
     "binary_cross_entropy_with_logits",
     "binary_cross_entropy_with_logits_grad",
+    "binary_cross_entropy_with_logits_with_grad",
     "CrossEntropyLoss",
     "NLLLoss",
     "BCELoss",
