@@ -121,7 +121,7 @@ def _plain() -> list[str]:
         [
             ("document 001, by hand: -(ln0.69+ln0.3543+ln0.5987)/3", "0.6406"),
             ("the same hand method replayed (p rounded to 4 places)", _exact(hand)),
-            ("float32, as PyTorch computes it", _float32(xr.cross_entropy, LOGITS_3X2, LABELS_3X2)),
+            ("xent_ref in float32 (PyTorch's default dtype)", _float32(xr.cross_entropy, LOGITS_3X2, LABELS_3X2)),
             ("exact (float64)", _exact(ex.result)),
         ]
     )
@@ -210,7 +210,7 @@ def _four_by_three() -> list[str]:
             ("document 001, PyTorch printout: tensor(1.0401)", "1.0401"),
             ("document 001, by hand: 4.16007/4", "1.0400175"),
             ("the same hand method replayed (p rounded to 4 places)", _exact(_hand(ex, 4))),
-            ("float32, as PyTorch computes it",
+            ("xent_ref in float32 (PyTorch's default dtype)",
              _float32(xr.cross_entropy, LOGITS_4X3, LABELS_4X3, **kwargs)),
             ("exact (float64)", _exact(ex.result)),
         ]
