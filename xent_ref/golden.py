@@ -35,7 +35,7 @@ import xent_ref as xr
 from xent_ref._jsonio import decode_array, encode_array, is_encoded_array
 
 FORMAT = "xent-ref-golden"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SEED = 20240531
 
 FUNCTIONS = (
@@ -65,6 +65,12 @@ POSITIONAL = {
 # more. ``scale`` is the largest finite magnitude among the case's floating inputs
 # (at least 1): an implementation that computes lse(x) - x_t, as most do, loses
 # eps * |x| to cancellation, and nothing smaller than that can be asked of it.
+# The gradient has its own atol, scaled by the expected gradient's largest magnitude
+# (at least 1) instead of the inputs': a gradient (softmax minus target, sigmoid minus
+# target) is bounded whatever the logits, and a careful implementation gets it right
+# to a few units of that bound even at logits of 1e30, so an |x|-sized atol there would
+# let anything through. Cases marked ``exact_only`` keep the inputs' scale for the
+# gradient too (their exact gradient is below what lse(x) - x_t can resolve).
 ROUNDOFF_UNITS = 256
 
 
@@ -92,8 +98,13 @@ class Case:
     loss: np.ndarray
     grad: np.ndarray
     rtol: float
-    atol: float
+    atol: float  # for the loss
+    grad_atol: float  # for the gradient
     exact_only: str | None = None
+
+    def tolerance_for(self, function: str) -> tuple[float, float]:
+        """``(rtol, atol)`` for the loss (``function``) or the gradient (``function_grad``)."""
+        return self.rtol, self.grad_atol if function.endswith("_grad") else self.atol
 
     @property
     def grad_function(self) -> str:
@@ -430,8 +441,18 @@ def _edge_specs() -> Iterator[_Spec]:
     clamp_p = [0.0, 0.0, 0.0, 1.0, 1.0, 1.0]
     clamp_y = [0.0, 1.0, 0.5, 0.0, 1.0, 0.5]
     bcel = "binary_cross_entropy_with_logits"
-    big_logits = [40.0, -40.0, 100.0, -100.0, 1e4, -1e4, 1e30, -1e30, 0.0]
-    big_target = [1.0, 0.0, 0.0, 1.0, 0.5, 0.25, 1.0, 0.0, 1.0]
+    # One magnitude per case: the loss's atol scales with the case's largest input, so
+    # mixing 40 with 1e30 would let a wrong answer at 40 through.
+    big_target = [1.0, 0.0, 0.0, 1.0, 0.5, 0.25]
+    for magnitude in (40.0, 100.0, 1e4, 1e30):
+        big_logits = [magnitude, -magnitude, magnitude, -magnitude, magnitude, -magnitude]
+        for reduction in REDUCTIONS:
+            kw = {"reduction": reduction}
+            yield from _edge(f"{bcel}/large-logits-{magnitude:g}/{reduction}", bcel,
+                             {"input": big_logits, "target": big_target}, kw)
+            yield from _edge(f"{bcel}/large-logits-{magnitude:g}-pos-weight/{reduction}", bcel,
+                             {"input": [big_logits], "target": [big_target]},
+                             dict(kw, pos_weight=[3.0] * 3 + [0.5] * 3, weight=[[2.0]]))
     for reduction in REDUCTIONS:
         kw = {"reduction": reduction}
         yield from _edge(f"{bce}/p-0-and-1/{reduction}", bce,
@@ -439,11 +460,32 @@ def _edge_specs() -> Iterator[_Spec]:
         yield from _edge(f"{bce}/p-near-0-and-1/{reduction}", bce,
                          {"input": [1e-30, 1e-30, 1.0 - 2.0**-24, 1.0 - 2.0**-24, 1e-7],
                           "target": [1.0, 0.0, 0.0, 1.0, 0.5]}, kw)
-        yield from _edge(f"{bcel}/large-logits/{reduction}", bcel,
-                         {"input": big_logits, "target": big_target}, kw)
-        yield from _edge(f"{bcel}/large-logits-pos-weight/{reduction}", bcel,
-                         {"input": [big_logits], "target": [big_target]},
-                         dict(kw, pos_weight=[3.0] * 4 + [0.5] * 5, weight=[[2.0]]))
+    # A (C,) weight or pos_weight on an input whose axis 1 and last axis both have C
+    # elements: the binary losses align it with the LAST axis (right-aligned, as in
+    # PyTorch), not with axis 1 as the class weight of cross_entropy would be.
+    square = [[[0.5, -1.0, 2.0], [1.5, 0.25, -0.75], [-2.0, 1.0, 0.0]],
+              [[0.1, 0.2, -0.3], [-1.1, 2.2, 0.7], [1.3, -0.4, 0.9]]]
+    square_y = [[[1.0, 0.0, 1.0], [0.0, 0.0, 1.0], [1.0, 1.0, 0.0]],
+                [[0.0, 1.0, 1.0], [1.0, 0.5, 0.0], [0.0, 0.25, 1.0]]]
+    yield from _edge(f"{bcel}/right-aligned-weights", bcel, {"input": square, "target": square_y},
+                     {"weight": [0.5, 1.0, 3.0], "pos_weight": [4.0, 1.0, 0.25]})
+    yield from _edge(f"{bce}/right-aligned-weight", bce,
+                     {"input": [[[0.3, 0.6, 0.9]] * 3] * 2, "target": square_y},
+                     {"weight": [0.5, 1.0, 3.0]})
+    # Empty batches: mean is 0/0 = nan, sum is 0, the gradient is empty.
+    for reduction in REDUCTIONS:
+        kw = {"reduction": reduction}
+        empty = np.zeros((0, C))
+        yield from _edge(f"{ce}/empty-batch/{reduction}", ce,
+                         {"input": empty, "target": _index(np.zeros(0))}, kw)
+        yield from _edge(f"{ce}/empty-batch-probs/{reduction}", ce,
+                         {"input": empty, "target": empty}, kw)
+        yield from _edge(f"nll_loss/empty-batch/{reduction}", "nll_loss",
+                         {"input": empty, "target": _index(np.zeros(0))}, kw)
+        yield from _edge(f"{bce}/empty-batch/{reduction}", bce,
+                         {"input": empty, "target": empty}, kw)
+        yield from _edge(f"{bcel}/empty-batch/{reduction}", bcel,
+                         {"input": empty, "target": empty}, kw)
     yield from _edge(f"{bce}/p-0-and-1/weighted", bce,
                      {"input": [clamp_p, clamp_p[::-1]], "target": [clamp_y, clamp_y]},
                      {"weight": [0.5, 2.0, 1.0, 0.0, 3.0, 1.5]})
@@ -493,6 +535,7 @@ def _case(spec: _Spec) -> Case:
     grad = call_grad(getattr(xr, spec.function + "_grad"), spec)
     scale = _scale(list(inputs.values()) + list(kwargs.values()) + [spec.grad_output])
     rtol, atol = tolerance(loss.dtype.name, scale)
+    grad_atol = atol if spec.exact_only else tolerance(loss.dtype.name, _scale([grad]))[1]
     return Case(
         id=spec.id,
         function=spec.function,
@@ -503,6 +546,7 @@ def _case(spec: _Spec) -> Case:
         grad=_frozen(grad),
         rtol=rtol,
         atol=atol,
+        grad_atol=grad_atol,
         exact_only=spec.exact_only,
     )
 
@@ -532,6 +576,7 @@ def case_to_json(case: Case) -> dict:
         "grad": encode_array(case.grad),
         "rtol": case.rtol,
         "atol": case.atol,
+        "grad_atol": case.grad_atol,
         "exact_only": case.exact_only,
     }
 
@@ -549,6 +594,7 @@ def case_from_json(obj: dict) -> Case:
         grad=_frozen(decode_array(obj["grad"])),
         rtol=obj["rtol"],
         atol=obj["atol"],
+        grad_atol=obj["grad_atol"],
         exact_only=obj.get("exact_only"),
     )
 
@@ -560,8 +606,9 @@ def corpus_to_json(cases) -> dict:
         "xent_ref_version": xr.__version__,
         "numpy_version": np.__version__,
         "seed": SEED,
-        "tolerance": "|got - expected| <= atol + rtol * |expected|, elementwise; "
-        "nan matches nan, inf matches inf of the same sign; dtype and shape must match",
+        "tolerance": "|got - expected| <= atol + rtol * |expected|, elementwise, with the "
+        "case's atol for the loss and grad_atol for the gradient; nan matches nan, inf "
+        "matches inf of the same sign; dtype and shape must match",
         "cases": [case_to_json(case) for case in cases],
     }
 

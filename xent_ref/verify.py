@@ -123,7 +123,7 @@ def _run_one(fn, caller, case: golden.Case, function: str, expected: np.ndarray)
         return Outcome(case, function, expected, None,
                        _failed(f"raised {type(error).__name__}: {error}"))
     return Outcome(case, function, expected, got,
-                   compare(expected, got, case.rtol, case.atol))
+                   compare(expected, got, *case.tolerance_for(function)))
 
 
 def run_module(module: ModuleType, cases) -> list[Outcome]:
@@ -184,7 +184,7 @@ def _judge_entry(case, name: str, expected: np.ndarray, entry: dict, key: str) -
         got = decode_array(entry[key])
     except Exception as error:  # noqa: BLE001 - a malformed entry fails its case
         return Outcome(case, name, expected, None, _failed(f"cannot decode {key!r}: {error!r}"))
-    return Outcome(case, name, expected, got, compare(expected, got, case.rtol, case.atol))
+    return Outcome(case, name, expected, got, compare(expected, got, *case.tolerance_for(name)))
 
 
 # ---------------------------------------------------------------------------
@@ -221,7 +221,8 @@ def _show_case(outcome: Outcome) -> list[str]:
         lines += _show_array("grad_output", case.grad_output)
     lines += _show_array("expected", outcome.expected)
     lines += _show_array("got", outcome.got)
-    lines.append(f"  {'tolerance':<16}rtol {case.rtol:.3g}, atol {case.atol:.3g}")
+    rtol, atol = case.tolerance_for(outcome.function)
+    lines.append(f"  {'tolerance':<16}rtol {rtol:.3g}, atol {atol:.3g}")
     lines.append(_wrap(f"  {'why':<16}{outcome.check.why}", indent=18))
     if case.exact_only:
         lines.append(_wrap(f"  {'exact_only':<16}{case.exact_only}", indent=18))
@@ -360,7 +361,8 @@ def main(impl: str | None = None, results: str | None = None, corpus: str | None
         print(f"xent-ref verify: {subject} offers none of: {', '.join(_function_order())}")
         return EXIT_UNAVAILABLE
     print(_wrap(f"xent-ref verify {subject}: {len(cases)} golden cases, {origin}"))
-    print("rule: |got - expected| <= atol + rtol*|expected| per case; nan = nan; same-sign inf;")
+    print("rule: |got - expected| <= atol + rtol*|expected| (atol: the case's, grad_atol for")
+    print("      gradients); nan = nan; same-sign inf;")
     print("      dtype and shape must match (docs/golden-format.md)")
     print()
     text, passed = report(outcomes, known)
