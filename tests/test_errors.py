@@ -456,3 +456,16 @@ def test_infinite_bce_logits_are_quiet():
     assert np.isnan(losses[:2]).all() and losses[2] == np.inf and losses[3] == np.inf
     np.testing.assert_array_equal(
         xr.binary_cross_entropy_with_logits_grad(x, y, reduction="sum"), [0.0, 0.0, 1.0, -1.0])
+
+
+@pytest.mark.parametrize("loss", [xr.cross_entropy, xr.nll_loss])
+def test_ragged_target_names_the_argument(loss):
+    with pytest.raises(TypeError, match=r"^target: cannot be read as a numeric array"):
+        loss([[1.0, 2.0], [3.0, 4.0]], [[0, 1], [1]])
+
+
+def test_float16_bce_gradient_at_the_clamp_is_quiet():
+    # float16 has no 1e-12: the floor is 0, and p = 0 or 1 gives -inf / inf, as in PyTorch.
+    grad = xr.binary_cross_entropy_grad(np.array([0.0, 1.0], np.float16),
+                                        np.array([1.0, 0.0], np.float16))
+    assert grad.dtype == np.float16 and grad.tolist() == [-np.inf, np.inf]

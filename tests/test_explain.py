@@ -143,3 +143,10 @@ def test_a_disagreeing_library_is_caught(monkeypatch):
 def test_library_errors_pass_through():
     with pytest.raises(ValueError):
         explain("cross_entropy", LOGITS_4X3, [0, 1, 5, 1])
+
+
+def test_an_empty_batch_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"^input: an empty batch has no samples to explain"):
+        xr.explain("cross_entropy", np.zeros((0, 3)), np.zeros(0, dtype=int))
+    with pytest.raises(ValueError, match=r"^input: an empty batch"):
+        xr.explain("binary_cross_entropy", np.zeros(0), np.zeros(0))

@@ -17,16 +17,21 @@ import numpy as np
 REDUCTIONS = ("none", "mean", "sum")
 
 
+def as_array(x, name: str) -> np.ndarray:
+    """``np.asarray(x)``, with an error that names the argument when that fails."""
+    try:
+        return np.asarray(x)
+    except (ValueError, TypeError) as err:  # ragged nested lists, for example
+        raise TypeError(f"{name}: cannot be read as a numeric array ({err})") from None
+
+
 def as_float_array(x, name: str, dtype=None) -> np.ndarray:
     """``x`` as a floating-point array (integers, booleans and lists become float64).
 
     With ``dtype`` given, the result is cast to it (used for weights, which follow
     the input's dtype as in PyTorch).
     """
-    try:
-        array = np.asarray(x)
-    except (ValueError, TypeError) as err:  # ragged nested lists, for example
-        raise TypeError(f"{name}: cannot be read as a numeric array ({err})") from None
+    array = as_array(x, name)
     if array.dtype.kind not in "biuf":
         raise TypeError(f"{name}: expected real numbers, got an array of dtype {array.dtype}")
     if dtype is not None:
@@ -94,7 +99,7 @@ def index_target(target, input_shape: tuple, ignore_index: int) -> np.ndarray:
     Returns the targets as an int64 array of shape ``()`` or ``(N, d1..dk)``. Every
     entry is a class in ``[0, C)`` or equal to ``ignore_index``.
     """
-    target = np.asarray(target)
+    target = as_array(target, "target")
     if target.dtype.kind not in "iu":
         raise TypeError(
             f"target: class indices must be integers (an integer dtype), got dtype "

