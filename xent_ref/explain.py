@@ -189,7 +189,7 @@ class Explanation:
         if self.numerator is None:
             return ["reduction='none': the per-sample losses above are the result."]
         if self.reduction == "sum":
-            rule = "1 (reduction='sum')"
+            rule = "reduction='sum' does not divide"
         elif self.function.startswith("binary") or self.rows[0].target is None:
             rule = "number of elements"
         else:
@@ -385,7 +385,7 @@ def _num(value: Any) -> str:
     value = np.asarray(value)
     if value.ndim:
         return np.array2string(value, precision=8, separator=", ")
-    return f"{float(value):.8g}"
+    return f"{float(value) + 0.0:.8g}"  # (+ 0.0 turns -0.0 into 0.0: no "-0" in a table)
 
 
 def _short(value: Any) -> str:
