@@ -36,6 +36,27 @@ def reduce(losses: np.ndarray, reduction: str, denominator) -> np.ndarray:
     return np.asarray(total / denominator)
 
 
+def reduce_blocks(block_losses, blocks, reduction: str, denominator, dtype, shape) -> np.ndarray:
+    """Run ``block_losses(block)`` over ``blocks`` (on all cores) and apply ``reduction``.
+
+    For ``none`` each block's losses are written into a new array of ``shape`` at
+    ``[block]``. ``mean`` and ``sum`` never hold all the losses at once: each block
+    is summed as it is made, and the block sums are summed (pairwise) at the end.
+    """
+    losses = np.empty(shape, dtype) if reduction == "none" else None
+
+    def work(block):
+        values = block_losses(block)
+        if losses is None:
+            return total_of(values)
+        losses[block] = values
+
+    block_sums = run_blocks(work, blocks)
+    if losses is not None:
+        return losses
+    return reduce(np.array(block_sums, dtype=dtype), reduction, denominator)
+
+
 def total_of(losses: np.ndarray):
     """``losses.sum()`` in the losses' dtype; +inf and -inf add up to nan (as in
     PyTorch) without NumPy's warning."""

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xent_ref import _checks
-from xent_ref._reduce import per_sample_scale, reduce, row_blocks, run_blocks, total_of
+from xent_ref._reduce import per_sample_scale, reduce_blocks, row_blocks, run_blocks
 
 # PyTorch clamps each log at -100 so that p = 0 (or 1) gives a loss of 100, not inf.
 LOG_CLAMP = -100.0
@@ -42,27 +42,20 @@ class _Call:
     def blocks(self):
         return row_blocks(self.input.shape[0], int(np.prod(self.input.shape[1:])))
 
-    def elementwise(self, fn, *extra) -> np.ndarray:
-        """Fill a new input-shaped array block by block with ``fn(call, rows, *extra)``."""
-        out = np.empty_like(self.input)
+    def loss(self, losses_fn) -> np.ndarray:
+        """The loss with this call's reduction, from the block function ``losses_fn``."""
+        return reduce_blocks(lambda rows: losses_fn(self, rows), self.blocks(), self.reduction,
+                             self.input.size, self.input.dtype, self.input.shape)
+
+    def grad(self, grad_fn, scale: np.ndarray) -> np.ndarray:
+        """The gradient, filled block by block with ``grad_fn(call, rows, scale[rows])``."""
+        grad = np.empty_like(self.input)
 
         def work(rows):
-            out[rows] = fn(self, rows, *(e[rows] for e in extra))
+            grad[rows] = grad_fn(self, rows, scale[rows])
 
         run_blocks(work, self.blocks())
-        return out
-
-    def reduced(self, losses_fn) -> np.ndarray:
-        """The loss with this call's reduction, from the block function ``losses_fn``.
-
-        ``mean`` and ``sum`` never hold all the element losses at once: each block is
-        summed as it is made, and the block sums are summed (pairwise) at the end.
-        """
-        if self.reduction == "none":
-            return self.elementwise(losses_fn)
-        block_sums = np.array(run_blocks(lambda rows: total_of(losses_fn(self, rows)), self.blocks()),
-                              dtype=self.input.dtype)
-        return reduce(block_sums, self.reduction, self.input.size)
+        return grad
 
 
 def _prepare(input, target, weight, reduction, pos_weight=None, probabilities=False) -> _Call:
@@ -119,7 +112,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     array([100.])
     """
     call = _prepare(input, target, weight, reduction, probabilities=True)
-    return call.reduced(_bce_losses)
+    return call.loss(_bce_losses)
 
 
 def _bce_losses(call: _Call, rows: slice) -> np.ndarray:
@@ -152,7 +145,7 @@ def binary_cross_entropy_grad(input, target, weight=None, reduction="mean", grad
     array([-1.25      ,  1.66666667])
     """
     call = _prepare(input, target, weight, reduction, probabilities=True)
-    return call.elementwise(_bce_grad, _upstream(call, grad_output))
+    return call.grad(_bce_grad, _upstream(call, grad_output))
 
 
 def _bce_grad(call: _Call, rows: slice, scale: np.ndarray) -> np.ndarray:
@@ -210,7 +203,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None
     0.30475556...
     """
     call = _prepare(input, target, weight, reduction, pos_weight)
-    return call.reduced(_logits_losses)
+    return call.loss(_logits_losses)
 
 
 def _exp_minus_abs(x: np.ndarray) -> np.ndarray:
@@ -269,7 +262,7 @@ def binary_cross_entropy_with_logits_grad(input, target, weight=None, pos_weight
     array([-1.5,  0.5])
     """
     call = _prepare(input, target, weight, reduction, pos_weight)
-    return call.elementwise(_logits_grad, _upstream(call, grad_output))
+    return call.grad(_logits_grad, _upstream(call, grad_output))
 
 
 def _logits_grad(call: _Call, rows: slice, scale: np.ndarray,
@@ -316,18 +309,12 @@ def binary_cross_entropy_with_logits_with_grad(input, target, weight=None, pos_w
     call = _prepare(input, target, weight, reduction, pos_weight)
     scale = _upstream(call, grad_output)
     grad = np.empty_like(call.input)
-    losses = np.empty_like(call.input) if call.reduction == "none" else None
 
-    def work(rows):
+    def block_losses(rows):
         e = _exp_minus_abs(call.input[rows])
         grad[rows] = _logits_grad(call, rows, scale[rows], e)
-        block_losses = _logits_losses(call, rows, e)
-        if losses is None:
-            return total_of(block_losses)
-        losses[rows] = block_losses
+        return _logits_losses(call, rows, e)
 
-    block_sums = run_blocks(work, call.blocks())
-    if losses is None:
-        losses = reduce(np.array(block_sums, dtype=call.input.dtype), call.reduction,
-                        call.input.size)
-    return losses, grad
+    loss = reduce_blocks(block_losses, call.blocks(), call.reduction, call.input.size,
+                         call.input.dtype, call.input.shape)
+    return loss, grad

@@ -50,7 +50,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xent_ref import _checks
-from xent_ref._reduce import class_blocks, per_sample_scale, reduce, run_blocks, total_of
+from xent_ref._reduce import class_blocks, per_sample_scale, reduce, reduce_blocks
 from xent_ref.softmax import exp_shifted_inplace, shifted_logits
 
 
@@ -266,26 +266,18 @@ def _cross_entropy(input, target, weight, ignore_index, reduction, label_smoothi
     eps = float(label_smoothing)
     block = _probability_block if call.probabilities else _index_block
     n, _, positions = call.logits.shape
-    # Per-sample losses are kept only for reduction="none"; "mean" and "sum" add up each
-    # block's losses as they are made, and the block sums at the end.
-    losses = np.empty((n, positions), call.logits.dtype) if call.reduction == "none" else None
     grad = np.empty(call.logits.shape, dtype=call.logits.dtype) if with_grad else None
     scale = _scale(call, grad_output) if with_grad else None
 
-    def work(index):
+    def block_losses(index):
         rows, cols = index
         buffer = grad[rows, :, cols] if with_grad else None  # a view into `grad`
-        block_losses = block(call, rows, cols, eps, buffer, scale)
-        if losses is None:
-            return total_of(block_losses)
-        losses[rows, cols] = block_losses
+        return block(call, rows, cols, eps, buffer, scale)
 
-    block_sums = run_blocks(work, call.blocks())
-    if losses is not None:
-        loss = losses.reshape(call.loss_shape)
-    else:
-        loss = reduce(np.array(block_sums, dtype=call.logits.dtype), call.reduction,
-                      call.denominator)
+    loss = reduce_blocks(block_losses, call.blocks(), call.reduction, call.denominator,
+                         call.logits.dtype, (n, positions))
+    if call.reduction == "none":
+        loss = loss.reshape(call.loss_shape)
     return loss, (grad.reshape(call.input_shape) if with_grad else None)
 
 
@@ -320,8 +312,10 @@ def _index_block(call: _Call, rows, positions, eps: float, buffer=None, scale=No
             total = 1.0 + others
             grad = shifted
             grad /= total  # p
-            # s A, with A = sum_c q_c = (1 - eps) w_t + (eps / C) W
-            s_a = s * ((1.0 - eps) * w_t) + s * ((eps / n_classes) * w.sum())
+            w_sum = w.sum()  # W
+            a = (1.0 - eps) * w_t + (eps / n_classes) * w_sum  # A = sum_c q_c
+            # s A as two products, so that s = inf times w_t = 0 gives nan (see above)
+            s_a = s * ((1.0 - eps) * w_t) + s * ((eps / n_classes) * w_sum)
             grad *= s_a  # s A p
             # minus s q, where q = (1 - eps) w_t at the target ...
             grad_t = np.take_along_axis(grad, t, axis=1)
@@ -330,9 +324,8 @@ def _index_block(call: _Call, rows, positions, eps: float, buffer=None, scale=No
                 # ... plus (eps / C) w_c everywhere (a block-sized temporary for the product)
                 grad -= (s * (eps / n_classes)) * w[:, None]
             # The top class j*: see _top_class.
-            a = (1.0 - eps) * w_t + (eps / n_classes) * w.sum()
             q_max = (1.0 - eps) * w_t * (t == j_max) + (eps / n_classes) * w[j_max]
-            rest = (1.0 - eps) * w_t * (t != j_max) + (eps / n_classes) * (w.sum() - w[j_max])
+            rest = (1.0 - eps) * w_t * (t != j_max) + (eps / n_classes) * (w_sum - w[j_max])
             _top_class(grad, j_max, a, q_max, rest, others, total, s, s_a)
     # `where`, not a product: an ignored sample may have an infinite loss (inf * 0 = nan).
     return np.where(kept, losses, 0)
