@@ -181,7 +181,8 @@ def test_export_reads_back_bit_for_bit(tmp_path, cases):
         raise AssertionError(f"bare {token} in the JSON")
 
     document = json.loads(text, parse_constant=no_bare_constants)
-    assert document["format"] == "xent-ref-golden" and document["schema"] == 2
+    assert document["format"] == "xent-ref-golden"
+    assert document["schema"] == golden.SCHEMA_VERSION == 3
     assert document["xent_ref_version"] == xr.__version__
     assert document["numpy_version"] == np.__version__
     back = golden.read_corpus(path)
@@ -215,7 +216,7 @@ def test_cli_export(tmp_path, capsys):
 
 
 def test_export_to_an_unwritable_path_fails(tmp_path, capsys):
-    assert golden.export_main(str(tmp_path / "missing-dir" / "corpus.json")) == 1
+    assert golden.export_main(str(tmp_path / "missing-dir" / "corpus.json")) == 2
     assert "cannot write" in capsys.readouterr().out
 
 

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 _NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
-_DTYPES = ("float32", "float64", "int32", "int64", "bool")
+# The only dtypes written or read: a file cannot make NumPy allocate "U100000000".
+DTYPES = ("float32", "float64", "int32", "int64", "bool")
 
 
 def _encode_float(value: float) -> float | str:
@@ -33,8 +34,8 @@ def encode_array(array: Any) -> dict:
     """Return the JSON-ready dict for ``array`` (see the module docstring)."""
     array = np.asarray(array)
     dtype = array.dtype.name
-    if dtype not in _DTYPES:
-        raise TypeError(f"cannot encode arrays of dtype {dtype}; expected one of {_DTYPES}")
+    if dtype not in DTYPES:
+        raise TypeError(f"cannot encode arrays of dtype {dtype}; expected one of {DTYPES}")
     flat = array.reshape(-1).tolist()
     if array.dtype.kind == "f":
         flat = [_encode_float(float(v)) for v in flat]
@@ -43,6 +44,8 @@ def encode_array(array: Any) -> dict:
 
 def decode_array(obj: dict) -> np.ndarray:
     """Inverse of :func:`encode_array`: the exact array, with its dtype and shape."""
+    if obj["dtype"] not in DTYPES:
+        raise TypeError(f"cannot decode arrays of dtype {obj['dtype']!r}; expected one of {DTYPES}")
     dtype = np.dtype(obj["dtype"])
     data = obj["data"]
     if dtype.kind == "f":

@@ -30,13 +30,15 @@ def _build_parser() -> argparse.ArgumentParser:
     golden_sub = golden.add_subparsers(dest="golden_command", required=True)
     export = golden_sub.add_parser("export", help="write the corpus as one JSON file")
     export.add_argument("path", metavar="PATH", help="where to write the JSON file")
+    export.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
 
     verify = sub.add_parser("verify", help="verify an implementation against the golden corpus")
     source = verify.add_mutually_exclusive_group(required=True)
     source.add_argument(
         "--impl",
         metavar="MODULE",
-        help="an importable Python module offering xent_ref's functions; "
+        help="an importable Python module name or a path to a .py file, offering "
+        "xent_ref's functions under their names and signatures; "
         "'torch' and 'xent_ref' are built in",
     )
     source.add_argument(
@@ -47,6 +49,16 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="an exported corpus JSON file (default: generate the corpus afresh)",
     )
+    verify.add_argument("--json", metavar="FILE", dest="json_path",
+                        help="also write the report as JSON to FILE ('-': stdout, alone)")
+    verify.add_argument("--junit-xml", metavar="FILE", dest="junit_path",
+                        help="also write a JUnit XML report (one testcase per case and function)")
+    verify.add_argument("--max-bytes", type=int, metavar="N",
+                        help="read files of at most N bytes (default 256 MiB, "
+                        "or $XENT_REF_MAX_BYTES)")
+    verify.add_argument("--max-elements", type=int, metavar="N",
+                        help="accept arrays of at most N elements (default 2**24, "
+                        "or $XENT_REF_MAX_ELEMENTS)")
     return parser
 
 
@@ -59,10 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "golden":
         from xent_ref import golden
 
-        return golden.export_main(args.path)
+        return golden.export_main(args.path, force=args.force)
     from xent_ref import verify
 
-    return verify.main(impl=args.impl, results=args.results, corpus=args.corpus)
+    return verify.main(impl=args.impl, results=args.results, corpus=args.corpus,
+                       json_path=args.json_path, junit_path=args.junit_path,
+                       max_bytes=args.max_bytes, max_elements=args.max_elements)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,7 +13,14 @@ fixed seed, so the corpus is the same on every run. A case holds
   (``loss`` is the plain output for ``softmax`` and ``log_softmax``);
 * ``rtol`` and ``atol``: the tolerance (see :func:`tolerance`);
 * ``exact_only``: ``None``, or why this case's expected values lie below ``atol``
-  (an implementation that rounds them to 0 still passes; ``verify`` reports it).
+  (an implementation that rounds them to 0 still passes; ``verify`` reports it);
+* ``rule``: how the case is judged, ``"tolerance"`` (all cases today) or
+  ``"reference-error"`` (kept for low-precision cases: see :func:`xent_ref.verify.judge`).
+
+Every input is made from the raw bits of PCG64 with exactly rounded operations only
+(``+ - * /`` on float64 and casts), never ``exp`` or ``log``, whose last bit may change
+with the NumPy version: :func:`inputs_sha256` is the same under NumPy 1.23 and 2.x
+(``tests/test_golden.py`` pins it). :func:`corpus_sha256` names a corpus's content.
 
 :func:`export_main` writes the corpus as one JSON file; ``docs/golden-format.md``
 describes that file for readers in any language.
@@ -22,40 +29,32 @@ describes that file for readers in any language.
 from __future__ import annotations
 
 import functools
+import hashlib
 import itertools
 import json
 import math
+import os
 import zlib
-from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
 import xent_ref as xr
-from xent_ref._jsonio import decode_array, encode_array, is_encoded_array
+from xent_ref import _schema
+from xent_ref._jsonio import decode_array, encode_array
+from xent_ref._schema import FUNCTIONS, SIGNATURES, SchemaError, printable
 
 FORMAT = "xent-ref-golden"
-SCHEMA_VERSION = 2
+# 3: nll_loss inputs drawn without log_softmax (bit-identical across NumPy versions),
+#    an optional per-case "rule" and inputs given as a seed spec.
+SCHEMA_VERSION = 3
 SEED = 20240531
+RULES = ("tolerance", "reference-error")
 
-FUNCTIONS = (
-    "softmax",
-    "log_softmax",
-    "cross_entropy",
-    "nll_loss",
-    "binary_cross_entropy",
-    "binary_cross_entropy_with_logits",
-)
 # The positional parameters of each function, in order; the gradient twins take the
 # same ones (softmax_grad and log_softmax_grad then take grad_output positionally).
-POSITIONAL = {
-    "softmax": ("x",),
-    "log_softmax": ("x",),
-    "cross_entropy": ("input", "target"),
-    "nll_loss": ("input", "target"),
-    "binary_cross_entropy": ("input", "target"),
-    "binary_cross_entropy_with_logits": ("input", "target"),
-}
+POSITIONAL = {name: signature.positional for name, signature in SIGNATURES.items()}
 
 # The tolerance: |got - expected| <= atol + rtol * |expected|, elementwise, with
 # rtol = ROUNDOFF_UNITS * eps(dtype) and atol = rtol * scale. 256 units of roundoff
@@ -101,6 +100,24 @@ class Case:
     atol: float  # for the loss
     grad_atol: float  # for the gradient
     exact_only: str | None = None
+    rule: str = "tolerance"
+    # For rule "reference-error": "loss_reference"/"grad_reference" (float64 arrays) and
+    # "loss_error"/"grad_error" (the largest error a trusted implementation makes).
+    rule_params: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def __name__(self) -> str:
+        """The case id: pytest names a parameter by its ``__name__``, so
+        ``pytest.mark.parametrize("case", xent_ref.testing.cases(...))`` shows the ids."""
+        return self.id
+
+    def __str__(self) -> str:
+        return self.id
+
+    @property
+    def options(self) -> dict[str, str]:
+        """The options the id spells out (see :func:`parse_id`)."""
+        return parse_id(self.id)
 
     def tolerance_for(self, function: str) -> tuple[float, float]:
         """``(rtol, atol)`` for the loss (``function``) or the gradient (``function_grad``)."""
@@ -120,33 +137,95 @@ class Case:
 # ---------------------------------------------------------------------------
 
 
-def _arguments(case) -> tuple[list, dict]:
+def _arguments(case, inputs=None, kwargs=None) -> tuple[list, dict]:
     """Fresh, writable copies of the positional and keyword arguments, so that no
-    implementation can alter the (cached, shared) corpus."""
+    implementation can alter the (cached, shared) corpus. ``inputs`` and ``kwargs``
+    replace the case's own (the diagnosis catalogue calls with variations)."""
     def fresh(value):
         return np.array(value) if isinstance(value, np.ndarray) else value
 
-    args = [fresh(case.inputs[name]) for name in POSITIONAL[case.function]]
-    return args, {key: fresh(value) for key, value in case.kwargs.items()}
+    inputs = case.inputs if inputs is None else inputs
+    kwargs = case.kwargs if kwargs is None else kwargs
+    args = [fresh(inputs[name]) for name in POSITIONAL[case.function]]
+    return args, {key: fresh(value) for key, value in kwargs.items()}
 
 
-def call_function(fn: Callable, case: Case):
+def call_function(fn: Callable, case: Case, inputs=None, kwargs=None):
     """``fn(*inputs, **kwargs)``: the value of ``case.function`` as ``fn`` computes it.
 
     ``case`` may be anything with ``function``, ``inputs`` and ``kwargs`` (and
     ``grad_output`` for :func:`call_grad`).
     """
-    args, kwargs = _arguments(case)
+    args, kwargs = _arguments(case, inputs, kwargs)
     return fn(*args, **kwargs)
 
 
-def call_grad(fn: Callable, case: Case):
+def call_grad(fn: Callable, case: Case, inputs=None, kwargs=None, grad_output=None):
     """The gradient twin with the case's ``grad_output`` (positional for the softmaxes)."""
-    args, kwargs = _arguments(case)
-    grad_output = np.array(case.grad_output)
-    if case.function in ("softmax", "log_softmax"):
+    args, kwargs = _arguments(case, inputs, kwargs)
+    grad_output = np.array(case.grad_output if grad_output is None else grad_output)
+    if SIGNATURES[case.function].grad_output_positional:
         return fn(*args, grad_output, **kwargs)
     return fn(*args, grad_output=grad_output, **kwargs)
+
+
+# ---------------------------------------------------------------------------
+# What a case id says
+# ---------------------------------------------------------------------------
+
+_DTYPE_SUFFIXES = {"f16": "float16", "bf16": "bfloat16", "f32": "float32", "f64": "float64"}
+_ID_KEYS = ("kind", "target", "edge", "shape", "axis", "reduction", "weight", "pos_weight",
+            "ignore_index", "smoothing", "dtype")
+
+
+def parse_id(case_id: str) -> dict[str, str]:
+    """The options a case id spells out, as ``{key: value}`` strings, keys from
+    ``kind`` (``systematic``/``edge``), ``target`` (``index``/``probs``), ``edge`` (the
+    edge case's name), ``shape``, ``axis``, ``reduction``, ``weight``, ``pos_weight``,
+    ``ignore_index``, ``smoothing``, ``dtype``. Reports group failures by them and
+    :func:`xent_ref.testing.cases` filters by them.
+
+    >>> parse_id("cross_entropy/index/NxC/mean/w/ign=1/ls=0.1/f32")["weight"]
+    'yes'
+    >>> parse_id("edge/cross_entropy/all-ignored/-100/weight/mean/f64")
+    {'kind': 'edge', 'edge': 'all-ignored', 'reduction': 'mean', 'weight': 'yes', \
+'ignore_index': '-100', 'dtype': 'float64'}
+    """
+    parts = case_id.split("/")
+    options: dict[str, str] = {}
+    if parts[0] == "edge":
+        options["kind"] = "edge"
+        parts = parts[2:]  # the function is the case's own field
+        if parts:
+            options["edge"] = parts.pop(0)
+    else:
+        options["kind"] = "systematic"
+        parts = parts[1:]
+    for token in parts:
+        key, _, value = token.partition("=")
+        if token in _DTYPE_SUFFIXES:
+            options["dtype"] = _DTYPE_SUFFIXES[token]
+        elif token in _schema.REDUCTIONS:
+            options["reduction"] = token
+        elif token in ("index", "probs"):
+            options["target"] = token
+        elif token in SHAPES or token == "one-dim":
+            options["shape"] = token
+        elif token in ("w", "no-w", "weight", "weighted") or key == "w":
+            options["weight"] = value or ("no" if token == "no-w" else "yes")
+        elif token in ("pw", "no-pw"):
+            options["pos_weight"] = "no" if token == "no-pw" else "yes"
+        elif key == "ign":
+            options["ignore_index"] = value
+        elif key == "ls" or token == "label_smoothing":
+            options["smoothing"] = value or "yes"
+        elif key == "axis":
+            options["axis"] = value
+        elif token.lstrip("-").isdigit():
+            options["ignore_index"] = token
+        else:
+            options["detail"] = f"{options['detail']}/{token}" if "detail" in options else token
+    return {key: options[key] for key in (*_ID_KEYS, "detail") if key in options}
 
 
 # ---------------------------------------------------------------------------
@@ -175,9 +254,11 @@ class _Stream:
         return np.minimum(np.floor(self.uniform(0, n, shape)), n - 1).astype(np.int64)
 
     def distributions(self, shape, axis: int = 1) -> np.ndarray:
-        """Non-negative rows that sum to 1 along ``axis``."""
+        """Non-negative rows that sum to 1 along ``axis`` (to rounding)."""
         mass = self.uniform(0.05, 1.0, shape)
-        return mass / mass.sum(axis=axis, keepdims=True)
+        # Summed left to right by hand: np.sum's order (pairwise, SIMD) is NumPy's to change.
+        total = functools.reduce(np.add, np.moveaxis(mass, axis, 0))
+        return mass / np.expand_dims(total, axis)
 
 
 DTYPES = ("float32", "float64")
@@ -263,8 +344,11 @@ def _class_specs(function: str) -> Iterator[_Spec]:
         shape = SHAPES[shape_name]
         if function == "cross_entropy":
             values = stream.uniform(-4.0, 4.0, shape)
-        else:  # nll_loss takes log-probabilities
-            values = xr.log_softmax(stream.uniform(-4.0, 4.0, shape), axis=min(1, len(shape) - 1))
+        else:
+            # nll_loss takes log-probabilities, but never checks that they normalise: any
+            # negative numbers serve, and log_softmax would make the inputs' last bit
+            # depend on the NumPy version's log and exp.
+            values = stream.uniform(-6.0, -0.05, shape)
         kwargs = dict(ignore_kwargs, reduction=reduction)
         if weighted:
             kwargs["weight"] = _class_weight(stream, dtype)
@@ -558,6 +642,40 @@ def build_corpus() -> tuple[Case, ...]:
 
 
 # ---------------------------------------------------------------------------
+# Content hashes
+# ---------------------------------------------------------------------------
+
+
+def _canonical(document) -> bytes:
+    return json.dumps(document, allow_nan=False, sort_keys=True,
+                      separators=(",", ":")).encode("utf-8")
+
+
+def corpus_sha256(cases) -> str:
+    """The sha256 of the cases' canonical JSON (sorted keys, no spaces): the same for a
+    generated corpus and for any file exported from it, whatever its header says."""
+    return hashlib.sha256(_canonical([case_to_json(case) for case in cases])).hexdigest()
+
+
+def inputs_sha256(cases) -> str:
+    """The sha256 of every case's inputs only (ids, positional arrays, keyword arguments,
+    ``grad_output``): what must not move with the NumPy version (expected values may, by
+    an ulp, within the tolerance)."""
+    digest = hashlib.sha256()
+    for case in cases:
+        arrays = [*case.inputs.items(), *sorted(case.kwargs.items()),
+                  ("grad_output", case.grad_output)]
+        digest.update(case.id.encode())
+        for name, value in arrays:
+            if isinstance(value, np.ndarray):
+                digest.update(f"{name}:{value.dtype.name}:{value.shape}".encode())
+                digest.update(np.ascontiguousarray(value).tobytes())
+            else:
+                digest.update(f"{name}={value!r}".encode())
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------
 # The JSON file
 # ---------------------------------------------------------------------------
 
@@ -565,7 +683,7 @@ def build_corpus() -> tuple[Case, ...]:
 def case_to_json(case: Case) -> dict:
     kwargs = {key: encode_array(value) if isinstance(value, np.ndarray) else value
               for key, value in case.kwargs.items()}
-    return {
+    document = {
         "id": case.id,
         "function": case.function,
         "grad_function": case.grad_function,
@@ -579,24 +697,89 @@ def case_to_json(case: Case) -> dict:
         "grad_atol": case.grad_atol,
         "exact_only": case.exact_only,
     }
+    if case.rule != "tolerance":
+        document["rule"] = case.rule
+        document["rule_params"] = {key: encode_array(v) if isinstance(v, np.ndarray) else v
+                                   for key, v in case.rule_params.items()}
+    return document
 
 
-def case_from_json(obj: dict) -> Case:
-    kwargs = {key: _frozen(decode_array(value)) if is_encoded_array(value) else value
-              for key, value in obj["kwargs"].items()}
+def _decode_input(obj, where: str, limits: _schema.Limits) -> np.ndarray:
+    """An encoded array, or a seed spec regenerated here (for inputs too large to store):
+    ``{"generate": "uniform", "stream": KEY, "low", "high", "shape", "dtype"}`` or
+    ``{"generate": "integers", "stream": KEY, "n", "shape", "dtype"}``, drawn from
+    :class:`_Stream` (``KEY`` seeds it) exactly as the generator does."""
+    if not (isinstance(obj, dict) and "generate" in obj):
+        _schema.check_array(obj, where, limits)
+        try:
+            return _frozen(decode_array(obj))
+        except (ValueError, OverflowError) as error:
+            raise SchemaError(f"{where}: {printable(error)}") from None
+    _schema.check_object(obj, where, ("stream", "shape", "dtype"))
+    shape = obj["shape"]
+    _schema.require(isinstance(shape, list) and all(_schema.is_int(n) and n >= 0 for n in shape)
+                    and math.prod(shape) <= limits.max_elements, where,
+                    "shape must be a list of non-negative integers within --max-elements")
+    _schema.require(isinstance(obj["stream"], str), where, "stream must be a string")
+    stream = _Stream(obj["stream"])
+    dtype = _schema.dtype_of(obj["dtype"])
+    if obj["generate"] == "uniform":
+        low, high = obj.get("low"), obj.get("high")
+        _schema.require(all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                            and math.isfinite(v) for v in (low, high)) and low < high, where,
+                        "low and high must be finite numbers, low < high")
+        return _frozen(stream.uniform(low, high, tuple(shape)).astype(dtype))
+    _schema.require(obj["generate"] == "integers", where,
+                    f"unknown generator {printable(repr(obj['generate']), 40)}")
+    n = obj.get("n")
+    _schema.require(_schema.is_int(n) and n > 0, where, "n must be a positive integer")
+    return _frozen(stream.integers(n, tuple(shape)).astype(dtype))
+
+
+def case_from_json(obj, where: str = "case", limits: _schema.Limits | None = None) -> Case:
+    """A :class:`Case` from its JSON object, every field checked (:class:`SchemaError`)."""
+    limits = limits or _schema.Limits()
+    _schema.check_object(obj, where, ("id", "function", "inputs", "kwargs", "grad_output",
+                                      "loss", "grad", "rtol", "atol", "grad_atol"))
+    case_id = _schema.check_id(obj["id"], f"{where}.id")
+    where = f"case {printable(case_id, 80)}"
+    function = _schema.check_function(obj["function"], where)
+    inputs = _schema.check_object(obj["inputs"], f"{where}.inputs", POSITIONAL[function])
+    _schema.require(set(inputs) == set(POSITIONAL[function]), f"{where}.inputs",
+                    f"must be exactly {', '.join(POSITIONAL[function])}")
+    _schema.check_kwargs(function, obj["kwargs"], f"{where}.kwargs", limits)
+    kwargs = {key: _decode_input(value, f"{where}.kwargs.{key}", limits)
+              if isinstance(value, dict) else value for key, value in obj["kwargs"].items()}
+    exact_only = obj.get("exact_only")
+    _schema.require(exact_only is None or isinstance(exact_only, str), where,
+                    "exact_only must be null or a string")
+    rule = obj.get("rule", "tolerance")
+    _schema.require(rule in RULES, where, f"rule must be one of {', '.join(RULES)}")
+    params = _schema.check_object(obj.get("rule_params", {}), f"{where}.rule_params")
+    if rule == "reference-error":
+        _schema.check_object(params, f"{where}.rule_params", _REFERENCE_PARAMS)
+    rule_params = {key: _decode_input(v, f"{where}.rule_params.{key}", limits)
+                   if isinstance(v, dict) else _schema.check_number(v, f"{where}.{key}")
+                   for key, v in params.items()}
     return Case(
-        id=obj["id"],
-        function=obj["function"],
-        inputs={name: _frozen(decode_array(a)) for name, a in obj["inputs"].items()},
+        id=case_id,
+        function=function,
+        inputs={name: _decode_input(inputs[name], f"{where}.inputs.{name}", limits)
+                for name in POSITIONAL[function]},
         kwargs=kwargs,
-        grad_output=_frozen(decode_array(obj["grad_output"])),
-        loss=_frozen(decode_array(obj["loss"])),
-        grad=_frozen(decode_array(obj["grad"])),
-        rtol=obj["rtol"],
-        atol=obj["atol"],
-        grad_atol=obj["grad_atol"],
-        exact_only=obj.get("exact_only"),
+        grad_output=_decode_input(obj["grad_output"], f"{where}.grad_output", limits),
+        loss=_decode_input(obj["loss"], f"{where}.loss", limits),
+        grad=_decode_input(obj["grad"], f"{where}.grad", limits),
+        rtol=_schema.check_number(obj["rtol"], f"{where}.rtol"),
+        atol=_schema.check_number(obj["atol"], f"{where}.atol"),
+        grad_atol=_schema.check_number(obj["grad_atol"], f"{where}.grad_atol"),
+        exact_only=exact_only,
+        rule=rule,
+        rule_params=rule_params,
     )
+
+
+_REFERENCE_PARAMS = ("loss_reference", "grad_reference", "loss_error", "grad_error")
 
 
 def corpus_to_json(cases) -> dict:
@@ -606,6 +789,7 @@ def corpus_to_json(cases) -> dict:
         "xent_ref_version": xr.__version__,
         "numpy_version": np.__version__,
         "seed": SEED,
+        "sha256": corpus_sha256(cases),
         "tolerance": "|got - expected| <= atol + rtol * |expected|, elementwise, with the "
         "case's atol for the loss and grad_atol for the gradient; nan matches nan, inf "
         "matches inf of the same sign; dtype and shape must match",
@@ -613,16 +797,23 @@ def corpus_to_json(cases) -> dict:
     }
 
 
-def read_corpus(path) -> tuple[Case, ...]:
-    """The cases of an exported corpus file (raises ValueError if it is not one)."""
-    with open(path, encoding="utf-8") as f:
-        document = json.load(f)
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise ValueError(f"{path}: not an xent-ref golden corpus (no \"format\": \"{FORMAT}\")")
-    if document.get("schema") != SCHEMA_VERSION:
-        raise ValueError(f"{path}: corpus schema {document.get('schema')}, "
-                         f"this xent_ref reads schema {SCHEMA_VERSION}")
-    return tuple(case_from_json(obj) for obj in document["cases"])
+def read_corpus(path, limits: _schema.Limits | None = None) -> tuple[Case, ...]:
+    """The cases of an exported corpus file; :class:`SchemaError` (a ValueError) with one
+    printable line if the file is not one (see :mod:`xent_ref._schema` for the limits)."""
+    limits = limits or _schema.Limits.from_env()
+    document = _schema.read_json(path, "corpus", limits)
+    where = f"corpus {printable(path)}"
+    _schema.require(isinstance(document, dict) and document.get("format") == FORMAT, where,
+                    f'not an xent-ref golden corpus (no "format": "{FORMAT}")')
+    _schema.require(document.get("schema") == SCHEMA_VERSION, where,
+                    f"schema {printable(repr(document.get('schema')), 20)}, "
+                    f"this xent_ref reads schema {SCHEMA_VERSION}")
+    cases = _schema.check_list(document.get("cases"), f"{where}: \"cases\"")
+    read = tuple(case_from_json(obj, f"{where}: cases[{i}]", limits)
+                 for i, obj in enumerate(cases))
+    ids = [case.id for case in read]
+    _schema.require(len(set(ids)) == len(ids), where, "two cases share an id")
+    return read
 
 
 def write_corpus(path, cases=None) -> None:
@@ -634,14 +825,21 @@ def write_corpus(path, cases=None) -> None:
         f.write("\n")
 
 
-def export_main(path) -> int:
-    """``xent-ref golden export PATH``: write the corpus; 0 on success, 1 on an OS error."""
+def export_main(path, force: bool = False) -> int:
+    """``xent-ref golden export PATH [--force]``: write the corpus; 0 on success, 2 when
+    ``PATH`` exists (without ``force``) or cannot be written."""
+    if os.path.lexists(path) and not force:
+        print(f"xent-ref golden export: {printable(path)} exists; "
+              "give --force to overwrite it")
+        return 2
     try:
         write_corpus(path)
     except OSError as error:
-        print(f"xent-ref golden export: cannot write {path}: {error}")
-        return 1
+        print(f"xent-ref golden export: cannot write {printable(path)}: "
+              f"{printable(error.strerror or error)}")
+        return 2
     cases = build_corpus()
     print(f"wrote {len(cases)} cases (schema {SCHEMA_VERSION}, xent_ref {xr.__version__}, "
-          f"numpy {np.__version__}) to {path}")
+          f"numpy {np.__version__}) to {printable(path)}")
+    print(f"sha256 {corpus_sha256(cases)}")
     return 0

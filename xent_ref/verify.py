@@ -1,7 +1,9 @@
-"""Check an implementation against the golden corpus and print what matches, by how much.
+"""Check an implementation against the golden corpus: what matches, by how much, which
+groups of cases fail, and which known convention explains them.
 
-Two ways in:
+Three ways in, one engine (:func:`run` or :func:`compare_results`, then :class:`Report`):
 
+* ``xent_ref.testing.check(fn, "cross_entropy")`` and friends, from Python or pytest;
 * ``xent-ref verify --impl MODULE``: a Python module (a dotted name, or a path to a
   ``.py`` file) offering any of xent_ref's functions under the same names and
   signatures, NumPy in and NumPy out; the ``_grad`` twins are optional. ``torch`` is
@@ -13,33 +15,43 @@ Two ways in:
 
 The rule (:func:`compare`): dtype and shape must match; nan must be nan, an infinity the
 same infinity; every finite expected value ``e`` needs ``|got - e| <= atol + rtol*|e|``
-with the case's own ``rtol`` and ``atol``. A function that raises fails the case, with
-its message. Exit status: 0 when every check passes, 1 when any fails, 2 when nothing
-could be checked (the module or torch is missing, the file is unreadable).
+with the case's own ``rtol`` and ``atol``. A function that raises (anything, ``SystemExit``
+included) fails the case, with its message. Failures are grouped by the options in the
+case ids (:func:`group_failures`) and diagnosed against the catalogue of
+:mod:`xent_ref._conventions`. Exit status: 0 when every check passes, 1 when any fails,
+2 when nothing could be checked (the module or torch is missing, a file is unreadable
+or not what it claims to be).
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
+import itertools
 import json
 import os
 import sys
 import textwrap
-from dataclasses import dataclass, replace
+import warnings
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field, replace
+from html import escape
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from xent_ref import golden
+from xent_ref import _conventions, _schema, golden
 from xent_ref._jsonio import decode_array
+from xent_ref._schema import SchemaError, printable
 
 RESULTS_FORMAT = "xent-ref-results"
 RESULTS_SCHEMA = 1
 EXIT_PASSED, EXIT_FAILED, EXIT_UNAVAILABLE = 0, 1, 2
 WIDTH = 96  # the widest line the report prints
+REPORT_FORMAT = "xent-ref-verify-report"
 
 
 @dataclass(frozen=True)
@@ -61,12 +73,26 @@ class Outcome:
     case: golden.Case
     function: str  # "cross_entropy" or "cross_entropy_grad"
     expected: np.ndarray
-    got: Any  # the produced array, or None when the function raised
+    got: np.ndarray | None  # the produced array, or None when there is none
     check: Check
 
 
 def _failed(why: str) -> Check:
     return Check(False, why, float("inf"), float("inf"), False)
+
+
+def as_array(got) -> tuple[np.ndarray | None, str]:
+    """``(array, "")`` for a numeric array-like, else ``(None, why not)``: a ragged list,
+    an object array or a string is a failed case, never a crash of the report."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # NumPy < 1.24 only warns about ragged lists
+            array = np.asarray(got)
+    except Exception as error:  # noqa: BLE001 - whatever the implementation returned
+        return None, f"returned something that is not an array: {printable(error)}"
+    if array.dtype.kind not in "biuf":
+        return None, f"returned an array of dtype {printable(array.dtype)}, not numbers"
+    return array, ""
 
 
 def compare(expected: np.ndarray, got, rtol: float, atol: float) -> Check:
@@ -77,10 +103,9 @@ def compare(expected: np.ndarray, got, rtol: float, atol: float) -> Check:
     >>> compare(np.array([1.0, -np.inf]), np.array([1.0, np.inf]), 1e-12, 0.0).why
     'at index (1,): expected -inf, got inf'
     """
-    try:
-        got = np.asarray(got)
-    except Exception as error:  # noqa: BLE001 - whatever the implementation returned
-        return _failed(f"returned something that is not an array: {error}")
+    got, why = as_array(got)
+    if got is None:
+        return _failed(why)
     if got.dtype != expected.dtype:
         return _failed(f"dtype {got.dtype}, expected {expected.dtype}")
     if got.shape != expected.shape:
@@ -110,81 +135,287 @@ def compare(expected: np.ndarray, got, rtol: float, atol: float) -> Check:
     return replace(check, ok=False, why=why)
 
 
+def judge(case: golden.Case, function: str, got) -> Check:
+    """``got`` for ``function`` (the loss or its ``_grad``) on ``case``, by the case's rule.
+
+    ``"tolerance"``: :func:`compare` with the case's ``rtol`` and ``atol``.
+    ``"reference-error"`` (for low-precision dtypes): the dtype and shape of the expected
+    value, and an error against the float64 reference in ``case.rule_params`` no larger
+    than the error a trusted implementation makes there (``loss_error``/``grad_error``)
+    plus the case's ``atol``.
+    """
+    expected = case.grad if function.endswith("_grad") else case.loss
+    rtol, atol = case.tolerance_for(function)
+    if case.rule == "tolerance":
+        return compare(expected, got, rtol, atol)
+    array, why = as_array(got)
+    if array is None:
+        return _failed(why)
+    shape_check = compare(expected, array, np.inf, np.inf)  # dtype and shape only
+    if not shape_check.ok:
+        return shape_check
+    key = "grad" if function.endswith("_grad") else "loss"
+    reference = np.asarray(case.rule_params[f"{key}_reference"], dtype=np.float64)
+    return compare(reference, array.astype(np.float64), 0.0,
+                   float(case.rule_params[f"{key}_error"]) + atol)
+
+
 # ---------------------------------------------------------------------------
 # Running an implementation
 # ---------------------------------------------------------------------------
 
 
-def _run_one(fn, caller, case: golden.Case, function: str, expected: np.ndarray) -> Outcome:
+def _run_one(fn, case: golden.Case, function: str) -> Outcome:
+    expected = case.grad if function.endswith("_grad") else case.loss
+    caller = golden.call_grad if function.endswith("_grad") else golden.call_function
     try:
-        with np.errstate(all="ignore"):  # the values are judged, not the warnings
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the values are judged, not the warnings
             got = caller(fn, case)
-    except Exception as error:  # noqa: BLE001 - an implementation's failure is a result
-        return Outcome(case, function, expected, None,
-                       _failed(f"raised {type(error).__name__}: {error}"))
-    return Outcome(case, function, expected, got,
-                   compare(expected, got, *case.tolerance_for(function)))
+    except KeyboardInterrupt:
+        raise
+    except BaseException as error:  # noqa: BLE001 - even sys.exit() is the case's failure
+        message = f"raised {type(error).__name__}: {printable(error)}"
+        return Outcome(case, function, expected, None, _failed(message))
+    array, why = as_array(got)
+    if array is None:
+        return Outcome(case, function, expected, None, _failed(why))
+    return Outcome(case, function, expected, array, judge(case, function, array))
 
 
-def run_module(module: ModuleType, cases) -> list[Outcome]:
-    """Run every case for each function (and ``_grad`` twin) that ``module`` offers."""
+def functions_of(module) -> dict[str, Callable]:
+    """The corpus functions (and ``_grad`` twins) a module offers, by name."""
+    names = [name for f in golden.FUNCTIONS for name in (f, f + "_grad")]
+    return {name: getattr(module, name) for name in names
+            if callable(getattr(module, name, None))}
+
+
+def run(implementation: Mapping[str, Callable], cases) -> list[Outcome]:
+    """Run every case through each function (and ``_grad`` twin) ``implementation`` maps."""
     outcomes = []
     for case in cases:
-        value_fn = getattr(module, case.function, None)
-        if callable(value_fn):
-            outcomes.append(_run_one(value_fn, golden.call_function, case,
-                                     case.function, case.loss))
-        grad_fn = getattr(module, case.grad_function, None)
-        if callable(grad_fn):
-            outcomes.append(_run_one(grad_fn, golden.call_grad, case,
-                                     case.grad_function, case.grad))
+        for name in (case.function, case.grad_function):
+            if name in implementation:
+                outcomes.append(_run_one(implementation[name], case, name))
     return outcomes
 
 
-def compare_results(document: dict, cases) -> tuple[list[Outcome], list[str]]:
+def run_module(module: ModuleType, cases) -> list[Outcome]:
+    """:func:`run` with the functions ``module`` offers."""
+    return run(functions_of(module), cases)
+
+
+def compare_results(document, cases, limits: _schema.Limits | None = None
+                    ) -> tuple[list[Outcome], list[str]]:
     """Judge a results document (see docs/golden-format.md); also return its problems.
 
-    A function counts as offered when some result gives its ``loss`` (or ``grad``);
-    then every case of that function must have one. ``error`` fails the case.
+    A malformed document raises :class:`SchemaError`; a malformed array in one result
+    fails that case. A function counts as offered when some result gives its ``loss``
+    (or ``grad``); then every case of that function must have one. ``error`` fails the
+    case.
     """
+    limits = limits or _schema.Limits.from_env()
+    _schema.check_object(document, "results", ("format", "schema", "results"))
+    _schema.require(document["format"] == RESULTS_FORMAT, "results",
+                    f'no "format": "{RESULTS_FORMAT}"')
+    _schema.require(document["schema"] == RESULTS_SCHEMA, "results",
+                    f"schema {printable(repr(document['schema']), 20)}, "
+                    f"expected {RESULTS_SCHEMA}")
+    entries = _schema.check_list(document["results"], 'results: "results"')
     by_id = {case.id: case for case in cases}
     results, problems = {}, []
-    for entry in document["results"]:
-        if entry.get("id") not in by_id:
-            problems.append(f"result for an unknown case id {entry.get('id')!r}")
-        elif entry["id"] in results:
-            problems.append(f"two results for case {entry['id']!r}")
+    for i, entry in enumerate(entries):
+        _schema.check_object(entry, f"results[{i}]", ("id",))
+        case_id = entry["id"]
+        if not isinstance(case_id, str) or case_id not in by_id:
+            problems.append(f"result for an unknown case id {printable(repr(case_id), 80)}")
+        elif case_id in results:
+            problems.append(f"two results for case {printable(repr(case_id), 80)}")
         else:
-            results[entry["id"]] = entry
-    offered = set()
-    for case_id, entry in results.items():
-        case = by_id[case_id]
-        for key, name in (("loss", case.function), ("grad", case.grad_function)):
-            if key in entry:
-                offered.add(name)
+            results[case_id] = entry
+    offered = {name for case_id, entry in results.items()
+               for key, name in (("loss", by_id[case_id].function),
+                                 ("grad", by_id[case_id].grad_function)) if key in entry}
     outcomes = []
     for case in cases:
         entry = results.get(case.id, {})
-        for key, name, expected in (("loss", case.function, case.loss),
-                                    ("grad", case.grad_function, case.grad)):
+        for key, name in (("loss", case.function), ("grad", case.grad_function)):
             if name in offered:
-                outcomes.append(_judge_entry(case, name, expected, entry, key))
+                outcomes.append(_judge_entry(case, name, entry, key, limits))
     return outcomes, problems
 
 
-def _judge_entry(case, name: str, expected: np.ndarray, entry: dict, key: str) -> Outcome:
+def _judge_entry(case, name: str, entry: dict, key: str, limits: _schema.Limits) -> Outcome:
     """One result array (``entry[key]``) against the expected one."""
+    expected = case.grad if name.endswith("_grad") else case.loss
     if "error" in entry:
         return Outcome(case, name, expected, None,
-                       _failed(f"the implementation reported: {entry['error']}"))
+                       _failed(f"the implementation reported: {printable(entry['error'])}"))
     if key not in entry:
         return Outcome(case, name, expected, None,
                        _failed(f"no {key!r} for this case in the results"))
     try:
+        _schema.check_array(entry[key], key, limits)
         got = decode_array(entry[key])
-    except Exception as error:  # noqa: BLE001 - a malformed entry fails its case
-        return Outcome(case, name, expected, None, _failed(f"cannot decode {key!r}: {error!r}"))
-    return Outcome(case, name, expected, got, compare(expected, got, *case.tolerance_for(name)))
+    except (SchemaError, ValueError, TypeError, OverflowError) as error:
+        return Outcome(case, name, expected, None,
+                       _failed(f"cannot decode {key!r}: {printable(error)}"))
+    return Outcome(case, name, expected, got, judge(case, name, got))
+
+
+# ---------------------------------------------------------------------------
+# Grouping the failures by the options in the case ids
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Group:
+    """Failing cases of one function that share ``options`` (``{}``: no common option).
+
+    ``total`` is how many checked cases of the function have those options; when it
+    equals ``len(cases)`` the group is "all N cases with ...".
+    """
+
+    function: str
+    options: Mapping[str, str]
+    cases: tuple[str, ...]
+    total: int
+
+    @property
+    def all(self) -> bool:
+        return len(self.cases) == self.total
+
+    def describe(self) -> str:
+        with_ = " with " + ", ".join(f"{k}={v}" for k, v in self.options.items())
+        if not self.options:
+            with_ = ""
+        if self.all:
+            return f"all {self.total} cases{with_}"
+        return f"{len(self.cases)} of {self.total} cases{with_}"
+
+    def to_json(self) -> dict:
+        return {"function": self.function, "options": dict(self.options),
+                "failed": len(self.cases), "total": self.total, "all": self.all,
+                "description": self.describe(), "cases": list(self.cases)}
+
+
+MAX_TERMS = 3  # options in one group's description
+
+
+def _cover(failing: int, masks: dict, candidates) -> tuple[tuple, int]:
+    """The candidate conjunction covering most of ``failing`` (fewest terms on ties)."""
+    best, best_mask = None, 0
+    for terms in candidates:
+        mask = functools.reduce(lambda m, t: m & masks[t], terms, -1)
+        covered = (mask & failing).bit_count()
+        key = (covered, -len(terms))
+        if best is None or key > best[0]:
+            best, best_mask = (key, terms), mask
+    return best[1], best_mask
+
+
+def group_failures(outcomes) -> list[Group]:
+    """Every failure, in groups per function: first the largest groups whose options
+    select only failing cases ("all N cases with weight=yes, reduction=mean"), greedily,
+    then what is left by the options most of it shares ("3 of 8 cases with ...")."""
+    groups = []
+    by_function: dict[str, list[Outcome]] = {}
+    for outcome in outcomes:
+        by_function.setdefault(outcome.function, []).append(outcome)
+    for function, rows in by_function.items():
+        failing = sum(1 << i for i, o in enumerate(rows) if not o.check.ok)
+        if not failing:
+            continue
+        masks: dict[tuple, int] = {}
+        for i, o in enumerate(rows):
+            for item in o.case.options.items():
+                masks[item] = masks.get(item, 0) | (1 << i)
+        left = failing
+        pure = True
+        while left:
+            items = {item for i, o in enumerate(rows) if left >> i & 1
+                     for item in o.case.options.items()}
+            candidates = [terms for size in range(MAX_TERMS + 1)
+                          for terms in itertools.combinations(sorted(items), size)]
+            if pure:  # only conjunctions that select no passing case
+                candidates = [t for t in candidates
+                              if functools.reduce(lambda m, x: m & masks[x], t, -1)
+                              & ~failing & ((1 << len(rows)) - 1) == 0]
+            terms, mask = _cover(left, masks, candidates) if candidates else ((), 0)
+            if not mask & left:
+                pure = False  # no pure group covers what is left
+                continue
+            selected = mask & left
+            total = (mask & ((1 << len(rows)) - 1)).bit_count()
+            ids = tuple(o.case.id for i, o in enumerate(rows) if selected >> i & 1)
+            groups.append(Group(function, dict(terms), ids, total))
+            left &= ~mask
+    return groups
+
+
+# ---------------------------------------------------------------------------
+# Diagnosis: which known convention the implementation follows instead
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """A convention of :mod:`xent_ref._conventions` that explains ``cases`` of ``function``
+    (the implementation's output matches it there, within the case tolerance).
+    ``failing`` is False for checks that pass but are not exact (``exact_only`` cases)."""
+
+    id: str
+    function: str
+    cases: tuple[str, ...]
+    explanation: str
+    fix: str
+    failing: bool = True
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "function": self.function, "cases": list(self.cases),
+                "explanation": self.explanation, "fix": self.fix, "failing": self.failing}
+
+
+UNEXPLAINED = "unexplained"
+
+
+def diagnose(outcomes) -> list[Diagnosis]:
+    """Name the convention behind each failing (or inexact ``exact_only``) outcome.
+
+    For each function, every convention of the catalogue that applies computes, with
+    xent_ref's own functions, the value an implementation following it would return;
+    the one matching most of the outcomes is named for those, and so on. What no
+    convention explains is one :data:`UNEXPLAINED` diagnosis per function.
+    """
+    diagnoses = []
+    by_function: dict[tuple[str, bool], list[Outcome]] = {}
+    for o in outcomes:
+        inexact = o.check.ok and o.case.exact_only and not o.check.exact
+        if not o.check.ok or inexact:
+            by_function.setdefault((o.function, not o.check.ok), []).append(o)
+    for (function, failing), rows in by_function.items():
+        matches = {o.case.id: [c.id for c in _conventions.CATALOGUE
+                               if _conventions.explains(c, o, judge, exact=not failing)]
+                   for o in rows}
+        left = {o.case.id for o in rows}
+        while left:
+            counts = {c.id: sum(c.id in matches[i] for i in left) for c in _conventions.CATALOGUE}
+            best = max(counts, key=counts.get)  # the catalogue's order breaks ties
+            if not counts[best]:
+                break
+            explained = tuple(o.case.id for o in rows
+                              if o.case.id in left and best in matches[o.case.id])
+            convention = _conventions.BY_ID[best]
+            diagnoses.append(Diagnosis(best, function, explained, convention.explanation,
+                                       convention.fix, failing))
+            left -= set(explained)
+        if left:
+            diagnoses.append(Diagnosis(
+                UNEXPLAINED, function, tuple(o.case.id for o in rows if o.case.id in left),
+                "no known convention explains these (see the first failing case)",
+                "compare the case's numbers by hand; `xr.explain` shows the reference's steps",
+                failing))
+    return diagnoses
 
 
 # ---------------------------------------------------------------------------
@@ -192,8 +423,99 @@ def _judge_entry(case, name: str, expected: np.ndarray, entry: dict, key: str) -
 # ---------------------------------------------------------------------------
 
 
-def _function_order() -> list[str]:
+def function_order() -> list[str]:
     return [name for f in golden.FUNCTIONS for name in (f, f + "_grad")]
+
+
+@dataclass(frozen=True)
+class CorpusInfo:
+    origin: str  # "generated afresh" or "read from PATH"
+    version: int
+    sha256: str
+    cases: int
+
+    @classmethod
+    def of(cls, cases, origin: str) -> CorpusInfo:
+        return cls(origin, golden.SCHEMA_VERSION, golden.corpus_sha256(cases), len(cases))
+
+
+@dataclass(frozen=True)
+class Report:
+    """What :func:`xent_ref.testing.check` returns and ``xent-ref verify`` prints.
+
+    ``ok``: every check passed and the results had no problems; ``failures``: the
+    failing :class:`Outcome` objects; ``groups`` and ``diagnoses``: see
+    :func:`group_failures` and :func:`diagnose`. ``str(report)`` is the text report,
+    ``_repr_html_`` its HTML form for Jupyter, :meth:`to_json` and :meth:`to_junit_xml`
+    the machine-readable ones.
+    """
+
+    subject: str
+    corpus: CorpusInfo
+    outcomes: tuple[Outcome, ...]
+    problems: tuple[str, ...] = ()
+    known_inaccuracy: str | None = None
+    scope: tuple[str, ...] = ()  # the functions that could have been offered (default: all)
+    _cache: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.outcomes) and not self.failures and not self.problems
+
+    @property
+    def failures(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.check.ok]
+
+    @property
+    def groups(self) -> list[Group]:
+        if "groups" not in self._cache:
+            self._cache["groups"] = group_failures(self.outcomes)
+        return self._cache["groups"]
+
+    @property
+    def diagnoses(self) -> list[Diagnosis]:
+        if "diagnoses" not in self._cache:
+            self._cache["diagnoses"] = diagnose(self.outcomes)
+        return self._cache["diagnoses"]
+
+    def diagnosis_of(self, outcome: Outcome) -> Diagnosis | None:
+        for d in self.diagnoses:
+            if d.function == outcome.function and outcome.case.id in d.cases:
+                return d
+        return None
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        counts: dict[str, dict[str, int]] = {}
+        for o in self.outcomes:
+            entry = counts.setdefault(o.function, {"passed": 0, "failed": 0})
+            entry["passed" if o.check.ok else "failed"] += 1
+        return {name: counts[name] for name in function_order() if name in counts}
+
+    def __str__(self) -> str:
+        return "\n".join(_text_report(self))
+
+    def _repr_html_(self) -> str:
+        return _html_report(self)
+
+    def to_json(self) -> dict:
+        """``{"ok", "corpus", "functions", "groups", "diagnoses", ...}`` (see
+        docs/golden-format.md, "Reports")."""
+        return {
+            "format": REPORT_FORMAT,
+            "ok": self.ok,
+            "subject": self.subject,
+            "corpus": {"version": self.corpus.version, "sha256": self.corpus.sha256,
+                       "cases": self.corpus.cases, "origin": self.corpus.origin},
+            "functions": self.counts(),
+            "groups": [g.to_json() for g in self.groups],
+            "diagnoses": [d.to_json() for d in self.diagnoses],
+            "problems": list(self.problems),
+        }
+
+    def to_junit_xml(self) -> str:
+        """One ``<testcase>`` per golden case and function; a failure carries the why
+        and the diagnosis id."""
+        return _junit(self)
 
 
 def _show_array(label: str, a) -> list[str]:
@@ -211,7 +533,7 @@ def _show_array(label: str, a) -> list[str]:
 
 def _show_case(outcome: Outcome) -> list[str]:
     case = outcome.case
-    lines = [f"  {'case':<16}{case.id}"]
+    lines = [f"  {'case':<16}{printable(case.id)}"]
     for name, a in case.inputs.items():
         lines += _show_array(name, a)
     for key, value in case.kwargs.items():
@@ -225,7 +547,7 @@ def _show_case(outcome: Outcome) -> list[str]:
     lines.append(f"  {'tolerance':<16}rtol {rtol:.3g}, atol {atol:.3g}")
     lines.append(_wrap(f"  {'why':<16}{outcome.check.why}", indent=18))
     if case.exact_only:
-        lines.append(_wrap(f"  {'exact_only':<16}{case.exact_only}", indent=18))
+        lines.append(_wrap(f"  {'exact_only':<16}{printable(case.exact_only)}", indent=18))
     return lines
 
 
@@ -233,14 +555,20 @@ def _format_error(value: float) -> str:
     return f"{value:12.3g}" if np.isfinite(value) else f"{'inf':>12}"
 
 
-def report(outcomes: list[Outcome], known_inaccuracy: str | None = None) -> tuple[str, bool]:
-    """The text report and whether every check passed."""
+def _text_report(report: Report) -> list[str]:
+    outcomes = report.outcomes
+    lines = [_wrap(f"{report.subject}: {report.corpus.cases} golden cases (schema "
+                   f"{report.corpus.version}, {report.corpus.origin}, "
+                   f"sha256 {report.corpus.sha256[:16]})"),
+             "rule: |got - expected| <= atol + rtol*|expected| (atol: the case's, grad_atol "
+             "for", "      gradients); nan = nan; same-sign inf;",
+             "      dtype and shape must match (docs/golden-format.md)", ""]
     by_function: dict[str, list[Outcome]] = {}
     for outcome in outcomes:
         by_function.setdefault(outcome.function, []).append(outcome)
-    order = [name for name in _function_order() if name in by_function]
-    lines = [f"{'function':<38}{'cases':>6}{'passed':>8}{'failed':>8}"
-             f"{'max abs err':>12}{'max rel err':>12}", "-" * 84]
+    order = [name for name in function_order() if name in by_function]
+    lines += [f"{'function':<38}{'cases':>6}{'passed':>8}{'failed':>8}"
+              f"{'max abs err':>12}{'max rel err':>12}", "-" * 84]
     for name in order:
         rows = by_function[name]
         passed = sum(o.check.ok for o in rows)
@@ -248,33 +576,83 @@ def report(outcomes: list[Outcome], known_inaccuracy: str | None = None) -> tupl
         max_rel = max(o.check.max_rel for o in rows)
         lines.append(f"{name:<38}{len(rows):>6}{passed:>8}{len(rows) - passed:>8}"
                      f"{_format_error(max_abs)}{_format_error(max_rel)}")
-    missing = [name for name in _function_order() if name not in by_function]
+    missing = [name for name in report.scope or function_order() if name not in by_function]
     if missing:
         lines += ["", _wrap("not offered (not checked): " + ", ".join(missing))]
 
     inexact = [o for o in outcomes if o.check.ok and o.case.exact_only and not o.check.exact]
     if inexact:
-        label = known_inaccuracy or "the implementation is not exact here"
+        label = report.known_inaccuracy or "the implementation is not exact here"
         lines += ["", _wrap(f"{len(inexact)} exact_only checks pass only through atol "
-                            f"(reported, not failed): {label}")]
+                            f"(reported, not failed): {printable(label, 400)}")]
+        for d in report.diagnoses:
+            if not d.failing and d.id != UNEXPLAINED:
+                lines.append(_wrap(f"  [{d.id}] {d.function}: {d.explanation}", indent=4))
         for o in inexact[:8]:
-            lines.append(f"  {o.case.id} ({o.function})")
+            lines.append(f"  {printable(o.case.id)} ({o.function})")
             got = np.asarray(o.got)[o.check.worst]
             lines.append(f"      expected {o.expected[o.check.worst]!s}, got {got!s}")
         if len(inexact) > 8:
             lines.append(f"  ... and {len(inexact) - 8} more")
 
-    failures = [o for o in outcomes if not o.check.ok]
+    groups = report.groups
     for name in order:
         failed = [o for o in by_function[name] if not o.check.ok]
-        if failed:
-            lines += ["", f"FAIL {name}: {len(failed)} of {len(by_function[name])} cases; "
-                          "the first:"]
-            lines += _show_case(failed[0])
+        if not failed:
+            continue
+        parts = [g.describe() for g in groups if g.function == name]
+        shown = parts[:6] + ([f"{len(parts) - 6} more groups"] if len(parts) > 6 else [])
+        lines += ["", _wrap(f"FAIL {name}: {len(failed)} of {len(by_function[name])} failing = "
+                            + " + ".join(shown), indent=4)]
+        for d in report.diagnoses:
+            if d.function == name and d.failing:
+                lines.append(_wrap(f"  [{d.id}] {len(d.cases)} cases: {d.explanation}",
+                                   indent=4))
+                if d.id != UNEXPLAINED:
+                    lines.append(_wrap(f"      fix: {d.fix}", indent=11))
+        lines += [f"  the first failing case:"] + _show_case(failed[0])
+    for problem in report.problems[:20]:
+        lines.append(f"PROBLEM: {problem}")
+    if len(report.problems) > 20:
+        lines.append(f"PROBLEM: ... and {len(report.problems) - 20} more")
+    failures = report.failures
     total = len(outcomes)
     lines += ["", f"FAILED: {len(failures)} of {total} checks failed" if failures
               else f"PASSED: all {total} checks"]
-    return "\n".join(lines), not failures
+    return lines
+
+
+def _html_report(report: Report) -> str:
+    status = "PASSED" if report.ok else "FAILED"
+    rows = "".join(f"<tr><td>{escape(name)}</td><td>{c['passed']}</td><td>{c['failed']}</td>"
+                   "</tr>" for name, c in report.counts().items())
+    diagnoses = "".join(
+        f"<li><code>{escape(d.id)}</code> ({escape(d.function)}, {len(d.cases)} cases): "
+        f"{escape(d.explanation)}<br><i>fix:</i> {escape(d.fix)}</li>"
+        for d in report.diagnoses)
+    groups = "".join(f"<li>{escape(g.function)}: {escape(g.describe())}</li>"
+                     for g in report.groups)
+    return (f"<div><p><b>{status}</b> &mdash; {escape(report.subject)}</p>"
+            "<table><tr><th>function</th><th>passed</th><th>failed</th></tr>"
+            f"{rows}</table>"
+            + (f"<p>Failing groups:</p><ul>{groups}</ul>" if groups else "")
+            + (f"<p>Diagnoses:</p><ul>{diagnoses}</ul>" if diagnoses else "")
+            + f"<pre>{escape(str(report))}</pre></div>")
+
+
+def _junit(report: Report) -> str:
+    suite = ET.Element("testsuite", name="xent-ref verify", tests=str(len(report.outcomes)),
+                       failures=str(len(report.failures)))
+    for outcome in report.outcomes:
+        testcase = ET.SubElement(suite, "testcase", classname=outcome.function,
+                                 name=printable(outcome.case.id))
+        if not outcome.check.ok:
+            diagnosis = report.diagnosis_of(outcome)
+            label = diagnosis.id if diagnosis else UNEXPLAINED
+            failure = ET.SubElement(testcase, "failure", type=label,
+                                    message=printable(f"[{label}] {outcome.check.why}", 1000))
+            failure.text = printable(diagnosis.explanation if diagnosis else "", 1000)
+    return ET.tostring(suite, encoding="unicode") + "\n"
 
 
 def _wrap(text: str, indent: int = 2) -> str:
@@ -312,63 +690,80 @@ def load_implementation(name: str) -> ModuleType:
             sys.path.remove(cwd)
 
 
-def _load_cases(corpus) -> tuple[tuple[golden.Case, ...], str]:
+def load_cases(corpus=None, limits: _schema.Limits | None = None):
+    """``(cases, CorpusInfo)``: the generated corpus, or the one in the file ``corpus``."""
     if corpus is None:
-        return golden.build_corpus(), "generated afresh"
-    return golden.read_corpus(corpus), f"read from {corpus}"
+        cases = golden.build_corpus()
+        return cases, _generated_info()
+    cases = golden.read_corpus(corpus, limits)
+    return cases, CorpusInfo.of(cases, f"read from {printable(corpus)}")
 
 
-def main(impl: str | None = None, results: str | None = None, corpus: str | None = None) -> int:
-    """``xent-ref verify``: exactly one of ``impl`` and ``results``; returns the exit status."""
+@functools.lru_cache(maxsize=1)
+def _generated_info() -> CorpusInfo:
+    return CorpusInfo.of(golden.build_corpus(), "generated afresh")
+
+
+def _write_output(path: str, text: str) -> None:
+    if path == "-":
+        sys.stdout.write(text)
+        return
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def main(impl: str | None = None, results: str | None = None, corpus: str | None = None,
+         json_path: str | None = None, junit_path: str | None = None,
+         max_bytes: int | None = None, max_elements: int | None = None) -> int:
+    """``xent-ref verify``: exactly one of ``impl`` and ``results``; returns the exit status.
+    ``json_path`` / ``junit_path``: also write the JSON / JUnit XML report (``-``: stdout,
+    which then carries only the JSON)."""
+    def fail(message: str) -> int:
+        print(f"xent-ref verify: {message}", file=sys.stderr if json_path == "-" else sys.stdout)
+        return EXIT_UNAVAILABLE
+
     if (impl is None) == (results is None):
-        print("xent-ref verify: give exactly one of --impl MODULE and --results FILE")
-        return EXIT_UNAVAILABLE
+        return fail("give exactly one of --impl MODULE and --results FILE")
     try:
-        cases, origin = _load_cases(corpus)
-    except (OSError, ValueError, KeyError) as error:
-        print(f"xent-ref verify: cannot read the corpus: {error}")
-        return EXIT_UNAVAILABLE
+        limits = _schema.Limits.from_env(max_bytes, max_elements)
+        cases, info = load_cases(corpus, limits)
+    except SchemaError as error:
+        return fail(f"cannot read the corpus: {error}")
     known = None
     problems: list[str] = []
     if impl is not None:
         try:
             module = load_implementation(impl)
-        except Exception as error:  # noqa: BLE001 - report any import failure plainly
-            print(f"xent-ref verify: cannot import {impl!r}: {type(error).__name__}: {error}")
-            return EXIT_UNAVAILABLE
+        except KeyboardInterrupt:
+            raise
+        except BaseException as error:  # noqa: BLE001 - sys.exit() at import is no pass
+            return fail(f"cannot import {printable(repr(impl))}: "
+                        f"{type(error).__name__}: {printable(error)}")
         unavailable = getattr(module, "UNAVAILABLE", None)
         if unavailable:
-            print(f"xent-ref verify: {impl} is not available: {unavailable}")
-            return EXIT_UNAVAILABLE
+            return fail(f"{printable(impl)} is not available: {printable(unavailable)}")
         known = getattr(module, "KNOWN_INACCURACY", None)
-        subject = f"--impl {impl} ({getattr(module, 'DESCRIPTION', module.__name__)})"
+        description = getattr(module, "DESCRIPTION", module.__name__)
+        subject = f"xent-ref verify --impl {printable(impl)} ({printable(description)})"
         outcomes = run_module(module, cases)
     else:
         try:
-            with open(results, encoding="utf-8") as f:
-                document = json.load(f)
-            if document.get("format") != RESULTS_FORMAT:
-                raise ValueError(f"no \"format\": \"{RESULTS_FORMAT}\"")
-            if document.get("schema") != RESULTS_SCHEMA:
-                raise ValueError(f"results schema {document.get('schema')}, "
-                                 f"expected {RESULTS_SCHEMA}")
-            outcomes, problems = compare_results(document, cases)
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-            print(f"xent-ref verify: cannot read the results {results}: {error}")
-            return EXIT_UNAVAILABLE
-        subject = f"--results {results} ({document.get('implementation', 'unnamed')})"
+            document = _schema.read_json(results, "results", limits)
+            outcomes, problems = compare_results(document, cases, limits)
+        except SchemaError as error:
+            return fail(f"cannot read the results: {error}")
+        name = document.get("implementation", "unnamed")
+        subject = f"xent-ref verify --results {printable(results)} ({printable(name)})"
     if not outcomes:
-        print(f"xent-ref verify: {subject} offers none of: {', '.join(_function_order())}")
-        return EXIT_UNAVAILABLE
-    print(_wrap(f"xent-ref verify {subject}: {len(cases)} golden cases, {origin}"))
-    print("rule: |got - expected| <= atol + rtol*|expected| (atol: the case's, grad_atol for")
-    print("      gradients); nan = nan; same-sign inf;")
-    print("      dtype and shape must match (docs/golden-format.md)")
-    print()
-    text, passed = report(outcomes, known)
-    print(text)
-    for problem in problems[:20]:
-        print(f"PROBLEM: {problem}")
-    if len(problems) > 20:
-        print(f"PROBLEM: ... and {len(problems) - 20} more")
-    return EXIT_PASSED if passed and not problems else EXIT_FAILED
+        return fail(f"{subject} offers none of: {', '.join(function_order())}")
+    report = Report(subject, info, tuple(outcomes), tuple(problems), known)
+    if json_path != "-":
+        print(report)
+    try:
+        if json_path is not None:
+            _write_output(json_path, json.dumps(report.to_json(), indent=1) + "\n")
+        if junit_path is not None:
+            _write_output(junit_path, report.to_junit_xml())
+    except OSError as error:
+        return fail(f"cannot write the report: {printable(error)}")
+    return EXIT_PASSED if report.ok else EXIT_FAILED

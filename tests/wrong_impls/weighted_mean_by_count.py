@@ -8,7 +8,9 @@ import xent_ref as xr
 
 def _count_mean(fn, input, target, kwargs, grad_output=None):
     options = dict(kwargs)
-    if options.get("weight") is None or options.get("reduction", "mean") != "mean":
+    index_targets = np.asarray(target).dtype.kind == "i"
+    if not index_targets or options.get("weight") is None or options.get(
+            "reduction", "mean") != "mean":
         return fn(input, target, **options) if grad_output is None else fn(
             input, target, grad_output=grad_output, **options)
     options["reduction"] = "sum"

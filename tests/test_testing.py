@@ -1,0 +1,92 @@
+"""``xent_ref.testing``: check / assert_matches / cases, the Python face of ``verify``."""
+
+import numpy as np
+import pytest
+
+import xent_ref as xr
+from xent_ref import golden, testing
+
+
+def weighted_mean_by_count(input, target, weight=None, ignore_index=-100, reduction="mean",
+                           label_smoothing=0.0):
+    """A common mistake: the weighted mean divided by the number of kept targets."""
+    options = dict(weight=weight, ignore_index=ignore_index, label_smoothing=label_smoothing)
+    if weight is None or reduction != "mean" or np.asarray(target).dtype.kind != "i":
+        return xr.cross_entropy(input, target, reduction=reduction, **options)
+    total = xr.cross_entropy(input, target, reduction="sum", **options)
+    return (total / np.sum(np.asarray(target) != ignore_index)).astype(total.dtype)
+
+
+def test_the_reference_passes():
+    report = testing.check(xr.cross_entropy, "cross_entropy", grad=xr.cross_entropy_grad)
+    assert report.ok and not report.failures and not report.diagnoses
+    assert report.counts() == {"cross_entropy": {"passed": 528, "failed": 0},
+                               "cross_entropy_grad": {"passed": 528, "failed": 0}}
+    assert "PASSED: all 1056 checks" in str(report)
+
+
+def test_a_wrong_implementation_is_grouped_and_diagnosed():
+    report = testing.check(weighted_mean_by_count, "cross_entropy")
+    assert not report.ok
+    assert {d.id for d in report.diagnoses} == {"mean-denominator-count"}
+    (diagnosis,) = report.diagnoses
+    assert set(diagnosis.cases) == {o.case.id for o in report.failures}
+    # Every failure is in exactly one group, and the big group is "all N with ...".
+    grouped = [case for g in report.groups for case in g.cases]
+    assert sorted(grouped) == sorted(o.case.id for o in report.failures)
+    assert report.groups[0].all
+    assert report.groups[0].options == {"reduction": "mean", "target": "index", "weight": "yes"}
+    assert report.groups[0].describe() == (
+        "all 52 cases with reduction=mean, target=index, weight=yes")
+    text = str(report)
+    assert "[mean-denominator-count]" in text and "fix: divide by" in text
+    assert "not offered (not checked): cross_entropy_grad\n" in text
+    html = report._repr_html_()
+    assert "<table>" in html and "mean-denominator-count" in html
+
+
+def test_assert_matches_raises_with_the_report():
+    with pytest.raises(AssertionError, match="mean-denominator-count"):
+        testing.assert_matches(weighted_mean_by_count, "cross_entropy", dtypes=["float64"])
+    report = testing.assert_matches(xr.nll_loss, "nll_loss", dtypes="f32")
+    assert {o.case.dtype for o in report.outcomes} == {"float32"}
+
+
+def test_cases_filters_by_the_options_in_the_ids():
+    chosen = testing.cases("cross_entropy", weight=True, reduction="mean", dtype="f64",
+                           target="index", shape="NxC")
+    assert chosen and all(c.function == "cross_entropy" for c in chosen)
+    for case in chosen:
+        assert "weight" in case.kwargs and case.kwargs["reduction"] == "mean"
+        assert case.dtype == "float64" and case.inputs["input"].shape == (3, 5)
+    # cross_entropy: 2 ignore_index x 3 extras x 3 reductions x 2 dtypes; nll_loss: 3 x 2
+    assert len(testing.cases(kind="edge", edge="all-ignored")) == 36 + 6
+    assert len(testing.cases()) == len(golden.build_corpus())
+    assert testing.cases("softmax", axis=[0, 1]) == [
+        c for c in golden.build_corpus() if c.function == "softmax"
+        and c.kwargs.get("axis") in (0, 1)]
+    with pytest.raises(TypeError, match="unknown filters"):
+        testing.cases("softmax", colour="red")
+    with pytest.raises(ValueError, match="unknown function"):
+        testing.cases("softmaxx")
+
+
+@pytest.mark.parametrize("case", testing.cases("log_softmax", shape="NxC", axis=-1))
+def test_cases_name_themselves_in_parametrize(case, request):
+    assert request.node.name == f"test_cases_name_themselves_in_parametrize[{case.id}]"
+    testing.assert_matches(xr.log_softmax, "log_softmax", grad=xr.log_softmax_grad,
+                           cases=[case])
+
+
+def test_check_refuses_nonsense():
+    with pytest.raises(ValueError, match="unknown function"):
+        testing.check(xr.softmax, "soft_max")
+    with pytest.raises(TypeError, match="fn must be callable"):
+        testing.check(42, "softmax")
+    with pytest.raises(ValueError, match="not a golden case of softmax"):
+        testing.check(xr.softmax, "softmax", cases=testing.cases("log_softmax")[:1])
+
+
+def test_check_the_gradient_alone():
+    report = testing.check(None, "softmax", grad=xr.softmax_grad)
+    assert report.ok and set(report.counts()) == {"softmax_grad"}

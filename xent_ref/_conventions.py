@@ -1,0 +1,479 @@
+"""The catalogue of known alternative conventions, for diagnosing a failing implementation.
+
+Each :class:`Convention` says, for a golden case, what an implementation following it
+would return instead of PyTorch's answer: ``predict(case, function, got)`` computes that
+value with xent_ref's own public functions (a different reduction, a denominator, an
+argument dropped...), or returns ``None`` where the convention does not apply or would
+not differ. :func:`xent_ref.verify.diagnose` names the convention whose prediction
+matches the implementation's output within the case's tolerance. Every entry is one
+row of :data:`CATALOGUE`; ``docs/golden-format.md`` lists them with their ids, which are
+stable (reports and CI logs quote them).
+
+A prediction that is a linear combination of calls (``(C S - N) / (C - 1)``, ``sum /
+count``) also gives the gradient: each call's ``_grad`` twin with ``grad_output`` scaled
+by the same coefficient (:func:`_combine`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+import xent_ref as xr
+from xent_ref import golden
+
+LOSSES = ("cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits")
+BINARY = ("binary_cross_entropy", "binary_cross_entropy_with_logits")
+
+
+@dataclass(frozen=True)
+class Convention:
+    id: str
+    functions: tuple[str, ...]  # the checked names it applies to ("cross_entropy_grad"...)
+    explanation: str  # one line: what the implementation does instead
+    fix: str  # one line: what PyTorch does
+    predict: Callable  # (case, function, got) -> np.ndarray | None
+
+
+# ---------------------------------------------------------------------------
+# Calling xent_ref with variations
+# ---------------------------------------------------------------------------
+
+
+class _Raises:
+    """The prediction "this call raises" (xent_ref refuses the variation's arguments):
+    it explains an implementation that raised on the case."""
+
+    def __repr__(self):
+        return "RAISES"
+
+
+RAISES = _Raises()
+
+
+def _call(case, function, inputs=None, kwargs=None, grad_output=None):
+    """xent_ref's ``function`` (a loss or its ``_grad``) on ``case`` with some arguments
+    replaced; :data:`RAISES` when xent_ref refuses them."""
+    fn = getattr(xr, function)
+    try:
+        with np.errstate(all="ignore"):
+            if function.endswith("_grad"):
+                return golden.call_grad(fn, case, inputs, kwargs, grad_output)
+            return golden.call_function(fn, case, inputs, kwargs)
+    except (ValueError, TypeError, IndexError):
+        return RAISES
+
+
+def _combine(case, function, terms):
+    """``sum(coef * F(variation))``, for the loss or (``F_grad``, by linearity, as every
+    ``coef`` is a scalar) its gradient, in the case's dtype; ``terms`` are
+    ``(coef, inputs, kwargs)``. A coefficient ``1/0`` is ``inf``: 0/0 stays nan."""
+    if not terms:
+        return None
+    total = 0.0
+    for coef, inputs, kwargs in terms:
+        value = _call(case, function, inputs, kwargs)
+        if value is RAISES:
+            return RAISES
+        with np.errstate(all="ignore"):
+            total = total + coef * np.asarray(value, dtype=np.float64)
+    return np.asarray(total).astype(case.loss.dtype)
+
+
+def _base(function: str) -> str:
+    return function.removesuffix("_grad")
+
+
+def _index_target(case) -> bool:
+    return case.function in ("cross_entropy", "nll_loss") and case.inputs["target"].dtype.kind == "i"
+
+
+def _probability_target(case) -> bool:
+    return case.function == "cross_entropy" and case.inputs["target"].dtype.kind == "f"
+
+
+def _reduction(case) -> str:
+    return case.kwargs.get("reduction", "mean")
+
+
+def _class_axis(case) -> int:
+    return 0 if case.inputs["input"].ndim == 1 else 1
+
+
+def _kept(case) -> np.ndarray:
+    return case.inputs["target"] != case.kwargs.get("ignore_index", -100)
+
+
+def _without(mapping, *keys):
+    return {k: v for k, v in mapping.items() if k not in keys}
+
+
+def _summed_over(case, denominator):
+    """The loss summed, then divided by ``denominator`` (a reduction="mean" variant)."""
+    if _reduction(case) != "mean":
+        return None
+    coef = np.inf if denominator == 0 else 1.0 / denominator
+    return [(coef, None, dict(case.kwargs, reduction="sum"))]
+
+
+# ---------------------------------------------------------------------------
+# The conventions
+# ---------------------------------------------------------------------------
+
+
+def _mean_by_count(case, function, got):
+    if not (_index_target(case) and "weight" in case.kwargs):
+        return None
+    return _combine(case, function, _summed_over(case, int(_kept(case).sum())))
+
+
+def _mean_by_n(case, function, got):
+    if not (_index_target(case) and "weight" in case.kwargs):
+        return None
+    return _combine(case, function, _summed_over(case, case.inputs["target"].size))
+
+
+def _ignored_in_denominator(case, function, got):
+    if not _index_target(case) or "weight" in case.kwargs or _kept(case).all():
+        return None
+    return _combine(case, function, _summed_over(case, case.inputs["target"].size))
+
+
+def _probs_mean_by_weight(case, function, got):
+    if not (_probability_target(case) and "weight" in case.kwargs):
+        return None
+    weight = case.kwargs["weight"].astype(np.float64)
+    axis = _class_axis(case)
+    shape = [1] * case.inputs["input"].ndim
+    shape[axis] = -1
+    mass = float((weight.reshape(shape) * case.inputs["target"]).sum())
+    return _combine(case, function, _summed_over(case, mass))
+
+
+def _smoothing_c_minus_1(case, function, got):
+    eps = case.kwargs.get("label_smoothing", 0.0)
+    n_classes = case.inputs["input"].shape[_class_axis(case)]
+    if not (_index_target(case) and eps and n_classes > 1):
+        return None
+    # (1 - eps) N + eps/(C-1) (S - N), with S from xent_ref's smoothed loss
+    # L = (1 - eps) N + (eps/C) S, is (C L - N) / (C - 1).
+    unsmoothed = _without(case.kwargs, "label_smoothing")
+    return _combine(case, function, [(n_classes / (n_classes - 1), None, None),
+                                     (-1.0 / (n_classes - 1), None, unsmoothed)])
+
+
+def _smoothing_unweighted(case, function, got):
+    eps = case.kwargs.get("label_smoothing", 0.0)
+    if not (_index_target(case) and eps and "weight" in case.kwargs):
+        return None
+    x, target = case.inputs["input"], case.inputs["target"]
+    axis = _class_axis(case)
+    n_classes = x.shape[axis]
+    kept = _kept(case)
+    # The smoothing term as a probability target of 1/C on every kept row, no weights.
+    uniform = np.broadcast_to(np.expand_dims(kept, axis) / n_classes, x.shape).astype(x.dtype)
+    reduction = _reduction(case)
+    coef = eps
+    if reduction == "mean":
+        kept_weight = float(case.kwargs["weight"].astype(np.float64)[target[kept]].sum())
+        if not kept_weight:
+            return None
+        reduction, coef = "sum", eps / kept_weight
+    smoothing = {"input": x, "target": uniform}
+    return _combine(case, function, [
+        (1 - eps, None, _without(case.kwargs, "label_smoothing")),
+        (coef, smoothing, {"reduction": reduction})])
+
+
+def _elementwise(case, losses):
+    """Weight and reduce elementwise binary losses as the case asks."""
+    weight = case.kwargs.get("weight")
+    if weight is not None:
+        losses = losses * weight
+    reduction = _reduction(case)
+    if reduction != "none":
+        losses = losses.sum() if reduction == "sum" else losses.mean()
+    return np.asarray(losses).astype(case.loss.dtype)
+
+
+def _sigmoid(x):
+    with np.errstate(over="ignore"):
+        return 1 / (1 + np.exp(-x))
+
+
+def _bce_clip(case, function, got):
+    if function not in BINARY:
+        return None
+    x, y = case.inputs["input"], case.inputs["target"]
+    p = x if function == "binary_cross_entropy" else _sigmoid(x)
+    clipped = np.clip(p, 1e-7, 1 - 1e-7).astype(x.dtype)
+    if (clipped == p).all() or (x.size == 0):
+        return None
+    if function == "binary_cross_entropy":
+        return _call(case, function, {"input": clipped, "target": y})
+    # -(pw y log p + (1 - y) log(1 - p)): xent_ref's BCE at targets 1 and 0 gives the logs.
+    ones, zeros = np.ones_like(y), np.zeros_like(y)
+    log_p = xr.binary_cross_entropy(clipped, ones, reduction="none")
+    log_q = xr.binary_cross_entropy(clipped, zeros, reduction="none")
+    pos_weight = case.kwargs.get("pos_weight", 1.0)
+    return _elementwise(case, pos_weight * y * log_p + (1 - y) * log_q)
+
+
+def _bce_no_clamp(case, function, got):
+    p, y = case.inputs["input"], case.inputs["target"]
+    if not ((p == 0) | (p == 1)).any():
+        return None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _elementwise(case, -(y * np.log(p) + (1 - y) * np.log1p(-p)))
+
+
+def _bce_logits_via_sigmoid(case, function, got):
+    x, y = case.inputs["input"], case.inputs["target"]
+    p = _sigmoid(x)
+    pos_weight = case.kwargs.get("pos_weight", 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _elementwise(case, -(pos_weight * y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def _bce_grad_clamp_double(case, function, got):
+    p = case.inputs["input"].astype(np.float64)
+    clamped = p * (1 - p) < 1e-12
+    if not clamped.any():
+        return None
+    ratio = float(np.float32(1e-12)) / 1e-12  # C++ float 1e-12 vs a double 1e-12
+    return np.where(clamped, case.grad * ratio, case.grad).astype(case.grad.dtype)
+
+
+def _weight_on_axis_1(case, function, got):
+    x = case.inputs["input"]
+    changes = {}
+    for key in ("weight", "pos_weight"):
+        w = case.kwargs.get(key)
+        if x.ndim >= 3 and w is not None and w.ndim == 1 and len(w) == x.shape[1]:
+            changes[key] = w.reshape((-1,) + (1,) * (x.ndim - 2))
+    if not changes:
+        return None
+    return _call(case, function, kwargs=dict(case.kwargs, **changes))
+
+
+def _grad_ignores_grad_output(case, function, got):
+    return _call(case, function, grad_output=np.ones_like(case.grad_output))
+
+
+def _grad_missing_pos_weight(case, function, got):
+    if "pos_weight" not in case.kwargs:
+        return None
+    return _call(case, function, kwargs=_without(case.kwargs, "pos_weight"))
+
+
+def _soft_target_p_minus_y(case, function, got):
+    if not _probability_target(case):
+        return None
+    x, y = case.inputs["input"], case.inputs["target"].astype(np.float64)
+    axis = _class_axis(case)
+    n_classes = x.shape[axis]
+    eps = case.kwargs.get("label_smoothing", 0.0)
+    shape = [1] * x.ndim
+    shape[axis] = -1
+    weight = case.kwargs.get("weight", np.ones(n_classes)).astype(np.float64).reshape(shape)
+    mass = (weight * ((1 - eps) * y + eps / n_classes)).sum(axis=axis, keepdims=True)
+    if np.allclose(mass, 1.0, rtol=0, atol=1e-6):
+        return None
+    # The true gradient is p * sum_c w_c y_c - w y per row; "p - w y" drops the sum.
+    g = case.grad_output.astype(np.float64)
+    reduction = _reduction(case)
+    scale = (np.expand_dims(g, axis) if reduction == "none"
+             else g / (y.size // n_classes if reduction == "mean" else 1))
+    p = xr.softmax(x.astype(np.float64), axis=axis)
+    return (case.grad + (1 - mass) * p * scale).astype(case.grad.dtype)
+
+
+def _lse_first(case, function, got):
+    """lse(x) formed first, then lse - x_t for the loss and exp(x - lse) - y for the
+    gradient: what most implementations do, exact only while no term is far smaller
+    than eps * |x|."""
+    if not _index_target(case) or case.kwargs.get("label_smoothing"):
+        return None
+    x = case.inputs["input"]  # in its own dtype: the rounding is the point
+    axis = _class_axis(case)
+    with np.errstate(all="ignore"):
+        top = np.max(x, axis=axis, keepdims=True)
+        lse = top + np.log(np.sum(np.exp(x - top), axis=axis, keepdims=True))
+        log_probs = x - lse
+    inputs = {"input": log_probs, "target": case.inputs["target"]}
+    if not function.endswith("_grad"):
+        return _call(case, "nll_loss", inputs)
+    # nll_loss_grad is -w_t g / denominator at the target; the softmax part is p times
+    # minus its row sum (exp(x - lse) - 1 at the target rounds to 0 when p_t rounds to 1).
+    nll_grad = _call(case, "nll_loss_grad", inputs)
+    if nll_grad is RAISES:
+        return None
+    p = np.exp(log_probs.astype(np.float64))
+    row = -np.sum(nll_grad.astype(np.float64), axis=axis, keepdims=True)
+    return (nll_grad + p * row).astype(case.grad.dtype)
+
+
+def _tiny_loss_rounded(case, function, got):
+    return _lse_first(case, function, got) if case.exact_only else None
+
+
+def _softmax_via_rounded_lse(case, function, got):
+    return None if case.exact_only else _lse_first(case, function, got)
+
+
+def _no_max_shift(case, function, got):
+    x = case.inputs["x"]
+    axis = case.kwargs.get("axis", -1)
+    with np.errstate(all="ignore"):
+        e = np.exp(x)
+        if function == "softmax":
+            return e / e.sum(axis=axis, keepdims=True)
+        return x - np.log(e.sum(axis=axis, keepdims=True))
+
+
+def _wrong_dtype(case, function, got):
+    expected = case.grad if function.endswith("_grad") else case.loss
+    if got is None or got.dtype == expected.dtype:
+        return None
+    return expected.astype(got.dtype)
+
+
+def _class_axis_last(case, function, got):
+    axis = case.kwargs.get("axis", -1)
+    if axis in (-1, case.inputs["x"].ndim - 1):
+        return None
+    return _call(case, function, kwargs=_without(case.kwargs, "axis"))
+
+
+def _zero_weight_mean_not_nan(case, function, got):
+    expected = case.grad if function.endswith("_grad") else case.loss
+    if _reduction(case) != "mean" or not np.isnan(expected).any():
+        return None
+    if not all(np.isfinite(a).all() for a in case.inputs.values() if a.dtype.kind == "f"):
+        return None  # a nan from the inputs, not from 0 / 0
+    return np.where(np.isnan(expected), 0, expected).astype(expected.dtype)
+
+
+def _ignore_index_not_applied(case, function, got):
+    if not (_index_target(case) and "ignore_index" in case.kwargs):
+        return None
+    return _call(case, function, kwargs=_without(case.kwargs, "ignore_index"))
+
+
+def _pair(*functions):
+    return tuple(name for f in functions for name in (f, f + "_grad"))
+
+
+CLASS_LOSSES = _pair("cross_entropy", "nll_loss")
+CATALOGUE: tuple[Convention, ...] = (
+    Convention("wrong-dtype", _pair("softmax", "log_softmax", *LOSSES),
+               "returns another dtype than its input's (e.g. float64 for float32 inputs)",
+               "return the input's floating dtype", _wrong_dtype),
+    Convention("mean-denominator-count", CLASS_LOSSES,
+               "reduction='mean' with class weights divides by the count of kept targets",
+               "divide by the kept targets' total weight sum_i w[t_i]", _mean_by_count),
+    Convention("mean-denominator-n", CLASS_LOSSES,
+               "reduction='mean' with class weights divides by all N targets "
+               "(sample-weight style, ignored ones included)",
+               "divide by the kept targets' total weight sum_i w[t_i]", _mean_by_n),
+    Convention("ignored-in-denominator", CLASS_LOSSES,
+               "reduction='mean' counts ignored targets in the denominator",
+               "divide by the number of targets != ignore_index", _ignored_in_denominator),
+    Convention("probs-mean-by-weight", _pair("cross_entropy"),
+               "probability targets with weights: the mean divides by sum_i sum_c w_c y_ic",
+               "divide by the number of samples N*d1*...*dk (weights do not enter it)",
+               _probs_mean_by_weight),
+    Convention("smoothing-c-minus-1", _pair("cross_entropy"),
+               "label smoothing gives eps/(C-1) to each other class instead of eps/C to all",
+               "mix (1 - eps) * one-hot with eps/C on every class, the target included",
+               _smoothing_c_minus_1),
+    Convention("smoothing-unweighted", _pair("cross_entropy"),
+               "the label-smoothing term ignores the class weights",
+               "weight the smoothing term: eps/C * sum_c w_c * -log p_c", _smoothing_unweighted),
+    Convention("zero-weight-mean-not-nan", _pair(*LOSSES),
+               "a mean over zero total weight (all ignored, zero weights, empty) returns 0",
+               "return 0/0 = nan (and nan gradients), as PyTorch does",
+               _zero_weight_mean_not_nan),
+    Convention("ignore-index-not-applied", CLASS_LOSSES,
+               "ignore_index is not applied (only the default -100 is ignored)",
+               "drop every target equal to ignore_index from the loss and the mean",
+               _ignore_index_not_applied),
+    Convention("bce-clip-1e-7", ("binary_cross_entropy", "binary_cross_entropy_with_logits"),
+               "clips p to [1e-7, 1 - 1e-7] (a loss of at most 16.1) instead of clamping "
+               "each log at -100", "BCE: clamp log(p) and log(1-p) at -100; with logits: "
+               "use softplus, never a clipped sigmoid", _bce_clip),
+    Convention("bce-no-clamp", ("binary_cross_entropy",),
+               "no clamp of log(p) and log(1-p) at -100: p = 0 or 1 gives inf or nan",
+               "clamp each log at -100 as PyTorch does", _bce_no_clamp),
+    Convention("bce-logits-via-sigmoid", ("binary_cross_entropy_with_logits",),
+               "log(sigmoid(x)) through a sigmoid that rounds to 0 or 1 at large |x|",
+               "use softplus: y*softplus(-x)*pw + (1-y)*softplus(x)",
+               _bce_logits_via_sigmoid),
+    Convention("bce-grad-clamp-double", ("binary_cross_entropy_grad",),
+               "the gradient clamps p(1-p) at the double 1e-12",
+               "clamp at the C++ float 1e-12 = 9.99999996e-13, as PyTorch", _bce_grad_clamp_double),
+    Convention("weight-on-axis-1", _pair(*BINARY),
+               "a 1-D weight/pos_weight is aligned with axis 1 (like a class weight)",
+               "broadcast it right-aligned, against the last axis", _weight_on_axis_1),
+    Convention("grad-ignores-grad-output", tuple(f + "_grad" for f in
+                                                 ("softmax", "log_softmax", *LOSSES)),
+               "the gradient ignores grad_output (computes it as if it were 1)",
+               "multiply by grad_output (per element for reduction='none')",
+               _grad_ignores_grad_output),
+    Convention("grad-missing-pos-weight", ("binary_cross_entropy_with_logits_grad",),
+               "the gradient forgets pos_weight", "use (pw y + 1 - y) sigmoid(x) - pw y",
+               _grad_missing_pos_weight),
+    Convention("soft-target-grad-p-minus-y", ("cross_entropy_grad",),
+               "probability targets: the gradient is p - w y, right only when sum_c w_c y_c = 1",
+               "use p * sum_c w_c y_c - w y (targets need not sum to 1)", _soft_target_p_minus_y),
+    Convention("tiny-loss-rounded", _pair("cross_entropy"),
+               "lse(x) - x_t and p_t - 1 round a confident row's tiny loss/gradient to 0",
+               "keep it: log1p of the non-top terms (xent_ref; PyTorch rounds too)",
+               _tiny_loss_rounded),
+    Convention("softmax-via-rounded-lse", ("cross_entropy_grad",),
+               "p = exp(x - lse) with lse formed first: at large |x| lse swallows "
+               "log(sum), so tied maxima each get p = 1",
+               "subtract the max first: p = exp(x - max) / sum exp(x - max)",
+               _softmax_via_rounded_lse),
+    Convention("no-max-shift", ("softmax", "log_softmax"),
+               "exp(x) without subtracting max(x) first: overflow (inf/inf = nan) or 0/0",
+               "compute exp(x - max(x)) and add max(x) back to the log-sum", _no_max_shift),
+    Convention("class-axis-last", _pair("softmax", "log_softmax"),
+               "works along the last axis whatever `axis` says",
+               "reduce along the `axis` argument", _class_axis_last),
+)
+BY_ID = {convention.id: convention for convention in CATALOGUE}
+
+
+def explains(convention: Convention, outcome, judge, exact: bool = False) -> bool:
+    """Whether ``outcome``'s output is what ``convention`` predicts (``judge``: the
+    comparison by the case's own rule and tolerance; ``exact``: with ``atol = 0``, for
+    values that all lie below the case's ``atol``)."""
+    if outcome.function not in convention.functions:
+        return False
+    try:
+        predicted = convention.predict(outcome.case, outcome.function, outcome.got)
+    except (ValueError, TypeError, IndexError, FloatingPointError):
+        return False
+    if predicted is None:
+        return False
+    if predicted is RAISES or outcome.got is None:
+        return predicted is RAISES and outcome.check.why.startswith("raised")
+    substitute = _Substitute(outcome.case, predicted, exact)
+    return judge(substitute, outcome.function, outcome.got).ok
+
+
+class _Substitute:
+    """A case whose expected value is a convention's prediction, for ``judge``."""
+
+    rule = "tolerance"
+
+    def __init__(self, case, predicted, exact: bool):
+        self.loss = self.grad = np.asarray(predicted)
+        self._case, self._exact = case, exact
+
+    def tolerance_for(self, function: str) -> tuple[float, float]:
+        rtol, atol = self._case.tolerance_for(function)
+        return rtol, 0.0 if self._exact else atol

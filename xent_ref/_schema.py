@@ -1,0 +1,271 @@
+"""What a golden corpus or results file may contain, and how much of it we read: the one
+place that knows the functions, their arguments, the size limits and how to print a
+value that came from a file.
+
+A verifier's input is untrusted by nature (a broken kernel's harness writes it; so
+may a fuzzer), so every file goes through :func:`read_json` (a size cap before
+parsing, strict JSON, a clear :class:`SchemaError`) and then through the checks
+below, before any of it is used. ``verify`` answers a :class:`SchemaError` with exit
+status 2 and one line.
+
+Limits (``docs/golden-format.md``, "Limits"), overridable by the environment or by
+``verify``/``golden`` flags:
+
+* ``XENT_REF_MAX_BYTES`` (``--max-bytes``): the largest file read, default 256 MiB;
+* ``XENT_REF_MAX_ELEMENTS`` (``--max-elements``): the most elements one array may
+  declare, default 2**24 (16,777,216).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from xent_ref._jsonio import DTYPES
+
+
+class SchemaError(ValueError):
+    """A file that is not what it claims to be; the message is one printable line."""
+
+
+# ---------------------------------------------------------------------------
+# The functions a case may name
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Signature:
+    """How to call a function of the corpus and its gradient twin.
+
+    ``positional``: the array inputs, in order (``linear_cross_entropy`` would list
+    ``("input", "linear_weight", "target")``); ``grad_output_positional``: whether the
+    ``_grad`` twin takes ``grad_output`` right after them (the softmaxes) or as a
+    keyword (the losses); ``kwargs``: the keyword arguments a case may set, with the
+    kind of value each takes (see :data:`_KWARG_KINDS`).
+    """
+
+    positional: tuple[str, ...]
+    grad_output_positional: bool
+    kwargs: dict[str, str]
+
+
+_LOSS_KWARGS = {"reduction": "reduction"}
+SIGNATURES: dict[str, Signature] = {
+    "softmax": Signature(("x",), True, {"axis": "int"}),
+    "log_softmax": Signature(("x",), True, {"axis": "int"}),
+    "cross_entropy": Signature(("input", "target"), False, dict(
+        _LOSS_KWARGS, weight="array", ignore_index="int", label_smoothing="unit")),
+    "nll_loss": Signature(("input", "target"), False, dict(
+        _LOSS_KWARGS, weight="array", ignore_index="int")),
+    "binary_cross_entropy": Signature(("input", "target"), False, dict(
+        _LOSS_KWARGS, weight="array")),
+    "binary_cross_entropy_with_logits": Signature(("input", "target"), False, dict(
+        _LOSS_KWARGS, weight="array", pos_weight="array")),
+}
+FUNCTIONS = tuple(SIGNATURES)
+REDUCTIONS = ("none", "mean", "sum")
+
+
+
+# ---------------------------------------------------------------------------
+# Limits
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much of a file we are willing to read (see the module docstring)."""
+
+    max_bytes: int = 256 * 2**20
+    max_elements: int = 2**24
+
+    @classmethod
+    def from_env(cls, max_bytes: int | None = None, max_elements: int | None = None) -> Limits:
+        """The defaults, overridden by the environment, overridden by the arguments."""
+        def pick(given, variable, default):
+            if given is not None:
+                return given
+            text = os.environ.get(variable)
+            if text is None:
+                return default
+            try:
+                value = int(text)
+            except ValueError:
+                raise SchemaError(f"{variable}={printable(text)} is not an integer") from None
+            if value <= 0:
+                raise SchemaError(f"{variable}={value} must be positive")
+            return value
+
+        return cls(pick(max_bytes, "XENT_REF_MAX_BYTES", cls.max_bytes),
+                   pick(max_elements, "XENT_REF_MAX_ELEMENTS", cls.max_elements))
+
+
+# ---------------------------------------------------------------------------
+# Printing what came from a file
+# ---------------------------------------------------------------------------
+
+PRINT_LIMIT = 200  # characters of one value from a file shown in a report
+
+
+def printable(value: Any, limit: int = PRINT_LIMIT) -> str:
+    """``str(value)`` made safe for a terminal and a log: control characters (escape
+    sequences included) spelled out as ``\\x1b``-style escapes, and at most ``limit``
+    characters (a 20 MB string must not reach the report's line wrapping).
+
+    >>> printable("red\\x1b[31m" + "x" * 300, limit=20)
+    'red\\\\x1b[31mxxxxxxxxx... (308 characters)'
+    """
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > limit:
+        short = text[:limit].encode("unicode_escape").decode("ascii")[:limit]
+        return f"{short}... ({len(text)} characters)"
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in text)
+
+
+# ---------------------------------------------------------------------------
+# Reading a JSON file
+# ---------------------------------------------------------------------------
+
+
+def _reject_constant(token: str):
+    raise SchemaError(f"bare {token} is not JSON (write non-finite numbers as strings)")
+
+
+def read_json(path, what: str, limits: Limits) -> Any:
+    """The parsed JSON document at ``path``, or :class:`SchemaError` with the reason.
+
+    At most ``limits.max_bytes`` are read (``/dev/zero`` stops there), the bytes must be
+    UTF-8, the JSON strict (no ``NaN``/``Infinity``), and nesting that exhausts the
+    parser's recursion is refused, not raised through.
+    """
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limits.max_bytes + 1)
+    except OSError as error:
+        raise SchemaError(f"cannot read {what} {printable(path)}: "
+                          f"{printable(error.strerror or error)}") from None
+    if len(data) > limits.max_bytes:
+        raise SchemaError(f"{what} {printable(path)} is larger than {limits.max_bytes} bytes "
+                          "(raise the limit with --max-bytes or XENT_REF_MAX_BYTES)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise SchemaError(f"{what} {printable(path)} is not UTF-8 text "
+                          f"(byte {error.start})") from None
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as error:
+        raise SchemaError(f"{what} {printable(path)} is not JSON: {printable(error)}") from None
+    except RecursionError:
+        raise SchemaError(f"{what} {printable(path)} is nested too deeply") from None
+
+
+# ---------------------------------------------------------------------------
+# Checking the parsed values
+# ---------------------------------------------------------------------------
+
+
+def is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def require(condition: bool, where: str, message: str) -> None:
+    if not condition:
+        raise SchemaError(f"{where}: {message}")
+
+
+def check_number(value, where: str) -> float:
+    """A finite, non-negative JSON number (a tolerance)."""
+    ok = (is_int(value) or isinstance(value, float)) and math.isfinite(value) and value >= 0
+    require(ok, where, f"must be a finite number >= 0, not {printable(repr(value), 40)}")
+    return float(value)
+
+
+def check_array(obj, where: str, limits: Limits) -> None:
+    """``obj`` is an encoded array (``_jsonio``) small enough to decode."""
+    require(isinstance(obj, dict) and set(obj) == {"dtype", "shape", "data"}, where,
+            'must be {"dtype", "shape", "data"}')
+    require(obj["dtype"] in DTYPES, where,
+            f"dtype {printable(repr(obj['dtype']), 40)} is not one of {', '.join(DTYPES)}")
+    shape = obj["shape"]
+    require(isinstance(shape, list) and len(shape) <= 32
+            and all(is_int(n) and n >= 0 for n in shape), where,
+            "shape must be a list of at most 32 non-negative integers")
+    size = math.prod(shape)
+    require(size <= limits.max_elements, where,
+            f"{size} elements is more than the limit {limits.max_elements} "
+            "(--max-elements or XENT_REF_MAX_ELEMENTS)")
+    data = obj["data"]
+    require(isinstance(data, list) and len(data) == size, where,
+            f"data must be a flat list of {size} values")
+    if obj["dtype"].startswith("float"):
+        allowed = lambda v: (isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
+                             or v in ("nan", "inf", "-inf"))
+    elif obj["dtype"] == "bool":
+        allowed = lambda v: isinstance(v, bool)  # noqa: E731
+    else:
+        allowed = is_int
+    bad = next((v for v in data if not allowed(v)), None)
+    require(bad is None, where,
+            f"value {printable(repr(bad), 40)} is not a valid {obj['dtype']}")
+
+
+_KWARG_KINDS = {
+    "int": lambda v: is_int(v),
+    "unit": lambda v: (isinstance(v, (int, float)) and not isinstance(v, bool)
+                       and math.isfinite(v) and 0 <= v <= 1),
+    "reduction": lambda v: v in REDUCTIONS,
+}
+
+
+def check_kwargs(function: str, kwargs, where: str, limits: Limits) -> None:
+    require(isinstance(kwargs, dict), where, "kwargs must be an object")
+    allowed = SIGNATURES[function].kwargs
+    for key, value in kwargs.items():
+        require(key in allowed, where, f"{function} takes no keyword {printable(repr(key), 40)}")
+        kind = allowed[key]
+        if kind == "array":
+            check_array(value, f"{where}.{key}", limits)
+        else:
+            require(_KWARG_KINDS[kind](value), f"{where}.{key}",
+                    f"{printable(repr(value), 40)} is not a valid {key}")
+
+
+def check_function(function, where: str) -> str:
+    require(function in SIGNATURES, where,
+            f"unknown function {printable(repr(function), 60)} "
+            f"(this xent_ref knows {', '.join(FUNCTIONS)})")
+    return function
+
+
+def check_list(value, where: str) -> list:
+    require(isinstance(value, list), where, "must be a list")
+    return value
+
+
+def check_object(value, where: str, required=()) -> dict:
+    require(isinstance(value, dict), where, "must be an object")
+    missing = [key for key in required if key not in value]
+    require(not missing, where, f"missing {', '.join(missing)}")
+    return value
+
+
+def check_id(value, where: str) -> str:
+    require(isinstance(value, str) and 0 < len(value) <= 300, where,
+            "id must be a string of 1 to 300 characters")
+    return value
+
+
+def dtype_of(name: str) -> np.dtype:
+    """The NumPy dtype of an allowed name (never of anything else)."""
+    if name not in DTYPES:
+        raise SchemaError(f"dtype {printable(repr(name), 40)} is not one of {', '.join(DTYPES)}")
+    return np.dtype(name)

@@ -1,0 +1,129 @@
+"""Check your own implementation against the golden corpus, from Python or pytest.
+
+>>> import xent_ref as xr
+>>> from xent_ref import testing
+>>> report = testing.check(xr.softmax, "softmax", grad=xr.softmax_grad)
+>>> report.ok, len(report.failures)
+(True, 0)
+>>> [case.id for case in testing.cases("nll_loss", reduction="sum", weight=True, shape="C")]
+['nll_loss/index/C/sum/w/ign=none/f32', 'nll_loss/index/C/sum/w/ign=none/f64']
+
+* :func:`check` runs the golden cases of one function through your callable (same
+  signature as xent_ref's, NumPy in, NumPy out) and its gradient if you give one, and
+  returns a :class:`~xent_ref.verify.Report`: ``.ok``, ``.failures``, ``.groups``,
+  ``.diagnoses`` (the known convention that explains a failure, by stable id), a
+  readable ``str`` and an HTML view in Jupyter.
+* :func:`assert_matches` raises ``AssertionError`` with that report as its message.
+* :func:`cases` gives the golden cases themselves, filtered by the options in their
+  ids; they name themselves by id in ``pytest.mark.parametrize``.
+
+``xent-ref verify`` runs the same engine (:mod:`xent_ref.verify`).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+from xent_ref import golden, verify
+from xent_ref.golden import Case
+from xent_ref.verify import Report
+
+__all__ = ["check", "assert_matches", "cases", "Case", "Report"]
+
+# Keyword filters of cases() that are spelled differently in the ids' options.
+_FILTER_ALIASES = {"kind": {"edge": "edge", "systematic": "systematic"}}
+
+
+def _option_value(value) -> str:
+    """A filter value as the options spell it: True/False -> yes/no, 0.1 -> "0.1",
+    "f32" -> "float32"."""
+    if value is True:
+        return "yes"
+    if value is False:
+        return "no"
+    if isinstance(value, str) and value in golden._DTYPE_SUFFIXES:
+        return golden._DTYPE_SUFFIXES[value]
+    return str(value)
+
+
+def cases(name: str | None = None, **filters) -> list[Case]:
+    """The golden cases of function ``name`` (all functions when ``None``) whose id
+    options match every filter.
+
+    Filters (keys of :func:`xent_ref.golden.parse_id`): ``dtype`` ("float32" or "f32"),
+    ``shape`` ("C", "NxC", "NxCxd1", "NxCxd1xd2"), ``reduction``, ``target`` ("index",
+    "probs"), ``weight`` (True/False, or "full"/"last-axis" for the binary losses),
+    ``pos_weight``, ``ignore_index`` ("none", "default", 1, -1), ``smoothing`` (0.0, 0.1),
+    ``axis``, ``kind`` ("systematic" or "edge") and ``edge`` (an edge case's name, e.g.
+    "all-ignored"). A value may also be a collection of accepted values. A case without
+    the option never matches a filter on it.
+
+    >>> len(cases("cross_entropy", target="probs", dtype="f64"))
+    48
+    """
+    if name is not None and name not in golden.FUNCTIONS:
+        raise ValueError(f"name: unknown function {name!r}; expected one of "
+                         f"{', '.join(golden.FUNCTIONS)}")
+    known = set(golden._ID_KEYS)
+    unknown = sorted(set(filters) - known)
+    if unknown:
+        raise TypeError(f"cases() got unknown filters {unknown}; expected some of "
+                        f"{', '.join(golden._ID_KEYS)}")
+    wanted = {key: {_option_value(v) for v in value}
+              if isinstance(value, (list, tuple, set, frozenset)) else {_option_value(value)}
+              for key, value in filters.items()}
+    if "weight" in wanted and "yes" in wanted["weight"]:
+        wanted["weight"] |= {"full", "last-axis"}  # weight=True: any weight at all
+    if "weight" in wanted and "no" in wanted["weight"]:
+        wanted["weight"].add("none")
+    selected = []
+    for case in golden.build_corpus():
+        if name is not None and case.function != name:
+            continue
+        options = case.options
+        if all(options.get(key) in values for key, values in wanted.items()):
+            selected.append(case)
+    return selected
+
+
+def check(fn: Callable | None, name: str, *, grad: Callable | None = None,
+          dtypes: Iterable[str] | None = None, cases: Iterable[Case] | None = None) -> Report:
+    """Run the golden cases of ``name`` through ``fn`` (and ``grad``, its gradient twin
+    with xent_ref's ``<name>_grad`` signature) and return the :class:`Report`.
+
+    ``dtypes``: only cases of these dtypes ("float32", "float64"); ``cases``: only these
+    cases (from :func:`cases`, e.g. one pytest parameter). ``fn`` may be ``None`` to
+    check the gradient alone. Nothing raises: an exception from ``fn`` fails its case.
+    """
+    if name not in golden.FUNCTIONS:
+        raise ValueError(f"name: unknown function {name!r}; expected one of "
+                         f"{', '.join(golden.FUNCTIONS)}")
+    if fn is None and grad is None:
+        raise TypeError("check() needs fn or grad (or both)")
+    implementation = {key: f for key, f in ((name, fn), (name + "_grad", grad)) if f is not None}
+    for key, f in implementation.items():
+        if not callable(f):
+            raise TypeError(f"{'fn' if key == name else 'grad'} must be callable, "
+                            f"not {type(f).__name__}")
+    chosen = list(globals()["cases"](name) if cases is None else cases)
+    for case in chosen:
+        if not isinstance(case, Case) or case.function != name:
+            raise ValueError(f"cases: {case!s} is not a golden case of {name}")
+    if dtypes is not None:
+        allowed = {_option_value(d) for d in ([dtypes] if isinstance(dtypes, str) else dtypes)}
+        chosen = [case for case in chosen if case.dtype in allowed]
+    label = getattr(fn or grad, "__qualname__", None) or type(fn or grad).__name__
+    outcomes = verify.run(implementation, chosen)
+    return Report(f"xent_ref.testing.check({label}, {name!r})", verify.load_cases()[1],
+                  tuple(outcomes), scope=(name, name + "_grad"))
+
+
+def assert_matches(fn: Callable | None, name: str, **same) -> Report:
+    """:func:`check`, raising ``AssertionError`` with the report when anything fails
+    (or when nothing was checked); returns the report otherwise."""
+    report = check(fn, name, **same)
+    if not report.outcomes:
+        raise AssertionError(f"no golden case of {name} was selected")
+    if not report.ok:
+        raise AssertionError("\n" + str(report))
+    return report
