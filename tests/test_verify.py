@@ -1,16 +1,19 @@
 """``xent-ref verify``: the reference passes, every deliberately wrong implementation
 fails, results files from outside Python are judged, and PyTorch passes (marker torch)."""
 
+import contextlib
+import io
 import json
 import subprocess
 import sys
 import textwrap
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from xent_ref import _torch_adapter, cli, golden, verify
+from xent_ref import _conventions, _torch_adapter, cli, golden, verify
 from xent_ref._jsonio import decode_array, encode_array
 
 WRONG_IMPLS = sorted(p for p in (Path(__file__).parent / "wrong_impls").glob("*.py")
@@ -33,19 +36,130 @@ def test_reference_passes_its_own_corpus(capsys):
     assert max(len(line) for line in out.splitlines()) <= 100
 
 
-def test_there_are_enough_wrong_implementations():
-    assert len(WRONG_IMPLS) >= 8
+# The diagnosis each deliberately wrong implementation must get: the id naming its bug.
+DIAGNOSIS = {
+    "bce_grad_epsilon_double": "bce-grad-clamp-double",
+    "bce_weight_on_axis_1": "weight-on-axis-1",
+    "bce_with_logits_clipped_sigmoid": "bce-clip-1e-7",
+    "bce_with_logits_naive": "bce-logits-via-sigmoid",
+    "bce_without_clamp": "bce-no-clamp",
+    "float32_returned_as_float64": "wrong-dtype",
+    "grad_forgets_pos_weight": "grad-missing-pos-weight",
+    "grad_ignores_grad_output": "grad-ignores-grad-output",
+    "grad_wrong_for_huge_logits": "softmax-via-rounded-lse",
+    "ignore_index_dropped": "ignore-index-not-applied",
+    "mean_by_all_targets": "mean-denominator-n",
+    "mean_counts_ignored": "ignored-in-denominator",
+    "probability_mean_by_weight_sum": "probs-mean-by-weight",
+    "smoothing_over_c_minus_1": "smoothing-c-minus-1",
+    "smoothing_without_weights": "smoothing-unweighted",
+    "soft_target_grad_p_minus_y": "soft-target-grad-p-minus-y",
+    "softmax_grad_last_axis": "class-axis-last",
+    "softmax_without_max_shift": "no-max-shift",
+    "weighted_mean_by_count": "mean-denominator-count",
+    "zero_weight_mean_is_zero": "zero-weight-mean-not-nan",
+}
+
+
+def test_every_wrong_implementation_has_its_diagnosis():
+    assert sorted(DIAGNOSIS) == [p.stem for p in WRONG_IMPLS]
+    assert set(DIAGNOSIS.values()) <= set(_conventions.BY_ID)
+
+
+@pytest.fixture(scope="module")
+def wrong_reports(tmp_path_factory):
+    """Each wrong implementation through the command once: exit status, text, JSON, XML."""
+    folder = tmp_path_factory.mktemp("reports")
+    reports = {}
+    for path in WRONG_IMPLS:
+        json_path, xml_path = folder / f"{path.stem}.json", folder / f"{path.stem}.xml"
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            status = verify.main(impl=str(path), json_path=str(json_path),
+                                 junit_path=str(xml_path))
+        reports[path.stem] = (status, out.getvalue(), json.loads(json_path.read_text()),
+                              ET.parse(xml_path).getroot())
+    return reports
 
 
 @pytest.mark.parametrize("path", WRONG_IMPLS, ids=lambda p: p.stem)
-def test_every_wrong_implementation_fails(path, capsys):
-    assert verify.main(impl=str(path)) == 1
-    out = capsys.readouterr().out
+def test_every_wrong_implementation_fails_and_is_diagnosed(path, wrong_reports):
+    status, out, document, _ = wrong_reports[path.stem]
+    assert status == 1 and not document["ok"]
     assert "FAIL " in out and "FAILED:" in out
     # The first failing case is shown in full: its id, inputs, expected, got and why.
     for label in ("case ", "expected ", "got ", "why "):
         assert f"\n  {label}" in out
     assert max(len(line) for line in out.splitlines()) <= 100
+    # The bug's own diagnosis explains the most failing cases of all diagnoses.
+    failing = [d for d in document["diagnoses"] if d["failing"]]
+    top = max(failing, key=lambda d: len(d["cases"]))
+    assert len(top["cases"]) == max(len(d["cases"]) for d in failing
+                                    if d["id"] == DIAGNOSIS[path.stem])
+    assert f"[{DIAGNOSIS[path.stem]}]" in out
+    # Every failure is in exactly one group.
+    failed = sum(f["failed"] for f in document["functions"].values())
+    assert sum(g["failed"] for g in document["groups"]) == failed
+    for group in document["groups"]:
+        assert group["all"] == (group["failed"] == group["total"])
+
+
+def test_every_convention_of_the_catalogue_is_seen(wrong_reports):
+    seen = {d["id"] for _, _, document, _ in wrong_reports.values()
+            for d in document["diagnoses"]}
+    assert seen >= set(_conventions.BY_ID), set(_conventions.BY_ID) - seen
+    assert len(_conventions.CATALOGUE) == len(_conventions.BY_ID)  # ids are unique
+
+
+def test_the_json_report(wrong_reports):
+    status, out, document, _ = wrong_reports["weighted_mean_by_count"]
+    assert set(document) >= {"ok", "corpus", "functions", "groups", "diagnoses"}
+    assert document["corpus"] == {"version": golden.SCHEMA_VERSION, "cases": 1051,
+                                  "sha256": golden.corpus_sha256(golden.build_corpus()),
+                                  "origin": "generated afresh"}
+    assert document["functions"]["nll_loss"] == {"passed": 152, "failed": 28}
+    (nll,) = [d for d in document["diagnoses"] if d["function"] == "nll_loss"]
+    assert nll["id"] == "mean-denominator-count" and len(nll["cases"]) == 28
+    assert nll["explanation"].startswith("reduction='mean' with class weights divides by")
+    assert {"function": "nll_loss", "options": {"reduction": "mean", "weight": "yes"},
+            "failed": 26, "total": 26, "all": True} in [
+        {k: g[k] for k in ("function", "options", "failed", "total", "all")}
+        for g in document["groups"]]
+    assert document["corpus"]["sha256"][:16] in out
+
+
+def test_the_junit_report(wrong_reports):
+    _, _, document, suite = wrong_reports["weighted_mean_by_count"]
+    testcases = suite.findall("testcase")
+    counts = document["functions"]
+    assert len(testcases) == sum(c["passed"] + c["failed"] for c in counts.values())
+    assert int(suite.get("failures")) == sum(c["failed"] for c in counts.values())
+    failures = [t for t in testcases if t.find("failure") is not None]
+    assert len(failures) == int(suite.get("failures"))
+    one = next(t for t in failures if t.get("name") == "nll_loss/index/NxC/mean/w/ign=1/f32")
+    assert one.get("classname") == "nll_loss"
+    failure = one.find("failure")
+    assert failure.get("type") == "mean-denominator-count"
+    assert failure.get("message").startswith("[mean-denominator-count] at index ()")
+    assert "count of kept targets" in failure.text
+
+
+def test_json_to_stdout_is_the_json_alone(capsys):
+    assert verify.main(impl="xent_ref", json_path="-") == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["ok"] and document["groups"] == [] and document["diagnoses"] == []
+    assert document["functions"]["softmax"] == {"passed": 24, "failed": 0}
+
+
+def test_a_failure_no_convention_explains_says_so(tmp_path, capsys):
+    path = _module(tmp_path, "off_by_a_little", """
+        import xent_ref as xr
+        def nll_loss(*args, **kwargs):
+            return xr.nll_loss(*args, **kwargs) * 1.001
+    """)
+    assert verify.main(impl=path) == 1
+    out = capsys.readouterr().out
+    assert "[unexplained]" in out and "no known convention explains these" in out
 
 
 def test_an_exception_is_a_failure_with_its_message(tmp_path, capsys):
@@ -241,6 +355,13 @@ def test_results_for_some_functions_only(tmp_path, results, capsys):
     assert verify.main(results=_write(tmp_path, document)) == 0
     out = capsys.readouterr().out
     assert "\nsoftmax " in out and "\nsoftmax_grad " not in out
+
+
+def test_the_corpus_hash_is_reported_for_a_file_too(exported, capsys):
+    assert verify.main(impl="xent_ref", corpus=str(exported)) == 0
+    sha = golden.corpus_sha256(golden.build_corpus())
+    assert f"sha256 {sha[:16]}" in capsys.readouterr().out
+    assert json.loads(exported.read_text())["sha256"] == sha
 
 
 def test_a_file_that_is_not_results_exits_2(tmp_path, exported, capsys):

@@ -87,7 +87,8 @@ def _base(function: str) -> str:
 
 
 def _index_target(case) -> bool:
-    return case.function in ("cross_entropy", "nll_loss") and case.inputs["target"].dtype.kind == "i"
+    target = case.inputs.get("target")
+    return case.function in ("cross_entropy", "nll_loss") and target.dtype.kind == "i"
 
 
 def _probability_target(case) -> bool:
@@ -371,6 +372,10 @@ CATALOGUE: tuple[Convention, ...] = (
     Convention("wrong-dtype", _pair("softmax", "log_softmax", *LOSSES),
                "returns another dtype than its input's (e.g. float64 for float32 inputs)",
                "return the input's floating dtype", _wrong_dtype),
+    Convention("zero-weight-mean-not-nan", _pair(*LOSSES),
+               "a mean over zero total weight (all ignored, zero weights, empty) returns 0",
+               "return 0/0 = nan (and nan gradients), as PyTorch does",
+               _zero_weight_mean_not_nan),
     Convention("mean-denominator-count", CLASS_LOSSES,
                "reduction='mean' with class weights divides by the count of kept targets",
                "divide by the kept targets' total weight sum_i w[t_i]", _mean_by_count),
@@ -392,10 +397,6 @@ CATALOGUE: tuple[Convention, ...] = (
     Convention("smoothing-unweighted", _pair("cross_entropy"),
                "the label-smoothing term ignores the class weights",
                "weight the smoothing term: eps/C * sum_c w_c * -log p_c", _smoothing_unweighted),
-    Convention("zero-weight-mean-not-nan", _pair(*LOSSES),
-               "a mean over zero total weight (all ignored, zero weights, empty) returns 0",
-               "return 0/0 = nan (and nan gradients), as PyTorch does",
-               _zero_weight_mean_not_nan),
     Convention("ignore-index-not-applied", CLASS_LOSSES,
                "ignore_index is not applied (only the default -100 is ignored)",
                "drop every target equal to ignore_index from the loss and the mean",
