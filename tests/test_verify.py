@@ -327,7 +327,6 @@ def _nudge(entry, key):
     ("grad", lambda entry, key: entry.pop(key), "no 'grad' for this case", 1),
     ("loss", lambda entry, key: entry.update(error="kernel launch failed"),
      "the implementation reported: kernel launch failed", 2),  # the loss and the gradient
-    ("loss", lambda entry, key: entry.update(loss={"dtype": "float32"}), "cannot decode 'loss'", 1),
 ])
 def test_a_perturbed_result_fails(tmp_path, exported, results, capsys, key, change, why, failed):
     case_id = "cross_entropy/index/NxCxd1/mean/w/ign=-1/ls=0.1/f32"
@@ -335,6 +334,16 @@ def test_a_perturbed_result_fails(tmp_path, exported, results, capsys, key, chan
     assert verify.main(results=_write(tmp_path, document), corpus=str(exported)) == 1
     out = capsys.readouterr().out
     assert case_id in out and why in out and f"FAILED: {failed} of" in out
+
+
+def test_a_malformed_result_array_is_a_bad_file(tmp_path, exported, results, capsys):
+    case_id = "cross_entropy/index/NxCxd1/mean/w/ign=-1/ls=0.1/f32"
+    document = _perturbed(results, case_id, "loss",
+                          lambda entry, key: entry.update(loss={"dtype": "float32"}))
+    assert verify.main(results=_write(tmp_path, document), corpus=str(exported)) == 2
+    (line,) = capsys.readouterr().out.splitlines()
+    assert line.startswith("xent-ref verify: cannot read the results: results[")
+    assert line.endswith('.loss: must be {"dtype", "shape", "data"}')
 
 
 def test_results_with_unknown_or_repeated_ids_fail(tmp_path, results, capsys):

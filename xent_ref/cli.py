@@ -54,7 +54,7 @@ def _build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--junit-xml", metavar="FILE", dest="junit_path",
                         help="also write a JUnit XML report (one testcase per case and function)")
     verify.add_argument("--max-bytes", type=int, metavar="N",
-                        help="read files of at most N bytes (default 256 MiB, "
+                        help="read files of at most N bytes (default 64 MiB, "
                         "or $XENT_REF_MAX_BYTES)")
     verify.add_argument("--max-elements", type=int, metavar="N",
                         help="accept arrays of at most N elements (default 2**24, "

@@ -713,7 +713,7 @@ def _decode_input(obj, where: str, limits: _schema.Limits) -> np.ndarray:
         _schema.check_array(obj, where, limits)
         try:
             return _frozen(decode_array(obj))
-        except (ValueError, OverflowError) as error:
+        except (ValueError, TypeError, OverflowError) as error:
             raise SchemaError(f"{where}: {printable(error)}") from None
     _schema.check_object(obj, where, ("stream", "shape", "dtype"))
     shape = obj["shape"]
@@ -742,7 +742,7 @@ def case_from_json(obj, where: str = "case", limits: _schema.Limits | None = Non
     _schema.check_object(obj, where, ("id", "function", "inputs", "kwargs", "grad_output",
                                       "loss", "grad", "rtol", "atol", "grad_atol"))
     case_id = _schema.check_id(obj["id"], f"{where}.id")
-    where = f"case {printable(case_id, 80)}"
+    where = f"{where} ({printable(case_id, 80)})"
     function = _schema.check_function(obj["function"], where)
     inputs = _schema.check_object(obj["inputs"], f"{where}.inputs", POSITIONAL[function])
     _schema.require(set(inputs) == set(POSITIONAL[function]), f"{where}.inputs",

@@ -209,10 +209,9 @@ def compare_results(document, cases, limits: _schema.Limits | None = None
                     ) -> tuple[list[Outcome], list[str]]:
     """Judge a results document (see docs/golden-format.md); also return its problems.
 
-    A malformed document raises :class:`SchemaError`; a malformed array in one result
-    fails that case. A function counts as offered when some result gives its ``loss``
-    (or ``grad``); then every case of that function must have one. ``error`` fails the
-    case.
+    A malformed document (any array included) raises :class:`SchemaError`. A function
+    counts as offered when some result gives its ``loss`` (or ``grad``); then every case
+    of that function must have one. ``error`` fails the case.
     """
     limits = limits or _schema.Limits.from_env()
     _schema.check_object(document, "results", ("format", "schema", "results"))
@@ -225,14 +224,21 @@ def compare_results(document, cases, limits: _schema.Limits | None = None
     by_id = {case.id: case for case in cases}
     results, problems = {}, []
     for i, entry in enumerate(entries):
-        _schema.check_object(entry, f"results[{i}]", ("id",))
-        case_id = entry["id"]
-        if not isinstance(case_id, str) or case_id not in by_id:
+        where = f"results[{i}]"
+        _schema.check_object(entry, where, ("id",))
+        case_id = _schema.check_id(entry["id"], f"{where}.id")
+        unknown = sorted(set(entry) - {"id", "loss", "grad", "error"})
+        _schema.require(not unknown, where, f"unknown key {printable(repr(unknown[:1]), 60)}")
+        _schema.require(isinstance(entry.get("error", ""), str), f"{where}.error",
+                        "must be a string")
+        arrays = {key: _decode(entry[key], f"{where}.{key}", limits)
+                  for key in ("loss", "grad") if key in entry}
+        if case_id not in by_id:
             problems.append(f"result for an unknown case id {printable(repr(case_id), 80)}")
         elif case_id in results:
             problems.append(f"two results for case {printable(repr(case_id), 80)}")
         else:
-            results[case_id] = entry
+            results[case_id] = dict(entry, **arrays)
     offered = {name for case_id, entry in results.items()
                for key, name in (("loss", by_id[case_id].function),
                                  ("grad", by_id[case_id].grad_function)) if key in entry}
@@ -241,12 +247,20 @@ def compare_results(document, cases, limits: _schema.Limits | None = None
         entry = results.get(case.id, {})
         for key, name in (("loss", case.function), ("grad", case.grad_function)):
             if name in offered:
-                outcomes.append(_judge_entry(case, name, entry, key, limits))
+                outcomes.append(_judge_entry(case, name, entry, key))
     return outcomes, problems
 
 
-def _judge_entry(case, name: str, entry: dict, key: str, limits: _schema.Limits) -> Outcome:
-    """One result array (``entry[key]``) against the expected one."""
+def _decode(obj, where: str, limits: _schema.Limits) -> np.ndarray:
+    _schema.check_array(obj, where, limits)
+    try:
+        return decode_array(obj)
+    except (ValueError, TypeError, OverflowError) as error:
+        raise SchemaError(f"{where}: {printable(error)}") from None
+
+
+def _judge_entry(case, name: str, entry: dict, key: str) -> Outcome:
+    """One decoded result array (``entry[key]``) against the expected one."""
     expected = case.grad if name.endswith("_grad") else case.loss
     if "error" in entry:
         return Outcome(case, name, expected, None,
@@ -254,13 +268,7 @@ def _judge_entry(case, name: str, entry: dict, key: str, limits: _schema.Limits)
     if key not in entry:
         return Outcome(case, name, expected, None,
                        _failed(f"no {key!r} for this case in the results"))
-    try:
-        _schema.check_array(entry[key], key, limits)
-        got = decode_array(entry[key])
-    except (SchemaError, ValueError, TypeError, OverflowError) as error:
-        return Outcome(case, name, expected, None,
-                       _failed(f"cannot decode {key!r}: {printable(error)}"))
-    return Outcome(case, name, expected, got, judge(case, name, got))
+    return Outcome(case, name, expected, entry[key], judge(case, name, entry[key]))
 
 
 # ---------------------------------------------------------------------------
