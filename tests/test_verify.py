@@ -162,6 +162,18 @@ def test_a_failure_no_convention_explains_says_so(tmp_path, capsys):
     assert "[unexplained]" in out and "no known convention explains these" in out
 
 
+RIGHT_IMPL = Path(__file__).parent / "right_impls" / "scipy_impl.py"
+
+
+def test_pytorch_semantics_on_scipy_primitives_pass(capsys):
+    assert verify.main(impl=str(RIGHT_IMPL)) == 0
+    out = capsys.readouterr().out
+    assert f"PASSED: all {2 * len(golden.build_corpus())} checks" in out
+    # It rounds the confident rows' tiny losses (as PyTorch does): reported, named, passed.
+    assert "16 exact_only checks pass only through atol" in out
+    assert "[tiny-loss-rounded] cross_entropy:" in " ".join(out.split())
+
+
 def test_an_exception_is_a_failure_with_its_message(tmp_path, capsys):
     path = _module(tmp_path, "raising", """
         import xent_ref as xr
