@@ -251,3 +251,82 @@ def test_read_corpus_rejects_other_json(tmp_path):
     path.write_text('{"cases": []}')
     with pytest.raises(ValueError, match="not an xent-ref golden corpus"):
         golden.read_corpus(path)
+
+
+# ---------------------------------------------------------------------------
+# Room to grow: seed-spec inputs, a per-case rule, functions with more inputs
+# ---------------------------------------------------------------------------
+
+
+def _as_json(case) -> dict:
+    return json.loads(json.dumps(golden.case_to_json(case), allow_nan=False))
+
+
+def test_an_input_given_by_a_seed_spec_is_regenerated_on_load(cases):
+    case = next(c for c in cases if c.id == "cross_entropy/index/NxC/mean/w/ign=1/ls=0.1/f64")
+    obj = _as_json(case)
+    obj["inputs"]["input"] = {"generate": "uniform", "stream": case.id, "low": -4.0,
+                              "high": 4.0, "shape": [3, 5], "dtype": "float64"}
+    obj["inputs"]["target"] = {"generate": "integers", "stream": "targets", "n": 5,
+                               "shape": [3], "dtype": "int64"}
+    read = golden.case_from_json(obj)
+    # The generator's first draw for this id is the input; the spec reproduces it exactly.
+    assert read.inputs["input"].tobytes() == case.inputs["input"].tobytes()
+    assert read.inputs["target"].tolist() == golden._Stream("targets").integers(5, (3,)).tolist()
+    assert not read.inputs["input"].flags.writeable
+    bad = dict(obj["inputs"]["input"], low=5.0)
+    obj["inputs"]["input"] = bad
+    with pytest.raises(golden.SchemaError, match="low < high"):
+        golden.case_from_json(obj)
+
+
+def test_a_case_judged_by_reference_error():
+    from xent_ref import verify
+
+    base = golden.build_corpus()[0]  # softmax, float32
+    reference = base.loss.astype(np.float64) + 1e-6
+    case = golden.Case(**{**base.__dict__, "rule": "reference-error", "rule_params": {
+        "loss_reference": reference, "grad_reference": base.grad.astype(np.float64),
+        "loss_error": 2e-6, "grad_error": 0.0}})
+    read = golden.case_from_json(_as_json(case))
+    assert read.rule == "reference-error" and read.rule_params["loss_error"] == 2e-6
+    np.testing.assert_array_equal(read.rule_params["loss_reference"], reference)
+    # Within the recorded error (plus atol) of the float64 reference: passes; beyond: fails.
+    assert verify.judge(read, "softmax", base.loss).ok
+    off = (reference + 2e-6 + 2 * base.atol).astype(np.float32)
+    assert not verify.judge(read, "softmax", off).ok
+    assert "dtype float64" in verify.judge(read, "softmax", reference).why
+    obj = _as_json(case)
+    del obj["rule_params"]["loss_error"]
+    with pytest.raises(golden.SchemaError, match="missing loss_error"):
+        golden.case_from_json(obj)
+
+
+def test_a_new_function_with_more_positional_inputs(monkeypatch, cases):
+    """linear_cross_entropy(input, linear_weight, target) is one more signature entry."""
+    from xent_ref import _schema
+
+    signature = _schema.Signature(("input", "linear_weight", "target"), False,
+                                  {"reduction": "reduction"})
+    monkeypatch.setitem(_schema.SIGNATURES, "linear_cross_entropy", signature)
+    hidden = np.array([[1.0, 2.0], [0.5, -1.0]])
+    w = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    target = np.array([2, 0])
+    loss = xr.cross_entropy(hidden @ w.T, target, reduction="sum")
+    obj = {"id": "linear_cross_entropy/tiny/f64", "function": "linear_cross_entropy",
+           "inputs": {"input": hidden, "linear_weight": w, "target": target},
+           "kwargs": {"reduction": "sum"}, "grad_output": np.array(1.0),
+           "loss": np.asarray(loss), "grad": np.zeros_like(hidden),
+           "rtol": 1e-12, "atol": 1e-12, "grad_atol": 1e-12}
+    from xent_ref._jsonio import encode_array
+
+    obj = {k: encode_array(v) if isinstance(v, np.ndarray) else v for k, v in obj.items()}
+    obj["inputs"] = {k: encode_array(v) for k, v in obj["inputs"].items()}
+    case = golden.case_from_json(json.loads(json.dumps(obj)))
+
+    def linear_cross_entropy(input, linear_weight, target, reduction="mean"):
+        return xr.cross_entropy(input @ linear_weight.T, target, reduction=reduction)
+
+    assert golden.call_function(linear_cross_entropy, case) == loss
+    with pytest.raises(golden.SchemaError, match="inputs: missing linear_weight, target"):
+        golden.case_from_json(dict(obj, inputs={"input": obj["inputs"]["input"]}))

@@ -54,6 +54,8 @@ RULES = ("tolerance", "reference-error")
 
 # The positional parameters of each function, in order; the gradient twins take the
 # same ones (softmax_grad and log_softmax_grad then take grad_output positionally).
+# A new function (linear_cross_entropy(input, linear_weight, target)) is one more entry
+# of _schema.SIGNATURES.
 POSITIONAL = {name: signature.positional for name, signature in SIGNATURES.items()}
 
 # The tolerance: |got - expected| <= atol + rtol * |expected|, elementwise, with
@@ -146,7 +148,7 @@ def _arguments(case, inputs=None, kwargs=None) -> tuple[list, dict]:
 
     inputs = case.inputs if inputs is None else inputs
     kwargs = case.kwargs if kwargs is None else kwargs
-    args = [fresh(inputs[name]) for name in POSITIONAL[case.function]]
+    args = [fresh(inputs[name]) for name in SIGNATURES[case.function].positional]
     return args, {key: fresh(value) for key, value in kwargs.items()}
 
 
@@ -744,9 +746,10 @@ def case_from_json(obj, where: str = "case", limits: _schema.Limits | None = Non
     case_id = _schema.check_id(obj["id"], f"{where}.id")
     where = f"{where} ({printable(case_id, 80)})"
     function = _schema.check_function(obj["function"], where)
-    inputs = _schema.check_object(obj["inputs"], f"{where}.inputs", POSITIONAL[function])
-    _schema.require(set(inputs) == set(POSITIONAL[function]), f"{where}.inputs",
-                    f"must be exactly {', '.join(POSITIONAL[function])}")
+    positional = SIGNATURES[function].positional
+    inputs = _schema.check_object(obj["inputs"], f"{where}.inputs", positional)
+    _schema.require(set(inputs) == set(positional), f"{where}.inputs",
+                    f"must be exactly {', '.join(positional)}")
     _schema.check_kwargs(function, obj["kwargs"], f"{where}.kwargs", limits)
     kwargs = {key: _decode_input(value, f"{where}.kwargs.{key}", limits)
               if isinstance(value, dict) else value for key, value in obj["kwargs"].items()}
@@ -765,7 +768,7 @@ def case_from_json(obj, where: str = "case", limits: _schema.Limits | None = Non
         id=case_id,
         function=function,
         inputs={name: _decode_input(inputs[name], f"{where}.inputs.{name}", limits)
-                for name in POSITIONAL[function]},
+                for name in positional},
         kwargs=kwargs,
         grad_output=_decode_input(obj["grad_output"], f"{where}.grad_output", limits),
         loss=_decode_input(obj["loss"], f"{where}.loss", limits),
