@@ -1,5 +1,10 @@
 """``xent_ref.testing``: check / assert_matches / cases, the Python face of ``verify``."""
 
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -90,3 +95,33 @@ def test_check_refuses_nonsense():
 def test_check_the_gradient_alone():
     report = testing.check(None, "softmax", grad=xr.softmax_grad)
     assert report.ok and set(report.counts()) == {"softmax_grad"}
+
+
+def _example_file(tmp_path):
+    """The python block of docs/testing-example.md, as the test file a user would save."""
+    text = (Path(__file__).parent.parent / "docs" / "testing-example.md").read_text()
+    (block,) = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    path = tmp_path / "test_my_softmax.py"
+    path.write_text(block)
+    return path
+
+
+def test_the_docs_pytest_example_runs_under_pytest(tmp_path):
+    path = _example_file(tmp_path)
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          "-o", "addopts=", str(path)], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=300)
+    assert run.returncode == 0, run.stdout[-2000:]
+    assert f"{len(testing.cases('log_softmax')) + 2} passed" in run.stdout
+
+
+def test_the_docs_example_catches_a_wrong_axis(tmp_path):
+    path = _example_file(tmp_path)
+    source = path.read_text()
+    buggy = "def my_softmax_grad(x, grad_output, axis=-1):\n    axis = -1  # BUG\n"
+    path.write_text(source.replace("def my_softmax_grad(x, grad_output, axis=-1):\n", buggy))
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          "-o", "addopts=", str(path), "-k", "float32_and_float64"],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert run.returncode == 1
+    assert "[class-axis-last]" in run.stdout and "fix: reduce along the `axis`" in run.stdout

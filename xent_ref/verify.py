@@ -565,7 +565,9 @@ def _format_error(value: float) -> str:
 
 def _text_report(report: Report) -> list[str]:
     outcomes = report.outcomes
-    lines = [_wrap(f"{report.subject}: {report.corpus.cases} golden cases (schema "
+    checked = len({o.case.id for o in outcomes})
+    of = "" if checked == report.corpus.cases else f"{checked} of "
+    lines = [_wrap(f"{report.subject}: {of}{report.corpus.cases} golden cases (schema "
                    f"{report.corpus.version}, {report.corpus.origin}, "
                    f"sha256 {report.corpus.sha256[:16]})"),
              "rule: |got - expected| <= atol + rtol*|expected| (atol: the case's, grad_atol "
