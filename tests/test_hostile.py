@@ -65,6 +65,9 @@ def test_the_default_limit_and_the_environment(tmp_path, monkeypatch, capsys):
     assert "larger than 10 bytes" in line and "XENT_REF_MAX_BYTES" in line
     monkeypatch.setenv("XENT_REF_MAX_BYTES", "ten")
     assert "XENT_REF_MAX_BYTES=ten is not an integer" in _verify(capsys, "--results", path)
+    monkeypatch.delenv("XENT_REF_MAX_BYTES")
+    assert "the limit -5 must be positive" in _verify(capsys, "--results", path,
+                                                       "--max-elements", "-5")
 
 
 def test_not_utf8_and_not_json(tmp_path, capsys):

@@ -90,17 +90,16 @@ class Limits:
     def from_env(cls, max_bytes: int | None = None, max_elements: int | None = None) -> Limits:
         """The defaults, overridden by the environment, overridden by the arguments."""
         def pick(given, variable, default):
-            if given is not None:
-                return given
-            text = os.environ.get(variable)
-            if text is None:
+            text = os.environ.get(variable) if given is None else None
+            if given is None and text is None:
                 return default
+            label = f"{variable}={printable(text, 40)}" if given is None else f"{given}"
             try:
-                value = int(text)
+                value = int(text) if given is None else given
             except ValueError:
-                raise SchemaError(f"{variable}={printable(text)} is not an integer") from None
+                raise SchemaError(f"{label} is not an integer") from None
             if value <= 0:
-                raise SchemaError(f"{variable}={value} must be positive")
+                raise SchemaError(f"the limit {label} must be positive")
             return value
 
         return cls(pick(max_bytes, "XENT_REF_MAX_BYTES", cls.max_bytes),
@@ -235,7 +234,8 @@ def check_kwargs(function: str, kwargs, where: str, limits: Limits) -> None:
         require(key in allowed, where, f"{function} takes no keyword {printable(repr(key), 40)}")
         kind = allowed[key]
         if kind == "array":
-            check_array(value, f"{where}.{key}", limits)
+            if not (isinstance(value, dict) and "generate" in value):  # a seed spec is
+                check_array(value, f"{where}.{key}", limits)  # checked when regenerated
         else:
             require(_KWARG_KINDS[kind](value), f"{where}.{key}",
                     f"{printable(repr(value), 40)} is not a valid {key}")

@@ -43,7 +43,8 @@ import numpy as np
 import xent_ref as xr
 from xent_ref import _schema
 from xent_ref._jsonio import decode_array, encode_array
-from xent_ref._schema import FUNCTIONS, SIGNATURES, SchemaError, printable
+# FUNCTIONS is re-exported: golden.FUNCTIONS is the corpus's list of functions.
+from xent_ref._schema import FUNCTIONS, SIGNATURES, SchemaError, printable  # noqa: F401
 
 FORMAT = "xent-ref-golden"
 # 3: nll_loss inputs drawn without log_softmax (bit-identical across NumPy versions),

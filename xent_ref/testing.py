@@ -86,6 +86,9 @@ def cases(name: str | None = None, **filters) -> list[Case]:
     return selected
 
 
+_cases_of = cases  # check()'s parameter ``cases`` hides the function inside it
+
+
 def check(fn: Callable | None, name: str, *, grad: Callable | None = None,
           dtypes: Iterable[str] | None = None, cases: Iterable[Case] | None = None) -> Report:
     """Run the golden cases of ``name`` through ``fn`` (and ``grad``, its gradient twin
@@ -105,7 +108,7 @@ def check(fn: Callable | None, name: str, *, grad: Callable | None = None,
         if not callable(f):
             raise TypeError(f"{'fn' if key == name else 'grad'} must be callable, "
                             f"not {type(f).__name__}")
-    chosen = list(globals()["cases"](name) if cases is None else cases)
+    chosen = list(_cases_of(name) if cases is None else cases)
     for case in chosen:
         if not isinstance(case, Case) or case.function != name:
             raise ValueError(f"cases: {case!s} is not a golden case of {name}")

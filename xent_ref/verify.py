@@ -39,7 +39,7 @@ from dataclasses import dataclass, field, replace
 from html import escape
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 
@@ -620,7 +620,7 @@ def _text_report(report: Report) -> list[str]:
                                    indent=4))
                 if d.id != UNEXPLAINED:
                     lines.append(_wrap(f"      fix: {d.fix}", indent=11))
-        lines += [f"  the first failing case:"] + _show_case(failed[0])
+        lines += ["  the first failing case:"] + _show_case(failed[0])
     for problem in report.problems[:20]:
         lines.append(f"PROBLEM: {problem}")
     if len(report.problems) > 20:
@@ -736,6 +736,9 @@ def main(impl: str | None = None, results: str | None = None, corpus: str | None
         return fail("give exactly one of --impl MODULE and --results FILE")
     try:
         limits = _schema.Limits.from_env(max_bytes, max_elements)
+    except SchemaError as error:
+        return fail(str(error))
+    try:
         cases, info = load_cases(corpus, limits)
     except SchemaError as error:
         return fail(f"cannot read the corpus: {error}")
@@ -765,7 +768,8 @@ def main(impl: str | None = None, results: str | None = None, corpus: str | None
         name = document.get("implementation", "unnamed")
         subject = f"xent-ref verify --results {printable(results)} ({printable(name)})"
     if not outcomes:
-        return fail(f"{subject} offers none of: {', '.join(function_order())}")
+        return fail(f"{printable(impl or results)} offers none of: "
+                    f"{', '.join(function_order())}")
     report = Report(subject, info, tuple(outcomes), tuple(problems), known)
     if json_path != "-":
         print(report)
