@@ -280,14 +280,16 @@ def _judge_entry(case, name: str, entry: dict, key: str) -> Outcome:
 class Group:
     """Failing cases of one function that share ``options`` (``{}``: no common option).
 
-    ``total`` is how many checked cases of the function have those options; when it
-    equals ``len(cases)`` the group is "all N cases with ...".
-    """
+    ``total`` is how many checked cases of the function have those options and
+    ``failing`` how many of those fail; ``cases`` are the ones this group accounts for
+    (the groups of a function never share a case). When ``cases`` are all ``total`` the
+    group is "all N cases with ..."."""
 
     function: str
     options: Mapping[str, str]
     cases: tuple[str, ...]
     total: int
+    failing: int
 
     @property
     def all(self) -> bool:
@@ -299,6 +301,8 @@ class Group:
             with_ = ""
         if self.all:
             return f"all {self.total} cases{with_}"
+        if self.failing == self.total:
+            return f"{len(self.cases)} more cases{with_} (all {self.total} of them fail)"
         return f"{len(self.cases)} of {self.total} cases{with_}"
 
     def to_json(self) -> dict:
@@ -310,53 +314,45 @@ class Group:
 MAX_TERMS = 3  # options in one group's description
 
 
-def _cover(failing: int, masks: dict, candidates) -> tuple[tuple, int]:
-    """The candidate conjunction covering most of ``failing`` (fewest terms on ties)."""
-    best, best_mask = None, 0
-    for terms in candidates:
-        mask = functools.reduce(lambda m, t: m & masks[t], terms, -1)
-        covered = (mask & failing).bit_count()
-        key = (covered, -len(terms))
-        if best is None or key > best[0]:
-            best, best_mask = (key, terms), mask
-    return best[1], best_mask
+def _conjunction(terms, masks) -> int:
+    return functools.reduce(lambda m, term: m & masks[term], terms, -1)
 
 
 def group_failures(outcomes) -> list[Group]:
-    """Every failure, in groups per function: first the largest groups whose options
-    select only failing cases ("all N cases with weight=yes, reduction=mean"), greedily,
-    then what is left by the options most of it shares ("3 of 8 cases with ...")."""
+    """Every failure, in groups per function, each failure in exactly one group; greedily
+    the largest groups first, described by at most :data:`MAX_TERMS` options from the
+    case ids. Preferred, in turn: options that select only cases not yet grouped, all
+    failing ("all 52 cases with weight=yes, reduction=mean"); options that select only
+    failing cases, some grouped already ("18 more cases with ..."); and, for what is
+    left, the options most of it shares ("3 of 8 cases with ...")."""
     groups = []
     by_function: dict[str, list[Outcome]] = {}
     for outcome in outcomes:
         by_function.setdefault(outcome.function, []).append(outcome)
     for function, rows in by_function.items():
+        every = (1 << len(rows)) - 1
         failing = sum(1 << i for i, o in enumerate(rows) if not o.check.ok)
-        if not failing:
-            continue
         masks: dict[tuple, int] = {}
         for i, o in enumerate(rows):
             for item in o.case.options.items():
                 masks[item] = masks.get(item, 0) | (1 << i)
         left = failing
-        pure = True
         while left:
-            items = {item for i, o in enumerate(rows) if left >> i & 1
-                     for item in o.case.options.items()}
-            candidates = [terms for size in range(MAX_TERMS + 1)
-                          for terms in itertools.combinations(sorted(items), size)]
-            if pure:  # only conjunctions that select no passing case
-                candidates = [t for t in candidates
-                              if functools.reduce(lambda m, x: m & masks[x], t, -1)
-                              & ~failing & ((1 << len(rows)) - 1) == 0]
-            terms, mask = _cover(left, masks, candidates) if candidates else ((), 0)
-            if not mask & left:
-                pure = False  # no pure group covers what is left
-                continue
-            selected = mask & left
-            total = (mask & ((1 << len(rows)) - 1)).bit_count()
-            ids = tuple(o.case.id for i, o in enumerate(rows) if selected >> i & 1)
-            groups.append(Group(function, dict(terms), ids, total))
+            items = sorted({item for i, o in enumerate(rows) if left >> i & 1
+                            for item in o.case.options.items()})
+            candidates = [(_conjunction(terms, masks) & every, terms)
+                          for size in range(MAX_TERMS + 1)
+                          for terms in itertools.combinations(items, size)]
+            for allowed in (left, failing, every):  # the preferences, in turn
+                # Most of what is left, then the fewest other cases, then the fewest terms.
+                usable = [((m & left).bit_count(), -m.bit_count(), -len(t), m, t)
+                          for m, t in candidates if m & ~allowed == 0 and m & left]
+                if usable:  # (the empty conjunction always is, in the last round)
+                    break
+            *_, mask, terms = max(usable)
+            ids = tuple(o.case.id for i, o in enumerate(rows) if (mask & left) >> i & 1)
+            groups.append(Group(function, dict(terms), ids, mask.bit_count(),
+                                (mask & failing).bit_count()))
             left &= ~mask
     return groups
 
