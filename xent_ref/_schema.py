@@ -1,6 +1,7 @@
 """What a golden corpus or results file may contain, and how much of it we read: the one
-place that knows the functions, their arguments, the size limits and how to print a
-value that came from a file.
+place that knows the functions, their arguments, the size limits, every field of the two
+file formats (:func:`check_case`, :func:`check_corpus`, :func:`check_results`) and how to
+print a value that came from a file.
 
 A verifier's input is untrusted by nature (a broken kernel's harness writes it; so
 may a fuzzer), so every file goes through :func:`read_json` (a size cap before
@@ -194,8 +195,7 @@ def check_array(obj, where: str, limits: Limits) -> None:
     """``obj`` is an encoded array (``_jsonio``) small enough to decode."""
     require(isinstance(obj, dict) and set(obj) == {"dtype", "shape", "data"}, where,
             'must be {"dtype", "shape", "data"}')
-    require(obj["dtype"] in DTYPES, where,
-            f"dtype {printable(repr(obj['dtype']), 40)} is not one of {', '.join(DTYPES)}")
+    dtype_of(obj["dtype"], where)
     shape = obj["shape"]
     require(isinstance(shape, list) and len(shape) <= 32
             and all(is_int(n) and n >= 0 for n in shape), where,
@@ -266,8 +266,103 @@ def check_id(value, where: str) -> str:
     return value
 
 
-def dtype_of(name: str) -> np.dtype:
-    """The NumPy dtype of an allowed name (never of anything else)."""
-    if name not in DTYPES:
-        raise SchemaError(f"dtype {printable(repr(name), 40)} is not one of {', '.join(DTYPES)}")
+def check_input(obj, where: str, limits: Limits) -> None:
+    """An encoded array, or a seed spec (``{"generate": ...}``, see ``golden._decode_input``)."""
+    if not (isinstance(obj, dict) and "generate" in obj):
+        check_array(obj, where, limits)
+        return
+    check_object(obj, where, ("stream", "shape", "dtype"))
+    shape = obj["shape"]
+    require(isinstance(shape, list) and all(is_int(n) and n >= 0 for n in shape)
+            and math.prod(shape) <= limits.max_elements, where,
+            "shape must be a list of non-negative integers within --max-elements")
+    require(isinstance(obj["stream"], str), where, "stream must be a string")
+    dtype_of(obj["dtype"], where)
+    if obj["generate"] == "uniform":
+        low, high = obj.get("low"), obj.get("high")
+        require(all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                    for v in (low, high)) and low < high, where,
+                "low and high must be finite numbers, low < high")
+    else:
+        require(obj["generate"] == "integers", where,
+                f"unknown generator {printable(repr(obj['generate']), 40)}")
+        require(is_int(obj.get("n")) and obj["n"] > 0, where, "n must be a positive integer")
+
+
+CASE_FIELDS = ("id", "function", "inputs", "kwargs", "grad_output", "loss", "grad", "rtol",
+               "atol", "grad_atol")
+RULES = {"tolerance": (), "reference-error": ("loss_reference", "grad_reference",
+                                              "loss_error", "grad_error")}
+
+
+def check_case(obj, where: str, limits: Limits) -> str:
+    """Every field of a corpus case (docs/golden-format.md, section 2); returns the label
+    the case's later messages should use."""
+    check_object(obj, where, CASE_FIELDS)
+    case_id = check_id(obj["id"], f"{where}.id")
+    where = f"{where} ({printable(case_id, 80)})"
+    function = check_function(obj["function"], where)
+    positional = SIGNATURES[function].positional
+    inputs = check_object(obj["inputs"], f"{where}.inputs", positional)
+    require(set(inputs) == set(positional), f"{where}.inputs",
+            f"must be exactly {', '.join(positional)}")
+    for name in positional:
+        check_input(inputs[name], f"{where}.inputs.{name}", limits)
+    check_kwargs(function, obj["kwargs"], f"{where}.kwargs", limits)
+    for key in ("grad_output", "loss", "grad"):
+        check_array(obj[key], f"{where}.{key}", limits)
+    for key in ("rtol", "atol", "grad_atol"):
+        check_number(obj[key], f"{where}.{key}")
+    exact_only = obj.get("exact_only")
+    require(exact_only is None or isinstance(exact_only, str), where,
+            "exact_only must be null or a string")
+    rule = obj.get("rule", "tolerance")
+    require(rule in RULES, where, f"rule must be one of {', '.join(RULES)}")
+    params = check_object(obj.get("rule_params", {}), f"{where}.rule_params", RULES[rule])
+    for key, value in params.items():
+        if isinstance(value, dict):
+            check_input(value, f"{where}.rule_params.{key}", limits)
+        else:
+            check_number(value, f"{where}.rule_params.{key}")
+    return where
+
+
+def check_corpus(document, where: str, format: str, version: int) -> list:
+    """The corpus document's header; returns its list of (unchecked) cases."""
+    require(isinstance(document, dict) and document.get("format") == format, where,
+            f'not an xent-ref golden corpus (no "format": "{format}")')
+    require(document.get("schema") == version, where,
+            f"schema {printable(repr(document.get('schema')), 20)}, "
+            f"this xent_ref reads schema {version}")
+    cases = check_list(document.get("cases"), f'{where}: "cases"')
+    ids = [case.get("id") if isinstance(case, dict) else None for case in cases]
+    require(len(set(ids)) == len(ids), where, "two cases share an id")
+    return cases
+
+
+def check_results(document, format: str, version: int, limits: Limits) -> list:
+    """A results document (docs/golden-format.md, section 4); returns its entries."""
+    check_object(document, "results", ("format", "schema", "results"))
+    require(document["format"] == format, "results", f'no "format": "{format}"')
+    require(document["schema"] == version, "results",
+            f"schema {printable(repr(document['schema']), 20)}, expected {version}")
+    entries = check_list(document["results"], 'results: "results"')
+    for i, entry in enumerate(entries):
+        where = f"results[{i}]"
+        check_object(entry, where, ("id",))
+        check_id(entry["id"], f"{where}.id")
+        unknown = sorted(set(entry) - {"id", "loss", "grad", "error"})
+        require(not unknown, where, f"unknown key {printable(repr(unknown[:1]), 60)}")
+        require(isinstance(entry.get("error", ""), str), f"{where}.error", "must be a string")
+        for key in ("loss", "grad"):
+            if key in entry:
+                check_array(entry[key], f"{where}.{key}", limits)
+    return entries
+
+
+def dtype_of(name, where: str = "array") -> np.dtype:
+    """The NumPy dtype of an allowed name (never of anything else: a file must not make
+    NumPy allocate a "U100000000" array)."""
+    require(isinstance(name, str) and name in DTYPES, where,
+            f"dtype {printable(repr(name), 40)} is not one of {', '.join(DTYPES)}")
     return np.dtype(name)

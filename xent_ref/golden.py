@@ -51,7 +51,6 @@ FORMAT = "xent-ref-golden"
 #    an optional per-case "rule" and inputs given as a seed spec.
 SCHEMA_VERSION = 3
 SEED = 20240531
-RULES = ("tolerance", "reference-error")
 
 # The positional parameters of each function, in order; the gradient twins take the
 # same ones (softmax_grad and log_softmax_grad then take grad_output positionally).
@@ -707,83 +706,48 @@ def case_to_json(case: Case) -> dict:
     return document
 
 
-def _decode_input(obj, where: str, limits: _schema.Limits) -> np.ndarray:
-    """An encoded array, or a seed spec regenerated here (for inputs too large to store):
-    ``{"generate": "uniform", "stream": KEY, "low", "high", "shape", "dtype"}`` or
-    ``{"generate": "integers", "stream": KEY, "n", "shape", "dtype"}``, drawn from
-    :class:`_Stream` (``KEY`` seeds it) exactly as the generator does."""
-    if not (isinstance(obj, dict) and "generate" in obj):
-        _schema.check_array(obj, where, limits)
-        try:
-            return _frozen(decode_array(obj))
-        except (ValueError, TypeError, OverflowError) as error:
-            raise SchemaError(f"{where}: {printable(error)}") from None
-    _schema.check_object(obj, where, ("stream", "shape", "dtype"))
-    shape = obj["shape"]
-    _schema.require(isinstance(shape, list) and all(_schema.is_int(n) and n >= 0 for n in shape)
-                    and math.prod(shape) <= limits.max_elements, where,
-                    "shape must be a list of non-negative integers within --max-elements")
-    _schema.require(isinstance(obj["stream"], str), where, "stream must be a string")
-    stream = _Stream(obj["stream"])
-    dtype = _schema.dtype_of(obj["dtype"])
-    if obj["generate"] == "uniform":
-        low, high = obj.get("low"), obj.get("high")
-        _schema.require(all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                            and math.isfinite(v) for v in (low, high)) and low < high, where,
-                        "low and high must be finite numbers, low < high")
-        return _frozen(stream.uniform(low, high, tuple(shape)).astype(dtype))
-    _schema.require(obj["generate"] == "integers", where,
-                    f"unknown generator {printable(repr(obj['generate']), 40)}")
-    n = obj.get("n")
-    _schema.require(_schema.is_int(n) and n > 0, where, "n must be a positive integer")
-    return _frozen(stream.integers(n, tuple(shape)).astype(dtype))
+def _decode_input(obj, where: str) -> np.ndarray:
+    """A checked (:func:`_schema.check_input`) encoded array, or a seed spec regenerated
+    here (for inputs too large to store): ``{"generate": "uniform", "stream": KEY, "low",
+    "high", "shape", "dtype"}`` or ``{"generate": "integers", "stream": KEY, "n", "shape",
+    "dtype"}``, drawn from :class:`_Stream` (``KEY`` seeds it) as the generator draws."""
+    if isinstance(obj, dict) and "generate" in obj:
+        stream, shape = _Stream(obj["stream"]), tuple(obj["shape"])
+        if obj["generate"] == "uniform":
+            values = stream.uniform(obj["low"], obj["high"], shape)
+        else:
+            values = stream.integers(obj["n"], shape)
+        return _frozen(values.astype(_schema.dtype_of(obj["dtype"])))
+    try:
+        return _frozen(decode_array(obj))
+    except (ValueError, TypeError, OverflowError) as error:
+        raise SchemaError(f"{where}: {printable(error)}") from None
 
 
 def case_from_json(obj, where: str = "case", limits: _schema.Limits | None = None) -> Case:
     """A :class:`Case` from its JSON object, every field checked (:class:`SchemaError`)."""
-    limits = limits or _schema.Limits()
-    _schema.check_object(obj, where, ("id", "function", "inputs", "kwargs", "grad_output",
-                                      "loss", "grad", "rtol", "atol", "grad_atol"))
-    case_id = _schema.check_id(obj["id"], f"{where}.id")
-    where = f"{where} ({printable(case_id, 80)})"
-    function = _schema.check_function(obj["function"], where)
-    positional = SIGNATURES[function].positional
-    inputs = _schema.check_object(obj["inputs"], f"{where}.inputs", positional)
-    _schema.require(set(inputs) == set(positional), f"{where}.inputs",
-                    f"must be exactly {', '.join(positional)}")
-    _schema.check_kwargs(function, obj["kwargs"], f"{where}.kwargs", limits)
-    kwargs = {key: _decode_input(value, f"{where}.kwargs.{key}", limits)
-              if isinstance(value, dict) else value for key, value in obj["kwargs"].items()}
-    exact_only = obj.get("exact_only")
-    _schema.require(exact_only is None or isinstance(exact_only, str), where,
-                    "exact_only must be null or a string")
-    rule = obj.get("rule", "tolerance")
-    _schema.require(rule in RULES, where, f"rule must be one of {', '.join(RULES)}")
-    params = _schema.check_object(obj.get("rule_params", {}), f"{where}.rule_params")
-    if rule == "reference-error":
-        _schema.check_object(params, f"{where}.rule_params", _REFERENCE_PARAMS)
-    rule_params = {key: _decode_input(v, f"{where}.rule_params.{key}", limits)
-                   if isinstance(v, dict) else _schema.check_number(v, f"{where}.{key}")
-                   for key, v in params.items()}
+    where = _schema.check_case(obj, where, limits or _schema.Limits())
+
+    def decoded(mapping, label):
+        return {key: _decode_input(value, f"{where}.{label}.{key}")
+                if isinstance(value, dict) else value for key, value in mapping.items()}
+
+    positional = SIGNATURES[obj["function"]].positional
     return Case(
-        id=case_id,
-        function=function,
-        inputs={name: _decode_input(inputs[name], f"{where}.inputs.{name}", limits)
-                for name in positional},
-        kwargs=kwargs,
-        grad_output=_decode_input(obj["grad_output"], f"{where}.grad_output", limits),
-        loss=_decode_input(obj["loss"], f"{where}.loss", limits),
-        grad=_decode_input(obj["grad"], f"{where}.grad", limits),
-        rtol=_schema.check_number(obj["rtol"], f"{where}.rtol"),
-        atol=_schema.check_number(obj["atol"], f"{where}.atol"),
-        grad_atol=_schema.check_number(obj["grad_atol"], f"{where}.grad_atol"),
-        exact_only=exact_only,
-        rule=rule,
-        rule_params=rule_params,
+        id=obj["id"],
+        function=obj["function"],
+        inputs=decoded({name: obj["inputs"][name] for name in positional}, "inputs"),
+        kwargs=decoded(obj["kwargs"], "kwargs"),
+        grad_output=_decode_input(obj["grad_output"], f"{where}.grad_output"),
+        loss=_decode_input(obj["loss"], f"{where}.loss"),
+        grad=_decode_input(obj["grad"], f"{where}.grad"),
+        rtol=float(obj["rtol"]),
+        atol=float(obj["atol"]),
+        grad_atol=float(obj["grad_atol"]),
+        exact_only=obj.get("exact_only"),
+        rule=obj.get("rule", "tolerance"),
+        rule_params=decoded(obj.get("rule_params", {}), "rule_params"),
     )
-
-
-_REFERENCE_PARAMS = ("loss_reference", "grad_reference", "loss_error", "grad_error")
 
 
 def corpus_to_json(cases) -> dict:
@@ -807,17 +771,9 @@ def read_corpus(path, limits: _schema.Limits | None = None) -> tuple[Case, ...]:
     limits = limits or _schema.Limits.from_env()
     document = _schema.read_json(path, "corpus", limits)
     where = f"corpus {printable(path)}"
-    _schema.require(isinstance(document, dict) and document.get("format") == FORMAT, where,
-                    f'not an xent-ref golden corpus (no "format": "{FORMAT}")')
-    _schema.require(document.get("schema") == SCHEMA_VERSION, where,
-                    f"schema {printable(repr(document.get('schema')), 20)}, "
-                    f"this xent_ref reads schema {SCHEMA_VERSION}")
-    cases = _schema.check_list(document.get("cases"), f"{where}: \"cases\"")
-    read = tuple(case_from_json(obj, f"{where}: cases[{i}]", limits)
+    cases = _schema.check_corpus(document, where, FORMAT, SCHEMA_VERSION)
+    return tuple(case_from_json(obj, f"{where}: cases[{i}]", limits)
                  for i, obj in enumerate(cases))
-    ids = [case.id for case in read]
-    _schema.require(len(set(ids)) == len(ids), where, "two cases share an id")
-    return read
 
 
 def write_corpus(path, cases=None) -> None:

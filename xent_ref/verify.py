@@ -214,24 +214,12 @@ def compare_results(document, cases, limits: _schema.Limits | None = None
     of that function must have one. ``error`` fails the case.
     """
     limits = limits or _schema.Limits.from_env()
-    _schema.check_object(document, "results", ("format", "schema", "results"))
-    _schema.require(document["format"] == RESULTS_FORMAT, "results",
-                    f'no "format": "{RESULTS_FORMAT}"')
-    _schema.require(document["schema"] == RESULTS_SCHEMA, "results",
-                    f"schema {printable(repr(document['schema']), 20)}, "
-                    f"expected {RESULTS_SCHEMA}")
-    entries = _schema.check_list(document["results"], 'results: "results"')
+    entries = _schema.check_results(document, RESULTS_FORMAT, RESULTS_SCHEMA, limits)
     by_id = {case.id: case for case in cases}
     results, problems = {}, []
     for i, entry in enumerate(entries):
-        where = f"results[{i}]"
-        _schema.check_object(entry, where, ("id",))
-        case_id = _schema.check_id(entry["id"], f"{where}.id")
-        unknown = sorted(set(entry) - {"id", "loss", "grad", "error"})
-        _schema.require(not unknown, where, f"unknown key {printable(repr(unknown[:1]), 60)}")
-        _schema.require(isinstance(entry.get("error", ""), str), f"{where}.error",
-                        "must be a string")
-        arrays = {key: _decode(entry[key], f"{where}.{key}", limits)
+        case_id = entry["id"]
+        arrays = {key: _decode(entry[key], f"results[{i}].{key}")
                   for key in ("loss", "grad") if key in entry}
         if case_id not in by_id:
             problems.append(f"result for an unknown case id {printable(repr(case_id), 80)}")
@@ -251,8 +239,8 @@ def compare_results(document, cases, limits: _schema.Limits | None = None
     return outcomes, problems
 
 
-def _decode(obj, where: str, limits: _schema.Limits) -> np.ndarray:
-    _schema.check_array(obj, where, limits)
+def _decode(obj, where: str) -> np.ndarray:
+    """A checked encoded array (:func:`_schema.check_results`), decoded."""
     try:
         return decode_array(obj)
     except (ValueError, TypeError, OverflowError) as error:
