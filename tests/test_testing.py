@@ -55,6 +55,8 @@ def test_assert_matches_raises_with_the_report():
         testing.assert_matches(weighted_mean_by_count, "cross_entropy", dtypes=["float64"])
     report = testing.assert_matches(xr.nll_loss, "nll_loss", dtypes="f32")
     assert {o.case.dtype for o in report.outcomes} == {"float32"}
+    report = testing.check(xr.nll_loss, "nll_loss", dtypes=np.float64)
+    assert {o.case.dtype for o in report.outcomes} == {"float64"}
 
 
 def test_cases_filters_by_the_options_in_the_ids():
@@ -67,6 +69,11 @@ def test_cases_filters_by_the_options_in_the_ids():
     # cross_entropy: 2 ignore_index x 3 extras x 3 reductions x 2 dtypes; nll_loss: 3 x 2
     assert len(testing.cases(kind="edge", edge="all-ignored")) == 36 + 6
     assert len(testing.cases()) == len(golden.build_corpus())
+    # Values as Python spells them: 0 for "0.0", np.float32 for "f32", -1 for "-1".
+    assert testing.cases("cross_entropy", smoothing=0, dtype=np.float32, ignore_index=-1,
+                         shape="NxC", reduction="sum", weight=False) == [
+        c for c in golden.build_corpus()
+        if c.id == "cross_entropy/index/NxC/sum/no-w/ign=-1/ls=0.0/f32"]
     assert testing.cases("softmax", axis=[0, 1]) == [
         c for c in golden.build_corpus() if c.function == "softmax"
         and c.kwargs.get("axis") in (0, 1)]

@@ -24,23 +24,23 @@ from __future__ import annotations
 
 from typing import Callable, Iterable
 
+import numpy as np
+
 from xent_ref import golden, verify
 from xent_ref.golden import Case
 from xent_ref.verify import Report
 
 __all__ = ["check", "assert_matches", "cases", "Case", "Report"]
 
-# Keyword filters of cases() that are spelled differently in the ids' options.
-_FILTER_ALIASES = {"kind": {"edge": "edge", "systematic": "systematic"}}
-
-
-def _option_value(value) -> str:
-    """A filter value as the options spell it: True/False -> yes/no, 0.1 -> "0.1",
-    "f32" -> "float32"."""
-    if value is True:
-        return "yes"
-    if value is False:
-        return "no"
+def _option_value(key: str, value) -> str:
+    """A filter value as the ids spell it: True/False -> "yes"/"no", smoothing 0 ->
+    "0.0", "f32" or np.float32 -> "float32", -1 -> "-1"."""
+    if value is True or value is False:
+        return "yes" if value else "no"
+    if key == "smoothing" and isinstance(value, (int, float)):
+        return str(float(value))
+    if key == "dtype" and not isinstance(value, str):
+        return np.dtype(value).name
     if isinstance(value, str) and value in golden._DTYPE_SUFFIXES:
         return golden._DTYPE_SUFFIXES[value]
     return str(value)
@@ -69,9 +69,9 @@ def cases(name: str | None = None, **filters) -> list[Case]:
     if unknown:
         raise TypeError(f"cases() got unknown filters {unknown}; expected some of "
                         f"{', '.join(golden._ID_KEYS)}")
-    wanted = {key: {_option_value(v) for v in value}
-              if isinstance(value, (list, tuple, set, frozenset)) else {_option_value(value)}
-              for key, value in filters.items()}
+    wanted = {key: {_option_value(key, v) for v in value}
+              if isinstance(value, (list, tuple, set, frozenset))
+              else {_option_value(key, value)} for key, value in filters.items()}
     if "weight" in wanted and "yes" in wanted["weight"]:
         wanted["weight"] |= {"full", "last-axis"}  # weight=True: any weight at all
     if "weight" in wanted and "no" in wanted["weight"]:
@@ -113,7 +113,9 @@ def check(fn: Callable | None, name: str, *, grad: Callable | None = None,
         if not isinstance(case, Case) or case.function != name:
             raise ValueError(f"cases: {case!s} is not a golden case of {name}")
     if dtypes is not None:
-        allowed = {_option_value(d) for d in ([dtypes] if isinstance(dtypes, str) else dtypes)}
+        if isinstance(dtypes, str) or not isinstance(dtypes, Iterable):
+            dtypes = [dtypes]
+        allowed = {_option_value("dtype", d) for d in dtypes}
         chosen = [case for case in chosen if case.dtype in allowed]
     label = getattr(fn or grad, "__qualname__", None) or type(fn or grad).__name__
     outcomes = verify.run(implementation, chosen)
