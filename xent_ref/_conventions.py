@@ -2,16 +2,23 @@
 
 Each :class:`Convention` says, for a golden case, what an implementation following it
 would return instead of PyTorch's answer: ``predict(case, function, got)`` computes that
-value with xent_ref's own public functions (a different reduction, a denominator, an
-argument dropped...), or returns ``None`` where the convention does not apply or would
-not differ. :func:`xent_ref.verify.diagnose` names the convention whose prediction
-matches the implementation's output within the case's tolerance. Every entry is one
-row of :data:`CATALOGUE`; ``docs/golden-format.md`` lists them with their ids, which are
-stable (reports and CI logs quote them).
+value, or returns ``None`` where the convention does not apply. Conventions that differ in
+semantics (a denominator, a dropped argument, a smoothing rule, an axis) are computed
+with xent_ref's own public functions: ``cross_entropy(..., reduction="sum") / count``,
+``cross_entropy_grad`` without ``pos_weight``, and so on, so they inherit its exactness.
+Conventions that differ in arithmetic (no max shift, no clamp at -100, a clipped or
+rounded intermediate) cannot come from xent_ref's careful code: they write the naive
+formula out in NumPy, in the input's dtype, as such an implementation would.
+:func:`xent_ref.verify.diagnose` names the convention whose prediction matches the
+implementation's output within the case's tolerance. Every entry is one row of
+:data:`CATALOGUE`; ``docs/golden-format.md`` lists them with their ids, which are stable
+(reports and CI logs quote them).
 
 A prediction that is a linear combination of calls (``(C S - N) / (C - 1)``, ``sum /
-count``) also gives the gradient: each call's ``_grad`` twin with ``grad_output`` scaled
-by the same coefficient (:func:`_combine`).
+count``) also gives the gradient: the same combination of the ``_grad`` twins
+(:func:`_combine`). A variation xent_ref refuses (``ignore_index`` dropped, so a target
+of -1 is out of range) predicts :data:`RAISES`, which explains an implementation that
+raised there.
 """
 
 from __future__ import annotations

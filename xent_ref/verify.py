@@ -185,8 +185,7 @@ def _run_one(fn, case: golden.Case, function: str) -> Outcome:
 
 def functions_of(module) -> dict[str, Callable]:
     """The corpus functions (and ``_grad`` twins) a module offers, by name."""
-    names = [name for f in golden.FUNCTIONS for name in (f, f + "_grad")]
-    return {name: getattr(module, name) for name in names
+    return {name: getattr(module, name) for name in function_order()
             if callable(getattr(module, name, None))}
 
 
@@ -416,6 +415,7 @@ def diagnose(outcomes) -> list[Diagnosis]:
 
 
 def function_order() -> list[str]:
+    """Every function the corpus checks, each followed by its gradient twin."""
     return [name for f in golden.FUNCTIONS for name in (f, f + "_grad")]
 
 
