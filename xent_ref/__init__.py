@@ -18,7 +18,7 @@ from xent_ref.explain import Explanation, explain
 from xent_ref.modules import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, NLLLoss
 from xent_ref.softmax import log_softmax, log_softmax_grad, softmax, softmax_grad
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "softmax",
