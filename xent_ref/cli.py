@@ -14,25 +14,31 @@ from __future__ import annotations
 import argparse
 import sys
 
+from xent_ref import __version__
+
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="xent-ref",
         description="A pure-NumPy reference for the cross-entropy family of losses.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     ex = sub.add_parser("examples", help="replay the worked examples of the source documents")
     ex.add_argument("names", nargs="*", metavar="NAME", help="run only these examples")
     ex.add_argument("--list", action="store_true", help="list the examples and exit")
+    ex.set_defaults(_parser=ex)
 
     golden = sub.add_parser("golden", help="the golden-value corpus")
     golden_sub = golden.add_subparsers(dest="golden_command", required=True)
     export = golden_sub.add_parser("export", help="write the corpus as one JSON file")
     export.add_argument("path", metavar="PATH", help="where to write the JSON file")
     export.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
+    export.set_defaults(_parser=export)
 
     verify = sub.add_parser("verify", help="verify an implementation against the golden corpus")
+    verify.set_defaults(_parser=verify)
     source = verify.add_mutually_exclusive_group(required=True)
     source.add_argument(
         "--impl",
@@ -62,8 +68,19 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _parse(parser: argparse.ArgumentParser, argv) -> argparse.Namespace:
+    """``parser.parse_args(argv)``, but an unknown option is reported by the subcommand
+    it was given to, with that subcommand's usage: argparse leaves unknown options to the
+    top-level parser, whose usage says nothing of the subcommand's options. Each
+    subcommand's parser records itself as ``_parser`` (``set_defaults``)."""
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        getattr(args, "_parser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _build_parser().parse_args(argv)
+    args = _parse(_build_parser(), argv)
     if args.command == "examples":
         from xent_ref import examples
 
