@@ -293,7 +293,7 @@ class Explanation:
             scale = f"grad_output / denominator = {upstream} / {_num(self.denominator)}"
         else:
             scale = f"grad_output = {upstream} (reduction={self.reduction!r})"
-        lines = [f"gradient d loss / d input, row by row; scale = {scale}"]
+        lines = [f"gradient d loss / d input; scale = {scale}"]
         if self.function == "binary_cross_entropy":
             return lines + [
                 "grad = scale * weight * (p - y) / max(p (1 - p), 1e-12)",
@@ -302,7 +302,8 @@ class Explanation:
         if self.function == "binary_cross_entropy_with_logits":
             return lines + [
                 "grad = scale * (A p - q), p = sigmoid(input), q = weight * pos_weight * y,",
-                "A = weight * (1 + (pos_weight - 1) * y): with no pos_weight, weight * (p - y)",
+                "A = weight * (1 + (pos_weight - 1) * y)",
+                "(with no pos_weight, A p - q is weight * (p - y): sigmoid minus target)",
             ]
         if self.function == "nll_loss":
             return lines + [
