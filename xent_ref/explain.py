@@ -41,6 +41,7 @@ from typing import Any, Callable
 import numpy as np
 
 import xent_ref as xr
+from xent_ref._i18n import ljust, message, width
 from xent_ref.binary import GRAD_EPSILON
 from xent_ref.textbook import target_distribution
 
@@ -181,17 +182,20 @@ class Explanation:
         return np.array([row.kept for row in self.rows])
 
     # ----- plain text -------------------------------------------------------
-    def to_text(self, max_rows: int | None = _MAX_ROWS) -> str:
-        """The aligned plain-text breakdown (at most ``max_rows`` sample rows)."""
+    def to_text(self, max_rows: int | None = _MAX_ROWS, lang: str = "en") -> str:
+        """The aligned plain-text breakdown (at most ``max_rows`` sample rows).
+
+        ``lang="zh"`` writes the sentences in Chinese; tables and numbers are the same.
+        """
         lines = [self._call_text(), ""]
         if self.probs is not None:
-            table = _format_table(*self._probs_columns(), max_rows)
+            table = _format_table(*self._probs_columns(), max_rows, lang)
             if max(len(line) for line in table) <= _WIDTH:
-                lines += [self._probs_title(), *table, ""]
-        lines += _format_table(*self._columns(), max_rows)
-        lines += ["", *self.notes, *self._summary()]
+                lines += [self._probs_title(lang), *table, ""]
+        lines += _format_table(*self._columns(), max_rows, lang)
+        lines += ["", *self._notes_text(lang), *self._summary(lang)]
         if self.gradient is not None:
-            lines += ["", *self._gradient_intro(), *self._gradient_text(max_rows)]
+            lines += ["", *self._gradient_intro(lang), *self._gradient_text(max_rows, lang)]
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -225,9 +229,14 @@ class Explanation:
         """Multiclass with a probability target (no single target class per row)."""
         return not self.function.startswith("binary") and self.rows[0].target is None
 
-    def _probs_title(self) -> str:
+    def _probs_title(self, lang: str = "en") -> str:
         source = "softmax(input)" if self.function == "cross_entropy" else "exp(input)"
-        return f"probabilities p = {source} along the class axis:"
+        return message("probs.title", lang, source=source)
+
+    def _notes_text(self, lang: str) -> list[str]:
+        clamp = message("note.bce_clamp")  # the one note in words; the others are formulas
+        return [message("note.bce_clamp", lang) if note == clamp else note
+                for note in self.notes]
 
     def _probs_columns(self) -> tuple[list[str], list[list[str]]]:
         headers = ["i"] + [f"p[{c}]" for c in range(self.probs.shape[1])]
@@ -268,55 +277,56 @@ class Explanation:
             body.append(cells + [_num(row.loss)])
         return headers, body
 
-    def _summary(self) -> list[str]:
+    def _summary(self, lang: str = "en") -> list[str]:
         if self.numerator is None:
-            return ["reduction='none': the per-sample losses above are the result."]
+            return [message("summary.none", lang)]
         if self.reduction == "sum":
-            rule = "reduction='sum' does not divide"
+            rule = "rule.sum"
         elif self.function.startswith("binary"):
-            rule = "number of elements"
+            rule = "rule.elements"
         elif self._distribution:
-            rule = "number of samples (probability targets)"
+            rule = "rule.samples"
         else:
-            rule = "sum of weight[target] over kept rows"
-        return [
-            f"numerator   = sum of loss = {_num(self.numerator)}",
-            f"denominator = {rule} = {_num(self.denominator)}",
-            f"result      = numerator / denominator = {_num(self.value)}",
-            f"library     = {self.function}(reduction={self.reduction!r}) = {_num(self.result)}",
+            rule = "rule.weights"
+        pairs = [
+            ("summary.numerator", message("summary.sum_of_loss", lang), self.numerator),
+            ("summary.denominator", message(rule, lang), self.denominator),
+            ("summary.result", message("summary.ratio", lang), self.value),
+            ("summary.library", f"{self.function}(reduction={self.reduction!r})", self.result),
         ]
+        labels = [message(key, lang) for key, _, _ in pairs]
+        column = max(width(label) for label in labels)
+        return [f"{ljust(label, column)} = {rule} = {_num(value)}"
+                for label, (_, rule, value) in zip(labels, pairs)]
 
-    def _gradient_intro(self) -> list[str]:
+    def _gradient_intro(self, lang: str = "en") -> list[str]:
         g = self.gradient.grad_output
         upstream = "1" if g is None else _short(g)
         if self.reduction == "mean":
-            scale = f"grad_output / denominator = {upstream} / {_num(self.denominator)}"
+            scale = message("grad.scale_mean", lang, g=upstream, d=_num(self.denominator))
         else:
             scale = f"grad_output = {upstream} (reduction={self.reduction!r})"
-        lines = [f"gradient d loss / d input; scale = {scale}"]
+        lines = [message("grad.title", lang, scale=scale)]
         if self.function == "binary_cross_entropy":
             return lines + [
                 "grad = scale * weight * (p - y) / max(p (1 - p), 1e-12)",
-                "(the chain rule through log p and log(1 - p) divides by p (1 - p))",
+                message("grad.bce_chain", lang),
             ]
         if self.function == "binary_cross_entropy_with_logits":
             return lines + [
                 "grad = scale * (A p - q), p = sigmoid(input), q = weight * pos_weight * y,",
                 "A = weight * (1 + (pos_weight - 1) * y)",
-                "(with no pos_weight, A p - q is weight * (p - y): sigmoid minus target)",
+                message("grad.logits_plain", lang),
             ]
         if self.function == "nll_loss":
-            return lines + [
-                "grad = scale * (0 p - q) = -scale * q, q = weight[target] at the target,",
-                "0 elsewhere and on ignored rows (the input is log p already: no softmax)",
-            ]
+            return lines + [message("grad.nll_q", lang), message("grad.nll_rest", lang)]
         eps = float(self.options.get("label_smoothing", 0.0))
         y = "y" if self._distribution else "one_hot(target)"
         q = f"weight * ((1 - {eps:g}) * {y} + {eps:g} / C)" if eps else f"weight * {y}"
         return lines + [
             "grad = scale * (A p - q), p = softmax(input), A = sum_c q[c],",
             f"q = {q}:",
-            "an ignored row has q = 0 and A = 0; every row sums to A - A = 0",
+            message("grad.ce_rows", lang),
         ]
 
     def _gradient_columns(self, num_classes: int | None = None,
@@ -345,7 +355,7 @@ class Explanation:
                 lead = ["", "", ""]
         return headers, body
 
-    def _gradient_text(self, max_rows: int | None) -> list[str]:
+    def _gradient_text(self, max_rows: int | None, lang: str = "en") -> list[str]:
         g = self.gradient
         cut = max_rows if max_rows is not None and len(self.rows) > max_rows else None
         shown = None if g.rows.ndim == 1 else g.p.shape[1]
@@ -355,11 +365,10 @@ class Explanation:
                 break
             shown -= 1
         if shown is not None and shown < g.p.shape[1]:
-            lines.append(f"(classes {shown}..{g.p.shape[1] - 1} left out to fit "
-                         f"{_WIDTH} columns: ex.gradient has them all)")
+            lines.append(message("grad.cut_classes", lang, first=shown,
+                                 last=g.p.shape[1] - 1, width=_WIDTH))
         if cut is not None:
-            lines.append(f"... {len(self.rows) - cut} more rows (to_text(max_rows=None) "
-                         "shows all)")
+            lines.append(message("rows.more", lang, n=len(self.rows) - cut))
         return lines
 
 
@@ -676,13 +685,14 @@ def _short(value: Any) -> str:
     return repr(value)
 
 
-def _format_table(headers: list[str], body: list[list[str]], max_rows: int | None) -> list[str]:
+def _format_table(headers: list[str], body: list[list[str]], max_rows: int | None,
+                  lang: str = "en") -> list[str]:
     shown = body if max_rows is None or len(body) <= max_rows else body[:max_rows]
     widths = [max(len(h), *(len(r[j]) for r in shown)) for j, h in enumerate(headers)]
     lines = ["  ".join(c.rjust(w) for c, w in zip(headers, widths))]
     lines += ["  ".join(c.rjust(w) for c, w in zip(cells, widths)) for cells in shown]
     if len(shown) < len(body):
-        lines.append(f"... {len(body) - len(shown)} more rows (to_text(max_rows=None) shows all)")
+        lines.append(message("rows.more", lang, n=len(body) - len(shown)))
     return lines
 
 
