@@ -183,8 +183,8 @@ MESSAGES: dict[str, dict[str, str]] = {
               "0 and 2) and leaves the negative row alone; the mean still divides by 3 "
               "elements.",
         "zh": "原因：这里两种写法给出同一个数。但只有 logits 形式在 |x| 很大时仍然精确：它从不计算 "
-              "1 - p，而概率形式会把 p 舍入成 1，再把 log 截断在 -100。pos_weight=3 把正样本行"
-              "（样本 0 和 2）的 -log p 乘以 3，负样本行不变；平均时仍除以 3 个元素。",
+              "1 - p，而概率形式会把 p 舍入成 1，再把 log 截断在 -100。pos_weight=3 使正样本行"
+              "（样本 0 和 2）的 -log p 变为三倍，负样本行不变；平均时仍除以 3 个元素。",
     },
     # ----- examples: the gradient, by hand ---------------------------------------------------
     "grad.plain": {

@@ -2,7 +2,7 @@
 
 Subcommands:
 
-* ``xent-ref examples [NAME ...] [--list]``: replay the source documents' worked examples.
+* ``xent-ref examples [NAME ...] [--list] [--lang {en,zh}]``: replay the source documents' worked examples.
 * ``xent-ref golden export PATH``: write the golden corpus as one JSON file.
 * ``xent-ref verify --impl MODULE | --results FILE``: check an implementation against the corpus.
 
@@ -25,6 +25,8 @@ def _build_parser() -> argparse.ArgumentParser:
     ex = sub.add_parser("examples", help="replay the worked examples of the source documents")
     ex.add_argument("names", nargs="*", metavar="NAME", help="run only these examples")
     ex.add_argument("--list", action="store_true", help="list the examples and exit")
+    ex.add_argument("--lang", choices=["en", "zh"], default="en",
+                    help="language of the explanations (zh: Chinese); the numbers are the same")
 
     golden = sub.add_parser("golden", help="the golden-value corpus")
     golden_sub = golden.add_subparsers(dest="golden_command", required=True)
@@ -67,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "examples":
         from xent_ref import examples
 
-        return examples.main(args.names, list_only=args.list)
+        return examples.main(args.names, list_only=args.list, lang=args.lang)
     if args.command == "golden":
         from xent_ref import golden
 
