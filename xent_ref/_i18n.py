@@ -63,6 +63,7 @@ MESSAGES: dict[str, dict[str, str]] = {
                   "zh": "……还有 {n} 行（to_text(max_rows=None) 显示全部）"},
     # ----- examples: frame -------------------------------------------------------------------
     "doc.line": {"en": "document {doc}: {title}", "zh": "文档 {doc}：{title}"},
+    "list.doc": {"en": " (document {doc})", "zh": "（文档 {doc}）"},
     "title.plain": {"en": "3x2 logits, labels [0, 1, 0], the plain mean",
                     "zh": "3x2 的 logits，标签 [0, 1, 0]，普通平均"},
     "title.ignore-index": {"en": "the same, with ignore_index=1",

@@ -349,8 +349,8 @@ def main(names: list[str] | tuple[str, ...] = (), list_only: bool = False,
         column = max(len(name) for name in EXAMPLES)
         for example in EXAMPLES.values():
             title = message(f"title.{example.name}", lang)
-            doc = message("doc.line", lang, doc=example.document, title="").rstrip(":： ")
-            print(f"{example.name.ljust(column)}  {title} ({doc})")
+            doc = message("list.doc", lang, doc=example.document)
+            print(f"{example.name.ljust(column)}  {title}{doc}")
         return 0
     unknown = [name for name in names if name not in EXAMPLES]
     if unknown:

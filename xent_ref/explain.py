@@ -140,7 +140,7 @@ class Explanation:
     denominator : float or None
         What the numerator is divided by: 1 for ``"sum"``; for ``"mean"`` the
         sum of the kept targets' class weights (index targets) or the number
-        of elements (probability targets, binary losses).
+        of samples (probability targets) or of elements (binary losses).
     result : float or ndarray
         The library's own output for the requested reduction.
     gradient : Gradient
@@ -442,7 +442,8 @@ def explain(fn: str | Callable, input: Any, target: Any, grad_output: Any = None
         numerator=numerator,
         denominator=denominator,
         result=result,
-        notes=tuple(_notes(name, kwargs)),
+        notes=tuple(_notes(name, kwargs, distribution=rows[0].target is None
+                           and not name.startswith("binary"))),
         gradient=gradient,
     )
     if numerator is not None:
@@ -601,11 +602,13 @@ def _binary_rows(name, input, target, kwargs, losses):
     return rows, None, float(len(rows))
 
 
-def _notes(name: str, kwargs: dict) -> list[str]:
+def _notes(name: str, kwargs: dict, distribution: bool = False) -> list[str]:
     eps = float(kwargs.get("label_smoothing", 0.0))
     if name == "cross_entropy" and eps > 0:
+        # probability targets: the first term is the row's -sum_c w[c] y[c] log p[c]
+        first = "(-sum w y log p)" if distribution else "weight * (-log p)"
         return [
-            f"loss   = (1 - {eps:g}) * weight * (-log p) + ({eps:g} / C) * smooth",
+            f"loss   = (1 - {eps:g}) * {first} + ({eps:g} / C) * smooth",
             "smooth = -sum_c weight[c] * log p[c]",
         ]
     if name == "binary_cross_entropy":
