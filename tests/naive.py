@@ -1,6 +1,10 @@
 """Loop-based naive twins of every xent_ref function, written straight from the formulas.
 
 These exist only to be compared with the vectorized library (``tests/test_naive.py``).
+They are the third reading of the same math, kept on purpose: ``xent_ref.textbook``
+is the vectorised formula a learner reads, the production modules are exact and
+blocked, and these loops share no code (and no NumPy broadcasting) with either, so
+a mistake in one reading cannot hide in another.
 Everything here is plain Python arithmetic on Python floats (``math.exp`` and
 ``math.log``), one sample and one class at a time, with no NumPy vectorization and
 no numerical trick except the max shift of the log-sum-exp (without it ``math.exp``

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import re
 import shutil
+import string
 import subprocess
 import sys
 import unicodedata
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import xent_ref as xr
-from xent_ref import examples
+from xent_ref import _i18n, examples
 
 EXPECTED = {
     # name: (document's figure, exact value as printed)
@@ -78,6 +81,87 @@ def test_main_list_and_one_name(capsys):
     assert out == examples.run("binary") and "plain:" not in out
 
 
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_every_example_derives_its_gradient(name):
+    text = examples.run(name)
+    gradient = text[text.index("The gradient."):]
+    assert all(_display_width(line) <= 80 for line in gradient.splitlines())
+
+
+def test_gradient_words_match_the_numbers():
+    """The paragraphs' claims, checked on the library's own gradients."""
+    ignore = xr.explain("cross_entropy", examples.LOGITS_3X2, examples.LABELS_3X2,
+                        ignore_index=1).gradient
+    assert (ignore.rows[1] == 0).all()  # "its row is exactly (0, 0)"
+    ignore_text = " ".join(examples.run("ignore-index").split())  # the paragraph, unwrapped
+    assert "its row is exactly (0, 0)" in ignore_text
+    plain = xr.cross_entropy_grad(examples.LOGITS_3X2, examples.LABELS_3X2)
+    np.testing.assert_allclose(ignore.rows[0], 1.5 * plain[0], rtol=1e-15)
+    assert "1.5 times its value" in ignore_text
+    assert "2 times the unweighted row" in " ".join(examples.run("weight-1-2").split())
+    np.testing.assert_allclose(plain.sum(axis=1), 0, atol=1e-16)
+    binary = examples.run("binary")
+    # (p - y) / (p (1 - p)) / 3 times p (1 - p) is the logits gradient without pos_weight
+    logits_grad = xr.binary_cross_entropy_with_logits_grad(examples.BINARY_LOGITS,
+                                                           examples.BINARY_TARGETS)
+    assert all(f"{v:.6g}" in binary for v in logits_grad)
+
+
+_NUMBER = re.compile(r"(?<![A-Za-z_])-?\d+(?:\.\d+)?(?:e[+-]?\d+)?")
+
+
+def _numbers_by_block(name: str, lang: str) -> list[list[str]]:
+    """The numbers of each table line, and of each paragraph, in the order printed
+    (sorted inside a line or paragraph: Chinese may order a sentence differently)."""
+    blocks = []
+    for item in examples.EXAMPLES[name].replay(lang):
+        if isinstance(item, examples.Prose):
+            blocks.append(sorted(_NUMBER.findall(" ".join(item.lines(lang)))))
+        else:
+            blocks += [sorted(_NUMBER.findall(line)) for line in item.splitlines()]
+    return blocks
+
+
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_chinese_has_the_same_numbers_line_by_line(name):
+    english, chinese = _numbers_by_block(name, "en"), _numbers_by_block(name, "zh")
+    assert len(english) == len(chinese)
+    for line, (en, zh) in enumerate(zip(english, chinese)):
+        assert en == zh, (name, line)
+    text = examples.run(name, lang="zh")
+    assert all(_display_width(line) <= 80 for line in text.splitlines()), name
+    assert examples.DOCUMENTS[examples.EXAMPLES[name].document][0] in text
+    assert "梯度。" in text and "The gradient" not in text
+
+
+def test_every_message_has_both_languages_with_the_same_placeholders():
+    fields = string.Formatter()
+    for key, texts in _i18n.MESSAGES.items():
+        assert set(texts) == set(_i18n.LANGS), key
+        names = [{f for _, f, _, _ in fields.parse(text) if f} for text in texts.values()]
+        assert all(n == names[0] for n in names), key
+
+
+def test_chinese_wrap_keeps_ascii_words_whole():
+    text = "梯度。" + "很长的中文句子" * 8 + " grad = scale * (A p - q)，结束。"
+    lines = _i18n.wrap(text, 40)
+    assert all(_i18n.width(line) <= 40 for line in lines)
+    assert "".join(lines).replace(" ", "") == text.replace(" ", "")
+    assert not any(line.startswith("，") for line in lines)
+
+
+def test_cli_lang(capsys):
+    from xent_ref import cli
+
+    assert cli.main(["examples", "plain", "--lang", "zh"]) == 0
+    assert capsys.readouterr().out == examples.run("plain", lang="zh")
+    with pytest.raises(SystemExit):
+        cli.main(["examples", "--lang", "fr"])
+    capsys.readouterr()
+    with pytest.raises(ValueError, match="lang"):
+        examples.run("plain", lang="fr")
+
+
 def test_main_unknown_name(capsys):
     assert examples.main(["nope"]) == 2
     assert "unknown example nope" in capsys.readouterr().err
@@ -104,3 +188,12 @@ def test_console_script_equals_python_m():
     assert _run(sys.executable, "-m", "xent_ref", "examples") == "\n".join(
         examples.run(name) for name in EXPECTED
     )
+
+
+def test_the_readme_excerpt_is_current():
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("An excerpt of `uv run xent-ref examples four-by-three`"):]
+    excerpt = section.split("```\n")[1]
+    text = examples.run("four-by-three")
+    for part in excerpt.split("\n...\n"):  # "..." marks a cut
+        assert part.strip() and part.strip() in text

@@ -2,7 +2,7 @@
 
 Subcommands:
 
-* ``xent-ref examples [NAME ...] [--list]``: replay the source documents' worked examples.
+* ``xent-ref examples [NAME ...] [--list] [--lang {en,zh}]``: replay the source documents' worked examples.
 * ``xent-ref golden export PATH``: write the golden corpus as one JSON file.
 * ``xent-ref verify --impl MODULE | --results FILE``: check an implementation against the corpus.
 
@@ -28,6 +28,8 @@ def _build_parser() -> argparse.ArgumentParser:
     ex = sub.add_parser("examples", help="replay the worked examples of the source documents")
     ex.add_argument("names", nargs="*", metavar="NAME", help="run only these examples")
     ex.add_argument("--list", action="store_true", help="list the examples and exit")
+    ex.add_argument("--lang", choices=["en", "zh"], default="en",
+                    help="language of the explanations (zh: Chinese); the numbers are the same")
     ex.set_defaults(_parser=ex)
 
     golden = sub.add_parser("golden", help="the golden-value corpus")
@@ -84,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "examples":
         from xent_ref import examples
 
-        return examples.main(args.names, list_only=args.list)
+        return examples.main(args.names, list_only=args.list, lang=args.lang)
     if args.command == "golden":
         from xent_ref import golden
 

@@ -5,19 +5,23 @@ the only numbers written into this file are the documents' own figures, quoted
 as the documents print them, so that the exact value can stand beside each one
 with the reason they differ.
 
-Run ``xent-ref examples --list`` for the names, ``xent-ref examples NAME`` for one.
+Run ``xent-ref examples --list`` for the names, ``xent-ref examples NAME`` for one,
+``--lang zh`` for Chinese. After its loss, each example derives its gradient in
+words and numbers, read from :func:`xent_ref.explain`'s gradient table. Every
+sentence lives in :mod:`xent_ref._i18n`, in both languages, keyed by one id; the
+numbers are formatted here, once, for both.
 """
 
 from __future__ import annotations
 
 import sys
-import textwrap
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 import xent_ref as xr
+from xent_ref._i18n import LANGS, ljust, message, width, wrap
 from xent_ref.explain import Explanation, explain
 
 __all__ = ["EXAMPLES", "DOCUMENTS", "main", "run"]
@@ -47,17 +51,31 @@ BINARY_TARGETS = [1.0, 0.0, 1.0]
 @dataclass(frozen=True)
 class Example:
     name: str
-    title: str
     document: str
-    replay: Callable[[], list[str]]
+    replay: Callable[[str], list]
+
+    @property
+    def title(self) -> str:
+        return message(f"title.{self.name}")
+
+
+@dataclass(frozen=True)
+class Prose:
+    """A paragraph: the message ``key`` with ``values``, wrapped when printed."""
+
+    key: str
+    values: dict
+
+    def lines(self, lang: str) -> list[str]:
+        return wrap(message(self.key, lang, **self.values), WIDTH)
 
 
 EXAMPLES: dict[str, Example] = {}
 
 
-def _example(name: str, title: str, document: str):
-    def register(replay: Callable[[], list[str]]) -> Callable[[], list[str]]:
-        EXAMPLES[name] = Example(name, title, document, replay)
+def _example(name: str, document: str):
+    def register(replay: Callable[[str], list]) -> Callable[[str], list]:
+        EXAMPLES[name] = Example(name, document, replay)
         return replay
 
     return register
@@ -66,18 +84,19 @@ def _example(name: str, title: str, document: str):
 # ----- helpers: every line goes through these, so the layout is one place ---
 
 
-def _wrap(text: str, indent: str = "") -> list[str]:
-    return textwrap.wrap(text, WIDTH, initial_indent=indent, subsequent_indent=indent)
-
-
 def _figures(rows: list[tuple[str, str]]) -> list[str]:
-    """Label/value pairs, the values aligned in one column."""
-    width = max(len(label) for label, _ in rows)
-    return [f"  {label.ljust(width)}  {value}" for label, value in rows]
+    """Label/value pairs, the values aligned in one column (display columns: CJK is 2)."""
+    column = max(width(label) for label, _ in rows)
+    return [f"  {ljust(label, column)}  {value}" for label, value in rows]
 
 
 def _exact(value) -> str:
     return f"{float(value):.10g}"
+
+
+def _g(value) -> str:
+    """A gradient entry as the gradient table prints it (6 significant digits)."""
+    return f"{float(value) + 0.0:.6g}"
 
 
 def _float32(fn: Callable, input, target, **kwargs) -> str:
@@ -93,141 +112,146 @@ def _hand(ex: Explanation, decimals: int) -> float:
     return total / sum(row.weight for row in kept)
 
 
-def _header(example: Example) -> list[str]:
+def _header(example: Example, lang: str) -> list[str]:
     title, english = DOCUMENTS[example.document]
     rule = "=" * WIDTH
+    gloss = [f'  ("{english}")'] if lang == "en" else []  # the Chinese title needs none
     return [
         rule,
-        f"{example.name}: {example.title}",
-        f"document {example.document}: {title}",
-        f'  ("{english}")',
+        f"{example.name}: {message('title.' + example.name, lang)}",
+        message("doc.line", lang, doc=example.document, title=title),
+        *gloss,
         rule,
     ]
 
 
-def _explained(fn_name: str, logits, labels, **kwargs) -> tuple[Explanation, list[str]]:
+def _explained(lang: str, fn_name: str, logits, labels, **kwargs) -> tuple[Explanation, list]:
     ex = explain(fn_name, logits, labels, **kwargs)
-    return ex, [str(ex), ""]
+    return ex, [ex.to_text(lang=lang), ""]
+
+
+def _why(name: str, **values) -> list:
+    return ["", Prose(f"why.{name}", values)]
+
+
+def _gradient(name: str, **values) -> list:
+    return ["", Prose(f"grad.{name}", values)]
 
 
 # ----- the examples ---------------------------------------------------------
 
 
-@_example("plain", "3x2 logits, labels [0, 1, 0], the plain mean", "001")
-def _plain() -> list[str]:
-    ex, lines = _explained("cross_entropy", LOGITS_3X2, LABELS_3X2)
+@_example("plain", "001")
+def _plain(lang: str) -> list:
+    ex, lines = _explained(lang, "cross_entropy", LOGITS_3X2, LABELS_3X2)
     hand = _hand(ex, 4)
     lines += _figures(
         [
-            ("document 001, by hand: -(ln0.69+ln0.3543+ln0.5987)/3", "0.6406"),
-            ("the same hand method replayed (p rounded to 4 places)", _exact(hand)),
-            ("xent_ref in float32 (PyTorch's default dtype)", _float32(xr.cross_entropy, LOGITS_3X2, LABELS_3X2)),
-            ("exact (float64)", _exact(ex.result)),
+            (message("fig.by_hand", lang, doc="001", sum="-(ln0.69+ln0.3543+ln0.5987)/3"),
+             "0.6406"),
+            (message("fig.replay", lang), _exact(hand)),
+            (message("fig.float32", lang),
+             _float32(xr.cross_entropy, LOGITS_3X2, LABELS_3X2)),
+            (message("fig.exact", lang), _exact(ex.result)),
         ]
     )
-    lines += [""] + _wrap(
-        "Why they differ: the document rounded each softmax probability to 4 places "
-        f"before taking the log. Rounding moves the mean by {hand - ex.value:+.1e}, enough "
-        f"to turn the exact {ex.value:.5f} into {hand:.5f}, which rounds to 0.6406; the "
-        f"exact value rounds to {ex.value:.4f}."
-    )
+    lines += _why("plain", shift=f"{hand - ex.value:+.1e}", exact5=f"{ex.value:.5f}",
+                  hand5=f"{hand:.5f}", exact4=f"{ex.value:.4f}")
+    g = ex.gradient
+    worst = min(range(len(ex.rows)), key=lambda i: ex.rows[i].prob)
+    lines += _gradient("plain", p00=_g(g.p[0, 0]), p01=_g(g.p[0, 1]), g00=_g(g.rows[0, 0]),
+                       g01=_g(g.rows[0, 1]), worst=worst)
     return lines
 
 
-@_example("ignore-index", "the same, with ignore_index=1", "001")
-def _ignore_index() -> list[str]:
-    ex, lines = _explained("cross_entropy", LOGITS_3X2, LABELS_3X2, ignore_index=1)
+@_example("ignore-index", "001")
+def _ignore_index(lang: str) -> list:
+    ex, lines = _explained(lang, "cross_entropy", LOGITS_3X2, LABELS_3X2, ignore_index=1)
     hand = _hand(ex, 4)
     lines += _figures(
         [
-            ("document 001, PyTorch printout: tensor(0.4421)", "0.4421"),
-            ("document 001, by hand: (-ln0.69-ln0.5987)/2", "0.4421"),
-            ("the same hand method replayed (p rounded to 4 places)", _exact(hand)),
-            ("exact (float64)", _exact(ex.result)),
+            (message("fig.printout", lang, doc="001", printed="tensor(0.4421)"), "0.4421"),
+            (message("fig.by_hand", lang, doc="001", sum="(-ln0.69-ln0.5987)/2"), "0.4421"),
+            (message("fig.replay", lang), _exact(hand)),
+            (message("fig.exact", lang), _exact(ex.result)),
         ]
     )
-    lines += [""] + _wrap(
-        "Why: the row whose label is 1 leaves both the numerator and the denominator "
-        "(2 kept rows, not 3). PyTorch's 0.4421 is the exact value rounded to the 4 "
-        f"places it prints. The hand line, with its rounded probabilities, gives "
-        f"{hand:.5f}, which rounds to {hand:.4f}: the document's '= 0.4421' copies "
-        "PyTorch's figure rather than its own arithmetic."
-    )
+    lines += _why("ignore-index", hand5=f"{hand:.5f}", hand4=f"{hand:.4f}")
+    rows = ex.gradient.rows
+    plain = xr.cross_entropy_grad(LOGITS_3X2, LABELS_3X2)
+    lines += _gradient("ignore-index", g10=_g(rows[1, 0]), g11=_g(rows[1, 1]),
+                       g00=_g(rows[0, 0]), g01=_g(rows[0, 1]),
+                       ratio=f"{rows[0, 0] / plain[0, 0]:.6g}")
     return lines
 
 
-@_example("weight-1-2", "the same, with weight=[1, 2]", "001")
-def _weight_1_2() -> list[str]:
-    ex, lines = _explained("cross_entropy", LOGITS_3X2, LABELS_3X2, weight=[1.0, 2.0])
+@_example("weight-1-2", "001")
+def _weight_1_2(lang: str) -> list:
+    ex, lines = _explained(lang, "cross_entropy", LOGITS_3X2, LABELS_3X2, weight=[1.0, 2.0])
     middle = 2 * -np.log(round(ex.rows[1].prob, 4))
     lines += _figures(
         [
-            ("document 001, PyTorch printout: tensor(0.7398)", "0.7398"),
-            ("document 001, by hand: (0.3711+2.0741+0.5130)/4", "0.7396"),
-            ("the same hand method replayed (p rounded to 4 places)", _exact(_hand(ex, 4))),
-            ("exact (float64)", _exact(ex.result)),
+            (message("fig.printout", lang, doc="001", printed="tensor(0.7398)"), "0.7398"),
+            (message("fig.by_hand", lang, doc="001", sum="(0.3711+2.0741+0.5130)/4"), "0.7396"),
+            (message("fig.replay", lang), _exact(_hand(ex, 4))),
+            (message("fig.exact", lang), _exact(ex.result)),
         ]
     )
-    lines += [""] + _wrap(
-        "Why they differ: the document blames its 4-place rounding, but rounding alone "
-        f"gives {_hand(ex, 4):.4f}. The hand sum has a slip in its middle term: "
-        f"2 * -ln0.3543 = {middle:.4f}, not 2.0741. With that term the hand "
-        "calculation matches PyTorch. The denominator is the sum of the kept "
-        f"targets' weights, 1 + 2 + 1 = {ex.denominator:g}, not the number of rows."
-    )
+    lines += _why("weight-1-2", hand4=f"{_hand(ex, 4):.4f}", middle=f"{middle:.4f}",
+                  den=f"{ex.denominator:g}")
+    rows = ex.gradient.rows
+    # the same rows unweighted, over the same denominator: sum-reduced, divided by 4
+    unweighted = xr.cross_entropy_grad(LOGITS_3X2, LABELS_3X2, reduction="sum") / ex.denominator
+    lines += _gradient("weight-1-2", g10=_g(rows[1, 0]), g11=_g(rows[1, 1]),
+                       h10=_g(unweighted[1, 0]), h11=_g(unweighted[1, 1]),
+                       ratio=f"{rows[1, 1] / unweighted[1, 1]:.6g}")
     return lines
 
 
-@_example("weight-2-1", "the same, with weight=[2, 1]: a smaller loss", "001")
-def _weight_2_1() -> list[str]:
-    ex, lines = _explained("cross_entropy", LOGITS_3X2, LABELS_3X2, weight=[2.0, 1.0])
+@_example("weight-2-1", "001")
+def _weight_2_1(lang: str) -> list:
+    ex, lines = _explained(lang, "cross_entropy", LOGITS_3X2, LABELS_3X2, weight=[2.0, 1.0])
     plain = xr.cross_entropy(LOGITS_3X2, LABELS_3X2)
     heavy = xr.cross_entropy(LOGITS_3X2, LABELS_3X2, weight=[1.0, 2.0])
     lines += _figures(
         [
-            ("document 001: 'the loss will be lower' (no figure)", "-"),
-            ("weight=[2, 1], exact", _exact(ex.result)),
-            ("no weight, exact", _exact(plain)),
-            ("weight=[1, 2], exact", _exact(heavy)),
+            (message("fig.lower", lang), "-"),
+            (message("fig.weighted", lang, w="[2, 1]"), _exact(ex.result)),
+            (message("fig.no_weight", lang), _exact(plain)),
+            (message("fig.weighted", lang, w="[1, 2]"), _exact(heavy)),
         ]
     )
-    lines += [""] + _wrap(
-        "Why: the weighted mean pulls toward the losses of the heavier class. Class 1's "
-        f"only sample has the worst fit (-log p = {ex.rows[1].neg_log_prob:.4f}); "
-        "weighting class 0 instead makes the two well-fitted rows count double, so "
-        "the mean falls. The document reads this as 'bad for training'; the weights "
-        "change which samples the gradient listens to, not only the size of the loss."
-    )
+    lines += _why("weight-2-1", nlp=f"{ex.rows[1].neg_log_prob:.4f}")
+    rows = ex.gradient.rows
+    plain_grad = xr.cross_entropy_grad(LOGITS_3X2, LABELS_3X2)
+    lines += _gradient("weight-2-1", den=f"{ex.denominator:g}", g10=_g(rows[1, 0]),
+                       g11=_g(rows[1, 1]), plain11=_g(plain_grad[1, 1]))
     return lines
 
 
-@_example("four-by-three", "4x3 logits, weight=[2, 1, 2], ignore_index=2", "001")
-def _four_by_three() -> list[str]:
+@_example("four-by-three", "001")
+def _four_by_three(lang: str) -> list:
     kwargs = {"weight": [2.0, 1.0, 2.0], "ignore_index": 2}
-    ex, lines = _explained("cross_entropy", LOGITS_4X3, LABELS_4X3, **kwargs)
+    ex, lines = _explained(lang, "cross_entropy", LOGITS_4X3, LABELS_4X3, **kwargs)
     lines += _figures(
         [
-            ("document 001, PyTorch printout: tensor(1.0401)", "1.0401"),
-            ("document 001, by hand: 4.16007/4", "1.0400175"),
-            ("the same hand method replayed (p rounded to 4 places)", _exact(_hand(ex, 4))),
-            ("xent_ref in float32 (PyTorch's default dtype)",
+            (message("fig.printout", lang, doc="001", printed="tensor(1.0401)"), "1.0401"),
+            (message("fig.by_hand", lang, doc="001", sum="4.16007/4"), "1.0400175"),
+            (message("fig.replay", lang), _exact(_hand(ex, 4))),
+            (message("fig.float32", lang),
              _float32(xr.cross_entropy, LOGITS_4X3, LABELS_4X3, **kwargs)),
-            ("exact (float64)", _exact(ex.result)),
+            (message("fig.exact", lang), _exact(ex.result)),
         ]
     )
-    lines += [""] + _wrap(
-        "Why they differ: the hand calculation uses probabilities rounded to 4 places "
-        "(0.4018, 0.2683, 0.3603) and logs rounded to 6; the replay above rounds "
-        "the probabilities the same way and lands on the document's figure to within "
-        "its last digit. The exact value needs the unrounded probabilities. The row whose label is 2 is ignored, "
-        "so its weight 2 is in neither the numerator nor the denominator: "
-        f"2 + 1 + 1 = {ex.denominator:g}."
-    )
+    lines += _why("four-by-three", den=f"{ex.denominator:g}")
+    g = ex.gradient
+    lines += _gradient("four-by-three", p20=_g(g.p[2, 0]), g20=_g(g.rows[2, 0]),
+                       p11=_g(g.p[1, 1]), g11=_g(g.rows[1, 1]))
     return lines
 
 
-@_example("label-smoothing", "label smoothing, eps = 0.1 over 10 classes", "003")
-def _label_smoothing() -> list[str]:
+@_example("label-smoothing", "003")
+def _label_smoothing(lang: str) -> list:
     eps, num_classes = 0.1, 10
     labels = np.array([2, 5])  # the document's example targets
     logits = np.random.default_rng(3).normal(size=(2, num_classes)).round(2)
@@ -235,38 +259,35 @@ def _label_smoothing() -> list[str]:
     smoothed = (1 - eps) * one_hot + eps / num_classes  # document 003's formula
     log_probs = xr.log_softmax(logits, axis=1)
     by_class = (-smoothed * log_probs).mean(0).sum()  # document 003's loss, line for line
-    ex, table = _explained("cross_entropy", logits, labels, label_smoothing=eps)
-    lines = ["logits (2 samples x 10 classes, fixed seed; the document draws them at random):"]
+    ex, table = _explained(lang, "cross_entropy", logits, labels, label_smoothing=eps)
+    lines = [message("ls.logits", lang)]
     lines += ["  " + np.array2string(row, precision=2, max_line_width=WIDTH - 4) for row in logits]
     lines += [""] + _figures(
         [
-            ("document 003: smoothed true class", "0.91"),
-            ("smoothed true class, (1 - eps) * 1 + eps / K", f"{smoothed[0, 2]:.10g}"),
-            ("document 003: every other class", "0.01"),
-            ("every other class, eps / K", f"{smoothed[0, 0]:.10g}"),
+            (message("fig.doc_true", lang), "0.91"),
+            (message("fig.true", lang), f"{smoothed[0, 2]:.10g}"),
+            (message("fig.doc_other", lang), "0.01"),
+            (message("fig.other", lang), f"{smoothed[0, 0]:.10g}"),
         ]
     )
     lines += ["", *table]
     lines += _figures(
         [
-            ("document 003's class: (-targets*log_probs).mean(0).sum()", _exact(by_class)),
+            (message("fig.by_class", lang), _exact(by_class)),
             ("cross_entropy(label_smoothing=0.1)", _exact(ex.result)),
-            ("cross_entropy(smoothed targets as probabilities)",
-             _exact(xr.cross_entropy(logits, smoothed))),
-            ("difference, class minus library", f"{by_class - ex.result:.1e}"),
+            (message("fig.as_probs", lang), _exact(xr.cross_entropy(logits, smoothed))),
+            (message("fig.class_minus", lang), f"{by_class - ex.result:.1e}"),
         ]
     )
-    lines += [""] + _wrap(
-        "Why they are equal: for one sample, sum_c y_c * -log p_c with the smoothed y "
-        "is (1 - eps) * -log p_true + (eps / K) * sum_c -log p_c, which is the "
-        "library's loss row by row; .mean(0).sum() averages the rows. They part ways "
-        "with class weights: PyTorch then divides by the sum of the targets' weights."
-    )
+    lines += _why("label-smoothing")
+    g = ex.gradient
+    lines += _gradient("label-smoothing", p02=_g(g.p[0, 2]), g02=_g(g.rows[0, 2]),
+                       p00=_g(g.p[0, 0]), g00=_g(g.rows[0, 0]))
     return lines
 
 
-@_example("binary", "BCE and BCE with logits, pos_weight=3", "004")
-def _binary() -> list[str]:
+@_example("binary", "004")
+def _binary(lang: str) -> list:
     logits = np.array(BINARY_LOGITS)
     # sigmoid(x) is a two-class softmax over the logits (0, x).
     probs = xr.softmax(np.stack([np.zeros_like(logits), logits], axis=-1))[:, 1]
@@ -274,54 +295,67 @@ def _binary() -> list[str]:
     with_logits = xr.binary_cross_entropy_with_logits(logits, BINARY_TARGETS)
     lines = _figures(
         [
-            ("document 004: sigmoid(logits)", "[0.8808, 0.2689, 0.6225]"),
-            ("sigmoid(logits), exact", np.array2string(probs, precision=8, separator=", ")),
+            (message("fig.doc_sigmoid", lang), "[0.8808, 0.2689, 0.6225]"),
+            (message("fig.sigmoid", lang), np.array2string(probs, precision=8, separator=", ")),
         ]
     )
-    lines += ["", str(explain("binary_cross_entropy", probs, BINARY_TARGETS)), ""]
-    lines += [str(explain("binary_cross_entropy_with_logits", logits, BINARY_TARGETS,
-                          pos_weight=[3.0])), ""]
+    on_probs = explain("binary_cross_entropy", probs, BINARY_TARGETS)
+    weighted = explain("binary_cross_entropy_with_logits", logits, BINARY_TARGETS,
+                       pos_weight=[3.0])
+    lines += ["", on_probs.to_text(lang=lang), "", weighted.to_text(lang=lang), ""]
     lines += _figures(
         [
-            ("document 004: losses printed, values not shown", "-"),
-            ("BCELoss(sigmoid(logits)), exact", _exact(bce)),
-            ("BCEWithLogitsLoss(logits), exact", _exact(with_logits)),
-            ("difference", f"{bce - with_logits:.1e}"),
-            ("BCEWithLogitsLoss(pos_weight=3), exact", _exact(
+            (message("fig.doc_losses", lang), "-"),
+            (message("fig.bce", lang), _exact(bce)),
+            (message("fig.bce_logits", lang), _exact(with_logits)),
+            (message("fig.difference", lang), f"{bce - with_logits:.1e}"),
+            (message("fig.pos_weight", lang), _exact(
                 xr.binary_cross_entropy_with_logits(logits, BINARY_TARGETS, pos_weight=[3.0])
             )),
         ]
     )
-    lines += [""] + _wrap(
-        "Why: both forms give the same number here. Only the logits form stays exact "
-        "for large |x|: it never computes 1 - p, while the probability form rounds "
-        "p to 1 and clamps the log at -100. pos_weight=3 triples the "
-        "positive rows' -log p (samples 0 and 2) and leaves the negative row alone; "
-        "the mean still divides by 3 elements."
-    )
+    lines += _why("binary")
+    g, b = weighted.gradient.rows, on_probs.gradient
+    # through the sigmoid: d loss / dx = d loss / dp * dp/dx, and dp/dx = p (1 - p)
+    chained = b.rows * probs * (1 - probs)
+    lines += _gradient("binary", g0=_g(g[0]), g1=_g(g[1]), g2=_g(g[2]),
+                       **{f"b{i}": _g(v) for i, v in enumerate(b.rows)},
+                       **{f"c{i}": _g(v) for i, v in enumerate(chained)})
     return lines
 
 
 # ----- the command ----------------------------------------------------------
 
 
-def run(name: str) -> str:
+def _render(items: list, lang: str) -> list[str]:
+    lines = []
+    for item in items:
+        lines += item.lines(lang) if isinstance(item, Prose) else [item]
+    return lines
+
+
+def run(name: str, lang: str = "en") -> str:
     """The text of one example (raises KeyError for an unknown name)."""
+    if lang not in LANGS:
+        raise ValueError(f"lang: expected one of {LANGS}, got {lang!r}")
     example = EXAMPLES[name]
-    return "\n".join(_header(example) + example.replay()) + "\n"
+    return "\n".join(_header(example, lang) + _render(example.replay(lang), lang)) + "\n"
 
 
-def main(names: list[str] | tuple[str, ...] = (), list_only: bool = False) -> int:
+def main(names: list[str] | tuple[str, ...] = (), list_only: bool = False,
+         lang: str = "en") -> int:
     """Print the examples named (all when none); return the exit status."""
     if list_only:
-        width = max(len(name) for name in EXAMPLES)
+        column = max(len(name) for name in EXAMPLES)
         for example in EXAMPLES.values():
-            print(f"{example.name.ljust(width)}  {example.title} (document {example.document})")
+            title = message(f"title.{example.name}", lang)
+            doc = message("list.doc", lang, doc=example.document)
+            print(f"{example.name.ljust(column)}  {title}{doc}")
         return 0
     unknown = [name for name in names if name not in EXAMPLES]
     if unknown:
         print(f"unknown example {', '.join(unknown)}; choose from: {', '.join(EXAMPLES)}",
               file=sys.stderr)
         return 2
-    print("\n".join(run(name) for name in (names or list(EXAMPLES))), end="")
+    print("\n".join(run(name, lang) for name in (names or list(EXAMPLES))), end="")
     return 0

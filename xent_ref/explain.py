@@ -4,15 +4,22 @@
 the function itself) with the arguments you would pass to it, and returns an
 :class:`Explanation`: one row per sample (the target, the probability the model
 gives it, ``-log p``, the weight, kept or ignored, the label-smoothing term and
-the sample's loss), then the numerator, the denominator and the result.
+the sample's loss), then the numerator, the denominator and the result, and
+the gradient: for every row the model's probabilities ``p``, the target
+distribution ``q`` (one-hot, smoothed, weighted), their total ``A`` and the
+``scale`` (``grad_output`` over the denominator), with
+``grad = scale * (A p - q)``.
 
 Nothing here computes a loss a second time. The per-sample losses are the
 library's own ``reduction="none"`` output, the probability table is the
 library's ``softmax``/``log_softmax``, and the reduced result is the library's
-``reduction="mean"``/``"sum"`` output. The explanation only adds the losses up,
-counts the denominator, and checks that ``numerator / denominator`` is the
-library's result; if it were not, :func:`explain` raises ``AssertionError``
-instead of showing a table that disagrees with the library.
+``reduction="mean"``/``"sum"`` output, the gradient is the library's ``*_grad``
+output. The explanation only adds the losses up, counts the denominator, and
+checks that ``numerator / denominator`` is the library's result and that
+``scale * (A p - q)`` is the library's gradient; if either were not,
+:func:`explain` raises ``AssertionError`` instead of showing a table that
+disagrees with the library. (``q`` is :func:`xent_ref.textbook.target_distribution`,
+the one place the target distribution is written down.)
 
 >>> from xent_ref.explain import explain
 >>> ex = explain("cross_entropy", [[0.9, 0.1], [0.8, 0.2], [0.7, 0.3]], [0, 1, 0],
@@ -21,19 +28,24 @@ instead of showing a table that disagrees with the library.
 4.0
 >>> round(float(ex.result), 7)
 0.739773
+>>> ex.grad[1].round(6)        # weight 2 doubles the row; / 4, the summed weights
+array([ 0.322828, -0.322828])
 """
 
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import numpy as np
 
 import xent_ref as xr
+from xent_ref._i18n import ljust, message, width
+from xent_ref.binary import GRAD_EPSILON
+from xent_ref.textbook import target_distribution
 
-__all__ = ["Explanation", "Row", "explain"]
+__all__ = ["Explanation", "Gradient", "Row", "explain"]
 
 LOSSES = (
     "cross_entropy",
@@ -66,6 +78,47 @@ class Row:
 
 
 @dataclass(frozen=True)
+class Gradient:
+    """d loss / d input, row by row: ``rows[i] = scale[i] * (A[i] * p[i] - q[i])``.
+
+    Every loss here has a gradient of that one shape: "what the model predicts,
+    minus what the target asks for", scaled by the reduction. One row per
+    :attr:`Explanation.rows` entry; multiclass arrays have a class axis last.
+
+    Attributes
+    ----------
+    grad : ndarray
+        The library's ``*_grad`` output, shaped like the input.
+    rows : ndarray
+        ``grad`` laid out one row per sample: ``(samples, C)`` or ``(elements,)``.
+    p : ndarray
+        ``softmax(input)`` (cross_entropy), ``exp(input)`` (nll_loss), the input
+        (binary_cross_entropy) or ``sigmoid(input)`` (with logits).
+    q : ndarray
+        The target distribution: ``weight * ((1 - eps) * one_hot + eps / C)``
+        (zero for an ignored row); binary: ``weight * pos_weight * y``.
+    A : ndarray
+        ``sum_c q[c]`` (multiclass; 0 for nll_loss, whose input is already
+        ``log p``); binary: ``weight * (1 + (pos_weight - 1) * y)``.
+    scale : ndarray
+        ``grad_output / denominator`` (``mean``), ``grad_output`` (``sum``,
+        ``none``), one per row.
+    curvature : ndarray or None
+        binary_cross_entropy only: ``max(p (1 - p), 1e-12)``, which ``A`` and
+        ``q`` are divided by (the chain rule through ``log p`` and ``log(1 - p)``).
+    """
+
+    grad: np.ndarray
+    rows: np.ndarray
+    p: np.ndarray
+    q: np.ndarray
+    A: np.ndarray
+    scale: np.ndarray
+    curvature: np.ndarray | None = None
+    grad_output: Any = None  # as given to explain (None: 1, or ones for "none")
+
+
+@dataclass(frozen=True)
 class Explanation:
     """The breakdown returned by :func:`explain`.
 
@@ -87,9 +140,12 @@ class Explanation:
     denominator : float or None
         What the numerator is divided by: 1 for ``"sum"``; for ``"mean"`` the
         sum of the kept targets' class weights (index targets) or the number
-        of elements (probability targets, binary losses).
+        of samples (probability targets) or of elements (binary losses).
     result : float or ndarray
         The library's own output for the requested reduction.
+    gradient : Gradient
+        The gradient with respect to the input, row by row (:attr:`grad` is
+        the library's ``*_grad`` output).
     """
 
     function: str
@@ -101,6 +157,12 @@ class Explanation:
     denominator: float | None
     result: Any
     notes: tuple[str, ...] = field(default=())
+    gradient: Gradient | None = None
+
+    @property
+    def grad(self) -> np.ndarray:
+        """The library's gradient with respect to the input (shape of the input)."""
+        return self.gradient.grad
 
     @property
     def reduction(self) -> str:
@@ -120,18 +182,20 @@ class Explanation:
         return np.array([row.kept for row in self.rows])
 
     # ----- plain text -------------------------------------------------------
-    def to_text(self, max_rows: int | None = _MAX_ROWS) -> str:
-        """The aligned plain-text breakdown (at most ``max_rows`` sample rows)."""
+    def to_text(self, max_rows: int | None = _MAX_ROWS, lang: str = "en") -> str:
+        """The aligned plain-text breakdown (at most ``max_rows`` sample rows).
+
+        ``lang="zh"`` writes the sentences in Chinese; tables and numbers are the same.
+        """
         lines = [self._call_text(), ""]
         if self.probs is not None:
-            labels = [_position(row.position) for row in self.rows]
-            table = _probs_table(self.probs, labels, max_rows)
+            table = _format_table(*self._probs_columns(), max_rows, lang)
             if max(len(line) for line in table) <= _WIDTH:
-                source = "softmax(input)" if self.function == "cross_entropy" else "exp(input)"
-                lines += [f"probabilities p = {source} along the class axis:", *table, ""]
-        headers, body = self._columns()
-        lines += _format_table(headers, body, max_rows)
-        lines += ["", *self.notes, *self._summary()]
+                lines += [self._probs_title(lang), *table, ""]
+        lines += _format_table(*self._columns(), max_rows, lang)
+        lines += ["", *self._notes_text(lang), *self._summary(lang)]
+        if self.gradient is not None:
+            lines += ["", *self._gradient_intro(lang), *self._gradient_text(max_rows, lang)]
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -143,15 +207,16 @@ class Explanation:
 
     # ----- Jupyter ----------------------------------------------------------
     def _repr_html_(self) -> str:
-        headers, body = self._columns()
         esc = html.escape
-        parts = [f"<p><code>{esc(self._call_text())}</code></p>", "<table>"]
-        parts.append("<tr>" + "".join(f"<th>{esc(h)}</th>" for h in headers) + "</tr>")
-        for cells in body:
-            parts.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>")
-        parts.append("</table>")
-        for line in (*self.notes, *self._summary()):
-            parts.append(f"<pre>{esc(line)}</pre>")
+        parts = [f"<p><code>{esc(self._call_text())}</code></p>"]
+        if self.probs is not None:
+            parts += [f"<p>{esc(self._probs_title())}</p>", _html_table(*self._probs_columns())]
+        parts.append(_html_table(*self._columns()))
+        # one <pre> block, so the "=" of the summary lines stay aligned
+        parts.append(f"<pre>{esc(chr(10).join((*self.notes, *self._summary())))}</pre>")
+        if self.gradient is not None:
+            parts.append(f"<pre>{esc(chr(10).join(self._gradient_intro()))}</pre>")
+            parts.append(_html_table(*self._gradient_columns()))
         return "\n".join(parts)
 
     # ----- pieces -----------------------------------------------------------
@@ -159,11 +224,38 @@ class Explanation:
         args = ", ".join(f"{k}={_short(v)}" for k, v in self.options.items())
         return f"{self.function}(input, target{', ' if args else ''}{args})"
 
+    @property
+    def _distribution(self) -> bool:
+        """Multiclass with a probability target (no single target class per row)."""
+        return not self.function.startswith("binary") and self.rows[0].target is None
+
+    def _probs_title(self, lang: str = "en") -> str:
+        source = "softmax(input)" if self.function == "cross_entropy" else "exp(input)"
+        return message("probs.title", lang, source=source)
+
+    def _notes_text(self, lang: str) -> list[str]:
+        clamp = message("note.bce_clamp")  # the one note in words; the others are formulas
+        return [message("note.bce_clamp", lang) if note == clamp else note
+                for note in self.notes]
+
+    def _probs_columns(self) -> tuple[list[str], list[list[str]]]:
+        headers = ["i"] + [f"p[{c}]" for c in range(self.probs.shape[1])]
+        body = [[_position(row.position)] + [f"{p:.7f}" for p in probs]
+                for row, probs in zip(self.rows, self.probs)]
+        return headers, body
+
     def _columns(self) -> tuple[list[str], list[list[str]]]:
         binary = self.function.startswith("binary")
         has_smooth = any(row.smooth is not None for row in self.rows)
         has_pw = any(row.pos_weight is not None for row in self.rows)
         has_ignored = not all(row.kept for row in self.rows)
+        if self._distribution:
+            # -sum_c w[c] y[c] log p[c]: the library's loss of the row without smoothing
+            plain = "-sum w y log p" if self.options.get("weight") is not None else "-sum y log p"
+            headers = ["i", "target", plain] + ["smooth"] * has_smooth + ["loss"]
+            body = [[_position(row.position), "dist", _num(row.neg_log_prob)]
+                    + [_num(row.smooth)] * has_smooth + [_num(row.loss)] for row in self.rows]
+            return headers, body
         if binary:
             headers = ["i", "y", "p(y)", "-log p(y)", "weight"]
         else:
@@ -185,24 +277,103 @@ class Explanation:
             body.append(cells + [_num(row.loss)])
         return headers, body
 
-    def _summary(self) -> list[str]:
+    def _summary(self, lang: str = "en") -> list[str]:
         if self.numerator is None:
-            return ["reduction='none': the per-sample losses above are the result."]
+            return [message("summary.none", lang)]
         if self.reduction == "sum":
-            rule = "reduction='sum' does not divide"
-        elif self.function.startswith("binary") or self.rows[0].target is None:
-            rule = "number of elements"
+            rule = "rule.sum"
+        elif self.function.startswith("binary"):
+            rule = "rule.elements"
+        elif self._distribution:
+            rule = "rule.samples"
         else:
-            rule = "sum of weight[target] over kept rows"
-        return [
-            f"numerator   = sum of loss = {_num(self.numerator)}",
-            f"denominator = {rule} = {_num(self.denominator)}",
-            f"result      = numerator / denominator = {_num(self.value)}",
-            f"library     = {self.function}(reduction={self.reduction!r}) = {_num(self.result)}",
+            rule = "rule.weights"
+        pairs = [
+            ("summary.numerator", message("summary.sum_of_loss", lang), self.numerator),
+            ("summary.denominator", message(rule, lang), self.denominator),
+            ("summary.result", message("summary.ratio", lang), self.value),
+            ("summary.library", f"{self.function}(reduction={self.reduction!r})", self.result),
+        ]
+        labels = [message(key, lang) for key, _, _ in pairs]
+        column = max(width(label) for label in labels)
+        return [f"{ljust(label, column)} = {rule} = {_num(value)}"
+                for label, (_, rule, value) in zip(labels, pairs)]
+
+    def _gradient_intro(self, lang: str = "en") -> list[str]:
+        g = self.gradient.grad_output
+        upstream = "1" if g is None else _short(g)
+        if self.reduction == "mean":
+            scale = message("grad.scale_mean", lang, g=upstream, d=_num(self.denominator))
+        else:
+            scale = f"grad_output = {upstream} (reduction={self.reduction!r})"
+        lines = [message("grad.title", lang, scale=scale)]
+        if self.function == "binary_cross_entropy":
+            return lines + [
+                "grad = scale * weight * (p - y) / max(p (1 - p), 1e-12)",
+                message("grad.bce_chain", lang),
+            ]
+        if self.function == "binary_cross_entropy_with_logits":
+            return lines + [
+                "grad = scale * (A p - q), p = sigmoid(input), q = weight * pos_weight * y,",
+                "A = weight * (1 + (pos_weight - 1) * y)",
+                message("grad.logits_plain", lang),
+            ]
+        if self.function == "nll_loss":
+            return lines + [message("grad.nll_q", lang), message("grad.nll_rest", lang)]
+        eps = float(self.options.get("label_smoothing", 0.0))
+        y = "y" if self._distribution else "one_hot(target)"
+        q = f"weight * ((1 - {eps:g}) * {y} + {eps:g} / C)" if eps else f"weight * {y}"
+        return lines + [
+            "grad = scale * (A p - q), p = softmax(input), A = sum_c q[c],",
+            f"q = {q}:",
+            message("grad.ce_rows", lang),
         ]
 
+    def _gradient_columns(self, num_classes: int | None = None,
+                          max_rows: int | None = None) -> tuple[list[str], list[list[str]]]:
+        g = self.gradient
+        labels = [_position(row.position) for row in self.rows][:max_rows]
+        if g.rows.ndim == 1:  # binary: one line per element
+            y = [_num(row.target) for row in self.rows]
+            if self.function == "binary_cross_entropy":
+                w = [_num(row.weight) for row in self.rows]
+                headers = ["i", "p", "y", "weight", "p(1-p)", "scale", "grad"]
+                cols = [g.p, y, w, g.curvature, g.scale, g.rows]
+            else:
+                headers = ["i", "p", "y", "A", "q", "scale", "grad"]
+                cols = [g.p, y, g.A, g.q, g.scale, g.rows]
+            cols = [[c if isinstance(c, str) else _short_num(c) for c in col] for col in cols]
+            return headers, [[label, *cells] for label, *cells in zip(labels, *cols)]
+        shown = g.p.shape[1] if num_classes is None else num_classes
+        more = ["..."] if shown < g.p.shape[1] else []
+        headers = ["i", "scale", "A", ""] + [f"[{c}]" for c in range(shown)] + more
+        body = []
+        for i, label in enumerate(labels):
+            lead = [label, _short_num(g.scale[i]), _short_num(g.A[i])]
+            for name, values in (("p", g.p[i]), ("q", g.q[i]), ("grad", g.rows[i])):
+                body.append(lead + [name] + [_short_num(v) for v in values[:shown]] + more)
+                lead = ["", "", ""]
+        return headers, body
 
-def explain(fn: str | Callable, input: Any, target: Any, **kwargs: Any) -> Explanation:
+    def _gradient_text(self, max_rows: int | None, lang: str = "en") -> list[str]:
+        g = self.gradient
+        cut = max_rows if max_rows is not None and len(self.rows) > max_rows else None
+        shown = None if g.rows.ndim == 1 else g.p.shape[1]
+        while True:
+            lines = _format_table(*self._gradient_columns(shown, cut), None)
+            if shown is None or shown == 1 or max(map(len, lines)) <= _WIDTH:
+                break
+            shown -= 1
+        if shown is not None and shown < g.p.shape[1]:
+            lines.append(message("grad.cut_classes", lang, first=shown,
+                                 last=g.p.shape[1] - 1, width=_WIDTH))
+        if cut is not None:
+            lines.append(message("rows.more", lang, n=len(self.rows) - cut))
+        return lines
+
+
+def explain(fn: str | Callable, input: Any, target: Any, grad_output: Any = None,
+            **kwargs: Any) -> Explanation:
     """Break a loss call down into per-sample rows, numerator and denominator.
 
     Parameters
@@ -213,6 +384,9 @@ def explain(fn: str | Callable, input: Any, target: Any, **kwargs: Any) -> Expla
     input, target, **kwargs
         Exactly what you would pass to ``fn`` (``weight``, ``ignore_index``,
         ``reduction``, ``label_smoothing``, ``pos_weight``).
+    grad_output : scalar or array_like, optional
+        The upstream gradient, as for ``fn``'s ``*_grad`` function: a scalar for
+        ``mean``/``sum`` (default 1), shaped like the loss for ``"none"``.
 
     Returns
     -------
@@ -224,7 +398,8 @@ def explain(fn: str | Callable, input: Any, target: Any, **kwargs: Any) -> Expla
     ValueError, TypeError
         The library's own errors for bad arguments; ``ValueError`` for an empty batch.
     AssertionError
-        If ``numerator / denominator`` is not the library's reduced result.
+        If ``numerator / denominator`` is not the library's reduced result, or
+        ``scale * (A p - q)`` is not the library's gradient.
 
     Examples
     --------
@@ -232,24 +407,32 @@ def explain(fn: str | Callable, input: Any, target: Any, **kwargs: Any) -> Expla
     >>> ex = xr.explain("nll_loss", [[-0.5, -1.0], [-2.0, -0.1]], [0, 1], weight=[1.0, 3.0])
     >>> ex.numerator, ex.denominator, round(ex.value, 6)
     (0.8, 4.0, 0.2)
+    >>> ex.grad                  # -weight[target] / denominator at each target
+    array([[-0.25,  0.  ],
+           [ 0.  , -0.75]])
     """
     name = _loss_name(fn)
     loss_fn = getattr(xr, name)
     reduction = kwargs.get("reduction", "mean")
     # The library validates the arguments; its errors surface unchanged.
     result = loss_fn(input, target, **kwargs)
+    grad = np.asarray(getattr(xr, name + "_grad")(input, target, **kwargs,
+                                                  grad_output=grad_output))
     losses = np.asarray(loss_fn(input, target, **{**kwargs, "reduction": "none"}))
     if losses.size == 0:
         raise ValueError(f"input: an empty batch has no samples to explain ({name} gives "
                          f"{result} for reduction={reduction!r})")
     if name.startswith("binary"):
         rows, probs, denominator = _binary_rows(name, input, target, kwargs, losses)
+        gradient = _binary_gradient(name, input, target, kwargs, grad, losses)
     else:
         rows, probs, denominator = _multiclass_rows(name, input, target, kwargs, losses)
+        gradient = _multiclass_gradient(name, input, target, kwargs, grad, probs)
     numerator = None
     if reduction != "none":
         numerator = float(np.sum(losses, dtype=np.float64))
         denominator = 1.0 if reduction == "sum" else denominator
+    gradient = _scaled(gradient, grad_output, reduction, denominator, losses.shape)
     explanation = Explanation(
         function=name,
         options=dict(kwargs),
@@ -259,10 +442,13 @@ def explain(fn: str | Callable, input: Any, target: Any, **kwargs: Any) -> Expla
         numerator=numerator,
         denominator=denominator,
         result=result,
-        notes=tuple(_notes(name, kwargs)),
+        notes=tuple(_notes(name, kwargs, distribution=rows[0].target is None
+                           and not name.startswith("binary"))),
+        gradient=gradient,
     )
     if numerator is not None:
         _check(explanation)
+    _check_gradient(explanation)
     return explanation
 
 
@@ -280,12 +466,15 @@ def _multiclass_rows(name, input, target, kwargs, losses):
     num_classes = scores.shape[class_axis]
     if name == "cross_entropy":
         log_probs = np.asarray(xr.log_softmax(scores, axis=class_axis))
+        probs = np.asarray(xr.softmax(scores, axis=class_axis))
     else:
         log_probs = scores.astype(losses.dtype)
+        with np.errstate(over="ignore"):  # nll_loss takes any input: exp(1000) is inf, shown so
+            probs = np.exp(log_probs)
     # (N, C, d1..dk) -> (N*d1*..*dk, C): one row per target element, in the
     # same row-major order as target.reshape(-1) and losses.reshape(-1).
-    log_probs = np.moveaxis(log_probs, class_axis, -1).reshape(-1, num_classes)
-    probs = np.exp(log_probs)
+    log_probs = _class_last(log_probs, class_axis)
+    probs = _class_last(probs, class_axis)
     positions = list(np.ndindex(*losses.shape)) or [()]
     flat_losses = losses.reshape(-1)
     weight = kwargs.get("weight")
@@ -295,8 +484,12 @@ def _multiclass_rows(name, input, target, kwargs, losses):
     smooth = -(log_probs * weight).sum(axis=1) if eps > 0 else None
 
     if target.shape == scores.shape and target.dtype.kind == "f":
+        # -sum_c w[c] y[c] log p[c]: the library's own loss of the row, minus the smoothing
+        plain = np.asarray(xr.cross_entropy(scores, target, weight=kwargs.get("weight"),
+                                            reduction="none")).reshape(-1)
         rows = [
-            Row(pos, None, None, None, None, True, None, float(flat_losses[i]))
+            Row(pos, None, None, float(plain[i]), None, True,
+                None if smooth is None else float(smooth[i]), float(flat_losses[i]))
             for i, pos in enumerate(positions)
         ]
         return rows, probs, float(len(rows))
@@ -316,6 +509,64 @@ def _multiclass_rows(name, input, target, kwargs, losses):
             row = Row(pos, t, None, None, None, False, row_smooth, float(flat_losses[i]))
         rows.append(row)
     return rows, probs, denominator
+
+
+def _class_last(a: np.ndarray, class_axis: int) -> np.ndarray:
+    """``(N, C, d1..dk)`` or ``(C,)`` -> ``(samples, C)``, samples in target order."""
+    return np.moveaxis(a, class_axis, -1).reshape(-1, a.shape[class_axis])
+
+
+def _multiclass_gradient(name, input, target, kwargs, grad, probs) -> Gradient:
+    scores, target = np.asarray(input), np.asarray(target)
+    class_axis = 1 if scores.ndim >= 2 else 0
+    if target.shape == scores.shape and target.dtype.kind == "f":
+        target = _class_last(target, class_axis)  # one distribution per row
+    else:
+        target = target.reshape(-1)  # one class index per row
+    eps = float(kwargs.get("label_smoothing", 0.0))
+    q, _, _ = target_distribution(probs, target, kwargs.get("weight"),
+                                  kwargs.get("ignore_index", -100), eps)
+    # nll_loss's input is log p already: its gradient has no "A p" part.
+    A = q.sum(axis=1) if name == "cross_entropy" else np.zeros(len(q))
+    return Gradient(grad, _class_last(grad, class_axis), probs, q, A, scale=None)
+
+
+def _binary_gradient(name, input, target, kwargs, grad, losses) -> Gradient:
+    x = np.asarray(input)
+    y = np.asarray(target, dtype=np.float64).reshape(-1)
+
+    def flat(option):  # weight / pos_weight broadcast to the input, one per element
+        value = kwargs.get(option)
+        return np.broadcast_to(1.0 if value is None else np.asarray(value, dtype=np.float64),
+                               x.shape).reshape(-1)
+
+    w = flat("weight")
+    if name == "binary_cross_entropy":
+        p = x.reshape(-1).astype(np.float64)
+        # d/dp of -(y log p + (1 - y) log(1 - p)) is (p - y) / (p (1 - p)); PyTorch floors
+        # the denominator so that p = 0 or 1 gives a large finite number.
+        curvature = np.maximum(p * (1 - p), GRAD_EPSILON)
+        return Gradient(grad, grad.reshape(-1), p, w * y / curvature, w / curvature,
+                        scale=None, curvature=curvature)
+    r = flat("pos_weight")
+    # sigmoid(x) = exp(-softplus(-x)), and softplus(-x) is the library's loss at y = 1
+    at_one = xr.binary_cross_entropy_with_logits(x, np.ones(x.shape, losses.dtype),
+                                                 reduction="none")
+    p = np.exp(-np.asarray(at_one, dtype=np.float64)).reshape(-1)
+    return Gradient(grad, grad.reshape(-1), p, w * r * y, w * (1 + (r - 1) * y), scale=None)
+
+
+def _scaled(gradient: Gradient, grad_output, reduction: str, denominator, shape) -> Gradient:
+    """Fill in each row's scale: d(reduced loss) / d(row's loss) times the upstream gradient."""
+    g = 1.0 if grad_output is None else grad_output
+    n = len(gradient.rows)
+    if reduction == "none":
+        scale = np.broadcast_to(np.asarray(g, dtype=np.float64), shape).reshape(-1)
+    else:
+        g = np.float64(np.asarray(g, dtype=np.float64))
+        with np.errstate(divide="ignore", invalid="ignore"):  # mean of nothing: 1/0, as PyTorch
+            scale = np.full(n, g / np.float64(denominator) if reduction == "mean" else g)
+    return replace(gradient, scale=scale, grad_output=grad_output)
 
 
 def _binary_rows(name, input, target, kwargs, losses):
@@ -351,11 +602,13 @@ def _binary_rows(name, input, target, kwargs, losses):
     return rows, None, float(len(rows))
 
 
-def _notes(name: str, kwargs: dict) -> list[str]:
+def _notes(name: str, kwargs: dict, distribution: bool = False) -> list[str]:
     eps = float(kwargs.get("label_smoothing", 0.0))
     if name == "cross_entropy" and eps > 0:
+        # probability targets: the first term is the row's -sum_c w[c] y[c] log p[c]
+        first = "(-sum w y log p)" if distribution else "weight * (-log p)"
         return [
-            f"loss   = (1 - {eps:g}) * weight * (-log p) + ({eps:g} / C) * smooth",
+            f"loss   = (1 - {eps:g}) * {first} + ({eps:g} / C) * smooth",
             "smooth = -sum_c weight[c] * log p[c]",
         ]
     if name == "binary_cross_entropy":
@@ -378,6 +631,47 @@ def _check(ex: Explanation) -> None:
         )
 
 
+def _check_gradient(ex: Explanation) -> None:
+    g = ex.gradient
+    rows = g.rows.astype(np.float64)
+    wide = rows.ndim == 2  # multiclass: one scale and one A per row, broadcast over classes
+    scale, A = (g.scale[:, None], g.A[:, None]) if wide else (g.scale, g.A)
+    with np.errstate(all="ignore"):  # inf and nan rows are compared as they are
+        Ap = np.where(A == 0, 0.0, A * g.p)  # 0 * p is 0 even where p = exp(input) is inf
+        expected = scale * (Ap - g.q)
+        info = np.finfo(g.grad.dtype if g.grad.dtype.kind == "f" else np.float64)
+        tiny = info.eps
+        # the library writes the same number in a form that rounds less: a few ulps of
+        # the terms it is made of, not of the (possibly tiny) result; and a subnormal
+        # result keeps only the ulps it has
+        atol = 16 * tiny * np.abs(scale) * (np.abs(Ap) + np.abs(g.q))
+        atol += 16 * info.smallest_subnormal
+        same = np.isclose(expected, rows, rtol=16 * tiny, atol=0.0, equal_nan=True)
+        same |= np.abs(expected - rows) <= atol
+        # mean over zero total weight: scale = 1/0. A term that is 0 becomes 0 * inf: the
+        # library (as PyTorch) writes 0 where the term is absent (an ignored row, a class
+        # nll_loss does not read) and nan where it is present with weight 0.
+        same |= ~np.isfinite(scale) & (Ap - g.q == 0) & ((rows == 0) | np.isnan(rows))
+    if not same.all():
+        i = np.argwhere(~same)[0]
+        raise AssertionError(
+            f"{ex.function}: scale * (A p - q) = {expected[tuple(i)]!r} at {tuple(i)} but "
+            f"the library's gradient is {rows[tuple(i)]!r}"
+        )
+
+
+def _html_table(headers: list[str], body: list[list[str]]) -> str:
+    esc = html.escape
+    parts = ["<table>", "<tr>" + "".join(f"<th>{esc(h)}</th>" for h in headers) + "</tr>"]
+    parts += ["<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>" for cells in body]
+    return "\n".join(parts + ["</table>"])
+
+
+def _short_num(value: Any) -> str:
+    """A gradient-table number: 6 significant digits, so a row of classes fits."""
+    return f"{float(value) + 0.0:.6g}"
+
+
 def _num(value: Any) -> str:
     """A number with 8 significant digits ('-' for a missing one)."""
     if value is None:
@@ -394,21 +688,16 @@ def _short(value: Any) -> str:
     return repr(value)
 
 
-def _format_table(headers: list[str], body: list[list[str]], max_rows: int | None) -> list[str]:
+def _format_table(headers: list[str], body: list[list[str]], max_rows: int | None,
+                  lang: str = "en") -> list[str]:
     shown = body if max_rows is None or len(body) <= max_rows else body[:max_rows]
     widths = [max(len(h), *(len(r[j]) for r in shown)) for j, h in enumerate(headers)]
     lines = ["  ".join(c.rjust(w) for c, w in zip(headers, widths))]
     lines += ["  ".join(c.rjust(w) for c, w in zip(cells, widths)) for cells in shown]
     if len(shown) < len(body):
-        lines.append(f"... {len(body) - len(shown)} more rows (to_text(max_rows=None) shows all)")
+        lines.append(message("rows.more", lang, n=len(body) - len(shown)))
     return lines
 
 
 def _position(position: tuple[int, ...]) -> str:
     return ",".join(map(str, position)) or "0"
-
-
-def _probs_table(probs: np.ndarray, labels: list[str], max_rows: int | None) -> list[str]:
-    headers = ["i"] + [f"p[{c}]" for c in range(probs.shape[1])]
-    body = [[label] + [f"{p:.7f}" for p in row] for label, row in zip(labels, probs)]
-    return _format_table(headers, body, max_rows)
