@@ -15,6 +15,11 @@ from xent_ref.cross_entropy import (
     nll_loss_grad,
 )
 from xent_ref.explain import Explanation, explain
+from xent_ref.linear import (
+    linear_cross_entropy,
+    linear_cross_entropy_grad,
+    linear_cross_entropy_with_grad,
+)
 from xent_ref.modules import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, NLLLoss
 from xent_ref.softmax import log_softmax, log_softmax_grad, softmax, softmax_grad
 
@@ -30,6 +35,9 @@ __all__ = [
     "cross_entropy_with_grad",
     "nll_loss",
     "nll_loss_grad",
+    "linear_cross_entropy",
+    "linear_cross_entropy_grad",
+    "linear_cross_entropy_with_grad",
     "binary_cross_entropy",
     "binary_cross_entropy_grad",
     "binary_cross_entropy_with_logits",

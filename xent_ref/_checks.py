@@ -186,3 +186,41 @@ def grad_output(grad_output, reduction: str, loss_shape: tuple, dtype) -> np.nda
             f"got shape {grad_output.shape}"
         )
     return grad_output
+
+
+# The options of LLM loss kernels (see xent_ref.llm_options).
+
+
+def _real(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating)):
+        raise TypeError(f"{name}: expected a real number, got {value!r}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name}: must be finite, got {value!r}")
+    return value
+
+
+def check_logit_scale(logit_scale) -> float:
+    """A finite number > 0 (the logits are multiplied by it)."""
+    value = _real(logit_scale, "logit_scale")
+    if value <= 0:
+        raise ValueError(f"logit_scale: must be > 0, got {logit_scale!r}")
+    return value
+
+
+def check_softcap(softcap) -> float | None:
+    """``None`` (no soft-capping) or a finite number > 0 (the cap c of c tanh(z / c))."""
+    if softcap is None:
+        return None
+    value = _real(softcap, "softcap")
+    if value <= 0:
+        raise ValueError(f"softcap: must be > 0 (or None for no cap), got {softcap!r}")
+    return value
+
+
+def check_z_loss(z_loss) -> float:
+    """A finite number >= 0 (the weight of lse(z)^2)."""
+    value = _real(z_loss, "z_loss")
+    if value < 0:
+        raise ValueError(f"z_loss: must be >= 0, got {z_loss!r}")
+    return value

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xent_ref import _checks
+from xent_ref import _checks, llm_options
 from xent_ref._reduce import class_blocks, per_sample_scale, reduce, reduce_blocks
 from xent_ref.softmax import exp_shifted_inplace, shifted_logits
 
@@ -151,7 +151,7 @@ def _block_scale(scale, rows, positions, kept=None) -> np.ndarray:
 
 
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
-                  label_smoothing=0.0):
+                  label_smoothing=0.0, *, logit_scale=1.0, softcap=None, z_loss=0.0):
     r"""Cross-entropy between the softmax of ``input`` (logits) and ``target``.
 
     Exactly ``torch.nn.functional.cross_entropy``; the formulas, reductions and
@@ -191,11 +191,13 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     >>> float(xr.cross_entropy(logits, [0, 1, 0]))
     0.6405346...
     """
-    return _cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)[0]
+    return _with_options(input, target, weight, ignore_index, reduction, label_smoothing,
+                         None, False, logit_scale, softcap, z_loss)[0]
 
 
 def cross_entropy_grad(input, target, weight=None, ignore_index=-100, reduction="mean",
-                       label_smoothing=0.0, grad_output=None):
+                       label_smoothing=0.0, grad_output=None, *, logit_scale=1.0, softcap=None,
+                       z_loss=0.0):
     r"""Gradient of :func:`cross_entropy` with respect to ``input`` (the logits).
 
     Derivation (for one sample; :math:`\log p_c = x_c - \operatorname{lse}(x)` so
@@ -230,12 +232,13 @@ def cross_entropy_grad(input, target, weight=None, ignore_index=-100, reduction=
     >>> xr.cross_entropy_grad([[0.0, 0.0]], [0])
     array([[-0.5,  0.5]])
     """
-    return _cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing,
-                          grad_output, with_grad=True)[1]
+    return _with_options(input, target, weight, ignore_index, reduction, label_smoothing,
+                         grad_output, True, logit_scale, softcap, z_loss)[1]
 
 
 def cross_entropy_with_grad(input, target, weight=None, ignore_index=-100, reduction="mean",
-                            label_smoothing=0.0, grad_output=None):
+                            label_smoothing=0.0, grad_output=None, *, logit_scale=1.0,
+                            softcap=None, z_loss=0.0):
     """``(cross_entropy(...), cross_entropy_grad(...))`` in one pass over the logits.
 
     A training step needs both; the softmax computed for the gradient already
@@ -249,8 +252,34 @@ def cross_entropy_with_grad(input, target, weight=None, ignore_index=-100, reduc
     >>> float(loss), grad
     (0.6931471805599453, array([[-0.5,  0.5]]))
     """
-    return _cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing,
-                          grad_output, with_grad=True)
+    return _with_options(input, target, weight, ignore_index, reduction, label_smoothing,
+                         grad_output, True, logit_scale, softcap, z_loss)
+
+
+def _with_options(input, target, weight, ignore_index, reduction, label_smoothing,
+                  grad_output, with_grad, logit_scale, softcap, z_loss):
+    """``(loss, grad or None)`` with the LLM options (:mod:`xent_ref.llm_options`); the
+    defaults go straight to :func:`_cross_entropy`, PyTorch's semantics bit for bit."""
+    options = llm_options.Options.checked(logit_scale, softcap, z_loss)
+    if options.is_default:
+        return _cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing,
+                              grad_output, with_grad)
+    call = _prepare(input, target, weight, ignore_index, reduction, label_smoothing)
+    logits, target = call.logits.reshape(call.input_shape), np.asarray(target)
+    kept = llm_options.kept_mask(target, logits, call.ignore_index)
+    ce_denominator, z_denominator = llm_options.denominators(kept, call.denominator,
+                                                             call.probabilities)
+    ce_scale = z_scale = None
+    if with_grad:
+        g = _checks.grad_output(grad_output, call.reduction, call.loss_shape, logits.dtype)
+        ce_scale, z_scale = llm_options.scales(g, call.reduction, ce_denominator, z_denominator,
+                                               call.loss_shape)
+    ce, zl, grad = llm_options.cross_entropy_parts(logits, target, call.weight, call.ignore_index,
+                                                   label_smoothing, options, kept, ce_scale,
+                                                   z_scale)
+    loss = llm_options.reduce_parts(ce, zl, call.reduction, ce_denominator, z_denominator,
+                                    logits.dtype)
+    return loss, grad
 
 
 def _cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing,

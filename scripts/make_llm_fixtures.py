@@ -1,0 +1,227 @@
+"""Generate ``tests/fixtures/llm_golden.json``: PyTorch 2.13's answers for the LLM losses.
+
+Run with any Python that has torch==2.13.0 and numpy (torch is not a dependency of xent_ref):
+
+    python scripts/make_llm_fixtures.py
+
+Two families of cases, every input drawn from one seeded NumPy generator:
+
+* ``linear_cross_entropy``: ``torch.nn.functional.linear_cross_entropy`` itself, its loss
+  and the autograd gradients with respect to ``input``, ``linear_weight`` and
+  ``linear_bias``;
+* ``cross_entropy`` with ``logit_scale`` / ``softcap`` / ``z_loss``: PyTorch has no such
+  options, so the case is the composition the kernels document, built from torch ops --
+  ``z = s * x``; ``z = c * tanh(z / c)``; ``F.cross_entropy(z, ...)`` plus
+  ``z_loss * logsumexp(z)**2`` over the kept tokens (summed, divided by the number of
+  kept tokens for ``mean``, per token for ``none``) -- and autograd's gradient.
+
+Case layout::
+
+    {"id", "function", "dtype", "args": [arrays], "kwargs": {name: array or value},
+     "grad_output": array, "expected": {"loss": array, "grads": [arrays or null]}}
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.util
+import itertools
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "tests" / "fixtures" / "llm_golden.json"
+SEED = 20261123
+
+
+def _load_jsonio():
+    """xent_ref/_jsonio.py by path: the expected values do not depend on the package."""
+    spec = importlib.util.spec_from_file_location("_jsonio", REPO / "xent_ref" / "_jsonio.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+encode_array = _load_jsonio().encode_array
+rng = np.random.default_rng(SEED)
+TORCH_DTYPE = {"float32": torch.float32, "float64": torch.float64}
+
+
+def _t(a, dtype=None, grad=False):
+    t = torch.tensor(a, dtype=TORCH_DTYPE[dtype] if dtype else None)
+    return t.requires_grad_(grad)
+
+
+def _grad_output(loss: torch.Tensor) -> torch.Tensor:
+    return torch.tensor(rng.uniform(0.5, 2.0, tuple(loss.shape)), dtype=loss.dtype)
+
+
+def _targets(n: int, v: int, ignore: str) -> np.ndarray:
+    t = rng.integers(0, v, n)
+    if ignore == "some":
+        t[:: 3] = -100
+    elif ignore == "all":
+        t[:] = -100
+    return t
+
+
+def linear_cases():
+    shapes = [(6, 4, 7), (5, 3, 300)]  # V = 300: several vocabulary slices, V not 2**k
+    for (n, h, v), dtype, bias, weighted, ignore, eps, reduction in itertools.product(
+        shapes, ("float32", "float64"), (False, True), (False, True), ("none", "some", "all"),
+        (0.0, 0.1), ("mean", "sum", "none"),
+    ):
+        if ignore == "all" and (weighted or eps):
+            continue
+        if v > 10 and not (bias and ignore == "some"):
+            continue  # the large vocabulary once per option, not in every combination
+        case_id = "/".join(["linear_cross_entropy", f"{n}x{h}x{v}", reduction,
+                            "b" if bias else "no-b", "w" if weighted else "no-w",
+                            f"ign={ignore}", f"ls={eps}", dtype])
+        hidden = rng.normal(size=(n, h)).astype(dtype)
+        weight_matrix = (rng.normal(size=(v, h)) / np.sqrt(h)).astype(dtype)
+        target = _targets(n, v, ignore)
+        kwargs = {"reduction": reduction}
+        if bias:
+            kwargs["linear_bias"] = rng.normal(size=v).astype(dtype)
+        if weighted:
+            kwargs["weight"] = rng.uniform(0.2, 3.0, v).astype(dtype)
+        if eps:
+            kwargs["label_smoothing"] = eps
+        yield case_id, "linear_cross_entropy", dtype, [hidden, weight_matrix, target], kwargs
+    # one row (H,) with a 0-d target, and probability targets
+    for dtype in ("float32", "float64"):
+        hidden = rng.normal(size=5).astype(dtype)
+        weight_matrix = rng.normal(size=(9, 5)).astype(dtype)
+        yield (f"linear_cross_entropy/one-row/{dtype}", "linear_cross_entropy", dtype,
+               [hidden, weight_matrix, np.array(4)], {"linear_bias": rng.normal(size=9).astype(dtype)})
+        probs = rng.dirichlet(np.ones(9), size=4).astype(dtype)
+        yield (f"linear_cross_entropy/probs/{dtype}", "linear_cross_entropy", dtype,
+               [rng.normal(size=(4, 5)).astype(dtype), weight_matrix, probs],
+               {"label_smoothing": 0.2, "reduction": "sum"})
+
+
+def run_linear(dtype, args, kwargs):
+    hidden, weight_matrix, target = args
+    h = _t(hidden, dtype, grad=True)
+    w = _t(weight_matrix, dtype, grad=True)
+    torch_kwargs = {}
+    b = None
+    for key, value in kwargs.items():
+        if key == "linear_bias":
+            b = _t(value, dtype, grad=True)
+            torch_kwargs[key] = b
+        elif isinstance(value, np.ndarray):
+            torch_kwargs[key] = _t(value, dtype)
+        else:
+            torch_kwargs[key] = value
+    t = torch.tensor(target) if target.dtype.kind in "iu" else _t(target, dtype)
+    loss = F.linear_cross_entropy(h, w, t, **torch_kwargs)
+    g = _grad_output(loss)
+    loss.backward(g)
+    grads = [h.grad, w.grad, b.grad if b is not None else None]
+    return loss, g, grads
+
+
+def option_cases():
+    options = [
+        {"logit_scale": 0.5}, {"softcap": 2.0}, {"z_loss": 1e-2},
+        {"logit_scale": 1.7, "softcap": 3.0, "z_loss": 1e-3},
+    ]
+    shapes = {"NxC": (5, 6), "NxCxd1": (3, 6, 4), "C": (6,)}
+    for (shape_name, shape), dtype, opts, weighted, ignore, eps, reduction in itertools.product(
+        shapes.items(), ("float32", "float64"), options, (False, True), ("none", "some", "all"),
+        (0.0, 0.1), ("mean", "sum", "none"),
+    ):
+        if ignore != "none" and shape_name == "C":
+            continue
+        if ignore == "all" and (weighted or eps):
+            continue
+        option_id = ",".join(f"{k}={v}" for k, v in opts.items())
+        case_id = "/".join(["cross_entropy", shape_name, option_id, reduction,
+                            "w" if weighted else "no-w", f"ign={ignore}", f"ls={eps}", dtype])
+        logits = (rng.normal(size=shape) * 3).astype(dtype)
+        loss_shape = () if len(shape) == 1 else (shape[0],) + shape[2:]
+        target = rng.integers(0, shape[0 if len(shape) == 1 else 1], loss_shape)
+        if ignore != "none":
+            flat = target.reshape(-1)
+            flat[:: 1 if ignore == "all" else 3] = -100
+        kwargs = dict(opts, reduction=reduction)
+        if weighted:
+            kwargs["weight"] = rng.uniform(0.2, 3.0, shape[0 if len(shape) == 1 else 1]).astype(dtype)
+        if eps:
+            kwargs["label_smoothing"] = eps
+        yield case_id, "cross_entropy", dtype, [logits, target], kwargs
+    for dtype in ("float32", "float64"):  # probability targets
+        probs = rng.dirichlet(np.ones(6), size=5).astype(dtype)
+        yield (f"cross_entropy/probs/z_loss+softcap/{dtype}", "cross_entropy", dtype,
+               [rng.normal(size=(5, 6)).astype(dtype) * 3, probs],
+               {"z_loss": 0.05, "softcap": 4.0, "logit_scale": 1.3, "label_smoothing": 0.1})
+
+
+def run_options(dtype, args, kwargs):
+    """The composition the kernels document, in torch ops (see the module docstring)."""
+    logits, target = args
+    x = _t(logits, dtype, grad=True)
+    kw = dict(kwargs)
+    scale, softcap, z_loss = kw.pop("logit_scale", 1.0), kw.pop("softcap", None), kw.pop("z_loss", 0.0)
+    reduction = kw.pop("reduction", "mean")
+    if "weight" in kw:
+        kw["weight"] = _t(kw["weight"], dtype)
+    z = x * scale
+    if softcap is not None:
+        z = softcap * torch.tanh(z / softcap)
+    probabilities = target.dtype.kind == "f"
+    t = _t(target, dtype) if probabilities else torch.tensor(target)
+    ce = F.cross_entropy(z, t, reduction=reduction, **kw)
+    axis = 0 if z.ndim == 1 else 1
+    lse = torch.logsumexp(z, dim=axis)
+    kept = torch.ones_like(lse, dtype=torch.bool) if probabilities else (t != -100)
+    zl = torch.where(kept, z_loss * lse * lse, torch.zeros_like(lse))
+    if reduction == "none":
+        loss = ce + zl
+    elif reduction == "sum":
+        loss = ce + zl.sum()
+    else:
+        loss = ce + zl.sum() / kept.sum()
+    g = _grad_output(loss)
+    loss.backward(g)
+    return loss, g, [x.grad]
+
+
+def main() -> int:
+    cases = []
+    for maker, runner in ((linear_cases, run_linear), (option_cases, run_options)):
+        for case_id, function, dtype, args, kwargs in maker():
+            loss, g, grads = runner(dtype, args, kwargs)
+            cases.append({
+                "id": case_id, "function": function, "dtype": dtype,
+                "args": [encode_array(a) for a in args],
+                "kwargs": {k: encode_array(v) if isinstance(v, np.ndarray) else v
+                           for k, v in kwargs.items()},
+                "grad_output": encode_array(g.detach().numpy()),
+                "expected": {"loss": encode_array(loss.detach().numpy()),
+                             "grads": [None if gr is None else encode_array(gr.numpy())
+                                       for gr in grads]},
+            })
+    header = {
+        "torch_version": torch.__version__, "numpy_version": np.__version__, "seed": SEED,
+        "date": datetime.date.today().isoformat(),
+        "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
+    }
+    with open(OUT, "w", encoding="utf-8") as f:
+        f.write(json.dumps(header)[:-1] + ', "cases": [\n')
+        f.write(",\n".join(json.dumps(c, separators=(",", ":")) for c in cases))
+        f.write("\n]}\n")
+    print(f"wrote {len(cases)} cases to {OUT.relative_to(REPO)} (torch {torch.__version__})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

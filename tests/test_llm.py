@@ -1,0 +1,216 @@
+"""linear_cross_entropy and the LLM options of cross_entropy (logit_scale, softcap, z_loss).
+
+Against PyTorch 2.13 (tests/fixtures/llm_golden.json, written by scripts/make_llm_fixtures.py:
+F.linear_cross_entropy, and the documented composition for the options), central finite
+differences, the unfused definition, and a memory bound: the (N, V) logits are never formed.
+"""
+
+from __future__ import annotations
+
+import json
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+from torch_compare import TOLERANCE
+
+import xent_ref as xr
+from xent_ref._jsonio import decode_array, is_encoded_array
+
+FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "llm_golden.json").read_text())
+CASES = FIXTURE["cases"]
+
+
+def _decode(value):
+    return decode_array(value) if is_encoded_array(value) else value
+
+
+def _call(case, want):
+    args = [decode_array(a) for a in case["args"]]
+    kwargs = {k: _decode(v) for k, v in case["kwargs"].items()}
+    before = [a.tobytes() for a in args]
+    if case["function"] == "linear_cross_entropy":
+        kwargs["chunk_size"] = 2  # several chunks even for these small batches
+        if want == "loss":
+            got = xr.linear_cross_entropy(*args, **kwargs)
+        else:
+            got = xr.linear_cross_entropy_grad(
+                *args, grad_output=decode_array(case["grad_output"]), **kwargs)
+    elif want == "loss":
+        got = xr.cross_entropy(*args, **kwargs)
+    else:
+        got = (xr.cross_entropy_grad(*args, grad_output=decode_array(case["grad_output"]),
+                                     **kwargs),)
+    assert [a.tobytes() for a in args] == before, "an argument was modified in place"
+    return got
+
+
+def _check(got, expected, dtype, what):
+    assert isinstance(got, np.ndarray) and got.dtype == np.dtype(dtype), (what, type(got))
+    assert got.shape == expected.shape, (what, got.shape, expected.shape)
+    np.testing.assert_allclose(got, expected, equal_nan=True, err_msg=what, **TOLERANCE[dtype])
+
+
+def test_fixture_records_torch_2_13():
+    assert FIXTURE["torch_version"].startswith("2.13.")
+    functions = {case["function"] for case in CASES}
+    assert functions == {"linear_cross_entropy", "cross_entropy"}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_matches_torch(case):
+    _check(_call(case, "loss"), decode_array(case["expected"]["loss"]), case["dtype"],
+           case["id"] + " loss")
+    grads = _call(case, "grad")
+    expected = case["expected"]["grads"]
+    assert len(grads) == len(expected)
+    for i, (got, want) in enumerate(zip(grads, expected)):
+        if want is None:
+            assert got is None, f"{case['id']}: gradient {i} should be None (no bias)"
+        else:
+            _check(got, decode_array(want), case["dtype"], f"{case['id']} grad {i}")
+
+
+def test_defaults_are_bit_identical_to_plain_cross_entropy():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4, 5)) * 3
+    t = np.array([0, 4, -100, 2])
+    for reduction in ("mean", "sum", "none"):
+        plain = xr.cross_entropy(x, t, reduction=reduction)
+        named = xr.cross_entropy(x, t, reduction=reduction, logit_scale=1.0, softcap=None,
+                                 z_loss=0.0)
+        assert plain.tobytes() == named.tobytes()
+
+
+def _finite_difference(f, arrays, index, h=1e-6):
+    """Central difference of scalar f with respect to arrays[index]."""
+    base = arrays[index]
+    out = np.zeros_like(base)
+    for i in np.ndindex(base.shape):
+        plus, minus = base.copy(), base.copy()
+        plus[i] += h
+        minus[i] -= h
+        args_p = list(arrays)
+        args_p[index] = plus
+        args_m = list(arrays)
+        args_m[index] = minus
+        out[i] = (float(f(*args_p)) - float(f(*args_m))) / (2 * h)
+    return out
+
+
+OPTIONS = [
+    {"logit_scale": 0.7},
+    {"softcap": 1.5},
+    {"z_loss": 0.3},
+    {"logit_scale": 2.0, "softcap": 3.0, "z_loss": 0.1, "label_smoothing": 0.2,
+     "weight": [1.0, 2.0, 0.5, 3.0]},
+]
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: ",".join(o))
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_cross_entropy_gradient_by_finite_differences(options, reduction):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(5, 4)) * 2
+    t = np.array([0, 1, -100, 3, 1])
+    g = xr.cross_entropy_grad(x, t, reduction=reduction, **options)
+    fd = _finite_difference(lambda x: xr.cross_entropy(x, t, reduction=reduction, **options),
+                            [x], 0)
+    np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("options", [{}, {"z_loss": 0.2, "softcap": 2.0, "weight": [1, 2, 3, 1, 2],
+                                          "label_smoothing": 0.1}], ids=["plain", "all"])
+def test_linear_gradients_by_finite_differences(options):
+    rng = np.random.default_rng(2)
+    h, w, b = rng.normal(size=(4, 3)), rng.normal(size=(5, 3)), rng.normal(size=5)
+    t = np.array([0, 4, -100, 2])
+
+    def loss(h, w, b):
+        return xr.linear_cross_entropy(h, w, t, linear_bias=b, chunk_size=3, **options)
+
+    grads = xr.linear_cross_entropy_grad(h, w, t, linear_bias=b, chunk_size=3, **options)
+    for index, got in enumerate(grads):
+        np.testing.assert_allclose(got, _finite_difference(loss, [h, w, b], index),
+                                   rtol=1e-6, atol=1e-8)
+
+
+def test_linear_equals_cross_entropy_of_the_logits_whatever_the_chunks():
+    rng = np.random.default_rng(3)
+    h, w, b = rng.normal(size=(9, 6)), rng.normal(size=(13, 6)), rng.normal(size=13)
+    t = rng.integers(0, 13, 9)
+    kw = {"label_smoothing": 0.1, "z_loss": 1e-2, "softcap": 5.0}
+    logits = h @ w.T + b
+    expected = xr.cross_entropy_with_grad(logits, t, **kw)
+    for chunk_size in (1, 2, 4, 9, 100):
+        loss, (dh, dw, db) = xr.linear_cross_entropy_with_grad(h, w, t, linear_bias=b,
+                                                              chunk_size=chunk_size, **kw)
+        np.testing.assert_allclose(loss, expected[0], rtol=1e-14)
+        np.testing.assert_allclose(dh, expected[1] @ w, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(dw, expected[1].T @ h, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(db, expected[1].sum(axis=0), rtol=1e-12, atol=1e-15)
+
+
+def test_z_loss_mean_divides_by_kept_tokens_not_by_weights():
+    x = np.array([[1.0, 2.0, 0.0], [0.5, 0.5, 3.0], [2.0, 1.0, 1.0]])
+    t = np.array([0, 2, -100])
+    w = np.array([2.0, 1.0, 4.0])
+    lse = np.log(np.exp(x).sum(axis=1))
+    ce = float(xr.cross_entropy(x, t, weight=w))
+    expected = ce + 0.1 * (lse[0] ** 2 + lse[1] ** 2) / 2  # two kept tokens, weights 2 and 4
+    assert float(xr.cross_entropy(x, t, weight=w, z_loss=0.1)) == pytest.approx(expected, rel=1e-14)
+    none = xr.cross_entropy(x, t, weight=w, z_loss=0.1, reduction="none")
+    assert none[2] == 0.0
+    assert none[0] == pytest.approx(w[0] * (lse[0] - x[0, 0]) + 0.1 * lse[0] ** 2, rel=1e-14)
+
+
+def test_softcap_bounds_the_logits_and_its_slope_does_not_cancel():
+    x = np.array([[0.0, 40.0, -1e4]])
+    g = xr.cross_entropy_grad(x, [0], softcap=10.0)
+    assert np.all(np.isfinite(g))
+    # at x = 40 the slope is sech^2(4) = 1.34e-3, tiny but not 0
+    assert g[0, 1] != 0.0
+
+
+def test_linear_cross_entropy_never_forms_the_logits():
+    rng = np.random.default_rng(4)
+    n, h, v = 2048, 32, 8192
+    hidden = rng.normal(size=(n, h)).astype(np.float32)
+    w = (rng.normal(size=(v, h)) / 6).astype(np.float32)
+    t = rng.integers(0, v, n)
+    tracemalloc.start()
+    try:
+        xr.linear_cross_entropy_with_grad(hidden, w, t, z_loss=1e-4)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    logits_bytes = n * v * 4
+    assert peak < logits_bytes / 2, (peak, logits_bytes)
+
+
+@pytest.mark.parametrize("kwargs, error, words", [
+    ({"logit_scale": 0.0}, ValueError, "logit_scale"),
+    ({"logit_scale": float("inf")}, ValueError, "logit_scale"),
+    ({"softcap": -1.0}, ValueError, "softcap"),
+    ({"softcap": "30"}, TypeError, "softcap"),
+    ({"z_loss": -0.1}, ValueError, "z_loss"),
+    ({"z_loss": True}, TypeError, "z_loss"),
+])
+def test_bad_options_name_the_argument(kwargs, error, words):
+    with pytest.raises(error, match=words):
+        xr.cross_entropy([[1.0, 2.0]], [0], **kwargs)
+    with pytest.raises(error, match=words):
+        xr.linear_cross_entropy([[1.0, 2.0]], [[1.0, 0.0]], [0], **kwargs)
+
+
+@pytest.mark.parametrize("args, kwargs, error, words", [
+    (([[1.0, 2.0]], [[1.0, 0.0, 2.0]], [0]), {}, ValueError, "linear_weight"),
+    (([[[1.0, 2.0]]], [[1.0, 0.0]], [0]), {}, ValueError, "input"),
+    (([[1.0, 2.0]], [[1.0, 0.0]], [0]), {"linear_bias": [1.0, 2.0]}, ValueError, "linear_bias"),
+    (([[1.0, 2.0]], [[1.0, 0.0]], [3]), {}, ValueError, "target"),
+    (([[1.0, 2.0]], [[1.0, 0.0]], [0]), {"chunk_size": 0}, ValueError, "chunk_size"),
+])
+def test_bad_linear_arguments_name_the_argument(args, kwargs, error, words):
+    with pytest.raises(error, match=words):
+        xr.linear_cross_entropy(*args, **kwargs)

@@ -1,0 +1,227 @@
+r"""Linear cross-entropy: the last layer of a language model and its loss, fused.
+
+A language model's head turns hidden states :math:`h` (``(N, H)``) into logits over
+a vocabulary of :math:`V` tokens with one matrix product, and the loss follows:
+
+.. math::
+
+    x = h W^\top + b \quad (N \times V), \qquad L = \operatorname{cross\_entropy}(x, t).
+
+At :math:`N = 8192` tokens and :math:`V = 128256` the logits alone take 4 GB in
+float32, and their gradient as much again, although the loss needs only one
+number per token. :func:`linear_cross_entropy` never forms them: it works through
+the batch a chunk of rows at a time -- the chunk's logits, its losses, its logits
+gradient :math:`G_c`, that gradient's share of the three parameter gradients --
+so the extra memory is a chunk's, whatever :math:`N`.
+
+The gradients follow from :math:`x_{ij} = \sum_k h_{ik} W_{jk} + b_j` and the
+logits gradient :math:`G = \partial L / \partial x` (``cross_entropy_grad``):
+
+.. math::
+
+    \frac{\partial L}{\partial h_{ik}} = \sum_j G_{ij} W_{jk}, \qquad
+    \frac{\partial L}{\partial W_{jk}} = \sum_i G_{ij} h_{ik}, \qquad
+    \frac{\partial L}{\partial b_j} = \sum_i G_{ij},
+
+that is :math:`dh = G W`, :math:`dW = G^\top h`, :math:`db = G^\top \mathbf{1}`. Rows
+of :math:`G` are independent given the reduction's denominator, so a chunk's rows
+give :math:`dh` for those rows and *add* their share to :math:`dW` and :math:`db`.
+The denominator of ``reduction="mean"`` (the kept targets' total weight) is a sum
+over all rows; it is computed from the targets first, then every chunk is scaled
+by it.
+
+Semantics are PyTorch 2.13's ``torch.nn.functional.linear_cross_entropy``, which is
+defined as ``cross_entropy(linear(input, linear_weight, linear_bias), target, ...)``;
+the LLM options of :mod:`xent_ref.llm_options` apply to the logits as in
+:func:`xent_ref.cross_entropy`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from xent_ref import _checks, llm_options
+from xent_ref.cross_entropy import _prepare
+
+# Rows per chunk, by default: about this many logits at a time (4 MB of float32).
+CHUNK_ELEMENTS = 1 << 20
+# The weight gradient is updated a slice of the vocabulary at a time, so that the
+# product G_c^T h_c never needs a temporary as large as W itself.
+_VOCAB_SLICES = 8
+
+
+def _prepare_linear(input, linear_weight, target, linear_bias, weight, reduction, ignore_index,
+                    label_smoothing, chunk_size):
+    """Checked arrays ``(h, W, b, call, rows)``; ``call`` describes the (never formed)
+    ``(N, V)`` logits, ``rows`` is the chunk size."""
+    h = _checks.as_input(input, "input")
+    if h.ndim > 2:
+        raise ValueError(f"input: expected shape (N, H) or (H,), got {h.ndim} dimensions "
+                         f"{h.shape}")
+    w = _checks.as_float_array(linear_weight, "linear_weight", h.dtype)
+    if w.ndim != 2 or w.shape[1] != h.shape[-1]:
+        raise ValueError(f"linear_weight: expected shape (V, {h.shape[-1]}) for an input with "
+                         f"{h.shape[-1]} features, got shape {w.shape}")
+    b = None
+    if linear_bias is not None:
+        b = _checks.as_float_array(linear_bias, "linear_bias", h.dtype)
+        if b.shape != (w.shape[0],):
+            raise ValueError(f"linear_bias: expected shape ({w.shape[0]},), one per output, "
+                             f"got shape {b.shape}")
+    logits_shape = h.shape[:-1] + (w.shape[0],)
+    # The checks and the mean's denominator need only the logits' shape: a broadcast
+    # zero of that shape takes no memory.
+    phantom = np.broadcast_to(np.zeros((), h.dtype), logits_shape)
+    call = _prepare(phantom, target, weight, ignore_index, reduction, label_smoothing)
+    if chunk_size is None:
+        rows = max(1, CHUNK_ELEMENTS // max(1, w.shape[0]))
+    elif isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) \
+            or chunk_size < 1:
+        raise ValueError(f"chunk_size: expected a positive integer (rows per chunk), "
+                         f"got {chunk_size!r}")
+    else:
+        rows = int(chunk_size)
+    return h, w, b, call, rows
+
+
+def _linear_cross_entropy(input, linear_weight, target, linear_bias, weight, reduction,
+                          ignore_index, label_smoothing, logit_scale, softcap, z_loss,
+                          chunk_size, grad_output, with_grad):
+    """``(loss, (grad_input, grad_linear_weight, grad_linear_bias) or None)``."""
+    options = llm_options.Options.checked(logit_scale, softcap, z_loss)
+    h, w, b, call, rows = _prepare_linear(input, linear_weight, target, linear_bias, weight,
+                                          reduction, ignore_index, label_smoothing, chunk_size)
+    dtype = h.dtype
+    one_row = h.ndim == 1
+    h2 = h[None, :] if one_row else h
+    target = np.asarray(target)
+    target2 = target.reshape((1,) + target.shape) if one_row else target
+    n = h2.shape[0]
+    kept = llm_options.kept_mask(target2, np.broadcast_to(np.zeros((), dtype), (n, w.shape[0])),
+                                 call.ignore_index)
+    ce_denominator, z_denominator = llm_options.denominators(kept, call.denominator,
+                                                             call.probabilities)
+    ce_scale = z_scale = None
+    if with_grad:
+        g = _checks.grad_output(grad_output, call.reduction, call.loss_shape, dtype)
+        ce_scale, z_scale = llm_options.scales(g.reshape(-1) if one_row else g, call.reduction,
+                                               ce_denominator, z_denominator, (n,))
+        grad_h = np.empty_like(h2)
+        grad_w = np.zeros_like(w)
+        grad_b = np.zeros(w.shape[0], dtype) if b is not None else None
+    ce, zl = np.empty(n, dtype), np.empty(n, dtype)
+    for start in range(0, n, rows):
+        c = slice(start, min(start + rows, n))
+        logits = h2[c] @ w.T  # (rows, V): the only vocabulary-sized arrays are a chunk's
+        if b is not None:
+            logits += b
+        scales = (ce_scale[c], z_scale[c]) if with_grad else (None, None)
+        ce[c], zl[c], g_logits = llm_options.cross_entropy_parts(
+            logits, target2[c], call.weight, call.ignore_index, label_smoothing, options,
+            kept[c], *scales)
+        if with_grad:
+            grad_h[c] = g_logits @ w  # dh = G W
+            for v in _vocabulary_slices(w.shape[0]):
+                grad_w[v] += g_logits[:, v].T @ h2[c]  # dW += G^T h, a slice at a time
+            if grad_b is not None:
+                grad_b += g_logits.sum(axis=0)  # db += G^T 1
+    loss = llm_options.reduce_parts(ce, zl, call.reduction, ce_denominator, z_denominator, dtype)
+    if call.reduction == "none" and one_row:
+        loss = loss.reshape(())
+    if not with_grad:
+        return loss, None
+    return loss, (grad_h.reshape(h.shape), grad_w, grad_b)
+
+
+def _vocabulary_slices(v: int):
+    step = max(1, -(-v // _VOCAB_SLICES))
+    for start in range(0, v, step):
+        yield slice(start, min(start + step, v))
+
+
+def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weight=None,
+                         reduction="mean", ignore_index=-100, label_smoothing=0.0,
+                         logit_scale=1.0, softcap=None, z_loss=0.0, chunk_size=None):
+    r"""``cross_entropy(input @ linear_weight.T + linear_bias, target, ...)`` without the logits.
+
+    Parameters
+    ----------
+    input : array_like, shape ``(N, H)`` or ``(H,)``
+        Hidden states.
+    linear_weight : array_like, shape ``(V, H)``
+        The output projection (PyTorch's ``nn.Linear`` layout); cast to the input's dtype.
+    target : array_like
+        Class indices ``(N,)`` (or ``()`` for a 1-D input), or probabilities ``(N, V)``.
+    linear_bias : array_like, shape ``(V,)``, optional
+    weight, reduction, ignore_index, label_smoothing
+        As for :func:`xent_ref.cross_entropy`.
+    logit_scale, softcap, z_loss
+        The LLM options of :mod:`xent_ref.llm_options`.
+    chunk_size : int, optional
+        Rows per chunk (default: about 2**20 logits per chunk). The answer does not
+        depend on it beyond rounding of the sums.
+
+    Returns
+    -------
+    loss : ndarray in the input's dtype (0-d unless ``reduction="none"``).
+
+    Examples
+    --------
+    Two tokens, three features, a vocabulary of four:
+
+    >>> import numpy as np, xent_ref as xr
+    >>> h = np.array([[1.0, 0.0, -1.0], [0.5, 2.0, 0.0]])
+    >>> W = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 1.0, 1.0]])
+    >>> round(float(xr.linear_cross_entropy(h, W, [0, 1])), 10)
+    0.8637641851
+    >>> round(float(xr.cross_entropy(h @ W.T, [0, 1])), 10)
+    0.8637641851
+    """
+    return _linear_cross_entropy(input, linear_weight, target, linear_bias, weight, reduction,
+                                 ignore_index, label_smoothing, logit_scale, softcap, z_loss,
+                                 chunk_size, None, False)[0]
+
+
+def linear_cross_entropy_grad(input, linear_weight, target, *, linear_bias=None, weight=None,
+                              reduction="mean", ignore_index=-100, label_smoothing=0.0,
+                              logit_scale=1.0, softcap=None, z_loss=0.0, chunk_size=None,
+                              grad_output=None):
+    r"""``(grad_input, grad_linear_weight, grad_linear_bias)`` of :func:`linear_cross_entropy`.
+
+    With :math:`G` the gradient of the loss with respect to the logits
+    (:func:`xent_ref.cross_entropy_grad`, chained through the LLM options):
+    :math:`dh = G W`, :math:`dW = G^\top h`, :math:`db = \sum_i G_i` (``None`` without a
+    bias); see the module docstring. ``grad_output`` is as for the other ``_grad``
+    functions.
+
+    Examples
+    --------
+    >>> import numpy as np, xent_ref as xr
+    >>> h, W = np.array([[1.0, -1.0]]), np.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> dh, dW, db = xr.linear_cross_entropy_grad(h, W, [0], linear_bias=np.zeros(2))
+    >>> dh.round(6), dW.round(6), db.round(6)
+    (array([[-0.119203,  0.119203]]), array([[-0.119203,  0.119203],
+           [ 0.119203, -0.119203]]), array([-0.119203,  0.119203]))
+    """
+    return _linear_cross_entropy(input, linear_weight, target, linear_bias, weight, reduction,
+                                 ignore_index, label_smoothing, logit_scale, softcap, z_loss,
+                                 chunk_size, grad_output, True)[1]
+
+
+def linear_cross_entropy_with_grad(input, linear_weight, target, *, linear_bias=None,
+                                   weight=None, reduction="mean", ignore_index=-100,
+                                   label_smoothing=0.0, logit_scale=1.0, softcap=None,
+                                   z_loss=0.0, chunk_size=None, grad_output=None):
+    """``(loss, (grad_input, grad_linear_weight, grad_linear_bias))`` in one pass over the
+    chunks (a training step needs both; the chunk's softmax serves the loss too).
+
+    Examples
+    --------
+    >>> import numpy as np, xent_ref as xr
+    >>> loss, (dh, dW, db) = xr.linear_cross_entropy_with_grad(np.ones((1, 2)), np.eye(2), [1])
+    >>> float(loss), db is None
+    (0.6931471805599453, True)
+    """
+    return _linear_cross_entropy(input, linear_weight, target, linear_bias, weight, reduction,
+                                 ignore_index, label_smoothing, logit_scale, softcap, z_loss,
+                                 chunk_size, grad_output, True)

@@ -1,0 +1,189 @@
+r"""The options of LLM loss kernels: logit scale, soft-capping and z-loss.
+
+Fused cross-entropy kernels for language models (flash-attention's Triton loss,
+Liger Kernel, Cut Cross-Entropy, Gemma 2's recipe, PaLM's) transform the logits
+before the softmax and add a regulariser after it. With logits :math:`x` of one
+token, in this order:
+
+.. math::
+
+    z = s\,x \quad (\text{logit\_scale } s), \qquad
+    z \leftarrow c \tanh(z / c) \quad (\text{softcap } c), \qquad
+    \ell = \ell_{\text{CE}}(z) + \lambda \operatorname{lse}(z)^2 \quad (\text{z\_loss } \lambda).
+
+``softcap`` squashes every logit into :math:`(-c, c)` smoothly, so no single class
+can dominate the softmax without bound (Gemma 2 uses :math:`c = 30`). ``z_loss``
+(PaLM; Liger's ``lse_square_scale``) pulls :math:`\operatorname{lse}(z)`, the log
+of the softmax's normaliser, towards 0, which keeps the logits from drifting in
+low precision.
+
+Conventions (all the projects above agree; see ``docs/llm.md`` for where others
+differ):
+
+* the z-loss term is **not** class-weighted and is added only for kept tokens
+  (``ignore_index`` drops it too);
+* with ``reduction="mean"`` the cross-entropy part divides by its usual
+  denominator (the kept targets' total class weight) and the z-loss part by the
+  **number** of kept tokens; without class weights the two are the same;
+  ``"none"`` adds the z-loss term to each token's loss; ``"sum"`` adds it all up;
+* with probability targets every sample is kept: both parts divide by the number
+  of samples.
+
+Gradient, by the chain rule. With :math:`p = \operatorname{softmax}(z)` and
+:math:`\partial \operatorname{lse}/\partial z = p`,
+
+.. math::
+
+    \frac{\partial \ell}{\partial z} = \underbrace{A p - q}_{\text{cross-entropy}}
+    + 2 \lambda \operatorname{lse}(z)\, p, \qquad
+    \frac{\partial z}{\partial x} = s\,\big(1 - \tanh^2(s x / c)\big) = s\,\operatorname{sech}^2(s x / c),
+
+(:math:`\partial z / \partial x = s` without a softcap), each part times its own
+reduction scale (``grad_output`` over its own denominator).
+
+With the defaults (``logit_scale=1``, ``softcap=None``, ``z_loss=0``) the
+cross-entropy functions never come here: they are PyTorch's, bit for bit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from xent_ref import _checks
+from xent_ref._reduce import reduce, total_of
+from xent_ref.softmax import exp_shifted_inplace, shifted_logits
+
+
+@dataclass(frozen=True)
+class Options:
+    """The checked LLM options of one call."""
+
+    logit_scale: float = 1.0
+    softcap: float | None = None
+    z_loss: float = 0.0
+
+    @classmethod
+    def checked(cls, logit_scale=1.0, softcap=None, z_loss=0.0) -> "Options":
+        return cls(_checks.check_logit_scale(logit_scale), _checks.check_softcap(softcap),
+                   _checks.check_z_loss(z_loss))
+
+    @property
+    def is_default(self) -> bool:
+        return self.logit_scale == 1.0 and self.softcap is None and self.z_loss == 0.0
+
+
+def transform(logits: np.ndarray, options: Options, with_slope: bool = False):
+    r"""``(z, dz/dx)``: the scaled and soft-capped logits, and (when asked) the slope
+    (an array, or the scalar ``s`` when there is no softcap).
+
+    The slope :math:`s \operatorname{sech}^2(u)`, :math:`u = s x / c`, is formed as
+    :math:`s\,(2 e^{-|u|} / (1 + e^{-2|u|}))^2`: no exponent is positive, so it
+    neither overflows nor, unlike :math:`1 - \tanh^2 u`, cancels to 0 where
+    :math:`\tanh u` rounds to 1.
+
+    >>> z, slope = transform(np.array([0.0, 30.0, 300.0]), Options(2.0, 30.0), with_slope=True)
+    >>> z.round(4), slope.round(6)
+    (array([ 0.    , 28.9208, 30.    ]), array([2.      , 0.141302, 0.      ]))
+    """
+    s, c = logits.dtype.type(options.logit_scale), options.softcap
+    z = logits * s if options.logit_scale != 1.0 else logits
+    if c is None:  # the slope is the constant s
+        return z, (s if with_slope else None)
+    u = z / logits.dtype.type(c)
+    capped = np.tanh(u) * logits.dtype.type(c)
+    if not with_slope:
+        return capped, None
+    e = np.exp(-2.0 * np.abs(u))  # e^{-2|u|} in (0, 1]
+    sech = 2.0 * np.sqrt(e) / (1.0 + e)
+    return capped, (s * sech * sech).astype(logits.dtype, copy=False)
+
+
+def lse_and_probs(z: np.ndarray, axis: int):
+    r"""``(lse, p)``: :math:`\operatorname{lse}(z)` (the class axis removed) and
+    :math:`\operatorname{softmax}(z)`, from one max-shifted exponential
+    (:math:`\operatorname{lse} = m + \operatorname{log1p}(\text{others})`, see
+    :mod:`xent_ref.softmax`)."""
+    probs = shifted_logits(z, axis)
+    others, _ = exp_shifted_inplace(probs, axis)
+    probs /= 1.0 + others
+    m = z.max(axis=axis, keepdims=True, initial=-np.inf)
+    with np.errstate(invalid="ignore"):  # a row with no finite maximum is nan, as in PyTorch
+        lse = m + np.log1p(others)
+    return np.squeeze(lse, axis=axis), probs
+
+
+def cross_entropy_parts(logits, target, weight, ignore_index, label_smoothing,
+                        options: Options, kept, ce_scale=None, z_scale=None):
+    r"""The per-token pieces of a cross-entropy call with LLM options.
+
+    Returns ``(ce, zl, grad)``: the cross-entropy losses of ``reduction="none"``
+    (class-weighted, as PyTorch's), the z-loss terms :math:`\lambda \operatorname{lse}^2`
+    (0 where ``kept``, the mask of :func:`kept_mask`, is False), and --
+    when the per-token scales ``ce_scale`` and ``z_scale`` (the loss's shape) are
+    given -- the gradient with respect to ``logits``:
+    ``(ce_scale (A p - q) + z_scale 2 lambda lse p) * dz/dx``.
+
+    Both :func:`xent_ref.cross_entropy` (on the whole input) and
+    :func:`xent_ref.linear_cross_entropy` (a chunk of rows at a time) call this;
+    the reductions are theirs, because their denominators are global.
+    """
+    from xent_ref.cross_entropy import _cross_entropy  # (cross_entropy imports this module)
+
+    with_grad = ce_scale is not None
+    z, slope = transform(logits, options, with_slope=with_grad)
+    ce, grad_z = _cross_entropy(z, target, weight, ignore_index, "none", label_smoothing,
+                                ce_scale, with_grad=with_grad)
+    axis = 0 if z.ndim == 1 else 1
+    zl = np.zeros_like(ce)
+    if options.z_loss:
+        lse, probs = lse_and_probs(z, axis)
+        zl = np.where(kept, options.z_loss * lse * lse, 0).astype(z.dtype, copy=False)
+        if with_grad:
+            # d(lambda lse^2)/dz = 2 lambda lse p, on kept tokens, times their scale
+            pull = np.where(kept, z_scale * (2.0 * options.z_loss) * lse, 0)
+            probs *= np.expand_dims(pull, axis).astype(z.dtype)
+            grad_z += probs
+    if with_grad and not (np.ndim(slope) == 0 and slope == 1.0):
+        grad_z *= slope
+    return ce, zl, grad_z
+
+
+def kept_mask(target: np.ndarray, logits: np.ndarray, ignore_index: int) -> np.ndarray:
+    """The kept tokens, the loss's shape (probability targets: every sample)."""
+    if target.shape == logits.shape:
+        return np.ones(target.shape[:1] + target.shape[2:] if logits.ndim > 1 else (), bool)
+    return target != ignore_index
+
+
+def denominators(kept: np.ndarray, w_t_total, probabilities: bool):
+    """``(ce_denominator, z_denominator)`` of ``reduction="mean"``: the kept weight
+    total (or the number of samples) and the number of kept tokens."""
+    count = kept.sum(dtype=np.float64)
+    return (count if probabilities else w_t_total), count
+
+
+def scales(grad_output: np.ndarray, reduction: str, ce_denominator, z_denominator, shape):
+    """Per-token ``(ce_scale, z_scale)`` of the loss's shape: ``grad_output``, over each
+    part's own denominator for ``mean``."""
+    g = np.broadcast_to(grad_output, shape)
+    if reduction != "mean":
+        return g, g
+    with np.errstate(divide="ignore", invalid="ignore"):  # 0 kept: inf, zeroed on ignored tokens
+        return g / ce_denominator, g / z_denominator
+
+
+def reduce_parts(ce, zl, reduction: str, ce_denominator, z_denominator, dtype) -> np.ndarray:
+    """The loss of ``reduction`` from its two parts, each over its own denominator."""
+    if reduction == "none":
+        return np.asarray(ce + zl, dtype)
+    ce_total = reduce(np.asarray(ce, dtype), reduction, ce_denominator)
+    z_total = reduce(np.asarray(zl, dtype), reduction, z_denominator)
+    with np.errstate(invalid="ignore"):
+        return np.asarray(ce_total + z_total, dtype)
+
+
+def sum_of(values, dtype):
+    """Block totals added up (for chunked callers), in ``dtype``."""
+    return total_of(np.asarray(values, dtype))
