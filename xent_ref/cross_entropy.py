@@ -283,19 +283,25 @@ def _with_options(input, target, weight, ignore_index, reduction, label_smoothin
 
 
 def _cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing,
-                   grad_output=None, with_grad=False):
+                   grad_output=None, with_grad=False, out=None):
     """The one pass behind the three public functions: ``(loss, grad or None)``.
 
     The logits are visited a block at a time. Each block's ``x - m`` is written into
     a block-sized temporary -- or, when the gradient is wanted, straight into the
     gradient's own buffer, where it becomes the softmax and then the gradient:
-    beyond the output, no full-size temporary is ever made.
+    beyond the output, no full-size temporary is ever made. ``out`` (a contiguous
+    array of the input's shape, possibly the input itself: each block reads its
+    logits once, before writing) is that buffer, for callers that own their logits
+    (:mod:`xent_ref.linear`'s chunks).
     """
     call = _prepare(input, target, weight, ignore_index, reduction, label_smoothing)
     eps = float(label_smoothing)
     block = _probability_block if call.probabilities else _index_block
     n, _, positions = call.logits.shape
-    grad = np.empty(call.logits.shape, dtype=call.logits.dtype) if with_grad else None
+    grad = None
+    if with_grad:
+        grad = (np.empty(call.logits.shape, dtype=call.logits.dtype) if out is None
+                else out.reshape(call.logits.shape))
     scale = _scale(call, grad_output) if with_grad else None
 
     def block_losses(index):

@@ -115,7 +115,8 @@ def lse_and_probs(z: np.ndarray, axis: int):
 
 
 def cross_entropy_parts(logits, target, weight, ignore_index, label_smoothing,
-                        options: Options, kept, ce_scale=None, z_scale=None):
+                        options: Options, kept, ce_scale=None, z_scale=None,
+                        overwrite_logits=False):
     r"""The per-token pieces of a cross-entropy call with LLM options.
 
     Returns ``(ce, zl, grad)``: the cross-entropy losses of ``reduction="none"``
@@ -127,18 +128,23 @@ def cross_entropy_parts(logits, target, weight, ignore_index, label_smoothing,
 
     Both :func:`xent_ref.cross_entropy` (on the whole input) and
     :func:`xent_ref.linear_cross_entropy` (a chunk of rows at a time) call this;
-    the reductions are theirs, because their denominators are global.
+    the reductions are theirs, because their denominators are global. With
+    ``overwrite_logits`` (a caller that owns them) the gradient is built in the
+    logits' own memory.
     """
     from xent_ref.cross_entropy import _cross_entropy  # (cross_entropy imports this module)
 
     with_grad = ce_scale is not None
     z, slope = transform(logits, options, with_slope=with_grad)
-    ce, grad_z = _cross_entropy(z, target, weight, ignore_index, "none", label_smoothing,
-                                ce_scale, with_grad=with_grad)
     axis = 0 if z.ndim == 1 else 1
+    if options.z_loss:  # (before the gradient may overwrite z)
+        lse, probs = lse_and_probs(z, axis)
+    own_z = overwrite_logits or z is not logits  # a transformed z is ours to overwrite
+    ce, grad_z = _cross_entropy(z, target, weight, ignore_index, "none", label_smoothing,
+                                ce_scale, with_grad=with_grad,
+                                out=z if with_grad and own_z and z.flags.c_contiguous else None)
     zl = np.zeros_like(ce)
     if options.z_loss:
-        lse, probs = lse_and_probs(z, axis)
         zl = np.where(kept, options.z_loss * lse * lse, 0).astype(z.dtype, copy=False)
         if with_grad:
             # d(lambda lse^2)/dz = 2 lambda lse p, on kept tokens, times their scale
