@@ -8,8 +8,18 @@ each source into ``notebooks/NAME.ipynb``, runs it top to bottom in a fresh
 and writes it back with its outputs, so readers see the results without running
 anything.
 
+One source can carry two languages, so a translation cannot drift from the
+original: in a markdown cell a line ``<!-- en -->`` or ``<!-- zh -->`` starts
+text for that language only and ``<!-- both -->`` returns to shared text; in a
+code cell a line ending in the comment ``# [en]`` or ``# [zh]``, or a comment
+line starting with ``# [en] `` or ``# [zh] ``, belongs to that language only
+(the tag is dropped). The code defines ``LANG`` with one tagged line per
+language and prints through ``_(english, chinese)``; everything else, the
+numbers included, is the same code. A source with any ``zh`` tag is built twice:
+``notebooks/NAME.ipynb`` (English) and ``notebooks/zh/NAME.ipynb`` (Chinese).
+
     uv run python scripts/build_notebooks.py            # all notebooks
-    uv run python scripts/build_notebooks.py 03_targets  # one
+    uv run python scripts/build_notebooks.py 03_targets  # one (both languages if it has two)
 
 ``tests/test_notebooks.py`` imports this file to run the notebooks the same way
 and to check that the committed notebooks match their sources and outputs.
@@ -31,8 +41,12 @@ SOURCES = NOTEBOOKS / "src"
 KERNEL = "python3"
 CELL_TIMEOUT = 120  # seconds; a whole notebook takes a few seconds
 
+LANGUAGES = ("en", "zh")  # the first is the default, built into notebooks/
 _MARKER = re.compile(r"^# %%(?: \[(markdown)\])?\s*$")
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+_MD_LANG = re.compile(r"^<!-- (en|zh|both) -->\s*$")
+_CODE_TRAILING = re.compile(r"\s*# \[(en|zh)\]\s*$")
+_CODE_LEADING = re.compile(r"^(\s*)# \[(en|zh)\] ?")
 
 
 def sources() -> list[Path]:
@@ -40,8 +54,48 @@ def sources() -> list[Path]:
     return sorted(SOURCES.glob("[0-9][0-9]_*.py"))
 
 
-def parse(text: str) -> list[tuple[str, str]]:
-    """Split a percent-format source into ``(kind, source)`` cells."""
+def languages(source: Path) -> tuple[str, ...]:
+    """The languages ``source`` is written in: English, and Chinese if tagged."""
+    text = source.read_text(encoding="utf-8")
+    tagged = "<!-- zh -->" in text or "# [zh]" in text
+    return LANGUAGES if tagged else LANGUAGES[:1]
+
+
+def target(source: Path, lang: str = LANGUAGES[0]) -> Path:
+    """Where the notebook built from ``source`` in ``lang`` is committed."""
+    folder = NOTEBOOKS if lang == LANGUAGES[0] else NOTEBOOKS / lang
+    return folder / f"{source.stem}.ipynb"
+
+
+def _select(kind: str, lines: list[str], lang: str) -> list[str]:
+    """Keep the shared lines and those tagged ``lang``; drop the tags."""
+    kept = []
+    if kind == "markdown":
+        current = "both"
+        for line in lines:
+            match = _MD_LANG.match(line)
+            if match:
+                current = match.group(1)
+            elif current in ("both", lang):
+                kept.append(line)
+        return kept
+    for line in lines:
+        tag = _CODE_TRAILING.search(line)
+        if tag:
+            if tag.group(1) == lang:
+                kept.append(line[: tag.start()])
+            continue
+        tag = _CODE_LEADING.match(line)
+        if tag:
+            if tag.group(2) == lang:
+                kept.append(tag.group(1) + "# " + line[tag.end():])
+            continue
+        kept.append(line)
+    return kept
+
+
+def parse(text: str, lang: str = LANGUAGES[0]) -> list[tuple[str, str]]:
+    """Split a percent-format source into ``(kind, source)`` cells in ``lang``."""
     cells: list[tuple[str, list[str]]] = []
     for line in text.splitlines():
         match = _MARKER.match(line)
@@ -53,34 +107,35 @@ def parse(text: str) -> list[tuple[str, str]]:
     for kind, lines in cells:
         if kind == "markdown":
             lines = [re.sub(r"^# ?", "", line) for line in lines]
-        body = "\n".join(lines).strip("\n")
+        body = "\n".join(_select(kind, lines, lang)).strip("\n")
         if body:
             result.append((kind, body))
     return result
 
 
-def build(source: Path) -> nbformat.NotebookNode:
-    """The unexecuted notebook for one source file."""
+def build(source: Path, lang: str = LANGUAGES[0]) -> nbformat.NotebookNode:
+    """The unexecuted notebook for one source file, in ``lang``."""
     nb = nbformat.v4.new_notebook()
     nb.metadata = {
         "kernelspec": {"name": KERNEL, "display_name": "Python 3 (ipykernel)", "language": "python"},
         "language_info": {"name": "python"},
     }
-    for number, (kind, body) in enumerate(parse(source.read_text(encoding="utf-8"))):
+    for number, (kind, body) in enumerate(parse(source.read_text(encoding="utf-8"), lang)):
         make = nbformat.v4.new_markdown_cell if kind == "markdown" else nbformat.v4.new_code_cell
         # Fixed cell ids keep rebuilt notebooks byte-stable in version control.
         nb.cells.append(make(body, id=f"{source.stem[:2]}-{number:02d}"))
     return nb
 
 
-def execute(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Run ``nb`` top to bottom in a fresh kernel, in place; raises on a cell error."""
+def execute(nb: nbformat.NotebookNode, folder: Path = NOTEBOOKS) -> nbformat.NotebookNode:
+    """Run ``nb`` top to bottom in a fresh kernel started in ``folder`` (where the
+    notebook lives, so its relative paths work), in place; raises on a cell error."""
     client = NotebookClient(
         nb,
         kernel_name=KERNEL,
         timeout=CELL_TIMEOUT,
         record_timing=False,
-        resources={"metadata": {"path": str(NOTEBOOKS)}},
+        resources={"metadata": {"path": str(folder)}},
     )
     client.execute()
     return nb
@@ -114,11 +169,13 @@ def main(names: list[str]) -> int:
         print(f"no notebook source matches {names}", file=sys.stderr)
         return 2
     for source in chosen:
-        start = time.perf_counter()
-        nb = execute(build(source))
-        target = NOTEBOOKS / f"{source.stem}.ipynb"
-        nbformat.write(nb, target)
-        print(f"{target.relative_to(ROOT)}: executed in {time.perf_counter() - start:.1f} s")
+        for lang in languages(source):
+            start = time.perf_counter()
+            path = target(source, lang)
+            path.parent.mkdir(exist_ok=True)
+            nb = execute(build(source, lang), path.parent)
+            nbformat.write(nb, path)
+            print(f"{path.relative_to(ROOT)}: executed in {time.perf_counter() - start:.1f} s")
     return 0
 
 
