@@ -91,7 +91,7 @@ assert not report.ok and "class-axis-last" in [d.id for d in report.diagnoses]
 # along `axis`, for an array of any shape. The result has the dtype of `x`
 # (float32 in, float32 out).
 #
-# *Hint.* $e^{x}$ overflows for $x > 709$ in float64 and $x > 88$ in float32,
+# *Hint.* $e^{x}$ overflows above $x \approx 709.8$ in float64 and $88.7$ in float32,
 # and $\infty / \infty$ is `nan`. Subtracting the row's maximum changes nothing
 # mathematically (notebook 1) and keeps every exponent $\le 0$. Use
 # `keepdims=True` so the reductions broadcast back.
