@@ -29,7 +29,7 @@ SOURCE = ROOT / "notebooks" / "src" / "06_exercises.py"
 CODE = [body for kind, body in build_notebooks.parse(SOURCE.read_text(encoding="utf-8"))
         if kind == "code"]
 SETUP = next(cell for cell in CODE if "def check_answer" in cell)
-_CHECK = re.compile(r'check_answer\("\w+", (?:grad=)?(\w+)')
+_CHECK = re.compile(r'^report = check_answer\("\w+", (?:grad=)?(\w+)', re.MULTILINE)
 CHECKS = {_CHECK.search(cell).group(1): cell for cell in CODE if _CHECK.search(cell)}
 STUBS = {name: next(cell for cell in CODE if f"def {name}(" in cell) for name in CHECKS}
 EXERCISES = ["softmax", "log_softmax", "cross_entropy", "cross_entropy_grad",

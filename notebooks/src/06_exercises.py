@@ -80,8 +80,8 @@ def softmax_on_last_axis(x, axis=-1):
     return xr.softmax(x, axis=-1)
 
 
-report = check_answer("softmax", softmax_on_last_axis)
-assert not report.ok and "class-axis-last" in [d.id for d in report.diagnoses]
+example = check_answer("softmax", softmax_on_last_axis)
+assert not example.ok and "class-axis-last" in [d.id for d in example.diagnoses]
 
 # %% [markdown]
 # ## Exercise 1: softmax
