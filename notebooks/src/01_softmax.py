@@ -78,6 +78,19 @@ for shift in (-50.0, 3.0, 700.0):
     assert np.allclose(xr.softmax(row + shift), xr.softmax(row), rtol=1e-14)
 
 # %% [markdown]
+# This shifted formula is the one `xent_ref.textbook.softmax` writes out: the
+# library's plain, one-screen reading of each function, kept equal to the
+# production `xr.softmax` by the tests. (The production version adds what a
+# teaching version should not have to show, such as working in blocks.)
+
+# %%
+from xent_ref import textbook
+
+print("textbook:", textbook.softmax(big))
+print(f"max |textbook - library| = {np.abs(textbook.softmax(big) - xr.softmax(big)).max():.1e}")
+assert np.allclose(textbook.softmax(big), xr.softmax(big), rtol=1e-15)
+
+# %% [markdown]
 # ## Log-softmax and log-sum-exp
 #
 # The loss needs $\log p$, not $p$. Taking the log of a softmax that has
@@ -105,6 +118,8 @@ def lse(z):
 print("z - lse(z)  :", far - lse(far))
 assert xr.log_softmax(far)[1] == -1000.0
 assert np.allclose(far - lse(far), xr.log_softmax(far), rtol=1e-15, atol=0)
+print("textbook    :", textbook.log_softmax(far))
+assert np.allclose(textbook.log_softmax(far), xr.log_softmax(far), rtol=1e-15, atol=0)
 
 # %% [markdown]
 # The plot follows the second class of the logits $(0, -d)$ as the gap $d$

@@ -20,7 +20,9 @@
 #
 # Every comparison prints three things, as in Karpathy's "Becoming a Backprop
 # Ninja": whether the two arrays are bit-for-bit equal, whether they are close
-# (`np.allclose`), and the largest absolute difference.
+# (`np.allclose`), and the largest absolute difference. Where a gradient is
+# written out by hand here, it is also compared with `xent_ref.textbook`, the
+# library's plain NumPy version of the same formula.
 
 # %%
 import json
@@ -29,6 +31,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import xent_ref as xr
+from xent_ref import textbook
 
 np.set_printoptions(precision=6, suppress=True)
 
@@ -45,12 +48,14 @@ def array(case, key):
 
 
 def compare(name, ours, reference):
-    """Print whether ours equals reference exactly, approximately, and by how much."""
+    """Print whether ours equals reference exactly, approximately, and by how much;
+    stop the notebook if they are not even approximately equal."""
     ours, reference = np.asarray(ours), np.asarray(reference)
     exact = bool(np.array_equal(ours, reference))
     approx = bool(np.allclose(ours, reference))
     maxdiff = float(np.abs(ours - reference).max())
     print(f"{name:34} | exact: {exact!s:5} | approx: {approx!s:5} | max |diff| = {maxdiff:.1e}")
+    assert approx, name
 
 
 def central_differences(f, x, h=1e-6):
@@ -176,7 +181,7 @@ def hand_grad(logits, labels, weight=None, ignore_index=-100, label_smoothing=0.
 # %%
 logits = np.array([[0.9, 0.1, 0.2], [0.8, 0.2, 0.1], [0.7, 0.3, 0.5], [0.1, 0.5, 0.6]])
 labels = np.array([2, 1, 0, 1])
-options = {"weight": [2.0, 1.0, 2.0], "ignore_index": 2}
+options = {"weight": np.array([2.0, 1.0, 2.0]), "ignore_index": 2}
 
 by_hand = hand_grad(logits, labels, **options)
 library = xr.cross_entropy_grad(logits, labels, **options)
@@ -184,6 +189,7 @@ numeric = central_differences(lambda z: float(xr.cross_entropy(z, labels, **opti
 torch_grad = array(torch_cases["4x3 weight ignore_index"], "grad")
 print("by hand:\n", by_hand)
 compare("by hand vs library", by_hand, library)
+compare("by hand vs textbook", by_hand, textbook.cross_entropy_grad(logits, labels, **options))
 compare("by hand vs finite differences", by_hand, numeric)
 compare("by hand vs PyTorch", by_hand, torch_grad)
 assert np.allclose(by_hand, library, rtol=0, atol=1e-15)
@@ -217,6 +223,7 @@ nll_hand[np.flatnonzero(kept), labels[kept]] = -weight[labels[kept]] / D
 nll_case = torch_cases["nll_loss 4x3 weight ignore_index"]
 print("d nll / d log_probs:\n", nll_hand)
 compare("by hand vs library", nll_hand, xr.nll_loss_grad(log_probs, labels, **options))
+compare("by hand vs textbook", nll_hand, textbook.nll_loss_grad(log_probs, labels, **options))
 compare("by hand vs finite differences", nll_hand, central_differences(
     lambda a: float(xr.nll_loss(a, labels, **options)), log_probs))
 compare("by hand vs PyTorch", nll_hand, array(nll_case, "grad"))
@@ -262,13 +269,15 @@ assert np.abs(by_hand.sum(axis=1)).max() < 1e-16
 # %%
 logits3 = np.array([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3]])
 labels3 = np.array([0, 1, 0])
-options3 = {"weight": [1.0, 2.0], "label_smoothing": 0.1}
+options3 = {"weight": np.array([1.0, 2.0]), "label_smoothing": 0.1}
 smooth_hand = hand_grad(logits3, labels3, **options3)
 smooth_torch = array(torch_cases["3x2 weight label_smoothing"], "grad")
 smooth_numeric = central_differences(
     lambda z: float(xr.cross_entropy(z, labels3, **options3)), logits3)
 print(smooth_hand)
 compare("by hand vs library", smooth_hand, xr.cross_entropy_grad(logits3, labels3, **options3))
+compare("by hand vs textbook", smooth_hand,
+        textbook.cross_entropy_grad(logits3, labels3, **options3))
 compare("by hand vs finite differences", smooth_hand, smooth_numeric)
 compare("by hand vs PyTorch", smooth_hand, smooth_torch)
 assert np.allclose(smooth_hand, xr.cross_entropy_grad(logits3, labels3, **options3), atol=1e-15)
@@ -320,6 +329,8 @@ bin_numeric = central_differences(
 bin_torch = array(torch_cases["binary with logits pos_weight"], "grad")
 print("by hand:", bin_hand)
 compare("by hand vs library", bin_hand, bin_library)
+compare("by hand vs textbook", bin_hand,
+        textbook.binary_cross_entropy_with_logits_grad(x, y, pos_weight=np.array([pos_weight])))
 compare("by hand vs finite differences", bin_hand, bin_numeric)
 compare("by hand vs PyTorch", bin_hand, bin_torch)
 assert np.allclose(bin_hand, bin_library, rtol=1e-14, atol=0)
@@ -342,6 +353,7 @@ prob_hand = (probs - y) / (probs * (1 - probs)) / len(y)
 prob_library = xr.binary_cross_entropy_grad(probs, y)
 print("by hand:", prob_hand)
 compare("by hand vs library", prob_hand, prob_library)
+compare("by hand vs textbook", prob_hand, textbook.binary_cross_entropy_grad(probs, y))
 compare("by hand vs PyTorch", prob_hand, array(bce_case, "grad"))
 assert np.allclose(prob_hand, prob_library, rtol=1e-14, atol=0)
 assert np.allclose(prob_hand, array(bce_case, "grad"), rtol=1e-14, atol=0)
