@@ -8,18 +8,21 @@ each source into ``notebooks/NAME.ipynb``, runs it top to bottom in a fresh
 and writes it back with its outputs, so readers see the results without running
 anything.
 
-One source can carry two languages, so a translation cannot drift from the
-original: in a markdown cell a line ``<!-- en -->`` or ``<!-- zh -->`` starts
-text for that language only and ``<!-- both -->`` returns to shared text; in a
-code cell a line ending in the comment ``# [en]`` or ``# [zh]``, or a comment
-line starting with ``# [en] `` or ``# [zh] ``, belongs to that language only
-(the tag is dropped). The code defines ``LANG`` with one tagged line per
-language and prints through ``_(english, chinese)``; everything else, the
-numbers included, is the same code. A source with any ``zh`` tag is built twice:
-``notebooks/NAME.ipynb`` (English) and ``notebooks/zh/NAME.ipynb`` (Chinese).
+One source can yield several variants of its notebook, so that they cannot
+drift apart: ``en`` (the default, ``notebooks/NAME.ipynb``), ``zh`` (a Chinese
+translation, ``notebooks/zh/NAME.ipynb``) and ``solutions`` (exercises filled
+in, ``notebooks/solutions/NAME.ipynb``). In a markdown cell a line
+``<!-- en -->``, ``<!-- zh -->`` or ``<!-- solutions -->`` starts text for that
+variant only and ``<!-- both -->`` returns to shared text; in a code cell a line
+ending in the comment ``# [en]`` (``# [zh]``, ``# [solutions]``), or a comment
+line starting with that tag, belongs to that variant only (the tag is dropped).
+Untagged lines belong to every variant. A bilingual notebook defines ``LANG``
+with one tagged line per language and prints through ``_(english, chinese)``;
+everything else, the numbers included, is the same code. A source is built
+once per variant it mentions, and always as ``en``.
 
     uv run python scripts/build_notebooks.py            # all notebooks
-    uv run python scripts/build_notebooks.py 03_targets  # one (both languages if it has two)
+    uv run python scripts/build_notebooks.py 03_targets  # one (with its variants)
 
 ``tests/test_notebooks.py`` imports this file to run the notebooks the same way
 and to check that the committed notebooks match their sources and outputs.
@@ -41,12 +44,12 @@ SOURCES = NOTEBOOKS / "src"
 KERNEL = "python3"
 CELL_TIMEOUT = 120  # seconds; a whole notebook takes a few seconds
 
-LANGUAGES = ("en", "zh")  # the first is the default, built into notebooks/
+VARIANTS = ("en", "zh", "solutions")  # the first is the default, built into notebooks/
 _MARKER = re.compile(r"^# %%(?: \[(markdown)\])?\s*$")
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
-_MD_LANG = re.compile(r"^<!-- (en|zh|both) -->\s*$")
-_CODE_TRAILING = re.compile(r"\s*# \[(en|zh)\]\s*$")
-_CODE_LEADING = re.compile(r"^(\s*)# \[(en|zh)\] ?")
+_MD_TAG = re.compile(r"^<!-- (en|zh|solutions|both) -->\s*$")
+_CODE_TRAILING = re.compile(r"\s*# \[(en|zh|solutions)\]\s*$")
+_CODE_LEADING = re.compile(r"^(\s*)# \[(en|zh|solutions)\] ?")
 
 
 def sources() -> list[Path]:
@@ -54,48 +57,48 @@ def sources() -> list[Path]:
     return sorted(SOURCES.glob("[0-9][0-9]_*.py"))
 
 
-def languages(source: Path) -> tuple[str, ...]:
-    """The languages ``source`` is written in: English, and Chinese if tagged."""
+def variants(source: Path) -> tuple[str, ...]:
+    """The variants ``source`` is built in: ``en``, and every other one it tags."""
     text = source.read_text(encoding="utf-8")
-    tagged = "<!-- zh -->" in text or "# [zh]" in text
-    return LANGUAGES if tagged else LANGUAGES[:1]
+    return tuple(v for v in VARIANTS
+                 if v == VARIANTS[0] or f"<!-- {v} -->" in text or f"# [{v}]" in text)
 
 
-def target(source: Path, lang: str = LANGUAGES[0]) -> Path:
-    """Where the notebook built from ``source`` in ``lang`` is committed."""
-    folder = NOTEBOOKS if lang == LANGUAGES[0] else NOTEBOOKS / lang
+def target(source: Path, variant: str = VARIANTS[0]) -> Path:
+    """Where the notebook built from ``source`` as ``variant`` is committed."""
+    folder = NOTEBOOKS if variant == VARIANTS[0] else NOTEBOOKS / variant
     return folder / f"{source.stem}.ipynb"
 
 
-def _select(kind: str, lines: list[str], lang: str) -> list[str]:
-    """Keep the shared lines and those tagged ``lang``; drop the tags."""
+def _select(kind: str, lines: list[str], variant: str) -> list[str]:
+    """Keep the shared lines and those tagged ``variant``; drop the tags."""
     kept = []
     if kind == "markdown":
         current = "both"
         for line in lines:
-            match = _MD_LANG.match(line)
+            match = _MD_TAG.match(line)
             if match:
                 current = match.group(1)
-            elif current in ("both", lang):
+            elif current in ("both", variant):
                 kept.append(line)
         return kept
     for line in lines:
         tag = _CODE_TRAILING.search(line)
         if tag:
-            if tag.group(1) == lang:
+            if tag.group(1) == variant:
                 kept.append(line[: tag.start()])
             continue
         tag = _CODE_LEADING.match(line)
         if tag:
-            if tag.group(2) == lang:
+            if tag.group(2) == variant:
                 kept.append(tag.group(1) + "# " + line[tag.end():])
             continue
         kept.append(line)
     return kept
 
 
-def parse(text: str, lang: str = LANGUAGES[0]) -> list[tuple[str, str]]:
-    """Split a percent-format source into ``(kind, source)`` cells in ``lang``."""
+def parse(text: str, variant: str = VARIANTS[0]) -> list[tuple[str, str]]:
+    """Split a percent-format source into ``(kind, source)`` cells of ``variant``."""
     cells: list[tuple[str, list[str]]] = []
     for line in text.splitlines():
         match = _MARKER.match(line)
@@ -107,20 +110,20 @@ def parse(text: str, lang: str = LANGUAGES[0]) -> list[tuple[str, str]]:
     for kind, lines in cells:
         if kind == "markdown":
             lines = [re.sub(r"^# ?", "", line) for line in lines]
-        body = "\n".join(_select(kind, lines, lang)).strip("\n")
+        body = "\n".join(_select(kind, lines, variant)).strip("\n")
         if body:
             result.append((kind, body))
     return result
 
 
-def build(source: Path, lang: str = LANGUAGES[0]) -> nbformat.NotebookNode:
-    """The unexecuted notebook for one source file, in ``lang``."""
+def build(source: Path, variant: str = VARIANTS[0]) -> nbformat.NotebookNode:
+    """The unexecuted notebook for one source file, as ``variant``."""
     nb = nbformat.v4.new_notebook()
     nb.metadata = {
         "kernelspec": {"name": KERNEL, "display_name": "Python 3 (ipykernel)", "language": "python"},
         "language_info": {"name": "python"},
     }
-    for number, (kind, body) in enumerate(parse(source.read_text(encoding="utf-8"), lang)):
+    for number, (kind, body) in enumerate(parse(source.read_text(encoding="utf-8"), variant)):
         make = nbformat.v4.new_markdown_cell if kind == "markdown" else nbformat.v4.new_code_cell
         # Fixed cell ids keep rebuilt notebooks byte-stable in version control.
         nb.cells.append(make(body, id=f"{source.stem[:2]}-{number:02d}"))
@@ -169,11 +172,11 @@ def main(names: list[str]) -> int:
         print(f"no notebook source matches {names}", file=sys.stderr)
         return 2
     for source in chosen:
-        for lang in languages(source):
+        for variant in variants(source):
             start = time.perf_counter()
-            path = target(source, lang)
+            path = target(source, variant)
             path.parent.mkdir(exist_ok=True)
-            nb = execute(build(source, lang), path.parent)
+            nb = execute(build(source, variant), path.parent)
             nbformat.write(nb, path)
             print(f"{path.relative_to(ROOT)}: executed in {time.perf_counter() - start:.1f} s")
     return 0

@@ -2,9 +2,14 @@
 
 Each test runs the notebook's own cells: the setup cell (which defines
 ``check_answer``), then one exercise's check cell with the exercise replaced by
-an answer. The blank stubs must give "not attempted yet"; the library's
-textbook functions (the solutions) must pass; the classic wrong answers must
-fail, and where ``xent_ref.testing`` knows the mistake, with its name.
+an answer. The blank stubs must give "not attempted yet"; the answers of the
+solutions variant (notebooks/solutions/06_exercises.ipynb, same source) must
+pass; the classic wrong answers must fail, and where ``xent_ref.testing`` knows
+the mistake, with its name.
+
+(``xent_ref.textbook`` is not a right answer here on purpose: its softmax skips
+the max shift, its BCE with logits goes through the sigmoid, and it computes in
+float64 whatever the input dtype, all to keep the formulas bare.)
 """
 
 from __future__ import annotations
@@ -18,22 +23,38 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xent_ref import textbook
-
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("build_notebooks", ROOT / "scripts" / "build_notebooks.py")
 build_notebooks = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(build_notebooks)
 
 SOURCE = ROOT / "notebooks" / "src" / "06_exercises.py"
-CODE = [body for kind, body in build_notebooks.parse(SOURCE.read_text(encoding="utf-8"))
-        if kind == "code"]
+
+
+def _code(variant):
+    text = SOURCE.read_text(encoding="utf-8")
+    return [body for kind, body in build_notebooks.parse(text, variant) if kind == "code"]
+
+
+CODE = _code("en")
 SETUP = next(cell for cell in CODE if "def check_answer" in cell)
 _CHECK = re.compile(r'^report = check_answer\("\w+", (?:grad=)?(\w+)', re.MULTILINE)
 CHECKS = {_CHECK.search(cell).group(1): cell for cell in CODE if _CHECK.search(cell)}
 STUBS = {name: next(cell for cell in CODE if f"def {name}(" in cell) for name in CHECKS}
 EXERCISES = ["softmax", "log_softmax", "cross_entropy", "cross_entropy_grad",
              "binary_cross_entropy_with_logits"]
+
+
+def _solutions():
+    """The filled-in exercise functions of the solutions variant."""
+    namespace: dict = {}
+    for cell in _code("solutions"):
+        if "def check_answer" in cell or any(f"def {name}(" in cell for name in EXERCISES):
+            exec(cell, namespace)
+    return {name: namespace[name] for name in EXERCISES}
+
+
+SOLUTIONS = _solutions()
 
 
 def run_check(name, answer=None):
@@ -62,8 +83,8 @@ def test_blank_exercise_is_not_attempted(name):
 
 
 @pytest.mark.parametrize("name", EXERCISES)
-def test_textbook_answer_passes(name):
-    report, printed = run_check(name, getattr(textbook, name))
+def test_solution_passes(name):
+    report, printed = run_check(name, SOLUTIONS[name])
     assert report.ok, printed
     assert report.outcomes and not report.failures
     assert "not attempted" not in printed and str(report) in printed
@@ -80,6 +101,13 @@ def log_softmax_without_max_shift(x, axis=-1):
     return x - np.log(np.exp(x).sum(axis=axis, keepdims=True))
 
 
+def test_solutions_are_not_the_stubs():
+    for name in EXERCISES:
+        stub_namespace: dict = {"np": np}
+        exec(STUBS[name], stub_namespace)
+        assert stub_namespace[name].__code__.co_code != SOLUTIONS[name].__code__.co_code
+
+
 def _kept_weights(logits, target, weight, ignore_index):
     w = np.ones(logits.shape[1]) if weight is None else np.asarray(weight)
     kept = target != ignore_index
@@ -89,8 +117,8 @@ def _kept_weights(logits, target, weight, ignore_index):
 def cross_entropy_mean_by_count(logits, target, weight=None, ignore_index=-100, reduction="mean"):
     """The weighted mean divided by the number of kept samples, not their weights."""
     if reduction != "mean":
-        return textbook.cross_entropy(logits, target, weight, ignore_index, reduction)
-    total = textbook.cross_entropy(logits, target, weight, ignore_index, "sum")
+        return SOLUTIONS["cross_entropy"](logits, target, weight, ignore_index, reduction)
+    total = SOLUTIONS["cross_entropy"](logits, target, weight, ignore_index, "sum")
     return total / logits.dtype.type(np.count_nonzero(target != ignore_index))
 
 
@@ -98,8 +126,8 @@ def cross_entropy_ignored_counted(logits, target, weight=None, ignore_index=-100
                                   reduction="mean"):
     """The mean divided by all N targets, the ignored ones too."""
     if reduction != "mean":
-        return textbook.cross_entropy(logits, target, weight, ignore_index, reduction)
-    total = textbook.cross_entropy(logits, target, weight, ignore_index, "sum")
+        return SOLUTIONS["cross_entropy"](logits, target, weight, ignore_index, reduction)
+    total = SOLUTIONS["cross_entropy"](logits, target, weight, ignore_index, "sum")
     return total / logits.dtype.type(len(target))
 
 
@@ -107,7 +135,7 @@ def cross_entropy_grad_not_divided(logits, target, weight=None, ignore_index=-10
                                    reduction="mean", grad_output=1.0):
     """The gradient of the sum, returned for the mean: never divided by the denominator."""
     reduction = "sum" if reduction == "mean" else reduction
-    return textbook.cross_entropy_grad(logits, target, weight, ignore_index, reduction,
+    return SOLUTIONS["cross_entropy_grad"](logits, target, weight, ignore_index, reduction,
                                        grad_output=grad_output)
 
 
@@ -115,9 +143,9 @@ def cross_entropy_grad_mean_by_count(logits, target, weight=None, ignore_index=-
                                      reduction="mean", grad_output=1.0):
     """The weighted mean's gradient divided by the count of kept samples."""
     if reduction != "mean":
-        return textbook.cross_entropy_grad(logits, target, weight, ignore_index, reduction,
+        return SOLUTIONS["cross_entropy_grad"](logits, target, weight, ignore_index, reduction,
                                            grad_output=grad_output)
-    rows = textbook.cross_entropy_grad(logits, target, weight, ignore_index, "sum",
+    rows = SOLUTIONS["cross_entropy_grad"](logits, target, weight, ignore_index, "sum",
                                        grad_output=grad_output)
     return rows / logits.dtype.type(np.count_nonzero(target != ignore_index))
 

@@ -1,8 +1,8 @@
 """Execute every teaching notebook in a fresh kernel and check the committed
 copy is current: same cells as its source in notebooks/src/, same text output.
-A source written in two languages yields two notebooks (notebooks/NAME.ipynb
-and notebooks/zh/NAME.ipynb); both are checked, and their outputs must show
-the same numbers.
+A source may yield variants (notebooks/zh/NAME.ipynb in Chinese,
+notebooks/solutions/NAME.ipynb with the exercises done); each is checked, and a
+translation's outputs must show the same numbers as the original's.
 
 Marked ``notebooks`` so it can be selected (``-m notebooks``) or skipped
 (``-m "not notebooks"``); the plain ``pytest`` run includes it.
@@ -29,8 +29,8 @@ build_notebooks = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(build_notebooks)
 
 SOURCES = build_notebooks.sources()
-TARGETS = [(source, lang) for source in SOURCES for lang in build_notebooks.languages(source)]
-BILINGUAL = [source for source in SOURCES if len(build_notebooks.languages(source)) > 1]
+TARGETS = [(source, variant) for source in SOURCES for variant in build_notebooks.variants(source)]
+BILINGUAL = [source for source in SOURCES if "zh" in build_notebooks.variants(source)]
 
 pytestmark = pytest.mark.notebooks
 
@@ -39,9 +39,10 @@ def test_there_are_at_least_five_notebooks():
     assert len(SOURCES) >= 5
     committed = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
     assert committed == [s.stem for s in SOURCES]
-    translated = sorted(p.stem for p in (ROOT / "notebooks" / "zh").glob("*.ipynb"))
-    assert translated == [s.stem for s in BILINGUAL]
-    assert "02_worked_examples" in translated
+    for variant in build_notebooks.VARIANTS[1:]:
+        committed = sorted(p.stem for p in (ROOT / "notebooks" / variant).glob("*.ipynb"))
+        assert committed == [s.stem for s in SOURCES if variant in build_notebooks.variants(s)]
+    assert "zh" in build_notebooks.variants(ROOT / "notebooks" / "src" / "02_worked_examples.py")
 
 
 def test_kernel_is_this_environment():
@@ -53,12 +54,12 @@ def test_kernel_is_this_environment():
 
 
 @pytest.mark.parametrize(
-    ("source", "lang"), TARGETS,
-    ids=[s.stem if lang == "en" else f"{lang}/{s.stem}" for s, lang in TARGETS])
-def test_notebook_runs_and_is_current(source, lang):
-    path = build_notebooks.target(source, lang)
+    ("source", "variant"), TARGETS,
+    ids=[s.stem if variant == "en" else f"{variant}/{s.stem}" for s, variant in TARGETS])
+def test_notebook_runs_and_is_current(source, variant):
+    path = build_notebooks.target(source, variant)
     committed = nbformat.read(path, as_version=4)
-    fresh = build_notebooks.build(source, lang)
+    fresh = build_notebooks.build(source, variant)
     stale = "rebuild with: uv run python scripts/build_notebooks.py " + source.stem
     assert [(c.cell_type, c.source) for c in committed.cells] == [
         (c.cell_type, c.source) for c in fresh.cells
@@ -95,7 +96,7 @@ def test_translations_show_the_same_numbers(source):
     proves each committed notebook's outputs are current.
     """
     outputs = {}
-    for lang in build_notebooks.languages(source):
+    for lang in ("en", "zh"):
         nb = nbformat.read(build_notebooks.target(source, lang), as_version=4)
         outputs[lang] = [_NUMBER.findall("".join(cell))
                          for cell in build_notebooks.text_outputs(nb)]
@@ -110,9 +111,9 @@ def test_translations_show_the_same_numbers(source):
         assert en == zh, f"code cell {number}: {en} != {zh}"
 
 
-def test_translation_tags_leave_nothing_behind():
-    """No language marker survives into a built notebook."""
-    for source, lang in TARGETS:
-        for kind, body in build_notebooks.parse(source.read_text(encoding="utf-8"), lang):
-            assert "<!-- en -->" not in body and "<!-- zh -->" not in body, (source, lang)
-            assert "# [en]" not in body and "# [zh]" not in body, (source, lang)
+def test_variant_tags_leave_nothing_behind():
+    """No variant marker survives into a built notebook."""
+    for source, variant in TARGETS:
+        for kind, body in build_notebooks.parse(source.read_text(encoding="utf-8"), variant):
+            for tag in build_notebooks.VARIANTS:
+                assert f"<!-- {tag} -->" not in body and f"# [{tag}]" not in body, (source, variant)

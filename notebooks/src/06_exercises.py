@@ -1,5 +1,13 @@
 # %% [markdown]
+# <!-- en -->
 # # 6. Exercises: write the losses yourself
+# <!-- solutions -->
+# # 6. Exercises: write the losses yourself (solutions)
+#
+# *This is the solutions variant of `../06_exercises.ipynb`, built from the same
+# source with one right answer filled in for each exercise; every check cell
+# below passes. Try the exercises before reading on.*
+# <!-- both -->
 #
 # Reading a derivation is not the same as being able to write it. In this
 # notebook you implement, in plain NumPy, the functions the earlier notebooks
@@ -19,10 +27,13 @@
 # **How to work.** Fill in the body of each function between the `your code`
 # markers, run its cell, then run the check cell below it. Until you do, the
 # check cell says "not attempted yet". Each exercise needs a handful of lines;
-# loops over samples are allowed but not needed. The answers are in
-# `xent_ref/textbook.py` (the library's plain textbook versions); the test
-# `tests/test_exercises.py` runs these same check cells on them, and on the
-# classic wrong answers, to prove that the checks pass and fail as they should.
+# loops over samples are allowed but not needed. One right answer for each is
+# in `solutions/06_exercises.ipynb`, built from the same source; the test
+# `tests/test_exercises.py` runs these same check cells on those answers, and
+# on the classic wrong ones, to prove that the checks pass and fail as they
+# should. (`xent_ref/textbook.py` writes the formulas out plainly but on
+# purpose without the numerical care these checks demand: its `softmax` is the
+# unshifted formula of exercise 1's hint.)
 
 # %%
 import numpy as np
@@ -99,14 +110,17 @@ assert not example.ok and "class-axis-last" in [d.id for d in example.diagnoses]
 # %%
 def softmax(x, axis=-1):
     """Softmax of the array x along axis."""
-    probs = None
+    probs = None  # [en]
     # ---- your code here (about 3 lines) ----
-
+    shifted = x - x.max(axis=axis, keepdims=True)  # [solutions]
+    exps = np.exp(shifted)  # [solutions]
+    probs = exps / exps.sum(axis=axis, keepdims=True)  # [solutions]
     # ---- end of your code ----
     return probs
 
 # %%
 report = check_answer("softmax", softmax)
+assert report.ok  # [solutions]
 
 # %% [markdown]
 # ## Exercise 2: log-softmax
@@ -120,14 +134,16 @@ report = check_answer("softmax", softmax)
 # %%
 def log_softmax(x, axis=-1):
     """Log-softmax of the array x along axis."""
-    log_probs = None
+    log_probs = None  # [en]
     # ---- your code here (about 3 lines) ----
-
+    shifted = x - x.max(axis=axis, keepdims=True)  # [solutions]
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))  # [solutions]
     # ---- end of your code ----
     return log_probs
 
 # %%
 report = check_answer("log_softmax", log_softmax)
+assert report.ok  # [solutions]
 
 # %% [markdown]
 # ## Exercise 3: cross-entropy with `weight` and `ignore_index`
@@ -149,14 +165,26 @@ report = check_answer("log_softmax", log_softmax)
 # %%
 def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mean"):
     """Cross-entropy of (N, C) logits against (N,) class indices."""
-    loss = None
+    loss = None  # [en]
     # ---- your code here (about 10 lines) ----
-
+    n, c = logits.shape  # [solutions]
+    w = np.ones(c, logits.dtype) if weight is None else np.asarray(weight, logits.dtype)  # [solutions]
+    kept = target != ignore_index  # [solutions]
+    safe = np.where(kept, target, 0)  # a valid index for the ignored rows  # [solutions]
+    w_t = np.where(kept, w[safe], 0).astype(logits.dtype)  # [solutions]
+    losses = -w_t * log_softmax(logits, axis=1)[np.arange(n), safe]  # [solutions]
+    if reduction == "none":  # [solutions]
+        loss = losses  # [solutions]
+    elif reduction == "sum":  # [solutions]
+        loss = losses.sum()  # [solutions]
+    else:  # [solutions]
+        loss = losses.sum() / w_t.sum()  # [solutions]
     # ---- end of your code ----
     return loss
 
 # %%
 report = check_answer("cross_entropy", cross_entropy, shape="NxC", target="index", smoothing=0.0)
+assert report.ok  # [solutions]
 
 # %% [markdown]
 # ## Exercise 4: the gradient of cross-entropy
@@ -175,15 +203,29 @@ report = check_answer("cross_entropy", cross_entropy, shape="NxC", target="index
 def cross_entropy_grad(logits, target, weight=None, ignore_index=-100, reduction="mean",
                        grad_output=1.0):
     """d loss / d logits, shape (N, C), for the loss of exercise 3."""
-    grad = None
+    grad = None  # [en]
     # ---- your code here (about 12 lines) ----
-
+    n, c = logits.shape  # [solutions]
+    w = np.ones(c, logits.dtype) if weight is None else np.asarray(weight, logits.dtype)  # [solutions]
+    kept = target != ignore_index  # [solutions]
+    safe = np.where(kept, target, 0)  # [solutions]
+    w_t = np.where(kept, w[safe], 0).astype(logits.dtype)  # [solutions]
+    one_hot = np.eye(c, dtype=logits.dtype)[safe]  # [solutions]
+    grad = w_t[:, None] * (softmax(logits, axis=1) - one_hot)  # [solutions]
+    grad_output = np.asarray(grad_output, logits.dtype)  # [solutions]
+    if reduction == "none":  # [solutions]
+        grad = grad * grad_output[:, None]  # [solutions]
+    elif reduction == "sum":  # [solutions]
+        grad = grad * grad_output  # [solutions]
+    else:  # [solutions]
+        grad = grad * (grad_output / w_t.sum())  # [solutions]
     # ---- end of your code ----
     return grad
 
 # %%
 report = check_answer("cross_entropy", grad=cross_entropy_grad, shape="NxC", target="index",
                       smoothing=0.0)
+assert report.ok  # [solutions]
 
 # %% [markdown]
 # ## Exercise 5: binary cross-entropy with logits
@@ -205,23 +247,29 @@ report = check_answer("cross_entropy", grad=cross_entropy_grad, shape="NxC", tar
 # %%
 def binary_cross_entropy_with_logits(x, y, weight=None, pos_weight=None, reduction="mean"):
     """Binary cross-entropy of logits x against targets y (any shape)."""
-    loss = None
+    loss = None  # [en]
     # ---- your code here (about 6 lines) ----
-
+    pw = 1 if pos_weight is None else pos_weight  # [solutions]
+    losses = pw * y * np.logaddexp(0, -x) + (1 - y) * np.logaddexp(0, x)  # [solutions]
+    if weight is not None:  # [solutions]
+        losses = losses * weight  # [solutions]
+    losses = losses.astype(x.dtype, copy=False)  # [solutions]
+    loss = {"none": losses, "sum": losses.sum(), "mean": losses.mean()}[reduction]  # [solutions]
     # ---- end of your code ----
     return loss
 
 # %%
 report = check_answer("binary_cross_entropy_with_logits", binary_cross_entropy_with_logits)
+assert report.ok  # [solutions]
 
 # %% [markdown]
 # ## When everything passes
 #
-# Compare your answers with `xent_ref/textbook.py`, the library's textbook
-# versions, and then with the production functions in `xent_ref/softmax.py`,
+# Compare your answers with `xent_ref/textbook.py`, the formulas written as
+# they read, and then with the production functions in `xent_ref/softmax.py`,
 # `xent_ref/cross_entropy.py` and `xent_ref/binary.py`: they compute the same
 # numbers in blocks, without forming the one-hot matrix, and keep full
-# accuracy where the textbook formulas lose it (notebook 5 and the textbook's
-# docstrings say where). To check an implementation of your own outside this
+# accuracy where the plain formulas lose it (the textbook's docstrings say
+# where). To check an implementation of your own outside this
 # notebook, call `testing.check(your_function, "cross_entropy")` or run
 # `xent-ref verify`.
