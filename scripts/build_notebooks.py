@@ -35,8 +35,8 @@ import sys
 import time
 from pathlib import Path
 
-import nbformat
-from nbclient import NotebookClient
+# nbformat and nbclient (the notebooks extra) are imported where a notebook is
+# built or run, so parse() works without them (tests/test_exercises.py uses it).
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -118,6 +118,8 @@ def parse(text: str, variant: str = VARIANTS[0]) -> list[tuple[str, str]]:
 
 def build(source: Path, variant: str = VARIANTS[0]) -> nbformat.NotebookNode:
     """The unexecuted notebook for one source file, as ``variant``."""
+    import nbformat
+
     nb = nbformat.v4.new_notebook()
     nb.metadata = {
         "kernelspec": {"name": KERNEL, "display_name": "Python 3 (ipykernel)", "language": "python"},
@@ -133,6 +135,8 @@ def build(source: Path, variant: str = VARIANTS[0]) -> nbformat.NotebookNode:
 def execute(nb: nbformat.NotebookNode, folder: Path = NOTEBOOKS) -> nbformat.NotebookNode:
     """Run ``nb`` top to bottom in a fresh kernel started in ``folder`` (where the
     notebook lives, so its relative paths work), in place; raises on a cell error."""
+    from nbclient import NotebookClient
+
     client = NotebookClient(
         nb,
         kernel_name=KERNEL,
@@ -167,6 +171,8 @@ def text_outputs(nb: nbformat.NotebookNode) -> list[list[str]]:
 
 
 def main(names: list[str]) -> int:
+    import nbformat
+
     chosen = [s for s in sources() if not names or s.stem in names]
     if not chosen:
         print(f"no notebook source matches {names}", file=sys.stderr)

@@ -101,14 +101,18 @@ assert round(by_hand, 4) == 0.6406 and round(exact, 7) == 0.6405346
 #
 # `explain` shows every number of the same call: the rows, the numerator, the
 # denominator, and the library's result (which it checks equals their ratio).
+# Printed as text it also shows the gradient, row by row (notebook 5 derives
+# it); `to_text(lang="zh")` writes the same in Chinese.
 # <!-- zh -->
 # 就它取整后的输入而言，文档的结果没有算错；精确值四舍五入是 0.6405。单是把
 # 0.3543437 舍成 0.3543，就让这个样本的 $-\log p$ 增加了约 $1.2 \times 10^{-4}$。
 #
 # `explain` 会列出同一次调用中的每个数：逐行明细、分子、分母，以及库函数的结果
-# （它会核对结果确实等于分子除以分母）。`explain` 的表格是英文的：`target` 是目标
-# 类别，`p(target)` 是它的概率，`weight` 是权重，`status` 表示保留（kept）还是忽略
-# （ignored），`loss` 是该行的损失；`numerator` 是分子，`denominator` 是分母。
+# （它会核对结果确实等于分子除以分母）。以文本打印时，它还逐行给出梯度（推导见
+# 笔记本 5）；`to_text(lang="zh")` 用中文写出说明文字。下面直接显示的表格是英文的，
+# 表头含义：`target` 是目标类别，`p(target)` 是它的概率，`weight` 是权重，
+# `status` 表示保留（kept）还是忽略（ignored），`loss` 是该行的损失；`numerator`
+# 是分子，`denominator` 是分母。
 
 # %%
 explain(xr.cross_entropy, logits, labels)
@@ -127,7 +131,7 @@ explain(xr.cross_entropy, logits, labels)
 
 # %%
 ex = explain("cross_entropy", logits, labels, ignore_index=1)
-print(ex)
+print(ex.to_text(lang=LANG))
 replayed = hand(p_true[[0, 2]].round(4), np.ones(2))
 print(_("\ndocument: PyTorch 0.4421, hand '(-ln0.69-ln0.5987)/2 = 0.4421'",
         "\n文档：PyTorch 0.4421，手算 '(-ln0.69-ln0.5987)/2 = 0.4421'"))
@@ -165,7 +169,7 @@ assert round(replayed, 4) == 0.4420  # the hand line really gives 0.4420
 # %%
 w = np.array([1.0, 2.0])
 ex = explain("cross_entropy", logits, labels, weight=w)
-print(ex)
+print(ex.to_text(lang=LANG))
 doc_terms = np.array([0.3711, 2.0741, 0.5130])  # the document's three terms
 our_terms = (w[labels] * -np.log(p_true.round(4))).round(4)
 print(_("\ndocument's terms   :", "\n文档的三项      ："), doc_terms, f"-> {doc_terms.sum() / 4:.6f}")
