@@ -30,6 +30,7 @@ and to check that the committed notebooks match their sources and outputs.
 
 from __future__ import annotations
 
+import copy
 import re
 import sys
 import time
@@ -145,7 +146,24 @@ def execute(nb: nbformat.NotebookNode, folder: Path = NOTEBOOKS) -> nbformat.Not
         resources={"metadata": {"path": str(folder)}},
     )
     client.execute()
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = _coalesce_streams(cell.outputs)
     return nb
+
+
+def _coalesce_streams(outputs: list) -> list:
+    """Join consecutive pieces of the same stream: how a cell's printing is cut
+    into pieces depends on timing, and the committed text must not."""
+    joined: list = []
+    for out in outputs:
+        previous = joined[-1] if joined else None
+        if (out.output_type == "stream" and previous is not None
+                and previous.output_type == "stream" and previous.name == out.name):
+            previous.text += out.text
+        else:
+            joined.append(out)
+    return joined
 
 
 def text_outputs(nb: nbformat.NotebookNode) -> list[list[str]]:
@@ -159,7 +177,7 @@ def text_outputs(nb: nbformat.NotebookNode) -> list[list[str]]:
         if cell.cell_type != "code":
             continue
         texts = []
-        for out in cell.get("outputs", []):
+        for out in _coalesce_streams(copy.deepcopy(cell.get("outputs", []))):
             if out.output_type == "stream":
                 texts.append(f"{out.name}: {out.text}")
             elif out.output_type == "error":
