@@ -15,7 +15,8 @@ in, ``notebooks/solutions/NAME.ipynb``). In a markdown cell a line
 ``<!-- en -->``, ``<!-- zh -->`` or ``<!-- solutions -->`` starts text for that
 variant only and ``<!-- both -->`` returns to shared text; in a code cell a line
 ending in the comment ``# [en]`` (``# [zh]``, ``# [solutions]``), or a comment
-line starting with that tag, belongs to that variant only (the tag is dropped).
+line starting with that tag, belongs to that variant only (the tag is dropped;
+a line holding only the tag is an empty line of that variant).
 Untagged lines belong to every variant. A bilingual notebook defines ``LANG``
 with one tagged line per language and prints through ``_(english, chinese)``;
 everything else, the numbers included, is the same code. A source is built

@@ -112,6 +112,7 @@ def softmax(x, axis=-1):
     """Softmax of the array x along axis."""
     probs = None  # [en]
     # ---- your code here (about 3 lines) ----
+    # [en]
     shifted = x - x.max(axis=axis, keepdims=True)  # [solutions]
     exps = np.exp(shifted)  # [solutions]
     probs = exps / exps.sum(axis=axis, keepdims=True)  # [solutions]
@@ -136,6 +137,7 @@ def log_softmax(x, axis=-1):
     """Log-softmax of the array x along axis."""
     log_probs = None  # [en]
     # ---- your code here (about 3 lines) ----
+    # [en]
     shifted = x - x.max(axis=axis, keepdims=True)  # [solutions]
     log_probs = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))  # [solutions]
     # ---- end of your code ----
@@ -167,6 +169,7 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
     """Cross-entropy of (N, C) logits against (N,) class indices."""
     loss = None  # [en]
     # ---- your code here (about 10 lines) ----
+    # [en]
     n, c = logits.shape  # [solutions]
     w = np.ones(c, logits.dtype) if weight is None else np.asarray(weight, logits.dtype)  # [solutions]
     kept = target != ignore_index  # [solutions]
@@ -205,6 +208,7 @@ def cross_entropy_grad(logits, target, weight=None, ignore_index=-100, reduction
     """d loss / d logits, shape (N, C), for the loss of exercise 3."""
     grad = None  # [en]
     # ---- your code here (about 12 lines) ----
+    # [en]
     n, c = logits.shape  # [solutions]
     w = np.ones(c, logits.dtype) if weight is None else np.asarray(weight, logits.dtype)  # [solutions]
     kept = target != ignore_index  # [solutions]
@@ -249,6 +253,7 @@ def binary_cross_entropy_with_logits(x, y, weight=None, pos_weight=None, reducti
     """Binary cross-entropy of logits x against targets y (any shape)."""
     loss = None  # [en]
     # ---- your code here (about 6 lines) ----
+    # [en]
     pw = 1 if pos_weight is None else pos_weight  # [solutions]
     losses = pw * y * np.logaddexp(0, -x) + (1 - y) * np.logaddexp(0, x)  # [solutions]
     if weight is not None:  # [solutions]
