@@ -8,8 +8,22 @@ each source into ``notebooks/NAME.ipynb``, runs it top to bottom in a fresh
 and writes it back with its outputs, so readers see the results without running
 anything.
 
+One source can yield several variants of its notebook, so that they cannot
+drift apart: ``en`` (the default, ``notebooks/NAME.ipynb``), ``zh`` (a Chinese
+translation, ``notebooks/zh/NAME.ipynb``) and ``solutions`` (exercises filled
+in, ``notebooks/solutions/NAME.ipynb``). In a markdown cell a line
+``<!-- en -->``, ``<!-- zh -->`` or ``<!-- solutions -->`` starts text for that
+variant only and ``<!-- both -->`` returns to shared text; in a code cell a line
+ending in the comment ``# [en]`` (``# [zh]``, ``# [solutions]``), or a comment
+line starting with that tag, belongs to that variant only (the tag is dropped;
+a line holding only the tag is an empty line of that variant).
+Untagged lines belong to every variant. A bilingual notebook defines ``LANG``
+with one tagged line per language and prints through ``_(english, chinese)``;
+everything else, the numbers included, is the same code. A source is built
+once per variant it mentions, and always as ``en``.
+
     uv run python scripts/build_notebooks.py            # all notebooks
-    uv run python scripts/build_notebooks.py 03_targets  # one
+    uv run python scripts/build_notebooks.py 03_targets  # one (with its variants)
 
 ``tests/test_notebooks.py`` imports this file to run the notebooks the same way
 and to check that the committed notebooks match their sources and outputs.
@@ -17,13 +31,14 @@ and to check that the committed notebooks match their sources and outputs.
 
 from __future__ import annotations
 
+import copy
 import re
 import sys
 import time
 from pathlib import Path
 
-import nbformat
-from nbclient import NotebookClient
+# nbformat and nbclient (the notebooks extra) are imported where a notebook is
+# built or run, so parse() works without them (tests/test_exercises.py uses it).
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -31,8 +46,12 @@ SOURCES = NOTEBOOKS / "src"
 KERNEL = "python3"
 CELL_TIMEOUT = 120  # seconds; a whole notebook takes a few seconds
 
+VARIANTS = ("en", "zh", "solutions")  # the first is the default, built into notebooks/
 _MARKER = re.compile(r"^# %%(?: \[(markdown)\])?\s*$")
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+_MD_TAG = re.compile(r"^<!-- (en|zh|solutions|both) -->\s*$")
+_CODE_TRAILING = re.compile(r"\s*# \[(en|zh|solutions)\]\s*$")
+_CODE_LEADING = re.compile(r"^(\s*)# \[(en|zh|solutions)\] ?")
 
 
 def sources() -> list[Path]:
@@ -40,8 +59,48 @@ def sources() -> list[Path]:
     return sorted(SOURCES.glob("[0-9][0-9]_*.py"))
 
 
-def parse(text: str) -> list[tuple[str, str]]:
-    """Split a percent-format source into ``(kind, source)`` cells."""
+def variants(source: Path) -> tuple[str, ...]:
+    """The variants ``source`` is built in: ``en``, and every other one it tags."""
+    text = source.read_text(encoding="utf-8")
+    return tuple(v for v in VARIANTS
+                 if v == VARIANTS[0] or f"<!-- {v} -->" in text or f"# [{v}]" in text)
+
+
+def target(source: Path, variant: str = VARIANTS[0]) -> Path:
+    """Where the notebook built from ``source`` as ``variant`` is committed."""
+    folder = NOTEBOOKS if variant == VARIANTS[0] else NOTEBOOKS / variant
+    return folder / f"{source.stem}.ipynb"
+
+
+def _select(kind: str, lines: list[str], variant: str) -> list[str]:
+    """Keep the shared lines and those tagged ``variant``; drop the tags."""
+    kept = []
+    if kind == "markdown":
+        current = "both"
+        for line in lines:
+            match = _MD_TAG.match(line)
+            if match:
+                current = match.group(1)
+            elif current in ("both", variant):
+                kept.append(line)
+        return kept
+    for line in lines:
+        tag = _CODE_TRAILING.search(line)
+        if tag:
+            if tag.group(1) == variant:
+                kept.append(line[: tag.start()])
+            continue
+        tag = _CODE_LEADING.match(line)
+        if tag:
+            if tag.group(2) == variant:
+                kept.append(tag.group(1) + "# " + line[tag.end():])
+            continue
+        kept.append(line)
+    return kept
+
+
+def parse(text: str, variant: str = VARIANTS[0]) -> list[tuple[str, str]]:
+    """Split a percent-format source into ``(kind, source)`` cells of ``variant``."""
     cells: list[tuple[str, list[str]]] = []
     for line in text.splitlines():
         match = _MARKER.match(line)
@@ -53,37 +112,59 @@ def parse(text: str) -> list[tuple[str, str]]:
     for kind, lines in cells:
         if kind == "markdown":
             lines = [re.sub(r"^# ?", "", line) for line in lines]
-        body = "\n".join(lines).strip("\n")
+        body = "\n".join(_select(kind, lines, variant)).strip("\n")
         if body:
             result.append((kind, body))
     return result
 
 
-def build(source: Path) -> nbformat.NotebookNode:
-    """The unexecuted notebook for one source file."""
+def build(source: Path, variant: str = VARIANTS[0]) -> nbformat.NotebookNode:
+    """The unexecuted notebook for one source file, as ``variant``."""
+    import nbformat
+
     nb = nbformat.v4.new_notebook()
     nb.metadata = {
         "kernelspec": {"name": KERNEL, "display_name": "Python 3 (ipykernel)", "language": "python"},
         "language_info": {"name": "python"},
     }
-    for number, (kind, body) in enumerate(parse(source.read_text(encoding="utf-8"))):
+    for number, (kind, body) in enumerate(parse(source.read_text(encoding="utf-8"), variant)):
         make = nbformat.v4.new_markdown_cell if kind == "markdown" else nbformat.v4.new_code_cell
         # Fixed cell ids keep rebuilt notebooks byte-stable in version control.
         nb.cells.append(make(body, id=f"{source.stem[:2]}-{number:02d}"))
     return nb
 
 
-def execute(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Run ``nb`` top to bottom in a fresh kernel, in place; raises on a cell error."""
+def execute(nb: nbformat.NotebookNode, folder: Path = NOTEBOOKS) -> nbformat.NotebookNode:
+    """Run ``nb`` top to bottom in a fresh kernel started in ``folder`` (where the
+    notebook lives, so its relative paths work), in place; raises on a cell error."""
+    from nbclient import NotebookClient
+
     client = NotebookClient(
         nb,
         kernel_name=KERNEL,
         timeout=CELL_TIMEOUT,
         record_timing=False,
-        resources={"metadata": {"path": str(NOTEBOOKS)}},
+        resources={"metadata": {"path": str(folder)}},
     )
     client.execute()
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = _coalesce_streams(cell.outputs)
     return nb
+
+
+def _coalesce_streams(outputs: list) -> list:
+    """Join consecutive pieces of the same stream: how a cell's printing is cut
+    into pieces depends on timing, and the committed text must not."""
+    joined: list = []
+    for out in outputs:
+        previous = joined[-1] if joined else None
+        if (out.output_type == "stream" and previous is not None
+                and previous.output_type == "stream" and previous.name == out.name):
+            previous.text += out.text
+        else:
+            joined.append(out)
+    return joined
 
 
 def text_outputs(nb: nbformat.NotebookNode) -> list[list[str]]:
@@ -97,7 +178,7 @@ def text_outputs(nb: nbformat.NotebookNode) -> list[list[str]]:
         if cell.cell_type != "code":
             continue
         texts = []
-        for out in cell.get("outputs", []):
+        for out in _coalesce_streams(copy.deepcopy(cell.get("outputs", []))):
             if out.output_type == "stream":
                 texts.append(f"{out.name}: {out.text}")
             elif out.output_type == "error":
@@ -109,16 +190,20 @@ def text_outputs(nb: nbformat.NotebookNode) -> list[list[str]]:
 
 
 def main(names: list[str]) -> int:
+    import nbformat
+
     chosen = [s for s in sources() if not names or s.stem in names]
     if not chosen:
         print(f"no notebook source matches {names}", file=sys.stderr)
         return 2
     for source in chosen:
-        start = time.perf_counter()
-        nb = execute(build(source))
-        target = NOTEBOOKS / f"{source.stem}.ipynb"
-        nbformat.write(nb, target)
-        print(f"{target.relative_to(ROOT)}: executed in {time.perf_counter() - start:.1f} s")
+        for variant in variants(source):
+            start = time.perf_counter()
+            path = target(source, variant)
+            path.parent.mkdir(exist_ok=True)
+            nb = execute(build(source, variant), path.parent)
+            nbformat.write(nb, path)
+            print(f"{path.relative_to(ROOT)}: executed in {time.perf_counter() - start:.1f} s")
     return 0
 
 

@@ -6,7 +6,9 @@ Run with a Python that has torch (the notebooks themselves never need torch):
     /path/to/python-with-torch scripts/make_notebook_torch_values.py
 
 Every tensor is float64, so PyTorch's values and xent_ref's agree to rounding.
-Arrays are stored with xent_ref's exact JSON encoding (xent_ref._jsonio).
+Arrays are stored with xent_ref's exact JSON encoding (xent_ref._jsonio): an
+object {"dtype", "shape", "data"} with the flat row-major values, which the
+notebook reads back with plain json and numpy (every value here is finite).
 """
 
 from __future__ import annotations
@@ -62,6 +64,9 @@ def main() -> None:
     binary_targets = np.array([1.0, 0.0, 1.0])
     cases = [
         _case("4x3 weight ignore_index", "cross_entropy", logits_4x3, labels_4x3,
+              weight=np.array([2.0, 1.0, 2.0]), ignore_index=2),
+        _case("nll_loss 4x3 weight ignore_index", "nll_loss",
+              torch.log_softmax(torch.tensor(logits_4x3), dim=1).numpy(), labels_4x3,
               weight=np.array([2.0, 1.0, 2.0]), ignore_index=2),
         _case("3x2 weight label_smoothing", "cross_entropy", logits_3x2, np.array([0, 1, 0]),
               weight=np.array([1.0, 2.0]), label_smoothing=0.1),

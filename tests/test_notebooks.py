@@ -1,5 +1,8 @@
 """Execute every teaching notebook in a fresh kernel and check the committed
 copy is current: same cells as its source in notebooks/src/, same text output.
+A source may yield variants (notebooks/zh/NAME.ipynb in Chinese,
+notebooks/solutions/NAME.ipynb with the exercises done); each is checked, and a
+translation's outputs must show the same numbers as the original's.
 
 Marked ``notebooks`` so it can be selected (``-m notebooks``) or skipped
 (``-m "not notebooks"``); the plain ``pytest`` run includes it.
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import re
 import sys
 from pathlib import Path
 
@@ -25,6 +29,8 @@ build_notebooks = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(build_notebooks)
 
 SOURCES = build_notebooks.sources()
+TARGETS = [(source, variant) for source in SOURCES for variant in build_notebooks.variants(source)]
+BILINGUAL = [source for source in SOURCES if "zh" in build_notebooks.variants(source)]
 
 pytestmark = pytest.mark.notebooks
 
@@ -33,6 +39,10 @@ def test_there_are_at_least_five_notebooks():
     assert len(SOURCES) >= 5
     committed = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
     assert committed == [s.stem for s in SOURCES]
+    for variant in build_notebooks.VARIANTS[1:]:
+        committed = sorted(p.stem for p in (ROOT / "notebooks" / variant).glob("*.ipynb"))
+        assert committed == [s.stem for s in SOURCES if variant in build_notebooks.variants(s)]
+    assert "zh" in build_notebooks.variants(ROOT / "notebooks" / "src" / "02_worked_examples.py")
 
 
 def test_kernel_is_this_environment():
@@ -43,17 +53,20 @@ def test_kernel_is_this_environment():
     assert nb.cells[0].outputs[0].text.strip() == sys.prefix
 
 
-@pytest.mark.parametrize("source", SOURCES, ids=[s.stem for s in SOURCES])
-def test_notebook_runs_and_is_current(source):
-    committed = nbformat.read(ROOT / "notebooks" / f"{source.stem}.ipynb", as_version=4)
-    fresh = build_notebooks.build(source)
+@pytest.mark.parametrize(
+    ("source", "variant"), TARGETS,
+    ids=[s.stem if variant == "en" else f"{variant}/{s.stem}" for s, variant in TARGETS])
+def test_notebook_runs_and_is_current(source, variant):
+    path = build_notebooks.target(source, variant)
+    committed = nbformat.read(path, as_version=4)
+    fresh = build_notebooks.build(source, variant)
     stale = "rebuild with: uv run python scripts/build_notebooks.py " + source.stem
     assert [(c.cell_type, c.source) for c in committed.cells] == [
         (c.cell_type, c.source) for c in fresh.cells
     ], "the committed notebook's cells differ from its source; " + stale
     assert committed.metadata.kernelspec.name == "python3"
 
-    executed = build_notebooks.execute(copy.deepcopy(fresh))  # raises on any cell error
+    executed = build_notebooks.execute(copy.deepcopy(fresh), path.parent)  # raises on a cell error
     fresh_text = build_notebooks.text_outputs(executed)
     assert not any(t.startswith("error") for cell in fresh_text for t in cell)
     assert build_notebooks.text_outputs(committed) == fresh_text, "outputs are stale; " + stale
@@ -70,3 +83,37 @@ def test_at_least_three_plots_in_all():
         plots += sum("image/png" in out.get("data", {}) for c in nb.cells
                      for out in c.get("outputs", []))
     assert plots >= 3
+
+
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+
+
+@pytest.mark.parametrize("source", BILINGUAL, ids=[s.stem for s in BILINGUAL])
+def test_translations_show_the_same_numbers(source):
+    """Cell by cell, the Chinese notebook's outputs carry the English one's numbers.
+
+    Both are built from one source, so only the words may differ; the test above
+    proves each committed notebook's outputs are current.
+    """
+    outputs = {}
+    for lang in ("en", "zh"):
+        nb = nbformat.read(build_notebooks.target(source, lang), as_version=4)
+        outputs[lang] = [_NUMBER.findall("".join(cell))
+                         for cell in build_notebooks.text_outputs(nb)]
+    english, chinese = outputs["en"], outputs["zh"]
+    zh = nbformat.read(build_notebooks.target(source, "zh"), as_version=4)
+    headings = [c.source.splitlines()[0] for c in zh.cells if c.cell_type == "markdown"]
+    # every heading is translated (CJK characters), not copied from the English
+    assert all(re.search("[\u4e00-\u9fff]", h) for h in headings), headings
+    assert len(english) == len(chinese)
+    assert sum(map(len, english)) > 20  # the worked examples print many numbers
+    for number, (en, zh) in enumerate(zip(english, chinese)):
+        assert en == zh, f"code cell {number}: {en} != {zh}"
+
+
+def test_variant_tags_leave_nothing_behind():
+    """No variant marker survives into a built notebook."""
+    for source, variant in TARGETS:
+        for kind, body in build_notebooks.parse(source.read_text(encoding="utf-8"), variant):
+            for tag in build_notebooks.VARIANTS:
+                assert f"<!-- {tag} -->" not in body and f"# [{tag}]" not in body, (source, variant)

@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import xent_ref as xr
+from xent_ref import textbook
 
 np.set_printoptions(precision=7, suppress=True)
 
@@ -31,6 +32,9 @@ np.set_printoptions(precision=7, suppress=True)
 # probability distribution over the $C$ classes. We write it in three lines of
 # NumPy, straight from the formula, and try it on the first row of the worked
 # example in document 001, "关于nn.CrossEntropyLoss交叉熵损失中weight和ignore_index参数".
+# The library keeps the same three lines as `xent_ref.textbook.softmax`: its
+# textbook module writes each function as the formula reads, and its tests hold
+# those versions equal to the production ones on ordinary inputs.
 
 # %%
 def naive_softmax(z):
@@ -39,9 +43,11 @@ def naive_softmax(z):
 
 
 row = np.array([0.9, 0.1])
-print("naive  :", naive_softmax(row))
-print("library:", xr.softmax(row))
+print("naive   :", naive_softmax(row))
+print("textbook:", textbook.softmax(row))
+print("library :", xr.softmax(row))
 assert np.allclose(naive_softmax(row), xr.softmax(row), rtol=1e-15)
+assert np.array_equal(textbook.softmax(row), naive_softmax(row))
 assert abs(xr.softmax(row).sum() - 1) < 1e-15
 
 # %% [markdown]
@@ -49,15 +55,17 @@ assert abs(xr.softmax(row).sum() - 1) < 1e-15
 #
 # `exp` overflows for arguments above about 709.8 in float64 (88.7 in float32).
 # Logits that large are unusual but legal, and the formula then divides
-# infinity by infinity:
+# infinity by infinity (the textbook version too: it shows the formula, and
+# its docstring sends you to the production version for this):
 
 # %%
 big = np.array([1000.0, 999.0, 998.0])
 with np.errstate(over="ignore", invalid="ignore"):  # the overflow is the point here
-    print("naive  :", naive_softmax(big))
-print("library:", xr.softmax(big))
+    print("naive   :", naive_softmax(big))
+    print("textbook:", textbook.softmax(big))
+print("library :", xr.softmax(big))
 with np.errstate(over="ignore", invalid="ignore"):
-    assert np.isnan(naive_softmax(big)).all()
+    assert np.isnan(naive_softmax(big)).all() and np.isnan(textbook.softmax(big)).all()
 assert np.allclose(xr.softmax(big), xr.softmax(big - 1000.0), rtol=1e-15)
 
 # %% [markdown]

@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import xent_ref as xr
+from xent_ref import textbook
 from xent_ref.explain import explain
 
 np.set_printoptions(precision=8, suppress=True)
@@ -44,6 +45,11 @@ print(f"BCELoss(sigmoid(x))  : {float(bce):.10f}")
 print(f"BCEWithLogitsLoss(x) : {float(bce_logits):.10f}")
 assert np.isclose(bce, bce_logits, rtol=1e-15)
 assert round(float(bce), 7) == 0.3047556
+# the same two losses as their formulas read (xent_ref.textbook)
+print(f"textbook, both forms : {float(textbook.binary_cross_entropy(probs, labels)):.10f}, "
+      f"{float(textbook.binary_cross_entropy_with_logits(logits, labels)):.10f}")
+assert np.isclose(textbook.binary_cross_entropy(probs, labels), bce, rtol=1e-15)
+assert np.isclose(textbook.binary_cross_entropy_with_logits(logits, labels), bce, rtol=1e-15)
 
 # %% [markdown]
 # The document prints these losses but not their values; both are
