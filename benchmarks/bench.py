@@ -5,7 +5,7 @@ Run from the repository root::
     uv run python benchmarks/bench.py                      # xent_ref alone
     PYTHONPATH=. /path/to/torch-venv/bin/python benchmarks/bench.py   # with PyTorch
 
-Cases (float32): class-index cross-entropy at an LLM's vocabulary size
+Cases (float32): class-index cross-entropy at LLM vocabulary sizes
 (4096 x 32000 logits, 0.5 GB), a segmentation batch (8, 21, 256, 256) with
 ignored pixels (``ignore_index=255``), and BCE with logits at (65536, 1000).
 
@@ -75,6 +75,10 @@ def make_cases(rng: np.random.Generator, only: set[str] | None) -> list[Case]:
         logits = rng.standard_normal((4096, 32000), dtype=np.float32)
         target = rng.integers(0, 32000, size=4096)
         cases.append(Case("llm", "cross_entropy", logits, target))
+    if not only or "llm128k" in only:  # Llama 3's vocabulary; 128256 is no power of two
+        logits = rng.standard_normal((512, 128256), dtype=np.float32)
+        target = rng.integers(0, 128256, size=512)
+        cases.append(Case("llm128k", "cross_entropy", logits, target))
     if not only or "seg" in only:
         logits = rng.standard_normal((8, 21, 256, 256), dtype=np.float32)
         target = rng.integers(0, 21, size=(8, 256, 256))
@@ -276,6 +280,7 @@ def table(rows: list[dict], torch_threads: list[int]) -> str:
 
 TITLES = {
     "llm": "cross_entropy (4096, 32000)",
+    "llm128k": "cross_entropy (512, 128256)",
     "seg": "cross_entropy (8, 21, 256, 256), ignore_index=255",
     "bce": "bce_with_logits (65536, 1000)",
 }
@@ -284,7 +289,7 @@ TITLES = {
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7, help="timed runs of each (default 7)")
-    parser.add_argument("--cases", default="", help="comma-separated subset of: llm, seg, bce")
+    parser.add_argument("--cases", default="", help="comma-separated subset of: llm, llm128k, seg, bce")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
     parser.add_argument("--profile", action="store_true", help="line-by-line time and memory of xent_ref's calls")
     parser.add_argument("--write", metavar="FILE", help="also write the results as markdown to FILE")
