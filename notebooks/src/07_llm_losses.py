@@ -125,9 +125,10 @@ assert np.isclose(combined, composed, rtol=1e-14)
 #
 # Softmax ignores a constant added to every logit of a row, so nothing in the
 # cross-entropy stops the logits from drifting together to large values,
-# where low-precision arithmetic loses digits. PaLM adds $10^{-4} \cdot
+# where low-precision formats keep few digits. PaLM adds $10^{-4} \cdot
 # \operatorname{lse}(z)^2$ per token, with
-# $\operatorname{lse}(z) = \log \sum_j e^{z_j}$. The loss of a token becomes
+# $\operatorname{lse}(z) = \log \sum_j e^{z_j}$, and reports that it makes
+# training more stable. The loss of a token becomes
 #
 # $$\ell = \operatorname{lse}(z) - z_t + \lambda \operatorname{lse}(z)^2,
 # \qquad \frac{\partial \ell}{\partial z} = p - \text{onehot}(t) + 2\lambda\,\operatorname{lse}(z)\,p,$$
@@ -210,8 +211,8 @@ assert np.isclose(extra, 0.1 * np.mean(lse(three)[kept] ** 2), rtol=1e-12)
 #
 # The logits of a language model are $Z = h W^\top$ (plus a bias), with $h$
 # the `(N, H)` last hidden states and $W$ the `(V, H)` output embedding. At
-# $N = 8192$ tokens and $V = 128\,256$, $Z$ alone is 4 GiB in float32, and its
-# gradient as much again. `linear_cross_entropy(h, W, target)` gives the
+# the scale of a real batch $Z$ takes gigabytes (printed below for
+# $N = 8192$, $V = 128\,256$), and its gradient as much again. `linear_cross_entropy(h, W, target)` gives the
 # same loss and gradients without forming $Z$: it walks through the
 # vocabulary in chunks and keeps, per token, only a running maximum $m$, a
 # running sum $s$ of $e^{z - m}$ and the target's logit. When a chunk raises
@@ -325,6 +326,7 @@ def peak_mib(work):
 mib = 2**20
 logits_mib = N * V * 4 / mib
 outputs_mib = (dh_b.nbytes + dW_b.nbytes) / mib
+print(f"N x V float32 at N = 8192, V = 128256: {8192 * 128256 * 4 / 2**30:.2f} GiB")
 print(f"one N x V float32 array    : {logits_mib:6.1f} MiB")
 print(f"the gradients (dh, dW)     : {outputs_mib:6.1f} MiB")
 print(f"peak through the logits    : {peak_a:6.0f} MiB")
@@ -391,9 +393,11 @@ def all_reduce(stats):
 
 
 stats = [shard_stats(start, block, labels_v) for start, block in shards(full_logits, k)]
-for r, (local_max, local_sum, local_target) in enumerate(stats):
-    print(f"shard {r}: token 0 local max {local_max[0]:7.4f}, local sum {local_sum[0]:8.4f}, "
-          f"owns the targets of tokens {np.flatnonzero(local_target != 0).tolist()}")
+for r, ((start, block), (local_max, local_sum, _)) in enumerate(zip(shards(full_logits, k), stats)):
+    owned = (labels_v >= start) & (labels_v < start + block.shape[1])
+    print(f"shard {r} (classes {start}-{start + block.shape[1] - 1}): token 0's local max "
+          f"{local_max[0]:7.4f}, local sum {local_sum[0]:8.4f}; "
+          f"owns the targets of tokens {np.flatnonzero(owned).tolist()}")
 sharded_lse, sharded_target = all_reduce(stats)
 sharded_losses = sharded_lse - sharded_target
 unsharded = xr.cross_entropy(full_logits, labels_v, reduction="none")
