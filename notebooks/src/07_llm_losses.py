@@ -103,6 +103,7 @@ print("gradient, no cap:\n", xr.cross_entropy_grad(logits, labels))
 print("gradient, c = 30:\n", library)
 print(f"max |by hand - library| = {np.abs(by_hand - library).max():.1e}")
 assert np.allclose(by_hand, library, rtol=0, atol=1e-15)
+assert abs(library[1].sum()) > 0.1  # the slopes differ, so the row no longer sums to 0
 
 # %% [markdown]
 # Without the cap the wrong token's logit of 60 gets the full push, almost
@@ -212,12 +213,21 @@ assert np.isclose(extra, 0.1 * np.mean(lse(three)[kept] ** 2), rtol=1e-12)
 # The logits of a language model are $Z = h W^\top$ (plus a bias), with $h$
 # the `(N, H)` last hidden states and $W$ the `(V, H)` output embedding. At
 # the scale of a real batch $Z$ takes gigabytes (printed below for
-# $N = 8192$, $V = 128\,256$), and its gradient as much again. `linear_cross_entropy(h, W, target)` gives the
-# same loss and gradients without forming $Z$: it walks through the
-# vocabulary in chunks and keeps, per token, only a running maximum $m$, a
-# running sum $s$ of $e^{z - m}$ and the target's logit. When a chunk raises
-# the maximum from $m$ to $m'$, the old sum is rescaled by $e^{m - m'}$;
-# at the end $\operatorname{lse} = m + \log s$ (the online log-sum-exp).
+# $N = 8192$, $V = 128\,256$), and its gradient as much again.
+# `linear_cross_entropy(h, W, target)` gives the same loss and gradients
+# without forming $Z$. There are two ways to cut $Z$ into pieces:
+#
+# * **By rows**, as the library does (`chunk_size` tokens at a time): a
+#   chunk of tokens gets its `(chunk, V)` logits, its losses and its share of
+#   the gradients, and the next chunk reuses the memory.
+# * **By columns**, as Cut Cross-Entropy does: walk through the vocabulary in
+#   chunks and keep, per token, only a running maximum $m$, a running sum $s$
+#   of $e^{z - m}$ and the target's logit. When a chunk raises the maximum
+#   from $m$ to $m'$, the old sum is rescaled by $e^{m - m'}$; at the end
+#   $\operatorname{lse} = m + \log s$ (the online log-sum-exp).
+#
+# The second needs the new idea, and the vocabulary shards below use it
+# again, so we write it out by hand and check it against the library.
 #
 # Step by step, on 3 tokens, $H = 4$, $V = 10$ in chunks of 4 (the last chunk
 # is shorter):
@@ -248,6 +258,8 @@ chunked_loss = np.mean(chunked_lse - target_logit)
 print(f"\nchunked by hand              : {chunked_loss:.15f}")
 print(f"cross_entropy(h @ W.T, t)    : {float(xr.cross_entropy(h @ W.T, targets)):.15f}")
 print(f"linear_cross_entropy(h, W, t): {float(xr.linear_cross_entropy(h, W, targets)):.15f}")
+print(f"the same, one row per chunk  : "
+      f"{float(xr.linear_cross_entropy(h, W, targets, chunk_size=1)):.15f}")
 assert np.allclose(chunked_lse, lse(h @ W.T), rtol=1e-14)
 assert np.isclose(chunked_loss, xr.linear_cross_entropy(h, W, targets), rtol=1e-14)
 
@@ -287,15 +299,18 @@ assert lib_b is None
 # %% [markdown]
 # ### Peak memory, measured
 #
-# `tracemalloc` records every array NumPy allocates. At $N = 512$,
-# $H = 128$, $V = 32\,000$ in float32 we compare the peak while computing
+# `tracemalloc` records every array NumPy allocates. At $N = 256$,
+# $H = 64$, $V = 32\,000$ in float32 we compare the peak while computing
 # the loss and all gradients two ways: forming the logits and calling
 # `cross_entropy_with_grad` on them (then $G W$ and $G^\top h$), and one call
 # of `linear_cross_entropy_with_grad`. Both peaks include the outputs, whose
-# largest part is $\partial L / \partial W$, as big as $W$.
+# largest part is $\partial L / \partial W$, as big as $W$. What the fused call
+# needs beyond them is a few chunk-sized arrays (by default a chunk holds
+# about $2^{20}$ logits), however large $N$ grows; the logits
+# route needs the logits and their gradient, both `N x V`.
 
 # %%
-N, H, V = 512, 128, 32_000
+N, H, V = 256, 64, 32_000
 hidden_states = rng.standard_normal((N, H), dtype=np.float32)
 embedding = rng.standard_normal((V, H), dtype=np.float32) * np.float32(0.05)
 tokens = rng.integers(0, V, N)
@@ -327,13 +342,15 @@ mib = 2**20
 logits_mib = N * V * 4 / mib
 outputs_mib = (dh_b.nbytes + dW_b.nbytes) / mib
 print(f"N x V float32 at N = 8192, V = 128256: {8192 * 128256 * 4 / 2**30:.2f} GiB")
-print(f"one N x V float32 array    : {logits_mib:6.1f} MiB")
-print(f"the gradients (dh, dW)     : {outputs_mib:6.1f} MiB")
-print(f"peak through the logits    : {peak_a:6.0f} MiB")
-print(f"peak linear_cross_entropy  : {peak_b:6.0f} MiB")
+print(f"one N x V float32 array     : {logits_mib:6.1f} MiB")
+print(f"the gradients (dh, dW)      : {outputs_mib:6.1f} MiB")
+for name, peak in (("through the logits  ", peak_a), ("linear_cross_entropy", peak_b)):
+    extra = peak - outputs_mib
+    print(f"peak {name}  : {peak:6.0f} MiB; beyond the gradients {extra:4.0f} MiB "
+          f"= {extra / logits_mib:.1f} N x V arrays")
 print(f"losses {float(loss_a):.6f} and {float(loss_b):.6f}; "
       f"max |dW difference| {np.abs(dW_a - dW_b).max():.1e}")
-assert peak_b < outputs_mib + logits_mib / 4 < peak_a
+assert peak_b - outputs_mib < logits_mib / 2 and peak_a - outputs_mib > logits_mib
 assert np.isclose(loss_a, loss_b, rtol=1e-5) and np.allclose(dW_a, dW_b, rtol=0, atol=1e-6)
 
 fig, ax = plt.subplots(figsize=(7, 3))
@@ -466,6 +483,7 @@ assert bug[0] == right_way[0] and bug[2] - reference > 0.1
 fig, ax = plt.subplots(figsize=(7, 3))
 ax.plot(shard_counts, np.array(bug) - reference, "o-", label="smoothing divided by V / k")
 ax.plot(shard_counts, np.array(right_way) - reference, "s--", label="smoothing divided by V")
+ax.set_xticks(shard_counts)
 ax.set_xlabel("number of shards k")
 ax.set_ylabel("loss - unsharded loss")
 ax.legend(fontsize=8)
