@@ -444,8 +444,9 @@ assert np.allclose(sharded_grad, library_grad, rtol=0, atol=1e-16)
 # %% [markdown]
 # ### The classic bug: smoothing with the shard's own $C$
 #
-# Label smoothing (notebook 3) adds $\frac{\varepsilon}{C} \sum_c -\log p_c$
-# per token, with $C$ the *whole* vocabulary. Sharded, each device sums
+# Label smoothing (notebook 3) turns a token's loss into
+# $(1 - \varepsilon)(-\log p_t) + \frac{\varepsilon}{C} \sum_c -\log p_c$,
+# with $C$ the *whole* vocabulary. Sharded, each device sums
 # $-\log p_c = \operatorname{lse} - z_c$ over its own classes and the sums
 # are all-reduced. The bug is to let each device average over what it sees,
 # dividing by its own $C = V / k$: after the all-reduce the smoothing term
