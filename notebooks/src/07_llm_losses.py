@@ -299,18 +299,19 @@ assert lib_b is None
 # %% [markdown]
 # ### Peak memory, measured
 #
-# `tracemalloc` records every array NumPy allocates. At $N = 256$,
+# `tracemalloc` records every array NumPy allocates. At $N = 512$,
 # $H = 64$, $V = 32\,000$ in float32 we compare the peak while computing
 # the loss and all gradients two ways: forming the logits and calling
 # `cross_entropy_with_grad` on them (then $G W$ and $G^\top h$), and one call
 # of `linear_cross_entropy_with_grad`. Both peaks include the outputs, whose
 # largest part is $\partial L / \partial W$, as big as $W$. What the fused call
-# needs beyond them is a few chunk-sized arrays (by default a chunk holds
-# about $2^{20}$ logits), however large $N$ grows; the logits
-# route needs the logits and their gradient, both `N x V`.
+# needs beyond them is a chunk's logits and their gradient (the library
+# picks the number of rows per chunk, or `chunk_size` sets it), however
+# large $N$ grows; the logits route needs the logits and their gradient,
+# both `N x V`.
 
 # %%
-N, H, V = 256, 64, 32_000
+N, H, V = 512, 64, 32_000
 hidden_states = rng.standard_normal((N, H), dtype=np.float32)
 embedding = rng.standard_normal((V, H), dtype=np.float32) * np.float32(0.05)
 tokens = rng.integers(0, V, N)
@@ -346,7 +347,7 @@ print(f"one N x V float32 array     : {logits_mib:6.1f} MiB")
 print(f"the gradients (dh, dW)      : {outputs_mib:6.1f} MiB")
 for name, peak in (("through the logits  ", peak_a), ("linear_cross_entropy", peak_b)):
     extra = peak - outputs_mib
-    print(f"peak {name}  : {peak:6.0f} MiB; beyond the gradients {extra:4.0f} MiB "
+    print(f"peak {name}   : {peak:6.0f} MiB; beyond the gradients {extra:4.0f} MiB "
           f"= {extra / logits_mib:.1f} N x V arrays")
 print(f"losses {float(loss_a):.6f} and {float(loss_b):.6f}; "
       f"max |dW difference| {np.abs(dW_a - dW_b).max():.1e}")
