@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xent_ref import _checks
+from xent_ref._checks import computed_wide
 from xent_ref._reduce import per_sample_scale, reduce_blocks, row_blocks, run_blocks
 
 # PyTorch clamps each log at -100 so that p = 0 (or 1) gives a loss of 100, not inf.
@@ -81,6 +82,7 @@ def _upstream(call: _Call, grad_output) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 
 
+@computed_wide("target", "weight", "grad_output")
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     r"""Binary cross-entropy of probabilities ``input`` against ``target``.
 
@@ -126,6 +128,7 @@ def _bce_losses(call: _Call, rows: slice) -> np.ndarray:
     return losses
 
 
+@computed_wide("target", "weight", "grad_output")
 def binary_cross_entropy_grad(input, target, weight=None, reduction="mean", grad_output=None):
     r"""Gradient of :func:`binary_cross_entropy` with respect to ``input``.
 
@@ -164,6 +167,7 @@ def _bce_grad(call: _Call, rows: slice, scale: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 
 
+@computed_wide("target", "weight", "grad_output", "pos_weight")
 def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None,
                                      reduction="mean"):
     r"""Binary cross-entropy on logits: the sigmoid and the loss in one stable formula.
@@ -239,6 +243,7 @@ def _logits_losses(call: _Call, rows: slice, e: np.ndarray | None = None) -> np.
     return losses
 
 
+@computed_wide("target", "weight", "grad_output", "pos_weight")
 def binary_cross_entropy_with_logits_grad(input, target, weight=None, pos_weight=None,
                                           reduction="mean", grad_output=None):
     r"""Gradient of :func:`binary_cross_entropy_with_logits` with respect to ``input``.
@@ -294,6 +299,7 @@ def _logits_grad(call: _Call, rows: slice, scale: np.ndarray,
     return grad
 
 
+@computed_wide("target", "weight", "grad_output", "pos_weight")
 def binary_cross_entropy_with_logits_with_grad(input, target, weight=None, pos_weight=None,
                                                reduction="mean", grad_output=None):
     """``(binary_cross_entropy_with_logits(...), binary_cross_entropy_with_logits_grad(...))``
