@@ -66,6 +66,13 @@ def _cases():
                dict(logits, grad_output=g))
         yield (f"bce_logits_with_grad-{reduction}", xr.binary_cross_entropy_with_logits_with_grad,
                dict(logits, grad_output=g))
+    # certain predictions: the -100 clamp of the loss, the 1e-12 floor of the gradient's
+    # denominator (computed in float64: p = 0 gives -1e12, rounded to -inf in float16)
+    edges = dict(input=np.array([0.0, 1.0, 1e-7, 0.5, 1 - 2**-11, 6e-8]),
+                 target=np.array([1.0, 0.0, 1.0, 1.0, 0.0, 0.0]), reduction="none")
+    yield "bce-edges", xr.binary_cross_entropy, edges
+    yield "bce_grad-edges", xr.binary_cross_entropy_grad, edges
+    yield "bce_grad-edges-mean", xr.binary_cross_entropy_grad, dict(edges, reduction="mean")
     yield "cross_entropy-4d", xr.cross_entropy, dict(input=x3, target=t3)
     yield "cross_entropy_grad-4d", xr.cross_entropy_grad, dict(input=x3, target=t3)
 
@@ -242,3 +249,67 @@ def test_float32_mean_counts_above_2_to_the_24_are_exact():
     log_probs = np.broadcast_to(np.float32(0), (n, 1))
     grad = xr.nll_loss_grad(log_probs, np.broadcast_to(np.int64(0), (n,)))
     assert grad[0, 0] == np.float32(-1 / n)
+
+
+# --- PyTorch in the same dtype: we are never further from the float64 answer ---------------
+
+
+def _torch_call(torch, function, kwargs: dict, dtype):
+    """The PyTorch twin of an ``xent_ref`` call, run in ``dtype``: a tuple like ours."""
+    import torch.nn.functional as F
+
+    tdt = {F16: torch.float16, BF16: torch.bfloat16}[dtype]
+
+    def tensor(a):
+        a = np.asarray(a)
+        if a.dtype.kind in "iu":
+            return torch.from_numpy(a.astype(np.int64))
+        return torch.from_numpy(a.astype(np.float32)).to(tdt)  # exact: float32 holds both
+
+    name = function.__name__
+    base = name.removesuffix("_with_grad").removesuffix("_grad")
+    options = {k: v for k, v in kwargs.items() if k not in ("x", "input", "grad_output")}
+    if base in ("softmax", "log_softmax"):
+        inp = tensor(kwargs["x"]).requires_grad_()
+        out = getattr(F, base)(inp, dim=options.get("axis", -1))
+    else:
+        inp = tensor(kwargs["input"]).requires_grad_()
+        target = tensor(options.pop("target"))
+        options = {k: tensor(v) if isinstance(v, np.ndarray) else v for k, v in options.items()}
+        if isinstance(options.get("pos_weight"), float):
+            options["pos_weight"] = tensor(options["pos_weight"])
+        out = getattr(F, base)(inp, target, **options)
+    wanted = []
+    if name == base or name.endswith("_with_grad"):
+        wanted.append(out)
+    if name != base:
+        g = kwargs.get("grad_output")
+        out.backward(torch.ones_like(out) if g is None else tensor(g).expand_as(out))
+        wanted.append(inp.grad)
+    return tuple(w.detach().float().numpy().astype(np.float64) for w in wanted)
+
+
+def _error(value: np.ndarray, exact: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        return np.where(value == exact, 0.0, np.abs(value - exact))
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("dtype", LOW)
+@pytest.mark.parametrize("function, kwargs", CASE_PARAMS)
+def test_no_further_from_float64_than_pytorch(function, kwargs, dtype):
+    """Our error against the float64 answer (xent_ref on the widened, rounded arguments) is
+    at most PyTorch's own error in the same dtype, entry by entry; and PyTorch agrees with the
+    float64 answer loosely (the same semantics, not the same rounding)."""
+    torch = pytest.importorskip("torch")
+    low = _in_dtype(kwargs, dtype)
+    ours = _as_tuple(function(**low))
+    exact = _as_tuple(function(**_widened(low)))
+    theirs = _torch_call(torch, function, low, dtype)
+    for o, e, t in zip(ours, exact, theirs, strict=True):
+        o = o.astype(np.float64)
+        assert (_error(o, e) <= _error(t, e)).all()
+        finite = np.isfinite(o)  # beyond the dtype's range both must say inf
+        scale = np.abs(e[finite]).max(initial=1.0)
+        np.testing.assert_allclose(t[finite], e[finite], rtol=0.05, atol=0.05 * scale)
+        np.testing.assert_array_equal(t[~finite], o[~finite])

@@ -13,6 +13,10 @@ weights). The input and target have the same shape; ``weight`` (and
 
 The losses work through the leading axis a block of rows at a time, so their
 temporaries stay block-sized even for a ``(65536, 1000)`` input.
+
+float16 and bfloat16 inputs are computed in float64 and the result rounded once
+to the input's dtype (:func:`xent_ref._checks.computed_wide`): no sum or count
+overflows float16's 65504, and the one final rounding is the only error.
 """
 
 from __future__ import annotations
@@ -139,7 +143,9 @@ def binary_cross_entropy_grad(input, target, weight=None, reduction="mean", grad
 
     computed, as PyTorch does, with the denominator :math:`\max(p(1-p), 10^{-12})`
     (the float32 constant) so that ``p = 0`` or ``1`` gives a large finite slope.
-    Like PyTorch, this ignores the -100 clamp of the forward pass.
+    Like PyTorch, this ignores the -100 clamp of the forward pass. For float16 and
+    bfloat16 the floor is applied in float64 and the slope then rounded: ``-1e12`` is
+    ``-inf`` in float16 and the nearest bfloat16 to ``-1e12`` in bfloat16.
 
     Examples
     --------
@@ -154,7 +160,8 @@ def binary_cross_entropy_grad(input, target, weight=None, reduction="mean", grad
 def _bce_grad(call: _Call, rows: slice, scale: np.ndarray) -> np.ndarray:
     p, y = call.input[rows], call.target[rows]
     denominator = np.maximum((1 - p) * p, p.dtype.type(GRAD_EPSILON))
-    # (float16 cannot hold 1e-12: its floor is 0 and p = 0 or 1 gives +-inf, as in PyTorch)
+    # (a float16 call runs in float64 with this same floor: p = 0 gives -1e12, which the
+    # final rounding makes -inf, PyTorch's float16 answer too)
     with np.errstate(divide="ignore", invalid="ignore"):
         grad = scale * (p - y) / denominator
     if call.weight is not None:

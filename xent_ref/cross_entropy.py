@@ -41,6 +41,10 @@ Accuracy: :math:`-\log p_{it} = (m_i - x_{it}) + \operatorname{log1p}(\text{othe
 (see :mod:`xent_ref.softmax`), and at the maximum :math:`j^*` the gradient is
 formed as :math:`-A\,\text{others}/S + \sum_{c \ne j^*} q_c` instead of
 :math:`A/S - q_{j^*}`, which would round a confident prediction's gradient to 0.
+
+float16 and bfloat16 inputs are computed in float64 and the result rounded once
+to the input's dtype (:func:`xent_ref._checks.computed_wide`): no sum or count
+overflows float16's 65504, and the one final rounding is the only error.
 """
 
 from __future__ import annotations

@@ -21,6 +21,10 @@ Shifting by the maximum makes every exponent :math:`\le 0`, so nothing overflows
 Summing the *other* terms separately and using ``log1p`` keeps a confident
 prediction's tiny loss: for logits ``[50, 0, 0]`` the loss of class 0 is
 ``log1p(2 e^-50) = 3.86e-22``, while ``log(1 + 3.86e-22)`` rounds to 0.
+
+float16 and bfloat16 inputs are computed in float64 and the result rounded once
+to the input's dtype (:func:`xent_ref._checks.computed_wide`): no sum or count
+overflows float16's 65504, and the one final rounding is the only error.
 """
 
 from __future__ import annotations
