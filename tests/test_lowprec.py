@@ -74,11 +74,24 @@ def _cases():
     yield "bce_grad-edges", xr.binary_cross_entropy_grad, edges
     yield "bce_grad-edges-mean", xr.binary_cross_entropy_grad, dict(edges, reduction="mean")
     yield "cross_entropy-4d", xr.cross_entropy, dict(input=x3, target=t3)
+    # the LLM options and linear_cross_entropy (their PyTorch twins are compositions: the
+    # torch test below covers the plain functions)
+    options = dict(logit_scale=0.5, softcap=4.0, z_loss=1e-3, label_smoothing=0.1)
+    yield "llm-cross_entropy_with_grad", xr.cross_entropy_with_grad, dict(options, input=x,
+                                                                           target=t, weight=w)
+    h, lin = rng.normal(size=(6, 3)), rng.normal(size=(5, 3))
+    linear = dict(options, input=h, linear_weight=lin, target=t, linear_bias=rng.normal(size=5),
+                  weight=w, grad_output=0.7)
+    yield "llm-linear_cross_entropy_with_grad", xr.linear_cross_entropy_with_grad, linear
+    yield "llm-linear_cross_entropy_grad-none", xr.linear_cross_entropy_grad, dict(
+        linear, reduction="none", grad_output=g6, chunk_size=2)
     yield "cross_entropy_grad-4d", xr.cross_entropy_grad, dict(input=x3, target=t3)
 
 
 CASES = list(_cases())
 CASE_PARAMS = [pytest.param(function, kwargs, id=name) for name, function, kwargs in CASES]
+TORCH_PARAMS = [pytest.param(function, kwargs, id=name) for name, function, kwargs in CASES
+                if not name.startswith("llm-")]
 
 
 def _in_dtype(kwargs: dict, dtype) -> dict:
@@ -95,7 +108,10 @@ def _widened(kwargs: dict) -> dict:
 
 
 def _as_tuple(result):
-    return result if isinstance(result, tuple) else (result,)
+    """A result flattened to a tuple of arrays (``linear_cross_entropy_with_grad`` nests)."""
+    if not isinstance(result, tuple):
+        return (result,)
+    return tuple(a for item in result for a in _as_tuple(item))
 
 
 def _bits(array: np.ndarray) -> np.ndarray:
@@ -296,7 +312,7 @@ def _error(value: np.ndarray, exact: np.ndarray) -> np.ndarray:
 
 @pytest.mark.torch
 @pytest.mark.parametrize("dtype", LOW)
-@pytest.mark.parametrize("function, kwargs", CASE_PARAMS)
+@pytest.mark.parametrize("function, kwargs", TORCH_PARAMS)
 def test_no_further_from_float64_than_pytorch(function, kwargs, dtype):
     """Our error against the float64 answer (xent_ref on the widened, rounded arguments) is
     at most PyTorch's own error in the same dtype, entry by entry; and PyTorch agrees with the
