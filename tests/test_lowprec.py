@@ -164,11 +164,25 @@ def test_modules_follow_the_functions(dtype):
     assert bce(logits, target).dtype == dtype and bce.grad(logits, target).dtype == dtype
 
 
-def test_explain_accepts_float16():
-    ex = xr.explain(xr.cross_entropy, np.array([[0.9, 0.1], [0.8, 0.2]], np.float16), [0, 1])
-    assert ex.result == round_once(xr.cross_entropy(np.array([[0.9, 0.1], [0.8, 0.2]],
-                                                             np.float16).astype(np.float64),
-                                                    [0, 1]), F16)
+EXPLAINED = ["cross_entropy", "nll_loss", "binary_cross_entropy",
+             "binary_cross_entropy_with_logits"]
+
+
+@pytest.mark.parametrize("dtype", LOW)
+@pytest.mark.parametrize("name", EXPLAINED)
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_explain_takes_low_precision(name, reduction, dtype):
+    """explain adds up the rounded per-sample losses; its check allows for the dtype's
+    rounding (bfloat16's eps, which np.finfo does not know, comes from ml_dtypes)."""
+    kwargs = next(c[2] for c in CASES if c[0] == {
+        "cross_entropy": "cross_entropy-mean", "nll_loss": "nll_loss-mean",
+        "binary_cross_entropy": "bce-mean", "binary_cross_entropy_with_logits":
+        "bce_logits-mean"}[name])
+    low = _in_dtype(dict(kwargs, reduction=reduction), dtype)
+    ex = xr.explain(name, low.pop("input"), low.pop("target"), **low)
+    assert ex.result.dtype == dtype and ex.result == getattr(xr, name)(
+        *(_in_dtype(kwargs, dtype)[k] for k in ("input", "target")),
+        **{k: v for k, v in low.items()})
 
 
 # --- the bugs of issue 10: sums and counts that overflowed float16 -------------------------

@@ -290,6 +290,17 @@ def round_once(values, dtype: np.dtype):
         return narrow.astype(dtype)
 
 
+def finfo(dtype):
+    """``np.finfo(dtype)`` (float64's for a non-floating dtype), bfloat16's too: from
+    ``ml_dtypes``, imported only here, when a bfloat16 array says it is installed."""
+    dtype = np.dtype(dtype)
+    if dtype.name == "bfloat16":
+        import ml_dtypes
+
+        return ml_dtypes.finfo(dtype)
+    return np.finfo(dtype if dtype.kind == "f" else np.float64)
+
+
 def _widened(value, dtype: np.dtype, name: str):
     """A companion of a low-precision input, rounded to its dtype, then widened to float64.
 
