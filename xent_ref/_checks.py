@@ -242,9 +242,11 @@ def check_z_loss(z_loss) -> float:
 # ---------------------------------------------------------------------------------------------
 
 # The dtype every float16 or bfloat16 call is computed in. float32 would not do: its
-# own rounding errors (a log-sum-exp, a sum over 65536 losses) can move the final
-# result across a float16 or bfloat16 rounding boundary; in float64 they are about
-# 2**-42 of the result, so the one rounding at the end is the only error left.
+# own rounding errors (a log-sum-exp, a sum over 65536 losses) are a few float32 ulps,
+# often enough to move the result across a float16 or bfloat16 rounding boundary. In
+# float64 they are some 2**-50 of the result: the answer can round the wrong way only
+# when the exact value is that close to a midpoint between two float16 numbers, so the
+# one rounding at the end is, in practice, the only error.
 COMPUTE_DTYPE = np.dtype(np.float64)
 
 
