@@ -28,12 +28,24 @@ def reduce(losses: np.ndarray, reduction: str, denominator) -> np.ndarray:
     total = total_of(losses)
     if reduction == "sum":
         return np.asarray(total)
-    denominator = np.asarray(denominator, dtype=losses.dtype)
     if denominator == 0:
         # A mean over no weight at all is undefined: nan, whatever the sum (PyTorch's
         # 0/0 in its NLL part makes the smoothed loss nan too, not inf).
         return np.asarray(np.nan, dtype=losses.dtype)
-    return np.asarray(total / denominator)
+    return _divided(total, denominator, losses.dtype)
+
+
+def _divided(value, denominator, dtype) -> np.ndarray:
+    """``value / denominator`` in float64, rounded once to ``dtype``.
+
+    A count (the number of samples or of kept targets, an ``int``) is used exactly:
+    in float32 a count above 2**24 would be rounded before the division. For a
+    float32 ``value`` and a denominator float32 can hold this is bit for bit
+    float32's own division (a quotient rounded to 53 bits, then to 24, is rounded
+    correctly), so float32 results do not change where they were right.
+    """
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return np.asarray(np.divide(value, np.float64(denominator)), dtype=dtype)
 
 
 def reduce_blocks(block_losses, blocks, reduction: str, denominator, dtype, shape) -> np.ndarray:
@@ -73,8 +85,7 @@ def per_sample_scale(grad_output: np.ndarray, reduction: str, denominator) -> np
     """
     if reduction != "mean":
         return grad_output
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return grad_output / np.asarray(denominator, dtype=grad_output.dtype)
+    return _divided(grad_output, denominator, grad_output.dtype)
 
 
 # Block sizes. The element-wise binary losses make several block-sized temporaries

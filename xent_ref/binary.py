@@ -13,6 +13,10 @@ weights). The input and target have the same shape; ``weight`` (and
 
 The losses work through the leading axis a block of rows at a time, so their
 temporaries stay block-sized even for a ``(65536, 1000)`` input.
+
+float16 and bfloat16 inputs are computed in float64 and the result rounded once
+to the input's dtype (:func:`xent_ref._checks.computed_wide`): no sum or count
+overflows float16's 65504, and the one final rounding is the only error.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xent_ref import _checks
+from xent_ref._checks import computed_wide
 from xent_ref._reduce import per_sample_scale, reduce_blocks, row_blocks, run_blocks
 
 # PyTorch clamps each log at -100 so that p = 0 (or 1) gives a loss of 100, not inf.
@@ -81,6 +86,7 @@ def _upstream(call: _Call, grad_output) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 
 
+@computed_wide("target", "weight", "grad_output")
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     r"""Binary cross-entropy of probabilities ``input`` against ``target``.
 
@@ -126,6 +132,7 @@ def _bce_losses(call: _Call, rows: slice) -> np.ndarray:
     return losses
 
 
+@computed_wide("target", "weight", "grad_output")
 def binary_cross_entropy_grad(input, target, weight=None, reduction="mean", grad_output=None):
     r"""Gradient of :func:`binary_cross_entropy` with respect to ``input``.
 
@@ -136,7 +143,9 @@ def binary_cross_entropy_grad(input, target, weight=None, reduction="mean", grad
 
     computed, as PyTorch does, with the denominator :math:`\max(p(1-p), 10^{-12})`
     (the float32 constant) so that ``p = 0`` or ``1`` gives a large finite slope.
-    Like PyTorch, this ignores the -100 clamp of the forward pass.
+    Like PyTorch, this ignores the -100 clamp of the forward pass. For float16 and
+    bfloat16 the floor is applied in float64 and the slope then rounded: ``-1e12`` is
+    ``-inf`` in float16 and the nearest bfloat16 to ``-1e12`` in bfloat16.
 
     Examples
     --------
@@ -151,7 +160,8 @@ def binary_cross_entropy_grad(input, target, weight=None, reduction="mean", grad
 def _bce_grad(call: _Call, rows: slice, scale: np.ndarray) -> np.ndarray:
     p, y = call.input[rows], call.target[rows]
     denominator = np.maximum((1 - p) * p, p.dtype.type(GRAD_EPSILON))
-    # (float16 cannot hold 1e-12: its floor is 0 and p = 0 or 1 gives +-inf, as in PyTorch)
+    # (a float16 call runs in float64 with this same floor: p = 0 gives -1e12, which the
+    # final rounding makes -inf, PyTorch's float16 answer too)
     with np.errstate(divide="ignore", invalid="ignore"):
         grad = scale * (p - y) / denominator
     if call.weight is not None:
@@ -164,6 +174,7 @@ def _bce_grad(call: _Call, rows: slice, scale: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 
 
+@computed_wide("target", "weight", "grad_output", "pos_weight")
 def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None,
                                      reduction="mean"):
     r"""Binary cross-entropy on logits: the sigmoid and the loss in one stable formula.
@@ -239,6 +250,7 @@ def _logits_losses(call: _Call, rows: slice, e: np.ndarray | None = None) -> np.
     return losses
 
 
+@computed_wide("target", "weight", "grad_output", "pos_weight")
 def binary_cross_entropy_with_logits_grad(input, target, weight=None, pos_weight=None,
                                           reduction="mean", grad_output=None):
     r"""Gradient of :func:`binary_cross_entropy_with_logits` with respect to ``input``.
@@ -294,6 +306,7 @@ def _logits_grad(call: _Call, rows: slice, scale: np.ndarray,
     return grad
 
 
+@computed_wide("target", "weight", "grad_output", "pos_weight")
 def binary_cross_entropy_with_logits_with_grad(input, target, weight=None, pos_weight=None,
                                                reduction="mean", grad_output=None):
     """``(binary_cross_entropy_with_logits(...), binary_cross_entropy_with_logits_grad(...))``

@@ -41,6 +41,10 @@ Accuracy: :math:`-\log p_{it} = (m_i - x_{it}) + \operatorname{log1p}(\text{othe
 (see :mod:`xent_ref.softmax`), and at the maximum :math:`j^*` the gradient is
 formed as :math:`-A\,\text{others}/S + \sum_{c \ne j^*} q_c` instead of
 :math:`A/S - q_{j^*}`, which would round a confident prediction's gradient to 0.
+
+float16 and bfloat16 inputs are computed in float64 and the result rounded once
+to the input's dtype (:func:`xent_ref._checks.computed_wide`): no sum or count
+overflows float16's 65504, and the one final rounding is the only error.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xent_ref import _checks, llm_options
+from xent_ref._checks import computed_wide
 from xent_ref._reduce import class_blocks, per_sample_scale, reduce, reduce_blocks
 from xent_ref.softmax import exp_shifted_inplace, shifted_logits
 
@@ -68,7 +73,7 @@ class _Call:
     ignore_index: int
     reduction: str
     probabilities: bool
-    denominator: float  # of reduction="mean"
+    denominator: float  # of reduction="mean" (an int when it is a count)
 
     @property
     def n_classes(self) -> int:
@@ -123,8 +128,11 @@ def _prepare(input, target, weight, ignore_index, reduction, label_smoothing=0.0
     call = _Call(logits.shape, loss_shape, logits.reshape(as_3d), target.reshape(batch, positions),
                  weight, ignore_index, reduction, probabilities=False, denominator=0.0)
     # mean = sum_i w_{t_i} l_i / sum_{i kept} w_{t_i}: the same denominator for the loss
-    # and (through the per-sample scale) for the gradient.
-    call.denominator = call.index_targets(slice(None), slice(None))[2].sum(dtype=logits.dtype)
+    # and (through the per-sample scale) for the gradient. Without weights it is a
+    # count, kept an exact integer (float32 cannot hold every count above 2**24).
+    _, kept, w_t = call.index_targets(slice(None), slice(None))
+    call.denominator = (int(np.count_nonzero(kept)) if weight is None
+                        else w_t.sum(dtype=logits.dtype))
     return call
 
 
@@ -150,6 +158,7 @@ def _block_scale(scale, rows, positions, kept=None) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 
 
+@computed_wide("target", "weight", "grad_output")
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
                   label_smoothing=0.0, *, logit_scale=1.0, softcap=None, z_loss=0.0):
     r"""Cross-entropy between the softmax of ``input`` (logits) and ``target``.
@@ -195,6 +204,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
                          None, False, logit_scale, softcap, z_loss)[0]
 
 
+@computed_wide("target", "weight", "grad_output")
 def cross_entropy_grad(input, target, weight=None, ignore_index=-100, reduction="mean",
                        label_smoothing=0.0, grad_output=None, *, logit_scale=1.0, softcap=None,
                        z_loss=0.0):
@@ -236,6 +246,7 @@ def cross_entropy_grad(input, target, weight=None, ignore_index=-100, reduction=
                          grad_output, True, logit_scale, softcap, z_loss)[1]
 
 
+@computed_wide("target", "weight", "grad_output")
 def cross_entropy_with_grad(input, target, weight=None, ignore_index=-100, reduction="mean",
                             label_smoothing=0.0, grad_output=None, *, logit_scale=1.0,
                             softcap=None, z_loss=0.0):
@@ -430,6 +441,7 @@ def _top_class(grad, j_max, a, q_max, rest, others, total, s=1.0, s_a=None) -> N
 # ---------------------------------------------------------------------------------------------
 
 
+@computed_wide("target", "weight", "grad_output")
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     r"""Negative log-likelihood: :math:`\ell_i = -w_{t_i}\, x_{i t_i}` for log-probabilities ``input``.
 
@@ -461,6 +473,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     return reduce(losses.reshape(call.loss_shape), call.reduction, call.denominator)
 
 
+@computed_wide("target", "weight", "grad_output")
 def nll_loss_grad(input, target, weight=None, ignore_index=-100, reduction="mean",
                   grad_output=None):
     r"""Gradient of :func:`nll_loss` with respect to ``input``.

@@ -41,6 +41,7 @@ from __future__ import annotations
 import numpy as np
 
 from xent_ref import _checks, llm_options
+from xent_ref._checks import computed_wide
 from xent_ref.cross_entropy import _prepare
 
 # Rows per chunk, by default: about this many bytes of logits at a time. Matrix products
@@ -143,6 +144,7 @@ def _vocabulary_slices(v: int):
         yield slice(start, min(start + step, v))
 
 
+@computed_wide("linear_weight", "target", "linear_bias", "weight", "grad_output")
 def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weight=None,
                          reduction="mean", ignore_index=-100, label_smoothing=0.0,
                          logit_scale=1.0, softcap=None, z_loss=0.0, chunk_size=None):
@@ -186,6 +188,7 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
                                  chunk_size, None, False)[0]
 
 
+@computed_wide("linear_weight", "target", "linear_bias", "weight", "grad_output")
 def linear_cross_entropy_grad(input, linear_weight, target, *, linear_bias=None, weight=None,
                               reduction="mean", ignore_index=-100, label_smoothing=0.0,
                               logit_scale=1.0, softcap=None, z_loss=0.0, chunk_size=None,
@@ -212,6 +215,7 @@ def linear_cross_entropy_grad(input, linear_weight, target, *, linear_bias=None,
                                  chunk_size, grad_output, True)[1]
 
 
+@computed_wide("linear_weight", "target", "linear_bias", "weight", "grad_output")
 def linear_cross_entropy_with_grad(input, linear_weight, target, *, linear_bias=None,
                                    weight=None, reduction="mean", ignore_index=-100,
                                    label_smoothing=0.0, logit_scale=1.0, softcap=None,

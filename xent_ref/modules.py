@@ -2,7 +2,8 @@
 ``nn.CrossEntropyLoss(weight=w, ignore_index=2)(pred, label)`` ports line for line.
 
 Each is a thin wrapper: it stores the options and calls the function (and its
-``_grad`` twin) of the same name; it holds no logic of its own.
+``_grad`` twin) of the same name; it holds no logic of its own (so float16 and
+bfloat16 inputs are computed wide and rounded once, as by the functions).
 """
 
 from __future__ import annotations

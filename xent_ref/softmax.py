@@ -21,13 +21,17 @@ Shifting by the maximum makes every exponent :math:`\le 0`, so nothing overflows
 Summing the *other* terms separately and using ``log1p`` keeps a confident
 prediction's tiny loss: for logits ``[50, 0, 0]`` the loss of class 0 is
 ``log1p(2 e^-50) = 3.86e-22``, while ``log(1 + 3.86e-22)`` rounds to 0.
+
+float16 and bfloat16 inputs are computed in float64 and the result rounded once
+to the input's dtype (:func:`xent_ref._checks.computed_wide`): no sum or count
+overflows float16's 65504, and the one final rounding is the only error.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from xent_ref._checks import as_float_array, as_input, check_axis
+from xent_ref._checks import as_float_array, as_input, check_axis, computed_wide
 
 
 def exp_shifted_inplace(shifted: np.ndarray, axis: int,
@@ -85,6 +89,7 @@ def shifted_logits(logits: np.ndarray, axis: int, out: np.ndarray | None = None)
         return np.subtract(logits, m, out=out)
 
 
+@computed_wide()
 def softmax(x, axis: int = -1) -> np.ndarray:
     r"""Softmax along ``axis``: :math:`p_c = e^{x_c - m} / S` (see the module docstring).
 
@@ -119,6 +124,7 @@ def _softmax_parts(x, axis: int):
     return probs, others, j_max, axis
 
 
+@computed_wide("grad_output")
 def softmax_grad(x, grad_output, axis: int = -1) -> np.ndarray:
     r"""Vector-Jacobian product of :func:`softmax`: the gradient with respect to ``x``.
 
@@ -157,6 +163,7 @@ def softmax_grad(x, grad_output, axis: int = -1) -> np.ndarray:
     return probs * (spread - (spread * probs).sum(axis=axis, keepdims=True))
 
 
+@computed_wide()
 def log_softmax(x, axis: int = -1) -> np.ndarray:
     r"""Log-softmax along ``axis``: :math:`\log p_c = (x_c - m) - \operatorname{log1p}(\text{others})`.
 
@@ -178,6 +185,7 @@ def log_softmax(x, axis: int = -1) -> np.ndarray:
     return log_probs
 
 
+@computed_wide("grad_output")
 def log_softmax_grad(x, grad_output, axis: int = -1) -> np.ndarray:
     r"""Vector-Jacobian product of :func:`log_softmax`.
 
