@@ -215,3 +215,13 @@ def test_bad_options_name_the_argument(kwargs, error, words):
 def test_bad_linear_arguments_name_the_argument(args, kwargs, error, words):
     with pytest.raises(error, match=words):
         xr.linear_cross_entropy(*args, **kwargs)
+
+
+def test_cross_entropy_loss_module_takes_the_options():
+    x = np.array([[2.0, -1.0, 0.5], [0.0, 3.0, -2.0]])
+    options = {"logit_scale": 0.5, "softcap": 2.0, "z_loss": 0.1, "ignore_index": 2}
+    module = xr.CrossEntropyLoss(**options)
+    np.testing.assert_array_equal(module(x, [0, 2]), xr.cross_entropy(x, [0, 2], **options))
+    np.testing.assert_array_equal(module.grad(x, [0, 2]),
+                                  xr.cross_entropy_grad(x, [0, 2], **options))
+    assert xr.cross_entropy(x, [0, 2], **options) != xr.cross_entropy(x, [0, 2], ignore_index=2)

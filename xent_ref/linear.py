@@ -124,7 +124,9 @@ def _linear_cross_entropy(input, linear_weight, target, linear_bias, weight, red
             logits, target2[c], call.weight, call.ignore_index, label_smoothing, options,
             kept[c], *scales, overwrite_logits=True)  # G is built in the chunk's logits
         if with_grad:
-            grad_h[c] = g_logits @ w  # dh = G W
+            # dh = G W, computed as (W^T G^T)^T: the same product, but OpenBLAS runs this
+            # orientation several times faster (measured 8x for G (131, 32000) float32)
+            grad_h[c] = (w.T @ g_logits.T).T
             for v in _vocabulary_slices(w.shape[0]):
                 grad_w[v] += g_logits[:, v].T @ h2[c]  # dW += G^T h, a slice at a time
             if grad_b is not None:

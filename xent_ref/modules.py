@@ -40,6 +40,9 @@ class _Loss:
 class CrossEntropyLoss(_Loss):
     """``CrossEntropyLoss(weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0)``.
 
+    The LLM options of :func:`xent_ref.cross_entropy` (``logit_scale``, ``softcap``,
+    ``z_loss``) are accepted as keywords too.
+
     >>> import xent_ref as xr
     >>> loss = xr.CrossEntropyLoss(ignore_index=1)
     >>> round(float(loss([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3]], [0, 1, 0])), 4)
@@ -49,9 +52,11 @@ class CrossEntropyLoss(_Loss):
     _forward = staticmethod(cross_entropy)
     _backward = staticmethod(cross_entropy_grad)
 
-    def __init__(self, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    def __init__(self, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0,
+                 *, logit_scale=1.0, softcap=None, z_loss=0.0):
         super().__init__(weight=weight, ignore_index=ignore_index, reduction=reduction,
-                         label_smoothing=label_smoothing)
+                         label_smoothing=label_smoothing, logit_scale=logit_scale,
+                         softcap=softcap, z_loss=z_loss)
 
 
 class NLLLoss(_Loss):
