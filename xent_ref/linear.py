@@ -51,7 +51,7 @@ from xent_ref.cross_entropy import _prepare
 CHUNK_BYTES = 16 << 20
 # The weight gradient is updated a slice of the vocabulary at a time, so that the
 # product G_c^T h_c never needs a temporary as large as W itself.
-_VOCAB_SLICES = 16
+_VOCAB_SLICES = 8
 
 
 def _prepare_linear(input, linear_weight, target, linear_bias, weight, reduction, ignore_index,
