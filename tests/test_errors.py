@@ -469,3 +469,65 @@ def test_float16_bce_gradient_at_the_clamp_is_quiet():
     grad = xr.binary_cross_entropy_grad(np.array([0.0, 1.0], np.float16),
                                         np.array([1.0, 0.0], np.float16))
     assert grad.dtype == np.float16 and grad.tolist() == [-np.inf, np.inf]
+
+
+# ---------------------------------------------------------------------------------------------
+# No warnings, one behaviour (issue 11). PyTorch 2.13's answers in the comments.
+# ---------------------------------------------------------------------------------------------
+
+
+def test_no_warning_on_the_calls_that_used_to_warn():
+    # overflow in the sum: PyTorch inf
+    huge = np.full((2, 2), -3e38, np.float32)
+    assert xr.binary_cross_entropy_with_logits(huge, np.ones((2, 2), np.float32),
+                                               reduction="sum") == np.inf
+    # an infinite class weight off the target: PyTorch 2.4076; on the target: nan
+    logits = [[1.0, 2.0, 3.0]]
+    assert xr.cross_entropy(logits, [0], weight=[1.0, np.inf, 1.0]) == pytest.approx(2.40760596)
+    assert np.isnan(xr.cross_entropy(logits, [1], weight=[1.0, np.inf, 1.0]))
+    # an infinite upstream gradient to softmax: PyTorch [nan, -inf] (here the first is nan too)
+    assert np.isnan(xr.softmax_grad([0.0, 0.0], [np.inf, 1.0])[0])
+    # an overflowing sum of upstream gradients: PyTorch [-inf, -inf]
+    np.testing.assert_array_equal(xr.log_softmax_grad([0.0, 0.0], [1e308, 1e308]),
+                                  [-np.inf, -np.inf])
+    # an infinite probability target: PyTorch loss inf, gradient [nan, inf]
+    assert xr.cross_entropy([[1.0, 2.0]], [[np.inf, 0.0]]) == np.inf
+    np.testing.assert_array_equal(xr.cross_entropy_grad([[1.0, 2.0]], [[np.inf, 0.0]]),
+                                  [[np.nan, np.inf]])
+
+
+@pytest.mark.parametrize("n", [4, 40000])
+def test_the_callers_errstate_does_not_change_the_answer(n):
+    # (40000, 50) is cut into blocks that run on worker threads, which never see the
+    # caller's (thread-local) errstate: the library runs under its own at every size.
+    logits = np.zeros((n, 50))
+    logits[0, 1] = -800.0  # exp underflows to 0
+    target = np.zeros(n, np.int64)
+    expected = xr.cross_entropy(logits, target)
+    expected_grad = xr.cross_entropy_grad(logits, target)
+    with np.errstate(all="raise"):
+        assert xr.cross_entropy(logits, target) == expected
+        np.testing.assert_array_equal(xr.cross_entropy_grad(logits, target), expected_grad)
+        assert np.isfinite(xr.binary_cross_entropy_with_logits(logits, logits < 0))
+    assert np.geterr()["over"] == "warn"  # and the caller's own state is left as it was
+
+
+def test_a_multi_block_call_from_an_atexit_handler_runs(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "at_exit.py"
+    script.write_text(
+        "import atexit\n"
+        "import numpy as np\n"
+        "import xent_ref as xr\n"
+        "def late():\n"
+        "    x = np.zeros((40000, 50))\n"
+        "    print(float(xr.cross_entropy(x, np.zeros(40000, np.int64))))\n"
+        "atexit.register(late)\n"
+    )
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert float(result.stdout) == pytest.approx(np.log(50))

@@ -20,6 +20,8 @@ import numbers
 
 import numpy as np
 
+from xent_ref._reduce import library_errstate
+
 REDUCTIONS = ("none", "mean", "sum")
 
 
@@ -330,6 +332,9 @@ def computed_wide(*companions: str):
     result is the nearest value the dtype can hold to the exact answer for the
     rounded arguments. Any other input dtype passes straight through, untouched.
 
+    Every call, of any dtype, runs under the library's own floating-point error state
+    (:func:`xent_ref._reduce.library_errstate`), whatever the caller's.
+
     Usage, on every public entry point::
 
         @computed_wide("target", "weight", "grad_output")
@@ -342,23 +347,29 @@ def computed_wide(*companions: str):
 
         @functools.wraps(function)
         def wrapper(*args, **kwargs):
-            dtype = low_precision_dtype(args[0] if args else kwargs.get(first))
-            if dtype is None:
-                return function(*args, **kwargs)
-            try:
-                bound = signature.bind(*args, **kwargs)
-            except TypeError:  # a wrong call: the function itself says what is wrong
-                return function(*args, **kwargs)
-            arguments = bound.arguments
-            arguments[first] = np.asarray(arguments[first]).astype(COMPUTE_DTYPE)
-            for name in companions:
-                if arguments.get(name) is not None:
-                    arguments[name] = _widened(arguments[name], dtype, name)
-            return _rounded_result(function(*bound.args, **bound.kwargs), dtype)
+            with library_errstate():
+                return _call_wide(function, signature, first, companions, args, kwargs)
 
         return wrapper
 
     return decorate
+
+
+def _call_wide(function, signature, first, companions, args, kwargs):
+    """The decorated call: straight through, or widened to float64 and rounded once."""
+    dtype = low_precision_dtype(args[0] if args else kwargs.get(first))
+    if dtype is None:
+        return function(*args, **kwargs)
+    try:
+        bound = signature.bind(*args, **kwargs)
+    except TypeError:  # a wrong call: the function itself says what is wrong
+        return function(*args, **kwargs)
+    arguments = bound.arguments
+    arguments[first] = np.asarray(arguments[first]).astype(COMPUTE_DTYPE)
+    for name in companions:
+        if arguments.get(name) is not None:
+            arguments[name] = _widened(arguments[name], dtype, name)
+    return _rounded_result(function(*bound.args, **bound.kwargs), dtype)
 
 
 def _rounded_result(result, dtype: np.dtype):
