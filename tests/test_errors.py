@@ -531,3 +531,34 @@ def test_a_multi_block_call_from_an_atexit_handler_runs(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert float(result.stdout) == pytest.approx(np.log(50))
+
+
+# ---------------------------------------------------------------------------------------------
+# Memory (issue 11): a bound on the memory a loss needs beyond its input, not a timing
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("loss", [xr.binary_cross_entropy, xr.binary_cross_entropy_with_logits])
+def test_binary_losses_need_no_full_size_temporary(loss):
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+
+    def peak(rows):
+        p = rng.uniform(0.01, 0.99, (rows, 1024)).astype(np.float32)
+        y = rng.uniform(0.0, 1.0, (rows, 1024)).astype(np.float32)
+        loss(p, y)  # (the worker threads and their pool exist before measuring)
+        tracemalloc.start()
+        try:
+            loss(p, y)
+            return tracemalloc.get_traced_memory()[1], p.nbytes
+        finally:
+            tracemalloc.stop()
+
+    # The blocks' temporaries are a fixed cost (a few block-sized arrays per worker);
+    # what grows with the input must stay under 5% of it. A full-size boolean mask
+    # (the range check of binary_cross_entropy once made two) is 25% of a float32 input.
+    small_peak, small_bytes = peak(2048)
+    large_peak, large_bytes = peak(8192)
+    assert large_peak - small_peak < 0.05 * (large_bytes - small_bytes)
+    assert large_peak < 0.1 * large_bytes
