@@ -20,22 +20,20 @@ import numpy as np
 def reduce(losses: np.ndarray, reduction: str, denominator) -> np.ndarray:
     """Apply ``reduction`` to per-sample ``losses``; returns an ndarray (0-d unless ``none``).
 
-    ``mean`` over nothing (an empty batch, every target ignored, or only zero
-    weights) is nan, as in PyTorch, and raises no NumPy warning.
+    A zero denominator divides as PyTorch does, by IEEE rules: ``mean`` over nothing
+    (an empty batch, every target ignored, or only zero weights) is 0/0 = nan, and
+    a non-zero sum over a zero total weight (class weights of both signs that cancel)
+    is +-inf. No NumPy warning either way.
     """
     if reduction == "none":
         return losses
     total = total_of(losses)
     if reduction == "sum":
         return np.asarray(total)
-    if denominator == 0:
-        # A mean over no weight at all is undefined: nan, whatever the sum (PyTorch's
-        # 0/0 in its NLL part makes the smoothed loss nan too, not inf).
-        return np.asarray(np.nan, dtype=losses.dtype)
-    return _divided(total, denominator, losses.dtype)
+    return divided(total, denominator, losses.dtype)
 
 
-def _divided(value, denominator, dtype) -> np.ndarray:
+def divided(value, denominator, dtype) -> np.ndarray:
     """``value / denominator`` in float64, rounded once to ``dtype``.
 
     A count (the number of samples or of kept targets, an ``int``) is used exactly:
@@ -85,7 +83,7 @@ def per_sample_scale(grad_output: np.ndarray, reduction: str, denominator) -> np
     """
     if reduction != "mean":
         return grad_output
-    return _divided(grad_output, denominator, grad_output.dtype)
+    return divided(grad_output, denominator, grad_output.dtype)
 
 
 # Block sizes. The element-wise binary losses make several block-sized temporaries
