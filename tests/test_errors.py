@@ -10,6 +10,7 @@ warning: pytest runs with ``filterwarnings = error``, so a warning fails the tes
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import mpmath
 import numpy as np
@@ -95,6 +96,12 @@ CLASS_CASES = [
         message=r"^input: cannot be read as a numeric array"),
     bad("input-no-classes", np.zeros((2, 0)), [0, 0], error=ValueError,
         message=r"^input: the class axis has size 0"),
+    bad("ignore_index-too-large", LOGITS, [0, 1], ignore_index=2**63, error=ValueError,
+        message=r"^ignore_index: must fit in int64"),
+    bad("ignore_index-too-small", LOGITS, [0, 1], ignore_index=-(2**63) - 1, error=ValueError,
+        message=r"^ignore_index: must fit in int64"),
+    bad("input-64d", np.zeros((1,) * 64), np.zeros((1,) * 63, np.int64), error=ValueError,
+        message=r"^input: at most 63 dimensions are supported, got 64"),
 ]
 
 CE_CASES = [
@@ -107,6 +114,9 @@ CE_CASES = [
         message=r"^label_smoothing: must be in \[0, 1\], got nan"),
     bad("smoothing-string", LOGITS, [0, 1], label_smoothing="0.1", error=TypeError,
         message=r"^label_smoothing: expected a number"),
+    # as PyTorch: a Fraction is a real number, but not a float
+    bad("smoothing-fraction", LOGITS, [0, 1], label_smoothing=Fraction(1, 10), error=TypeError,
+        message=r"^label_smoothing: expected a number in \[0, 1\], got Fraction\(1, 10\)"),
     bad("integer-probabilities", LOGITS, np.zeros((2, 3), dtype=int), error=TypeError,
         message=r"^target: probability targets .* must be floating point"),
     bad("probabilities-ignore_index", LOGITS, np.full((2, 3), 1 / 3), ignore_index=0,
@@ -144,7 +154,11 @@ BINARY_CASES = [
         message=r"^weight: shape \(2,\) does not broadcast to the target's shape \(2, 3\)"),
     bad("weight-more-dimensions", PROBS, BINARY_TARGET, weight=np.ones((1, 2, 3)),
         error=ValueError, message=r"^weight: shape \(1, 2, 3\) does not broadcast"),
-    bad("input-0d", 0.5, 1.0, error=ValueError, message=r"^input: expected at least 1 dimension"),
+    # (a 0-d input is accepted, as PyTorch accepts it: see test_parity.py)
+    bad("target-bool", [0.5, 0.5], [True, False], error=TypeError,
+        message=r"^target: expected real numbers, got booleans; pass target.astype\(float\)"),
+    bad("input-64d", np.full((1,) * 64, 0.5), np.ones((1,) * 64), error=ValueError,
+        message=r"^input: at most 63 dimensions are supported, got 64"),
     bad("input-strings", ["a"], [1.0], error=TypeError, message=r"^input: expected real numbers"),
     bad("target-strings", [0.5], ["a"], error=TypeError, message=r"^target: expected real numbers"),
     bad("reduction-unknown", PROBS, BINARY_TARGET, reduction="batchmean", error=ValueError,
@@ -172,6 +186,8 @@ SOFTMAX_CASES = [
     bad("axis-float", LOGITS, axis=1.0, error=TypeError,
         message=r"^axis: expected an integer, got 1.0"),
     bad("x-0d", 1.0, error=ValueError, message=r"^x: expected at least 1 dimension"),
+    bad("x-64d", np.zeros((1,) * 64), error=ValueError,
+        message=r"^x: at most 63 dimensions are supported, got 64"),
     bad("x-strings", ["a", "b"], error=TypeError,
         message=r"^x: expected real numbers, got an array of dtype <U"),
     bad("x-complex", [1j, 2.0], error=TypeError,
@@ -469,3 +485,96 @@ def test_float16_bce_gradient_at_the_clamp_is_quiet():
     grad = xr.binary_cross_entropy_grad(np.array([0.0, 1.0], np.float16),
                                         np.array([1.0, 0.0], np.float16))
     assert grad.dtype == np.float16 and grad.tolist() == [-np.inf, np.inf]
+
+
+# ---------------------------------------------------------------------------------------------
+# No warnings, one behaviour (issue 11). PyTorch 2.13's answers in the comments.
+# ---------------------------------------------------------------------------------------------
+
+
+def test_no_warning_on_the_calls_that_used_to_warn():
+    # overflow in the sum: PyTorch inf
+    huge = np.full((2, 2), -3e38, np.float32)
+    assert xr.binary_cross_entropy_with_logits(huge, np.ones((2, 2), np.float32),
+                                               reduction="sum") == np.inf
+    # an infinite class weight off the target: PyTorch 2.4076; on the target: nan
+    logits = [[1.0, 2.0, 3.0]]
+    assert xr.cross_entropy(logits, [0], weight=[1.0, np.inf, 1.0]) == pytest.approx(2.40760596)
+    assert np.isnan(xr.cross_entropy(logits, [1], weight=[1.0, np.inf, 1.0]))
+    # an infinite upstream gradient to softmax: PyTorch [nan, -inf]
+    np.testing.assert_array_equal(xr.softmax_grad([0.0, 0.0], [np.inf, 1.0]), [np.nan, -np.inf])
+    # an overflowing sum of upstream gradients: PyTorch [-inf, -inf]
+    np.testing.assert_array_equal(xr.log_softmax_grad([0.0, 0.0], [1e308, 1e308]),
+                                  [-np.inf, -np.inf])
+    # an infinite probability target: PyTorch loss inf, gradient [nan, inf]
+    assert xr.cross_entropy([[1.0, 2.0]], [[np.inf, 0.0]]) == np.inf
+    np.testing.assert_array_equal(xr.cross_entropy_grad([[1.0, 2.0]], [[np.inf, 0.0]]),
+                                  [[np.nan, np.inf]])
+
+
+@pytest.mark.parametrize("n", [4, 40000])
+def test_the_callers_errstate_does_not_change_the_answer(n):
+    # (40000, 50) is cut into blocks that run on worker threads, which never see the
+    # caller's (thread-local) errstate: the library runs under its own at every size.
+    logits = np.zeros((n, 50))
+    logits[0, 1] = -800.0  # exp underflows to 0
+    target = np.zeros(n, np.int64)
+    expected = xr.cross_entropy(logits, target)
+    expected_grad = xr.cross_entropy_grad(logits, target)
+    with np.errstate(all="raise"):
+        assert xr.cross_entropy(logits, target) == expected
+        np.testing.assert_array_equal(xr.cross_entropy_grad(logits, target), expected_grad)
+        assert np.isfinite(xr.binary_cross_entropy_with_logits(logits, (logits < 0) * 1.0))
+    assert np.geterr()["over"] == "warn"  # and the caller's own state is left as it was
+
+
+def test_a_multi_block_call_from_an_atexit_handler_runs(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "at_exit.py"
+    script.write_text(
+        "import atexit\n"
+        "import numpy as np\n"
+        "import xent_ref as xr\n"
+        "def late():\n"
+        "    x = np.zeros((40000, 50))\n"
+        "    print(float(xr.cross_entropy(x, np.zeros(40000, np.int64))))\n"
+        "atexit.register(late)\n"
+    )
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert float(result.stdout) == pytest.approx(np.log(50))
+
+
+# ---------------------------------------------------------------------------------------------
+# Memory (issue 11): a bound on the memory a loss needs beyond its input, not a timing
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("loss", [xr.binary_cross_entropy, xr.binary_cross_entropy_with_logits])
+def test_binary_losses_need_no_full_size_temporary(loss):
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+
+    def peak(rows):
+        p = rng.uniform(0.01, 0.99, (rows, 1024)).astype(np.float32)
+        y = rng.uniform(0.0, 1.0, (rows, 1024)).astype(np.float32)
+        loss(p, y)  # (the worker threads and their pool exist before measuring)
+        tracemalloc.start()
+        try:
+            loss(p, y)
+            return tracemalloc.get_traced_memory()[1], p.nbytes
+        finally:
+            tracemalloc.stop()
+
+    # The blocks' temporaries are a fixed cost (a few block-sized arrays per worker);
+    # what grows with the input must stay under 5% of it. A full-size boolean mask
+    # (the range check of binary_cross_entropy once made two) is 25% of a float32 input.
+    small_peak, small_bytes = peak(2048)
+    large_peak, large_bytes = peak(8192)
+    assert large_peak - small_peak < 0.05 * (large_bytes - small_bytes)
+    assert large_peak < 0.1 * large_bytes

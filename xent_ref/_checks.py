@@ -20,20 +20,37 @@ import numbers
 
 import numpy as np
 
+from xent_ref._reduce import library_errstate
+
 REDUCTIONS = ("none", "mean", "sum")
+# The most dimensions an input may have: NumPy's own limit is 64, and gathering along
+# an axis of a 64-d array (np.take_along_axis) needs one index array more than that.
+MAX_DIMS = 63
 
 
 def as_array(x, name: str) -> np.ndarray:
     """``np.asarray(x)``, with an error that names the argument when that fails.
 
     A bfloat16 array (NumPy sees its dtype as kind ``"V"``) is widened, exactly, to
-    float32, so that every later check sees an ordinary floating array.
+    float32, so that every later check sees an ordinary floating array; a
+    big-endian array (``'>f8'``) is read in native byte order, so that NumPy's loops
+    accept it and the answer comes back native. A PyTorch tensor that requires
+    grad is refused with the fix (recognised by its attribute: torch is never imported).
     """
+    if getattr(x, "requires_grad", False) is True:
+        raise TypeError(
+            f"{name}: a tensor that requires grad cannot be read as a NumPy array; "
+            f"pass {name}.detach().numpy()"
+        )
     try:
         array = np.asarray(x)
     except (ValueError, TypeError) as err:  # ragged nested lists, for example
         raise TypeError(f"{name}: cannot be read as a numeric array ({err})") from None
-    return array.astype(np.float32) if array.dtype.name == "bfloat16" else array
+    if array.dtype.name == "bfloat16":
+        return array.astype(np.float32)
+    if not array.dtype.isnative:
+        return array.astype(array.dtype.newbyteorder("="))
+    return array
 
 
 def as_float_array(x, name: str, dtype=None) -> np.ndarray:
@@ -57,6 +74,8 @@ def as_input(x, name: str = "input") -> np.ndarray:
     array = as_float_array(x, name)
     if array.ndim == 0:
         raise ValueError(f"{name}: expected at least 1 dimension, got a 0-d array (a scalar)")
+    if array.ndim > MAX_DIMS:
+        raise ValueError(f"{name}: at most {MAX_DIMS} dimensions are supported, got {array.ndim}")
     return array
 
 
@@ -78,8 +97,13 @@ def check_reduction(reduction) -> str:
 
 
 def check_label_smoothing(label_smoothing) -> float:
-    """A float in [0, 1]. Stricter than PyTorch, which treats a negative value as 0."""
-    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real):
+    """A float in [0, 1]. Stricter than PyTorch, which treats a negative value as 0.
+
+    Python and NumPy floats and integers only: like PyTorch, a ``Fraction`` (a real
+    number, but not a float) is a ``TypeError``.
+    """
+    if isinstance(label_smoothing, bool) or not isinstance(
+            label_smoothing, (float, int, np.floating, np.integer)):
         raise TypeError(f"label_smoothing: expected a number in [0, 1], got {label_smoothing!r}")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing: must be in [0, 1], got {label_smoothing!r}")
@@ -89,6 +113,8 @@ def check_label_smoothing(label_smoothing) -> float:
 def check_ignore_index(ignore_index) -> int:
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral):
         raise TypeError(f"ignore_index: expected an integer, got {ignore_index!r}")
+    if not -(2**63) <= ignore_index < 2**63:
+        raise ValueError(f"ignore_index: must fit in int64 (as in PyTorch), got {ignore_index!r}")
     return int(ignore_index)
 
 
@@ -150,7 +176,13 @@ def probability_target(target: np.ndarray, ignore_index: int, dtype) -> np.ndarr
 
 
 def same_shape_target(target, input: np.ndarray, name: str = "target") -> np.ndarray:
-    """A target of exactly the input's shape, cast to the input's dtype (binary losses)."""
+    """A target of exactly the input's shape, cast to the input's dtype (binary losses).
+
+    Booleans are refused, as PyTorch refuses them: a mask is not a probability until
+    the caller says which float it means.
+    """
+    if as_array(target, name).dtype == np.bool_:
+        raise TypeError(f"{name}: expected real numbers, got booleans; pass {name}.astype(float)")
     target = as_float_array(target, name, input.dtype)
     if target.shape != input.shape:
         raise ValueError(
@@ -160,7 +192,14 @@ def same_shape_target(target, input: np.ndarray, name: str = "target") -> np.nda
 
 
 def check_unit_interval(x: np.ndarray, name: str) -> None:
-    """Every entry in [0, 1] (NaN fails too)."""
+    """Every entry in [0, 1] (NaN fails too).
+
+    Checked with two reductions (``min`` and ``max`` propagate nan), which allocate
+    nothing: full-size boolean masks would cost half a float32 input. Only a call
+    that fails builds a mask, to report the first bad element.
+    """
+    if x.size == 0 or (x.min() >= 0 and x.max() <= 1):
+        return
     outside = ~((x >= 0) & (x <= 1))
     if outside.any():
         raise ValueError(
@@ -260,7 +299,7 @@ def low_precision_dtype(x) -> np.dtype | None:
     if dtype is None:
         try:
             dtype = np.asarray(x).dtype
-        except (ValueError, TypeError):  # left for the function's own checks to report
+        except (ValueError, TypeError, RuntimeError):  # left for the function's checks to report
             return None
     if not isinstance(dtype, np.dtype):
         return None
@@ -330,6 +369,9 @@ def computed_wide(*companions: str):
     result is the nearest value the dtype can hold to the exact answer for the
     rounded arguments. Any other input dtype passes straight through, untouched.
 
+    Every call, of any dtype, runs under the library's own floating-point error state
+    (:func:`xent_ref._reduce.library_errstate`), whatever the caller's.
+
     Usage, on every public entry point::
 
         @computed_wide("target", "weight", "grad_output")
@@ -342,23 +384,29 @@ def computed_wide(*companions: str):
 
         @functools.wraps(function)
         def wrapper(*args, **kwargs):
-            dtype = low_precision_dtype(args[0] if args else kwargs.get(first))
-            if dtype is None:
-                return function(*args, **kwargs)
-            try:
-                bound = signature.bind(*args, **kwargs)
-            except TypeError:  # a wrong call: the function itself says what is wrong
-                return function(*args, **kwargs)
-            arguments = bound.arguments
-            arguments[first] = np.asarray(arguments[first]).astype(COMPUTE_DTYPE)
-            for name in companions:
-                if arguments.get(name) is not None:
-                    arguments[name] = _widened(arguments[name], dtype, name)
-            return _rounded_result(function(*bound.args, **bound.kwargs), dtype)
+            with library_errstate():
+                return _call_wide(function, signature, first, companions, args, kwargs)
 
         return wrapper
 
     return decorate
+
+
+def _call_wide(function, signature, first, companions, args, kwargs):
+    """The decorated call: straight through, or widened to float64 and rounded once."""
+    dtype = low_precision_dtype(args[0] if args else kwargs.get(first))
+    if dtype is None:
+        return function(*args, **kwargs)
+    try:
+        bound = signature.bind(*args, **kwargs)
+    except TypeError:  # a wrong call: the function itself says what is wrong
+        return function(*args, **kwargs)
+    arguments = bound.arguments
+    arguments[first] = np.asarray(arguments[first]).astype(COMPUTE_DTYPE)
+    for name in companions:
+        if arguments.get(name) is not None:
+            arguments[name] = _widened(arguments[name], dtype, name)
+    return _rounded_result(function(*bound.args, **bound.kwargs), dtype)
 
 
 def _rounded_result(result, dtype: np.dtype):

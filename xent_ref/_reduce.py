@@ -20,22 +20,20 @@ import numpy as np
 def reduce(losses: np.ndarray, reduction: str, denominator) -> np.ndarray:
     """Apply ``reduction`` to per-sample ``losses``; returns an ndarray (0-d unless ``none``).
 
-    ``mean`` over nothing (an empty batch, every target ignored, or only zero
-    weights) is nan, as in PyTorch, and raises no NumPy warning.
+    A zero denominator divides as PyTorch does, by IEEE rules: ``mean`` over nothing
+    (an empty batch, every target ignored, or only zero weights) is 0/0 = nan, and
+    a non-zero sum over a zero total weight (class weights of both signs that cancel)
+    is +-inf. No NumPy warning either way.
     """
     if reduction == "none":
         return losses
     total = total_of(losses)
     if reduction == "sum":
         return np.asarray(total)
-    if denominator == 0:
-        # A mean over no weight at all is undefined: nan, whatever the sum (PyTorch's
-        # 0/0 in its NLL part makes the smoothed loss nan too, not inf).
-        return np.asarray(np.nan, dtype=losses.dtype)
-    return _divided(total, denominator, losses.dtype)
+    return divided(total, denominator, losses.dtype)
 
 
-def _divided(value, denominator, dtype) -> np.ndarray:
+def divided(value, denominator, dtype) -> np.ndarray:
     """``value / denominator`` in float64, rounded once to ``dtype``.
 
     A count (the number of samples or of kept targets, an ``int``) is used exactly:
@@ -85,7 +83,7 @@ def per_sample_scale(grad_output: np.ndarray, reduction: str, denominator) -> np
     """
     if reduction != "mean":
         return grad_output
-    return _divided(grad_output, denominator, grad_output.dtype)
+    return divided(grad_output, denominator, grad_output.dtype)
 
 
 # Block sizes. The element-wise binary losses make several block-sized temporaries
@@ -96,17 +94,42 @@ ELEMENTWISE_BLOCK = 1 << 16
 CLASS_BLOCK = 1 << 18
 
 
+def library_errstate() -> np.errstate:
+    """The floating-point error state every computation of the library runs under.
+
+    The losses' infinities and nans are answers (PyTorch's, for the same input), not
+    accidents, so NumPy is told to say nothing about them: no ``RuntimeWarning``,
+    and no ``FloatingPointError`` under a caller's ``np.errstate(all="raise")``.
+    NumPy's error state is per thread, so the caller's never reaches the worker
+    threads of :func:`run_blocks`; setting this one state on both sides (the public
+    entry points, :func:`xent_ref._checks.computed_wide`, and every block here) makes
+    a call behave the same at every size.
+    """
+    return np.errstate(all="ignore")
+
+
 def run_blocks(work, blocks) -> list:
     """``[work(block) for block in blocks]``, with the blocks spread over the CPU's cores.
 
     NumPy releases the GIL inside its loops, so threads do run blocks at the same
     time. Each block writes only its own part of the output and the results come
-    back in order, so the answer is bit for bit that of a one-thread loop.
+    back in order, so the answer is bit for bit that of a one-thread loop. When the
+    pool cannot take work (the interpreter is shutting down: a call from an
+    ``atexit`` handler), the blocks run on the calling thread instead.
     """
     blocks = list(blocks)
+
+    def quiet_work(block):
+        with library_errstate():
+            return work(block)
+
     if len(blocks) <= 1:
-        return [work(block) for block in blocks]
-    return list(_pool().map(work, blocks))
+        return [quiet_work(block) for block in blocks]
+    try:
+        futures = [_pool().submit(quiet_work, block) for block in blocks]
+    except RuntimeError:  # "cannot schedule new futures after (interpreter) shutdown"
+        return [quiet_work(block) for block in blocks]
+    return [future.result() for future in futures]
 
 
 @functools.lru_cache(maxsize=1)

@@ -43,14 +43,25 @@ class _Call:
     weight: np.ndarray | None  # broadcast (read-only view) to the input's shape
     pos_weight: np.ndarray | None
     reduction: str
+    shape: tuple  # the caller's input shape: () for a 0-d input, held here as (1,)
+
+    @property
+    def infinite_pos_weight(self) -> bool:
+        if self.pos_weight is None:
+            return False
+        # the caller's values, without the broadcast's repeats (their strides are 0)
+        values = self.pos_weight[tuple(slice(0, 1) if stride == 0 else slice(None)
+                                       for stride in self.pos_weight.strides)]
+        return bool(np.isinf(values).any())
 
     def blocks(self):
         return row_blocks(self.input.shape[0], int(np.prod(self.input.shape[1:])))
 
     def loss(self, losses_fn) -> np.ndarray:
         """The loss with this call's reduction, from the block function ``losses_fn``."""
-        return reduce_blocks(lambda rows: losses_fn(self, rows), self.blocks(), self.reduction,
+        loss = reduce_blocks(lambda rows: losses_fn(self, rows), self.blocks(), self.reduction,
                              self.input.size, self.input.dtype, self.input.shape)
+        return loss.reshape(self.shape) if self.reduction == "none" else loss
 
     def grad(self, grad_fn, scale: np.ndarray) -> np.ndarray:
         """The gradient, filled block by block with ``grad_fn(call, rows, scale[rows])``."""
@@ -60,11 +71,15 @@ class _Call:
             grad[rows] = grad_fn(self, rows, scale[rows])
 
         run_blocks(work, self.blocks())
-        return grad
+        return grad.reshape(self.shape)
 
 
 def _prepare(input, target, weight, reduction, pos_weight=None, probabilities=False) -> _Call:
-    x = _checks.as_input(input)
+    # A 0-d input is one element (PyTorch accepts it): checked as it is, computed as (1,).
+    x = _checks.as_float_array(input, "input")
+    if x.ndim:
+        x = _checks.as_input(x)
+    shape = x.shape
     reduction = _checks.check_reduction(reduction)
     y = _checks.same_shape_target(target, x)
     if probabilities:
@@ -72,13 +87,19 @@ def _prepare(input, target, weight, reduction, pos_weight=None, probabilities=Fa
         _checks.check_unit_interval(y, "target")
     weight = _checks.broadcast_weight(weight, x.shape, "weight", x.dtype)
     pos_weight = _checks.broadcast_weight(pos_weight, y.shape, "pos_weight", x.dtype)
-    return _Call(x, y, weight, pos_weight, reduction)
+    if x.ndim == 0:
+        x, y = x.reshape(1), y.reshape(1)
+        weight = None if weight is None else weight.reshape(1)
+        pos_weight = None if pos_weight is None else pos_weight.reshape(1)
+    return _Call(x, y, weight, pos_weight, reduction, shape)
 
 
 def _upstream(call: _Call, grad_output) -> np.ndarray:
     """``dL/d loss`` for every element, broadcast to the input's shape."""
-    g = _checks.grad_output(grad_output, call.reduction, call.input.shape, call.input.dtype)
-    return np.broadcast_to(per_sample_scale(g, call.reduction, call.input.size), call.input.shape)
+    g = _checks.grad_output(grad_output, call.reduction, call.shape, call.input.dtype)
+    scale = per_sample_scale(g, call.reduction, call.input.size)
+    return np.broadcast_to(np.reshape(scale, call.input.shape) if scale.ndim else scale,
+                           call.input.shape)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -100,7 +121,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
 
     Parameters
     ----------
-    input : array_like, any shape with at least one dimension
+    input : array_like, any shape (0-d too)
         Probabilities in [0, 1] (anything else, NaN included, is a ``ValueError``).
     target : array_like, the input's shape
         Targets in [0, 1] (soft targets allowed).
@@ -196,7 +217,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None
     Parameters
     ----------
     input : array_like
-        Logits, any shape with at least one dimension.
+        Logits, any shape (0-d too).
     target : array_like, the input's shape
         Targets, usually in [0, 1] (not checked, as in PyTorch).
     weight, pos_weight : array_like, optional
@@ -300,6 +321,10 @@ def _logits_grad(call: _Call, rows: slice, scale: np.ndarray,
     sigma_x *= 1 - y  # (1 - y) sigma(x), the pull towards a negative
     grad = sigma_x
     grad -= sigma_neg_x
+    if call.infinite_pos_weight:
+        # PyTorch forms sigma(x) (p_w y + 1 - y) - p_w y: nan wherever p_w y is infinite
+        # (where the limit would be -inf), and that is its answer we give.
+        grad[np.isinf(y * call.pos_weight[rows])] = np.nan
     if call.weight is not None:
         grad *= call.weight[rows]
     grad *= scale
@@ -330,4 +355,6 @@ def binary_cross_entropy_with_logits_with_grad(input, target, weight=None, pos_w
 
     loss = reduce_blocks(block_losses, call.blocks(), call.reduction, call.input.size,
                          call.input.dtype, call.input.shape)
-    return loss, grad
+    if call.reduction == "none":
+        loss = loss.reshape(call.shape)
+    return loss, grad.reshape(call.shape)

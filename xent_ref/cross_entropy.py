@@ -55,7 +55,7 @@ import numpy as np
 
 from xent_ref import _checks, llm_options
 from xent_ref._checks import computed_wide
-from xent_ref._reduce import class_blocks, per_sample_scale, reduce, reduce_blocks
+from xent_ref._reduce import class_blocks, divided, per_sample_scale, reduce, reduce_blocks
 from xent_ref.softmax import exp_shifted_inplace, shifted_logits
 
 
@@ -111,7 +111,9 @@ def _prepare(input, target, weight, ignore_index, reduction, label_smoothing=0.0
     ignore_index = _checks.check_ignore_index(ignore_index)
     _checks.check_label_smoothing(label_smoothing)
     n_classes = logits.shape[0 if logits.ndim == 1 else 1]
-    if n_classes == 0:
+    # No classes is an error, unless there are no samples either: a (0, 0) input is an
+    # empty batch (PyTorch: mean nan, sum 0).
+    if n_classes == 0 and (logits.ndim == 1 or logits.shape[0] * np.prod(logits.shape[2:]) > 0):
         raise ValueError(f"input: the class axis has size 0 (input shape {logits.shape})")
     weight = _checks.class_weight(weight, n_classes, logits.dtype)
     target = _checks.as_array(target, "target")
@@ -322,9 +324,29 @@ def _cross_entropy(input, target, weight, ignore_index, reduction, label_smoothi
 
     loss = reduce_blocks(block_losses, call.blocks(), call.reduction, call.denominator,
                          call.logits.dtype, (n, positions))
+    if (eps and not call.probabilities and call.reduction == "mean" and call.denominator == 0
+            and call.logits.size):
+        loss = _smoothed_mean_over_no_weight(input, target, weight, ignore_index, eps, call)
     if call.reduction == "none":
         loss = loss.reshape(call.loss_shape)
     return loss, (grad.reshape(call.input_shape) if with_grad else None)
+
+
+def _smoothed_mean_over_no_weight(input, target, weight, ignore_index, eps, call):
+    r"""The smoothed ``mean`` when the kept weights total 0, as PyTorch forms it.
+
+    PyTorch divides its two parts separately, :math:`(1-arepsilon)\,N/0 +
+    (arepsilon/C)\,M/0` (``N`` the weighted NLL sum, ``M`` the smoothing sum), so
+    the answer is an infinity whose sign is each part's sign, or nan (0/0, or the
+    infinities of the two parts cancel): one combined division would get it wrong.
+    Each part's sign is that of a ``sum`` (``M``'s of the sum at ``eps = 1``, which is
+    ``M / C``).
+    """
+    nll_sum = _cross_entropy(input, target, weight, ignore_index, "sum", 0.0)[0]
+    smooth_sum = _cross_entropy(input, target, weight, ignore_index, "sum", 1.0)[0]
+    dtype = call.logits.dtype
+    return np.asarray((1.0 - eps) * divided(nll_sum, 0, dtype)
+                      + (eps / call.n_classes) * divided(smooth_sum, 0, dtype), dtype=dtype)
 
 
 def _index_block(call: _Call, rows, positions, eps: float, buffer=None, scale=None):
@@ -358,10 +380,19 @@ def _index_block(call: _Call, rows, positions, eps: float, buffer=None, scale=No
             total = 1.0 + others
             grad = shifted
             grad /= total  # p
+            # The smoothing terms are formed only when eps > 0, as in PyTorch: an
+            # infinite weight off the target, or s = inf, would otherwise add 0 * inf = nan.
             w_sum = w.sum()  # W
-            a = (1.0 - eps) * w_t + (eps / n_classes) * w_sum  # A = sum_c q_c
+            a = (1.0 - eps) * w_t  # A = sum_c q_c
             # s A as two products, so that s = inf times w_t = 0 gives nan (see above)
-            s_a = s * ((1.0 - eps) * w_t) + s * ((eps / n_classes) * w_sum)
+            s_a = s * a
+            q_max = a * (t == j_max)
+            rest = a * (t != j_max)
+            if eps:
+                a = a + (eps / n_classes) * w_sum
+                s_a = s_a + s * ((eps / n_classes) * w_sum)
+                q_max = q_max + (eps / n_classes) * w[j_max]
+                rest = rest + (eps / n_classes) * (w_sum - w[j_max])
             grad *= s_a  # s A p
             # minus s q, where q = (1 - eps) w_t at the target ...
             grad_t = np.take_along_axis(grad, t, axis=1)
@@ -369,10 +400,10 @@ def _index_block(call: _Call, rows, positions, eps: float, buffer=None, scale=No
             if eps:
                 # ... plus (eps / C) w_c everywhere (a block-sized temporary for the product)
                 grad -= (s * (eps / n_classes)) * w[:, None]
-            # The top class j*: see _top_class.
-            q_max = (1.0 - eps) * w_t * (t == j_max) + (eps / n_classes) * w[j_max]
-            rest = (1.0 - eps) * w_t * (t != j_max) + (eps / n_classes) * (w_sum - w[j_max])
-            _top_class(grad, j_max, a, q_max, rest, others, total, s, s_a)
+            # The top class j*: see _top_class. Without smoothing q_{j*} is 0 unless j* is
+            # the target, and s q_{j*} is then 0 too, even for s = inf (PyTorch's).
+            s_q_max = None if eps else np.where(t == j_max, s * q_max, 0.0)
+            _top_class(grad, j_max, a, q_max, rest, others, total, s, s_a, s_q_max)
     # `where`, not a product: an ignored sample may have an infinite loss (inf * 0 = nan).
     return np.where(kept, losses, 0)
 
@@ -411,7 +442,8 @@ def _probability_block(call: _Call, rows, positions, eps: float, buffer=None, sc
     return losses
 
 
-def _top_class(grad, j_max, a, q_max, rest, others, total, s=1.0, s_a=None) -> None:
+def _top_class(grad, j_max, a, q_max, rest, others, total, s=1.0, s_a=None,
+               s_q_max=None) -> None:
     r"""Rewrite the gradient's top-class entries :math:`s(A p_{j^*} - q_{j^*})` in place,
     in whichever of two equal forms rounds less.
 
@@ -425,15 +457,20 @@ def _top_class(grad, j_max, a, q_max, rest, others, total, s=1.0, s_a=None) -> N
     :math:`A` and rounds to 0, while the right side's terms are tiny and exact (logits
     ``[50, 0, 0]``, target 0: :math:`-3.86 \times 10^{-22}`). Elsewhere the right side
     can be the one that cancels, so each entry takes the form whose terms are smaller.
-    ``s_a`` is ``s * A`` as the caller formed it (by default the product).
+    ``s_a`` and ``s_q_max`` are ``s * A`` and ``s * q_max`` as the caller formed them
+    (by default the products). An infinite scale ``s`` (``grad_output = inf``, or a
+    ``mean`` over a zero total weight) makes the complement form inf - inf; the plain
+    form is PyTorch's own arrangement, so it is the one taken whenever the
+    complement is not finite.
     """
     s_a = s * a if s_a is None else s_a
+    s_q_max = s * q_max if s_q_max is None else s_q_max
     plain_terms = np.abs(a) / total + np.abs(q_max)
     complement_terms = np.abs(rest) + np.abs(a) * others / total
     complement = s * rest - s_a * others / total
-    plain = s_a / total - s * q_max
-    np.put_along_axis(grad, j_max, np.where(complement_terms < plain_terms, complement, plain),
-                      axis=1)
+    plain = s_a / total - s_q_max
+    use_complement = (complement_terms < plain_terms) & np.isfinite(complement)
+    np.put_along_axis(grad, j_max, np.where(use_complement, complement, plain), axis=1)
 
 
 # ---------------------------------------------------------------------------------------------

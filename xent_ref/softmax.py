@@ -160,7 +160,13 @@ def softmax_grad(x, grad_output, axis: int = -1) -> np.ndarray:
     probs, _, j_max, axis = _softmax_parts(x, axis)
     g = _same_shape_grad(grad_output, probs)
     spread = g - np.take_along_axis(g, j_max, axis=axis)  # g - g_{j*}
-    return probs * (spread - (spread * probs).sum(axis=axis, keepdims=True))
+    grad = probs * (spread - (spread * probs).sum(axis=axis, keepdims=True))
+    # An infinite g_{j*} makes every entry of the second form inf - inf; the first is
+    # PyTorch's own arrangement, and it answers ([inf, 1] at p = [.5, .5]: [nan, -inf]).
+    if not np.isfinite(g).all():
+        plain = probs * (g - (g * probs).sum(axis=axis, keepdims=True))
+        np.copyto(grad, plain, where=np.isnan(grad))
+    return grad
 
 
 @computed_wide()
