@@ -24,12 +24,13 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from xent_ref._jsonio import DTYPES
+from xent_ref._jsonio import DTYPES, FLOAT_DTYPES, dtype_named
 
 
 class SchemaError(ValueError):
@@ -191,10 +192,18 @@ def check_number(value, where: str) -> float:
     return float(value)
 
 
+NPY_NAME = re.compile(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*\.npy")
+
+
 def check_array(obj, where: str, limits: Limits) -> None:
-    """``obj`` is an encoded array (``_jsonio``) small enough to decode."""
-    require(isinstance(obj, dict) and set(obj) == {"dtype", "shape", "data"}, where,
-            'must be {"dtype", "shape", "data"}')
+    """``obj`` is an encoded array (``_jsonio``) small enough to decode: its values in
+    ``data``, or in a ``.npy`` file named by ``npy`` (a relative path of letters, digits,
+    ``_`` and ``-`` segments, so never outside the file's directory) whose ``sha256`` is
+    given (``docs/golden-format.md``, "Large arrays")."""
+    stored = isinstance(obj, dict) and "npy" in obj
+    keys = {"dtype", "shape", "npy", "sha256"} if stored else {"dtype", "shape", "data"}
+    require(isinstance(obj, dict) and set(obj) == keys, where,
+            'must be {"dtype", "shape", "data"} or {"dtype", "shape", "npy", "sha256"}')
     dtype_of(obj["dtype"], where)
     shape = obj["shape"]
     require(isinstance(shape, list) and len(shape) <= 32
@@ -204,10 +213,17 @@ def check_array(obj, where: str, limits: Limits) -> None:
     require(size <= limits.max_elements, where,
             f"{size} elements is more than the limit {limits.max_elements} "
             "(--max-elements or XENT_REF_MAX_ELEMENTS)")
+    if stored:
+        require(isinstance(obj["npy"], str) and NPY_NAME.fullmatch(obj["npy"]) is not None,
+                where, f"npy {printable(repr(obj['npy']), 80)} is not a relative .npy path "
+                "of letters, digits, _ and -")
+        require(isinstance(obj["sha256"], str) and re.fullmatch("[0-9a-f]{64}", obj["sha256"])
+                is not None, where, "sha256 must be 64 lowercase hexadecimal digits")
+        return
     data = obj["data"]
     require(isinstance(data, list) and len(data) == size, where,
             f"data must be a flat list of {size} values")
-    if obj["dtype"].startswith("float"):
+    if obj["dtype"] in FLOAT_DTYPES:
         allowed = lambda v: (isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
                              or v in ("nan", "inf", "-inf"))
     elif obj["dtype"] == "bool":
@@ -365,4 +381,7 @@ def dtype_of(name, where: str = "array") -> np.dtype:
     NumPy allocate a "U100000000" array)."""
     require(isinstance(name, str) and name in DTYPES, where,
             f"dtype {printable(repr(name), 40)} is not one of {', '.join(DTYPES)}")
-    return np.dtype(name)
+    try:
+        return dtype_named(name)
+    except TypeError as error:  # bfloat16 without ml_dtypes
+        raise SchemaError(f"{where}: {error}") from None

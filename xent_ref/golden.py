@@ -42,7 +42,7 @@ import numpy as np
 
 import xent_ref as xr
 from xent_ref import _schema
-from xent_ref._jsonio import decode_array, encode_array
+from xent_ref._jsonio import decode_array, dtype_named, encode_array, npy_bytes, read_npy
 # FUNCTIONS is re-exported: golden.FUNCTIONS is the corpus's list of functions.
 from xent_ref._schema import FUNCTIONS, SIGNATURES, SchemaError, printable  # noqa: F401
 
@@ -176,15 +176,19 @@ def call_grad(fn: Callable, case: Case, inputs=None, kwargs=None, grad_output=No
 # ---------------------------------------------------------------------------
 
 _DTYPE_SUFFIXES = {"f16": "float16", "bf16": "bfloat16", "f32": "float32", "f64": "float64"}
-_ID_KEYS = ("kind", "target", "edge", "shape", "axis", "reduction", "weight", "pos_weight",
-            "ignore_index", "smoothing", "dtype")
+_ID_KEYS = ("kind", "target", "edge", "classes", "shape", "axis", "reduction", "weight",
+            "pos_weight", "ignore_index", "smoothing", "dtype")
+# Ids that start with one of these name the function next, then options; edge cases
+# name the edge after the function.
+_KIND_PREFIXES = ("edge", "vocab", "lowprec")
 
 
 def parse_id(case_id: str) -> dict[str, str]:
     """The options a case id spells out, as ``{key: value}`` strings, keys from
-    ``kind`` (``systematic``/``edge``), ``target`` (``index``/``probs``), ``edge`` (the
-    edge case's name), ``shape``, ``axis``, ``reduction``, ``weight``, ``pos_weight``,
-    ``ignore_index``, ``smoothing``, ``dtype``. Reports group failures by them and
+    ``kind`` (``systematic``/``edge``/``vocab``/``lowprec``), ``target``
+    (``index``/``probs``), ``edge`` (the edge case's name), ``classes`` (``C=32000``),
+    ``shape``, ``axis``, ``reduction``, ``weight``, ``pos_weight``, ``ignore_index``,
+    ``smoothing``, ``dtype``. Reports group failures by them and
     :func:`xent_ref.testing.cases` filters by them.
 
     >>> parse_id("cross_entropy/index/NxC/mean/w/ign=1/ls=0.1/f32")["weight"]
@@ -195,10 +199,10 @@ def parse_id(case_id: str) -> dict[str, str]:
     """
     parts = case_id.split("/")
     options: dict[str, str] = {}
-    if parts[0] == "edge":
-        options["kind"] = "edge"
+    if parts[0] in _KIND_PREFIXES:
+        options["kind"] = parts[0]
         parts = parts[2:]  # the function is the case's own field
-        if parts:
+        if parts and options["kind"] == "edge":
             options["edge"] = parts.pop(0)
     else:
         options["kind"] = "systematic"
@@ -223,6 +227,8 @@ def parse_id(case_id: str) -> dict[str, str]:
             options["smoothing"] = value or "yes"
         elif key == "axis":
             options["axis"] = value
+        elif key == "C":
+            options["classes"] = value
         elif token.lstrip("-").isdigit():
             options["ignore_index"] = token
         else:
@@ -653,10 +659,12 @@ def _canonical(document) -> bytes:
                       separators=(",", ":")).encode("utf-8")
 
 
-def corpus_sha256(cases) -> str:
-    """The sha256 of the cases' canonical JSON (sorted keys, no spaces): the same for a
-    generated corpus and for any file exported from it, whatever its header says."""
-    return hashlib.sha256(_canonical([case_to_json(case) for case in cases])).hexdigest()
+def corpus_sha256(cases, files: dict | None = None) -> str:
+    """The sha256 of the cases' canonical JSON (sorted keys, no spaces; an array in a
+    ``.npy`` file enters by its own sha256): the same for a generated corpus and for any
+    file exported from it, whatever its header says."""
+    return hashlib.sha256(_canonical([case_to_json(case, files)
+                                      for case in cases])).hexdigest()
 
 
 def inputs_sha256(cases) -> str:
@@ -682,18 +690,41 @@ def inputs_sha256(cases) -> str:
 # ---------------------------------------------------------------------------
 
 
-def case_to_json(case: Case) -> dict:
-    kwargs = {key: encode_array(value) if isinstance(value, np.ndarray) else value
-              for key, value in case.kwargs.items()}
+# Arrays of more elements than this are written to .npy files beside the JSON (the
+# vocabulary-scale cases: 4 x 128256 numbers as JSON text would be 10 MB per array).
+LARGE_ARRAY = 4096
+ARRAY_DIRECTORY = "xent-ref-arrays"  # beside the corpus file; names are content hashes
+
+
+def _encode(value, files: dict | None):
+    """An array as JSON: its values inline, or (over :data:`LARGE_ARRAY` elements) a
+    reference ``{"dtype", "shape", "npy", "sha256"}`` to the ``.npy`` file named by its
+    content's sha256, whose bytes go into ``files`` (when given) for the writer."""
+    if value.size <= LARGE_ARRAY:
+        return encode_array(value)
+    data = npy_bytes(value)
+    digest = hashlib.sha256(data).hexdigest()
+    name = f"{ARRAY_DIRECTORY}/{digest}.npy"
+    if files is not None:
+        files[name] = data
+    return {"dtype": value.dtype.name, "shape": list(value.shape), "npy": name,
+            "sha256": digest}
+
+
+def case_to_json(case: Case, files: dict | None = None) -> dict:
+    """The case's JSON object; the bytes of its ``.npy`` files go into ``files``."""
+    def encode(value):
+        return _encode(value, files) if isinstance(value, np.ndarray) else value
+
     document = {
         "id": case.id,
         "function": case.function,
         "grad_function": case.grad_function,
-        "inputs": {name: encode_array(a) for name, a in case.inputs.items()},
-        "kwargs": kwargs,
-        "grad_output": encode_array(case.grad_output),
-        "loss": encode_array(case.loss),
-        "grad": encode_array(case.grad),
+        "inputs": {name: encode(a) for name, a in case.inputs.items()},
+        "kwargs": {key: encode(value) for key, value in case.kwargs.items()},
+        "grad_output": encode(case.grad_output),
+        "loss": encode(case.loss),
+        "grad": encode(case.grad),
         "rtol": case.rtol,
         "atol": case.atol,
         "grad_atol": case.grad_atol,
@@ -701,15 +732,41 @@ def case_to_json(case: Case) -> dict:
     }
     if case.rule != "tolerance":
         document["rule"] = case.rule
-        document["rule_params"] = {key: encode_array(v) if isinstance(v, np.ndarray) else v
-                                   for key, v in case.rule_params.items()}
+        document["rule_params"] = {key: encode(v) for key, v in case.rule_params.items()}
     return document
 
 
-def _decode_input(obj, where: str) -> np.ndarray:
-    """A checked (:func:`_schema.check_input`) encoded array, or a seed spec regenerated
-    here (for inputs too large to store): ``{"generate": "uniform", "stream": KEY, "low",
-    "high", "shape", "dtype"}`` or ``{"generate": "integers", "stream": KEY, "n", "shape",
+def decode_stored(obj, where: str, base=None, limits: _schema.Limits | None = None
+                  ) -> np.ndarray:
+    """A checked (:func:`_schema.check_array`) array, decoded: inline values, or the
+    ``.npy`` file ``obj["npy"]`` under the directory ``base`` (the JSON file's), whose
+    sha256, dtype and shape must be the ones the JSON gives."""
+    try:
+        if "npy" not in obj:
+            return _frozen(decode_array(obj))
+        if base is None:
+            raise ValueError(f"the array is in {obj['npy']}, but no directory to find it in")
+        limits = limits or _schema.Limits()
+        path = os.path.join(base, obj["npy"])
+        try:
+            with open(path, "rb") as f:
+                data = f.read(limits.max_bytes + 1)
+        except OSError as error:
+            raise ValueError(f"cannot read {obj['npy']}: {error.strerror or error}") from None
+        if len(data) > limits.max_bytes:
+            raise ValueError(f"{obj['npy']} is larger than {limits.max_bytes} bytes")
+        if hashlib.sha256(data).hexdigest() != obj["sha256"]:
+            raise ValueError(f"{obj['npy']} does not have the sha256 the JSON gives")
+        array = read_npy(data, obj["dtype"], tuple(obj["shape"]))
+        return _frozen(array)
+    except (ValueError, TypeError, OverflowError) as error:
+        raise SchemaError(f"{where}: {printable(error)}") from None
+
+
+def _decode_input(obj, where: str, base=None, limits=None) -> np.ndarray:
+    """A checked (:func:`_schema.check_input`) array (:func:`decode_stored`), or a seed
+    spec regenerated here: ``{"generate": "uniform", "stream": KEY, "low", "high",
+    "shape", "dtype"}`` or ``{"generate": "integers", "stream": KEY, "n", "shape",
     "dtype"}``, drawn from :class:`_Stream` (``KEY`` seeds it) as the generator draws."""
     if isinstance(obj, dict) and "generate" in obj:
         stream, shape = _Stream(obj["stream"]), tuple(obj["shape"])
@@ -718,19 +775,22 @@ def _decode_input(obj, where: str) -> np.ndarray:
         else:
             values = stream.integers(obj["n"], shape)
         return _frozen(values.astype(_schema.dtype_of(obj["dtype"])))
-    try:
-        return _frozen(decode_array(obj))
-    except (ValueError, TypeError, OverflowError) as error:
-        raise SchemaError(f"{where}: {printable(error)}") from None
+    return decode_stored(obj, where, base, limits)
 
 
-def case_from_json(obj, where: str = "case", limits: _schema.Limits | None = None) -> Case:
-    """A :class:`Case` from its JSON object, every field checked (:class:`SchemaError`)."""
-    where = _schema.check_case(obj, where, limits or _schema.Limits())
+def case_from_json(obj, where: str = "case", limits: _schema.Limits | None = None,
+                   base=None) -> Case:
+    """A :class:`Case` from its JSON object, every field checked (:class:`SchemaError`);
+    ``base``: the directory of the corpus file (for arrays in ``.npy`` files)."""
+    limits = limits or _schema.Limits()
+    where = _schema.check_case(obj, where, limits)
+
+    def decode(value, label):
+        return _decode_input(value, f"{where}.{label}", base, limits)
 
     def decoded(mapping, label):
-        return {key: _decode_input(value, f"{where}.{label}.{key}")
-                if isinstance(value, dict) else value for key, value in mapping.items()}
+        return {key: decode(value, f"{label}.{key}") if isinstance(value, dict) else value
+                for key, value in mapping.items()}
 
     positional = SIGNATURES[obj["function"]].positional
     return Case(
@@ -738,9 +798,9 @@ def case_from_json(obj, where: str = "case", limits: _schema.Limits | None = Non
         function=obj["function"],
         inputs=decoded({name: obj["inputs"][name] for name in positional}, "inputs"),
         kwargs=decoded(obj["kwargs"], "kwargs"),
-        grad_output=_decode_input(obj["grad_output"], f"{where}.grad_output"),
-        loss=_decode_input(obj["loss"], f"{where}.loss"),
-        grad=_decode_input(obj["grad"], f"{where}.grad"),
+        grad_output=decode(obj["grad_output"], "grad_output"),
+        loss=decode(obj["loss"], "loss"),
+        grad=decode(obj["grad"], "grad"),
         rtol=float(obj["rtol"]),
         atol=float(obj["atol"]),
         grad_atol=float(obj["grad_atol"]),
@@ -750,7 +810,8 @@ def case_from_json(obj, where: str = "case", limits: _schema.Limits | None = Non
     )
 
 
-def corpus_to_json(cases) -> dict:
+def corpus_to_json(cases, files: dict | None = None) -> dict:
+    """The corpus document; the bytes of its ``.npy`` files go into ``files``."""
     return {
         "format": FORMAT,
         "schema": SCHEMA_VERSION,
@@ -761,7 +822,7 @@ def corpus_to_json(cases) -> dict:
         "tolerance": "|got - expected| <= atol + rtol * |expected|, elementwise, with the "
         "case's atol for the loss and grad_atol for the gradient; nan matches nan, inf "
         "matches inf of the same sign; dtype and shape must match",
-        "cases": [case_to_json(case) for case in cases],
+        "cases": [case_to_json(case, files) for case in cases],
     }
 
 
@@ -772,17 +833,29 @@ def read_corpus(path, limits: _schema.Limits | None = None) -> tuple[Case, ...]:
     document = _schema.read_json(path, "corpus", limits)
     where = f"corpus {printable(path)}"
     cases = _schema.check_corpus(document, where, FORMAT, SCHEMA_VERSION)
-    return tuple(case_from_json(obj, f"{where}: cases[{i}]", limits)
+    base = os.path.dirname(os.path.abspath(path))
+    return tuple(case_from_json(obj, f"{where}: cases[{i}]", limits, base)
                  for i, obj in enumerate(cases))
 
 
-def write_corpus(path, cases=None) -> None:
-    """Write ``cases`` (default: the whole corpus) as one JSON file."""
-    document = corpus_to_json(build_corpus() if cases is None else cases)
+def write_corpus(path, cases=None) -> dict[str, bytes]:
+    """Write ``cases`` (default: the whole corpus) as one JSON file, and its large arrays
+    as ``.npy`` files in :data:`ARRAY_DIRECTORY` beside it (named by their sha256, so
+    two corpora in one directory share them safely); returns those files' names and
+    bytes."""
+    files: dict[str, bytes] = {}
+    document = corpus_to_json(build_corpus() if cases is None else cases, files)
+    base = os.path.dirname(os.path.abspath(path))
+    if files:
+        os.makedirs(os.path.join(base, ARRAY_DIRECTORY), exist_ok=True)
+    for name, data in files.items():
+        with open(os.path.join(base, name), "wb") as f:
+            f.write(data)
     with open(path, "w", encoding="utf-8") as f:
         # allow_nan=False: non-finite values are strings already; a bare NaN would be a bug.
         json.dump(document, f, allow_nan=False, separators=(",", ":"))
         f.write("\n")
+    return files
 
 
 def export_main(path, force: bool = False) -> int:
@@ -793,12 +866,16 @@ def export_main(path, force: bool = False) -> int:
               "give --force to overwrite it")
         return 2
     try:
-        write_corpus(path)
+        files = write_corpus(path)
     except OSError as error:
         print(f"xent-ref golden export: cannot write {printable(path)}: "
               f"{printable(error.strerror or error)}")
         return 2
     cases = build_corpus()
+    if files:
+        size = sum(len(data) for data in files.values())
+        print(f"wrote {len(files)} large arrays ({size / 2**20:.1f} MiB) to "
+              f"{printable(os.path.join(os.path.dirname(path) or '.', ARRAY_DIRECTORY))}/")
     print(f"wrote {len(cases)} cases (schema {SCHEMA_VERSION}, xent_ref {xr.__version__}, "
           f"numpy {np.__version__}) to {printable(path)}")
     print(f"sha256 {corpus_sha256(cases)}")

@@ -44,7 +44,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from xent_ref import _conventions, _schema, golden
-from xent_ref._jsonio import decode_array
+from xent_ref._jsonio import is_float
 from xent_ref._schema import SchemaError, printable
 
 RESULTS_FORMAT = "xent-ref-results"
@@ -90,7 +90,7 @@ def as_array(got) -> tuple[np.ndarray | None, str]:
             array = np.asarray(got)
     except Exception as error:  # noqa: BLE001 - whatever the implementation returned
         return None, f"returned something that is not an array: {printable(error)}"
-    if array.dtype.kind not in "biuf":
+    if not (array.dtype.kind in "biu" or is_float(array.dtype)):
         return None, f"returned an array of dtype {printable(array.dtype)}, not numbers"
     return array, ""
 
@@ -140,9 +140,10 @@ def judge(case: golden.Case, function: str, got) -> Check:
 
     ``"tolerance"``: :func:`compare` with the case's ``rtol`` and ``atol``.
     ``"reference-error"`` (for low-precision dtypes): the dtype and shape of the expected
-    value, and an error against the float64 reference in ``case.rule_params`` no larger
-    than the error a trusted implementation makes there (``loss_error``/``grad_error``)
-    plus the case's ``atol``.
+    value, and, elementwise, an error against the float64 reference in
+    ``case.rule_params`` no larger than the largest error a trusted implementation
+    (PyTorch) makes there (``loss_error``/``grad_error``) plus ``atol + rtol * |reference|``
+    (the corpus's low-precision cases: one ulp of the dtype at the value's magnitude).
     """
     expected = case.grad if function.endswith("_grad") else case.loss
     rtol, atol = case.tolerance_for(function)
@@ -156,7 +157,7 @@ def judge(case: golden.Case, function: str, got) -> Check:
         return shape_check
     key = "grad" if function.endswith("_grad") else "loss"
     reference = np.asarray(case.rule_params[f"{key}_reference"], dtype=np.float64)
-    return compare(reference, array.astype(np.float64), 0.0,
+    return compare(reference, array.astype(np.float64), rtol,
                    float(case.rule_params[f"{key}_error"]) + atol)
 
 
@@ -204,9 +205,10 @@ def run_module(module: ModuleType, cases) -> list[Outcome]:
     return run(functions_of(module), cases)
 
 
-def compare_results(document, cases, limits: _schema.Limits | None = None
+def compare_results(document, cases, limits: _schema.Limits | None = None, base=None
                     ) -> tuple[list[Outcome], list[str]]:
     """Judge a results document (see docs/golden-format.md); also return its problems.
+    ``base``: the results file's directory, where its ``.npy`` arrays are.
 
     A malformed document (any array included) raises :class:`SchemaError`. A function
     counts as offered when some result gives its ``loss`` (or ``grad``); then every case
@@ -218,7 +220,7 @@ def compare_results(document, cases, limits: _schema.Limits | None = None
     results, problems = {}, []
     for i, entry in enumerate(entries):
         case_id = entry["id"]
-        arrays = {key: _decode(entry[key], f"results[{i}].{key}")
+        arrays = {key: golden.decode_stored(entry[key], f"results[{i}].{key}", base, limits)
                   for key in ("loss", "grad") if key in entry}
         if case_id not in by_id:
             problems.append(f"result for an unknown case id {printable(repr(case_id), 80)}")
@@ -236,14 +238,6 @@ def compare_results(document, cases, limits: _schema.Limits | None = None
             if name in offered:
                 outcomes.append(_judge_entry(case, name, entry, key))
     return outcomes, problems
-
-
-def _decode(obj, where: str) -> np.ndarray:
-    """A checked encoded array (:func:`_schema.check_results`), decoded."""
-    try:
-        return decode_array(obj)
-    except (ValueError, TypeError, OverflowError) as error:
-        raise SchemaError(f"{where}: {printable(error)}") from None
 
 
 def _judge_entry(case, name: str, entry: dict, key: str) -> Outcome:
@@ -746,7 +740,8 @@ def main(impl: str | None = None, results: str | None = None, corpus: str | None
     else:
         try:
             document = _schema.read_json(results, "results", limits)
-            outcomes, problems = compare_results(document, cases, limits)
+            outcomes, problems = compare_results(document, cases, limits,
+                                                 os.path.dirname(os.path.abspath(results)))
         except SchemaError as error:
             return fail(f"cannot read the results: {error}")
         name = document.get("implementation", "unnamed")
