@@ -30,6 +30,7 @@ import numpy as np
 
 import xent_ref as xr
 from xent_ref import golden
+from xent_ref._jsonio import is_float
 
 LOSSES = ("cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits")
 BINARY = ("binary_cross_entropy", "binary_cross_entropy_with_logits")
@@ -99,7 +100,7 @@ def _index_target(case) -> bool:
 
 
 def _probability_target(case) -> bool:
-    return case.function == "cross_entropy" and case.inputs["target"].dtype.kind == "f"
+    return case.function == "cross_entropy" and is_float(case.inputs["target"].dtype)
 
 
 def _reduction(case) -> str:
@@ -323,6 +324,63 @@ def _lse_first(case, function, got):
     return (nll_grad + p * row).astype(case.grad.dtype)
 
 
+def _true_class_rounded(case, function, got):
+    """p = softmax(x) rounded to the dtype first, then p - one_hot(t): at p_t = 0.999 in
+    bfloat16 (or 1 - 1e-6 in float16) p_t rounds to 1 and the target's gradient to 0."""
+    if not _index_target(case) or case.kwargs.get("label_smoothing"):
+        return None
+    x = case.inputs["input"].astype(np.float64)
+    axis = _class_axis(case)
+    rounded = xr.softmax(x, axis=axis).astype(case.grad.dtype).astype(np.float64)
+    inputs = {"input": xr.log_softmax(x, axis=axis), "target": case.inputs["target"]}
+    # As in _lse_first: the nll_loss gradient is -w_t g / denominator at the target,
+    # and p times minus its row sum is the softmax part.
+    nll_grad = _call(case, "nll_loss_grad", inputs, golden.widened(case.kwargs),
+                     case.grad_output.astype(np.float64))
+    if nll_grad is RAISES:
+        return None
+    row = -np.sum(nll_grad, axis=axis, keepdims=True)
+    return (nll_grad + rounded * row).astype(case.grad.dtype)
+
+
+LOW_PRECISION = ("float16", "bfloat16")
+
+
+def _low_precision_arithmetic(case, function, got):
+    """The textbook formulas with NumPy's arithmetic in float16/bfloat16: sums, exps and
+    logs rounded to the dtype, and the mean's count too (65536 is inf in float16)."""
+    x = case.inputs["input"]
+    if x.dtype.name not in LOW_PRECISION:
+        return None
+    reduction = _reduction(case)
+    with np.errstate(all="ignore"):
+        if function == "cross_entropy" and _index_target(case) \
+                and not case.kwargs.get("label_smoothing"):
+            axis = _class_axis(case)
+            shifted = x - x.max(axis=axis, keepdims=True)
+            log_probs = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+            kept = _kept(case)
+            safe = np.where(kept, case.inputs["target"], 0)
+            picked = np.take_along_axis(log_probs, np.expand_dims(safe, axis), axis)
+            weight = case.kwargs.get("weight", np.ones(x.shape[axis], x.dtype))
+            weight = np.where(kept, weight[safe], 0).astype(x.dtype)
+            losses, denominator = -picked.squeeze(axis) * weight, weight.sum()
+        elif function == "binary_cross_entropy_with_logits":
+            y, one = case.inputs["target"], np.ones((), x.dtype)
+            pos_weight = case.kwargs.get("pos_weight", one)
+            softplus = np.log1p(np.exp(-np.abs(x))) + np.maximum(-x, 0)
+            losses = (one - y) * x + (one + (pos_weight - one) * y) * softplus
+            if "weight" in case.kwargs:
+                losses = losses * case.kwargs["weight"]
+            denominator = np.array(losses.size).astype(x.dtype)
+        else:
+            return None
+        if reduction == "none":
+            return losses
+        total = losses.sum()
+        return total if reduction == "sum" else total / denominator
+
+
 def _tiny_loss_rounded(case, function, got):
     return _lse_first(case, function, got) if case.exact_only else None
 
@@ -359,7 +417,7 @@ def _zero_weight_mean_not_nan(case, function, got):
     expected = case.grad if function.endswith("_grad") else case.loss
     if _reduction(case) != "mean" or not np.isnan(expected).any():
         return None
-    if not all(np.isfinite(a).all() for a in case.inputs.values() if a.dtype.kind == "f"):
+    if not all(np.isfinite(a).all() for a in case.inputs.values() if is_float(a.dtype)):
         return None  # a nan from the inputs, not from 0 / 0
     return np.where(np.isnan(expected), 0, expected).astype(expected.dtype)
 
@@ -440,6 +498,16 @@ CATALOGUE: tuple[Convention, ...] = (
                "lse(x) - x_t and p_t - 1 round a confident row's tiny loss/gradient to 0",
                "keep it: log1p of the non-top terms (xent_ref; PyTorch rounds too)",
                _tiny_loss_rounded),
+    Convention("low-precision-arithmetic", ("cross_entropy", "binary_cross_entropy_with_logits"),
+               "computes in float16/bfloat16 throughout: sums, exps, logs and the mean's "
+               "count rounded to the dtype (65536 is inf in float16)",
+               "accumulate in float32 or wider and round the result once to the dtype",
+               _low_precision_arithmetic),
+    Convention("grad-true-class-rounded", ("cross_entropy_grad",),
+               "p = softmax(x) is rounded to the input's dtype before p - one_hot: a peaked "
+               "row's p_t rounds to 1 (bfloat16 at p_t = 0.999) and its gradient to 0",
+               "form p_t - 1 in float32 or wider (as -(sum of the other p_c)) and round once",
+               _true_class_rounded),
     Convention("softmax-via-rounded-lse", ("cross_entropy_grad",),
                "p = exp(x - lse) with lse formed first: at large |x| lse swallows "
                "log(sum), so tied maxima each get p = 1",

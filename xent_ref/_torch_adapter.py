@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from xent_ref._jsonio import dtype_named
+
 try:
     import torch
     import torch.nn.functional as F
@@ -29,12 +31,24 @@ _ARRAY_KWARGS = ("weight", "pos_weight")
 
 def _tensor(a, like=None):
     """A tensor from ``a``: integer arrays stay int64 (class indices), floating ones take
-    the dtype of ``like`` when given."""
+    the dtype of ``like`` when given. bfloat16 (ml_dtypes in NumPy, native in torch)
+    crosses as its raw 16 bits."""
     a = np.asarray(a)
     if a.dtype.kind in "iu":
         return torch.from_numpy(a.astype(np.int64))
-    t = torch.from_numpy(np.array(a))
+    if a.dtype.name == "bfloat16":
+        t = torch.from_numpy(np.array(a).view(np.int16)).view(torch.bfloat16)
+    else:
+        t = torch.from_numpy(np.array(a))
     return t if like is None else t.to(like.dtype)
+
+
+def _array(t) -> np.ndarray:
+    """The NumPy array of a tensor (bfloat16 through its raw bits, as :func:`_tensor`)."""
+    t = t.detach()
+    if t.dtype == torch.bfloat16:
+        return t.view(torch.int16).numpy().view(dtype_named("bfloat16"))
+    return t.numpy()
 
 
 def _evaluate(torch_fn, args, kwargs, grad_output=None, want_grad=False):
@@ -45,11 +59,11 @@ def _evaluate(torch_fn, args, kwargs, grad_output=None, want_grad=False):
               else value for key, value in kwargs.items()}
     output = torch_fn(first, *rest, **kwargs)
     if not want_grad:
-        return output.detach().numpy()
+        return _array(output)
     upstream = (torch.ones_like(output) if grad_output is None
                 else _tensor(grad_output, like=output).expand_as(output))
     output.backward(upstream)
-    return first.grad.numpy()
+    return _array(first.grad)
 
 
 def _loss_pair(name: str):

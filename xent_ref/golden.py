@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.resources
 import itertools
 import json
 import math
@@ -42,7 +43,8 @@ import numpy as np
 
 import xent_ref as xr
 from xent_ref import _schema
-from xent_ref._jsonio import decode_array, dtype_named, encode_array, npy_bytes, read_npy
+from xent_ref._jsonio import (decode_array, dtype_named, encode_array, finfo, is_float,
+                              npy_bytes, read_npy)
 # FUNCTIONS is re-exported: golden.FUNCTIONS is the corpus's list of functions.
 from xent_ref._schema import FUNCTIONS, SIGNATURES, SchemaError, printable  # noqa: F401
 
@@ -270,7 +272,9 @@ class _Stream:
 
 
 DTYPES = ("float32", "float64")
-_SUFFIX = {"float32": "f32", "float64": "f64"}
+# Judged by the reference-error rule (see _low_precision_case).
+LOW_PRECISION_DTYPES = ("float16", "bfloat16")
+_SUFFIX = {dtype: suffix for suffix, dtype in _DTYPE_SUFFIXES.items()}
 C = 5  # classes; distinct from every other dimension, so a wrong axis shows
 SHAPES = {"C": (C,), "NxC": (3, C), "NxCxd1": (3, C, 4), "NxCxd1xd2": (2, C, 3, 2)}
 REDUCTIONS = ("none", "mean", "sum")
@@ -583,6 +587,157 @@ def _edge_specs() -> Iterator[_Spec]:
                      {"weight": [0.5, 2.0, 1.0, 0.0, 3.0, 1.5]})
 
 
+# ---------------------------------------------------------------------------
+# Vocabulary-scale cases: what a fused LLM loss kernel meets
+# ---------------------------------------------------------------------------
+
+# Real vocabularies (Llama 2: 32000, GPT-2: 50257, Llama 3: 128256). 50257 is odd, so no
+# block of a power-of-two size divides it; 32000 and 128256 leave a partial last block
+# for blocks of 512 and more.
+VOCABULARIES = (32000, 50257, 128256)
+# 1 - p_t of a peaked row: 1e-3 (p_t - 1 = -0.001 rounds to 0 in bfloat16 if p_t is
+# rounded first) and 1e-6 (p_t rounds to 1 in float16 too).
+PEAKS = (1e-3, 1e-6)
+FINITE_TAIL = 64  # the finite logits at the end of a row of -inf
+
+
+def _peaked_row(stream: _Stream, n_classes: int, target: int, miss: float, dtype) -> np.ndarray:
+    """Logits in [-2, 2) with the target's raised until ``1 - p_t = miss`` (to the rounding
+    of the target logit in ``dtype``). The sum of the other classes' exponentials is
+    Python's correctly summed ``math.fsum`` of ``math.exp`` (the C library's, not NumPy's,
+    whose last bit may change between versions)."""
+    row = stream.uniform(-2.0, 2.0, (n_classes,)).astype(dtype_named(dtype))
+    others = row.astype(np.float64).tolist()
+    others.pop(target)
+    lse_others = math.log(math.fsum(math.exp(v) for v in others))
+    row[target] = lse_others + math.log((1.0 - miss) / miss)
+    return row
+
+
+def _vocab_rows(stream: _Stream, n_classes: int, kinds, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """``(logits, target)`` with one row per kind: ``("peak", miss)``, ``"plain"``
+    (uniform in [-4, 4)), ``"neg-inf"`` (every logit -inf but the target's and the last
+    :data:`FINITE_TAIL`: whole blocks of -inf, whatever the block size) and ``"ignored"``
+    (a plain row whose target is -100)."""
+    rows, targets = [], []
+    for kind in kinds:
+        target = int(stream.integers(n_classes - FINITE_TAIL))
+        if kind[0] == "peak":
+            row = _peaked_row(stream, n_classes, target, kind[1], dtype)
+        else:
+            row = stream.uniform(-4.0, 4.0, (n_classes,)).astype(dtype_named(dtype))
+        if kind == "neg-inf":
+            keep = row[target]
+            row[:-FINITE_TAIL] = -np.inf
+            row[target] = keep
+        rows.append(row)
+        targets.append(-100 if kind == "ignored" else target)
+    return np.stack(rows), np.asarray(targets, dtype=np.int64)
+
+
+_MIXED = (("peak", PEAKS[0]), ("peak", PEAKS[1]), "neg-inf", "plain")
+
+
+def _vocab_specs() -> Iterator[_Spec]:
+    """cross_entropy at C = 32000, 50257, 128256: peaked rows, rows of -inf, ignored
+    tokens, label smoothing with ignored tokens; large arrays (``.npy`` on export).
+    The logits of one configuration are shared by its reductions (one stream, keyed by
+    the id without the reduction), so an exported corpus stores them once."""
+    ce = "cross_entropy"
+    configurations = [(32000, REDUCTIONS, "float32"), (50257, ("none", "mean"), "float32"),
+                      (128256, ("none", "mean"), "float32"), (128256, ("mean",), "float64")]
+    for n_classes, reductions, dtype in configurations:
+        key = f"vocab/{ce}/C={n_classes}/mixed/{_SUFFIX[dtype]}"
+        logits, target = _vocab_rows(_Stream(key), n_classes, _MIXED, dtype)
+        for reduction in reductions:
+            yield _Spec(f"vocab/{ce}/C={n_classes}/mixed/{reduction}/{_SUFFIX[dtype]}", ce,
+                        {"input": logits, "target": target}, {"reduction": reduction})
+    n_classes = VOCABULARIES[0]
+    key = f"vocab/{ce}/C={n_classes}/all-ignored/f32"
+    logits, target = _vocab_rows(_Stream(key), n_classes, ("ignored", "ignored"), "float32")
+    for reduction in REDUCTIONS:
+        yield _Spec(f"vocab/{ce}/C={n_classes}/all-ignored/{reduction}/f32", ce,
+                    {"input": logits, "target": target}, {"reduction": reduction})
+    # Smoothing with ignored tokens: the smoothing term of an ignored row must vanish
+    # too, and the mean divides by the kept rows only (by their weight, when weighted).
+    key = f"vocab/{ce}/C={n_classes}/ls=0.1/ign=default/f32"
+    stream = _Stream(key)
+    kinds = (("peak", PEAKS[0]), "ignored", "plain", "ignored")
+    logits, target = _vocab_rows(stream, n_classes, kinds, "float32")
+    weight = stream.uniform(0.2, 3.0, (n_classes,)).astype("float32")
+    for reduction, weighted in itertools.product(REDUCTIONS, (False, True)):
+        kwargs = {"reduction": reduction, "label_smoothing": 0.1}
+        if weighted:
+            kwargs["weight"] = weight
+        case_id = "/".join([f"vocab/{ce}/C={n_classes}/ls=0.1/ign=default", reduction,
+                            "w" if weighted else "no-w", "f32"])
+        yield _Spec(case_id, ce, {"input": logits, "target": target}, kwargs)
+
+
+# ---------------------------------------------------------------------------
+# float16 and bfloat16: judged against the float64 answer and PyTorch's own error
+# ---------------------------------------------------------------------------
+
+
+def _low_precision_specs() -> Iterator[_Spec]:
+    """Every function in float16 and bfloat16, with inputs drawn as float64 and rounded
+    to the dtype; peaked rows (the true-class gradient p_t - 1) at C = 1000 and 32000;
+    a (256, 256) mean whose count (65536) float16 cannot hold."""
+    for dtype in LOW_PRECISION_DTYPES:
+        suffix = _SUFFIX[dtype]
+        for function in ("softmax", "log_softmax"):
+            case_id = f"lowprec/{function}/NxC/{suffix}"
+            x = _Stream(case_id).uniform(-8.0, 8.0, (8, 40)).astype(dtype_named(dtype))
+            yield _Spec(case_id, function, {"x": x}, {})
+        shape = (16, 50)
+        for function, reduction, options in (
+                ("cross_entropy", "none", ()), ("cross_entropy", "mean", ()),
+                ("cross_entropy", "sum", ("w", "ign=default", "ls=0.1")),
+                ("cross_entropy", "mean", ("w", "ign=default", "ls=0.1")),
+                ("nll_loss", "mean", ("w", "ign=default"))):
+            case_id = "/".join(["lowprec", function, "index", "NxC", reduction, *options, suffix])
+            stream = _Stream(case_id)
+            low, high = (-8.0, 8.0) if function == "cross_entropy" else (-10.0, -0.05)
+            kwargs = {"reduction": reduction}
+            if "w" in options:
+                kwargs["weight"] = stream.uniform(0.2, 3.0, shape[1:]).astype(dtype_named(dtype))
+            if "ls=0.1" in options:
+                kwargs["label_smoothing"] = 0.1
+            target = stream.integers(shape[1], shape[:1])
+            if "ign=default" in options:
+                target[::5] = -100
+            yield _Spec(case_id, function, {"input": stream.uniform(low, high, shape)
+                                            .astype(dtype_named(dtype)), "target": target}, kwargs)
+        case_id = f"lowprec/cross_entropy/probs/NxC/mean/{suffix}"
+        stream = _Stream(case_id)
+        yield _Spec(case_id, "cross_entropy",
+                    {"input": stream.uniform(-8.0, 8.0, shape).astype(dtype_named(dtype)),
+                     "target": stream.distributions(shape).astype(dtype_named(dtype))}, {"reduction": "mean"})
+        for function in ("binary_cross_entropy", "binary_cross_entropy_with_logits"):
+            case_id = f"lowprec/{function}/NxC/mean/{suffix}"
+            stream = _Stream(case_id)
+            low, high = (0.01, 0.99) if function == "binary_cross_entropy" else (-8.0, 8.0)
+            kwargs = {"reduction": "mean"}
+            if function.endswith("logits"):
+                kwargs["pos_weight"] = stream.uniform(0.2, 4.0, (16,)).astype(dtype_named(dtype))
+            yield _Spec(case_id, function,
+                        {"input": stream.uniform(low, high, (16, 16)).astype(dtype_named(dtype)),
+                         "target": stream.uniform(0.0, 1.0, (16, 16)).astype(dtype_named(dtype))}, kwargs)
+        zeros = np.zeros((256, 256), dtype=dtype)
+        yield _Spec(f"lowprec/binary_cross_entropy_with_logits/zeros-256x256/mean/{suffix}",
+                    "binary_cross_entropy_with_logits", {"input": zeros, "target": zeros},
+                    {"reduction": "mean"})
+        # Every row equally peaked: the gradient's largest entries are then the targets'
+        # 1 - p_t, so PyTorch's error there (the rule's allowance) is an ulp of 1 - p_t.
+        for miss, (n_classes, reduction) in itertools.product(
+                PEAKS, ((1000, "none"), (1000, "mean"), (VOCABULARIES[0], "mean"))):
+            name = f"lowprec/cross_entropy/C={n_classes}/peaked-{miss:g}"
+            logits, target = _vocab_rows(_Stream(f"{name}/{suffix}"), n_classes,
+                                         [("peak", miss)] * 2, dtype)
+            yield _Spec(f"{name}/{reduction}/{suffix}", "cross_entropy",
+                        {"input": logits, "target": target}, {"reduction": reduction})
+
+
 def _all_specs() -> Iterator[_Spec]:
     yield from _softmax_specs()
     yield from _class_specs("cross_entropy")
@@ -590,6 +745,7 @@ def _all_specs() -> Iterator[_Spec]:
     yield from _class_specs("nll_loss")
     yield from _binary_specs()
     yield from _edge_specs()
+    yield from _vocab_specs()
 
 
 # ---------------------------------------------------------------------------
@@ -601,7 +757,7 @@ def _scale(arrays) -> float:
     """The largest finite magnitude among the floating arrays (at least 1)."""
     magnitudes = [1.0]
     for a in arrays:
-        if isinstance(a, np.ndarray) and a.dtype.kind == "f":
+        if isinstance(a, np.ndarray) and is_float(a.dtype):
             finite = np.abs(a[np.isfinite(a)])
             magnitudes.append(float(finite.max()) if finite.size else 0.0)
     return max(magnitudes)
@@ -620,6 +776,8 @@ def _grad_output(spec: _Spec, loss: np.ndarray) -> np.ndarray:
 
 
 def _case(spec: _Spec) -> Case:
+    if _dtype_of(spec) in LOW_PRECISION_DTYPES:
+        return _low_precision_case(spec)
     inputs = {name: _frozen(a) for name, a in spec.inputs.items()}
     kwargs = {k: _frozen(v) if isinstance(v, np.ndarray) else v for k, v in spec.kwargs.items()}
     loss = np.asarray(call_function(getattr(xr, spec.function), spec))
@@ -628,25 +786,119 @@ def _case(spec: _Spec) -> Case:
     scale = _scale(list(inputs.values()) + list(kwargs.values()) + [spec.grad_output])
     rtol, atol = tolerance(loss.dtype.name, scale)
     grad_atol = atol if spec.exact_only else tolerance(loss.dtype.name, _scale([grad]))[1]
-    return Case(
-        id=spec.id,
-        function=spec.function,
-        inputs=inputs,
-        kwargs=kwargs,
-        grad_output=spec.grad_output,
-        loss=_frozen(loss),
-        grad=_frozen(grad),
-        rtol=rtol,
-        atol=atol,
-        grad_atol=grad_atol,
-        exact_only=spec.exact_only,
-    )
+    return Case(id=spec.id, function=spec.function, inputs=inputs, kwargs=kwargs,
+                grad_output=spec.grad_output, loss=_frozen(loss), grad=_frozen(grad),
+                rtol=rtol, atol=atol, grad_atol=grad_atol, exact_only=spec.exact_only)
+
+
+def _dtype_of(spec: _Spec) -> str:
+    """The dtype of the case's first positional input (its output's dtype)."""
+    return spec.inputs[SIGNATURES[spec.function].positional[0]].dtype.name
+
+
+def float64_reference(case) -> tuple[np.ndarray, np.ndarray]:
+    """``(loss, grad)`` of xent_ref in float64 on ``case``'s inputs, keyword arrays and
+    ``grad_output`` widened exactly to float64: the answer a low-precision case is judged
+    against (``case``: a :class:`Case`, or anything with the same fields)."""
+    inputs, kwargs = widened(case.inputs), widened(case.kwargs)
+    loss = call_function(getattr(xr, case.function), case, inputs, kwargs)
+    grad = call_grad(getattr(xr, case.function + "_grad"), case, inputs, kwargs,
+                     case.grad_output.astype(np.float64))
+    return _frozen(loss), _frozen(grad)
+
+
+def widened(arrays: dict) -> dict:
+    """``arrays`` with its floating arrays widened (exactly) to float64."""
+    return {key: value.astype(np.float64) if isinstance(value, np.ndarray)
+            and is_float(value.dtype) else value for key, value in arrays.items()}
+
+
+TORCH_ERRORS = "data/torch_lowprec_errors.json"  # in the package
+
+
+@functools.lru_cache(maxsize=1)
+def torch_errors() -> dict:
+    """The recorded PyTorch errors of the low-precision cases (``TORCH_ERRORS``, written
+    by ``scripts/make_lowprec_reference.py``): ``{"torch_version": ..., "cases": {id:
+    {"loss_error": ..., "grad_error": ...}}}``."""
+    text = importlib.resources.files("xent_ref").joinpath(TORCH_ERRORS).read_text("utf-8")
+    return json.loads(text)
+
+
+def _low_precision_case(spec: _Spec) -> Case:
+    """A float16/bfloat16 case, judged by the rule ``"reference-error"``: the error against
+    the float64 answer may be PyTorch's own error there (recorded) plus one ulp of the
+    dtype at the value's magnitude (``rtol`` = eps, ``atol`` = the smallest subnormal,
+    the ulp below the normal range). ``loss`` and ``grad`` are the float64 answer rounded
+    once to the dtype: the best values it can hold."""
+    recorded = torch_errors()["cases"].get(spec.id)
+    if recorded is None:
+        raise RuntimeError(f"no PyTorch error recorded for the low-precision case {spec.id} "
+                           f"in xent_ref/{TORCH_ERRORS}: run scripts/make_lowprec_reference.py")
+    dtype = dtype_named(_dtype_of(spec))
+    _set_grad_output(spec)
+    loss_reference, grad_reference = float64_reference(spec)
+    info = finfo(dtype)
+    ulp_below_normal = float(info.smallest_subnormal)
+    errors = {f"{key}_error": float(recorded[f"{key}_error"]) for key in ("loss", "grad")}
+    torch_loses_it = any(
+        errors[f"{key}_error"] >= 0.5 * float(np.abs(reference).max(initial=0.0))
+        for key, reference in (("loss", loss_reference), ("grad", grad_reference)))
+    return Case(id=spec.id, function=spec.function,
+                inputs={name: _frozen(a) for name, a in spec.inputs.items()},
+                kwargs={k: _frozen(v) if isinstance(v, np.ndarray) else v
+                        for k, v in spec.kwargs.items()},
+                grad_output=spec.grad_output, loss=_frozen(loss_reference.astype(dtype)),
+                grad=_frozen(grad_reference.astype(dtype)), rtol=float(info.eps),
+                atol=ulp_below_normal, grad_atol=ulp_below_normal,
+                exact_only=_TORCH_LOSES_IT if torch_loses_it else None,
+                rule="reference-error",
+                rule_params={"loss_reference": loss_reference, "grad_reference": grad_reference,
+                             **errors})
+
+
+def _set_grad_output(spec: _Spec) -> None:
+    """Draw the case's ``grad_output`` (shaped like the loss, in the input's dtype)."""
+    loss = np.asarray(call_function(getattr(xr, spec.function), spec,
+                                    widened(spec.inputs), widened(spec.kwargs)))
+    spec.grad_output = _frozen(_grad_output(spec, loss.astype(dtype_named(_dtype_of(spec)))))
+
+
+_TORCH_LOSES_IT = (
+    "PyTorch's own error here is at least half the largest expected value (its CPU kernels "
+    "round p_t to 1 in this dtype, so the loss and the true class's gradient of a peaked "
+    "row become 0): the reference-error rule lets an implementation doing the same pass, "
+    "and verify reports it"
+)
+
+
+def low_precision_specs() -> list[_Spec]:
+    """The low-precision cases before their expected values are computed (inputs, keyword
+    arguments, and ``grad_output`` drawn as the corpus draws it), for
+    ``scripts/make_lowprec_reference.py``."""
+    specs = list(_low_precision_specs())
+    for spec in specs:
+        _set_grad_output(spec)
+    return specs
+
+
+# The float16/bfloat16 cases join the default corpus once xent_ref computes those
+# dtypes in float64 and rounds once (issue 10, item 3): until then xent_ref would fail
+# them itself. low_precision_cases() gives them either way.
+LOW_PRECISION_IN_CORPUS = False
+
+
+@functools.lru_cache(maxsize=1)
+def low_precision_cases() -> tuple[Case, ...]:
+    """The float16 and bfloat16 cases (judged by the rule ``"reference-error"``)."""
+    return tuple(_case(spec) for spec in _low_precision_specs())
 
 
 @functools.lru_cache(maxsize=1)
 def build_corpus() -> tuple[Case, ...]:
     """Every golden case, in a fixed order (cached: the corpus never changes in a run)."""
-    return tuple(_case(spec) for spec in _all_specs())
+    cases = tuple(_case(spec) for spec in _all_specs())
+    return cases + low_precision_cases() if LOW_PRECISION_IN_CORPUS else cases
 
 
 # ---------------------------------------------------------------------------

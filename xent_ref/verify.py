@@ -95,6 +95,15 @@ def as_array(got) -> tuple[np.ndarray | None, str]:
     return array, ""
 
 
+def _mismatch(expected: np.ndarray, got: np.ndarray) -> str:
+    """Why ``got`` cannot be compared with ``expected`` (dtype or shape), or ``""``."""
+    if got.dtype != expected.dtype:
+        return f"dtype {got.dtype}, expected {expected.dtype}"
+    if got.shape != expected.shape:
+        return f"shape {got.shape}, expected {expected.shape}"
+    return ""
+
+
 def compare(expected: np.ndarray, got, rtol: float, atol: float) -> Check:
     """Judge ``got`` against ``expected`` by the corpus's rule (see the module docstring).
 
@@ -104,12 +113,9 @@ def compare(expected: np.ndarray, got, rtol: float, atol: float) -> Check:
     'at index (1,): expected -inf, got inf'
     """
     got, why = as_array(got)
-    if got is None:
+    why = why or _mismatch(expected, got)
+    if why:
         return _failed(why)
-    if got.dtype != expected.dtype:
-        return _failed(f"dtype {got.dtype}, expected {expected.dtype}")
-    if got.shape != expected.shape:
-        return _failed(f"shape {got.shape}, expected {expected.shape}")
     e = expected.astype(np.float64)
     g = got.astype(np.float64)
     finite = np.isfinite(e)
@@ -144,21 +150,22 @@ def judge(case: golden.Case, function: str, got) -> Check:
     ``case.rule_params`` no larger than the largest error a trusted implementation
     (PyTorch) makes there (``loss_error``/``grad_error``) plus ``atol + rtol * |reference|``
     (the corpus's low-precision cases: one ulp of the dtype at the value's magnitude).
+    Such a check is ``exact`` when it holds without PyTorch's allowance.
     """
     expected = case.grad if function.endswith("_grad") else case.loss
     rtol, atol = case.tolerance_for(function)
     if case.rule == "tolerance":
         return compare(expected, got, rtol, atol)
     array, why = as_array(got)
-    if array is None:
+    why = why or _mismatch(expected, array)
+    if why:
         return _failed(why)
-    shape_check = compare(expected, array, np.inf, np.inf)  # dtype and shape only
-    if not shape_check.ok:
-        return shape_check
     key = "grad" if function.endswith("_grad") else "loss"
     reference = np.asarray(case.rule_params[f"{key}_reference"], dtype=np.float64)
-    return compare(reference, array.astype(np.float64), rtol,
-                   float(case.rule_params[f"{key}_error"]) + atol)
+    got = array.astype(np.float64)
+    check = compare(reference, got, rtol, float(case.rule_params[f"{key}_error"]) + atol)
+    # "exact": within one ulp without PyTorch's allowance (what exact_only reports).
+    return replace(check, exact=compare(reference, got, rtol, atol).ok)
 
 
 # ---------------------------------------------------------------------------
