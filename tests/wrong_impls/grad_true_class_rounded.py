@@ -17,8 +17,10 @@ def cross_entropy_grad(input, target, weight=None, ignore_index=-100, reduction=
     options = dict(weight=None if weight is None else np.asarray(weight, np.float64),
                    ignore_index=ignore_index, reduction=reduction)
     upstream = None if grad_output is None else np.asarray(grad_output, np.float64)
-    if label_smoothing or np.asarray(target).dtype.kind not in "iu":
-        target = np.asarray(target).astype(np.float64)
+    target = np.asarray(target)
+    if label_smoothing or target.dtype.kind not in "iu":
+        if target.dtype.kind not in "iu":
+            target = target.astype(np.float64)
         return xr.cross_entropy_grad(wide, target, label_smoothing=label_smoothing,
                                      grad_output=upstream, **options).astype(dtype)
     axis = 0 if x.ndim == 1 else 1
