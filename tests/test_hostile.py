@@ -153,7 +153,7 @@ BROKEN_CORPORA = [
     ("wrong-size", _set(["cases", 0, "loss", "shape"], [7]), "data must be a flat list of 7"),
     ("missing-field", lambda d: d["cases"][0].pop("grad"), "missing grad"),
     ("no-format", lambda d: d.pop("format"), "not an xent-ref golden corpus"),
-    ("old-schema", _set(["schema"], 2), "schema 2, this xent_ref reads schema 3"),
+    ("old-schema", _set(["schema"], 2), "schema 2, this xent_ref reads schema 4"),
     ("duplicate-id", _set(["cases", 1, "id"], "softmax/C/axis=0/f32"), "two cases share an id"),
 ]
 

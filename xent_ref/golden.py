@@ -37,6 +37,7 @@ import math
 import os
 import zlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
@@ -51,7 +52,9 @@ from xent_ref._schema import FUNCTIONS, SIGNATURES, SchemaError, printable  # no
 FORMAT = "xent-ref-golden"
 # 3: nll_loss inputs drawn without log_softmax (bit-identical across NumPy versions),
 #    an optional per-case "rule" and inputs given as a seed spec.
-SCHEMA_VERSION = 3
+# 4: large arrays in .npy files beside the JSON, float16/bfloat16 arrays, vocabulary-scale
+#    cases (a tolerance that grows as sqrt(n)), reference-error cases with exact_only.
+SCHEMA_VERSION = 4
 SEED = 20240531
 
 # The positional parameters of each function, in order; the gradient twins take the
@@ -1116,8 +1119,8 @@ def write_corpus(path, cases=None) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     document = corpus_to_json(build_corpus() if cases is None else cases, files)
     base = os.path.dirname(os.path.abspath(path))
-    if files:
-        os.makedirs(os.path.join(base, ARRAY_DIRECTORY), exist_ok=True)
+    if files:  # in the corpus file's directory, which must exist (as for the file)
+        Path(base, ARRAY_DIRECTORY).mkdir(exist_ok=True)
     for name, data in files.items():
         with open(os.path.join(base, name), "wb") as f:
             f.write(data)
