@@ -54,9 +54,9 @@ def cases(name: str | None = None, **filters) -> list[Case]:
     ``shape`` ("C", "NxC", "NxCxd1", "NxCxd1xd2"), ``reduction``, ``target`` ("index",
     "probs"), ``weight`` (True/False, or "full"/"last-axis" for the binary losses),
     ``pos_weight``, ``ignore_index`` ("none", "default", 1, -1), ``smoothing`` (0.0, 0.1),
-    ``axis``, ``kind`` ("systematic" or "edge") and ``edge`` (an edge case's name, e.g.
-    "all-ignored"). A value may also be a collection of accepted values. A case without
-    the option never matches a filter on it.
+    ``axis``, ``kind`` ("systematic", "edge" or "vocab"), ``classes`` ("32000") and
+    ``edge`` (an edge case's name, e.g. "all-ignored"). A value may also be a collection
+    of accepted values. A case without the option never matches a filter on it.
 
     >>> len(cases("cross_entropy", target="probs", dtype="f64"))
     48
