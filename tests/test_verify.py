@@ -391,7 +391,8 @@ def test_a_malformed_result_array_is_a_bad_file(tmp_path, exported, results, cap
     assert verify.main(results=_write(tmp_path, document, exported), corpus=str(exported)) == 2
     (line,) = capsys.readouterr().out.splitlines()
     assert line.startswith("xent-ref verify: cannot read the results: results[")
-    assert line.endswith('.loss: must be {"dtype", "shape", "data"} or {"dtype", "shape", "npy", "sha256"}')
+    assert line.endswith('.loss: must be {"dtype", "shape", "data"} '
+                         'or {"dtype", "shape", "npy", "sha256"}')
 
 
 def test_results_with_unknown_or_repeated_ids_fail(tmp_path, exported, results, capsys):

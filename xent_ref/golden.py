@@ -14,16 +14,19 @@ fixed seed, so the corpus is the same on every run. A case holds
 * ``rtol`` and ``atol``: the tolerance (see :func:`tolerance`);
 * ``exact_only``: ``None``, or why this case's expected values lie below ``atol``
   (an implementation that rounds them to 0 still passes; ``verify`` reports it);
-* ``rule``: how the case is judged, ``"tolerance"`` (all cases today) or
-  ``"reference-error"`` (kept for low-precision cases: see :func:`xent_ref.verify.judge`).
+* ``rule``: how the case is judged, ``"tolerance"`` or ``"reference-error"`` (the
+  float16/bfloat16 cases of :func:`low_precision_cases`: see
+  :func:`xent_ref.verify.judge`), with ``rule_params``.
 
 Every input is made from the raw bits of PCG64 with exactly rounded operations only
-(``+ - * /`` on float64 and casts), never ``exp`` or ``log``, whose last bit may change
-with the NumPy version: :func:`inputs_sha256` is the same under NumPy 1.23 and 2.x
-(``tests/test_golden.py`` pins it). :func:`corpus_sha256` names a corpus's content.
+(``+ - * /`` on float64 and casts), never NumPy's ``exp`` or ``log``, whose last bit may
+change with the NumPy version: :func:`inputs_sha256` is the same under NumPy 1.23 and 2.x
+(``tests/test_golden.py`` pins it). (The peaked rows of the vocabulary-scale cases need
+one logarithm: Python's ``math``, the C library's, rounded to the case's dtype.)
+:func:`corpus_sha256` names a corpus's content.
 
-:func:`export_main` writes the corpus as one JSON file; ``docs/golden-format.md``
-describes that file for readers in any language.
+:func:`export_main` writes the corpus as one JSON file, its large arrays as ``.npy``
+files beside it; ``docs/golden-format.md`` describes them for readers in any language.
 """
 
 from __future__ import annotations
@@ -82,8 +85,9 @@ POSITIONAL = {name: signature.positional for name, signature in SIGNATURES.items
 # random walk, about sqrt(n) units (PyTorch on CPU loses 340 units on the C = 32000
 # cases, summing the upstream gradient over the classes). So a case whose largest
 # floating input has n elements gets max(256, 8 sqrt(n)) units: 256 up to n = 1024 (all
-# the small cases), 2862 at 4 x 32000, 5730 at 4 x 128256. The worst case of a one-by-one sum, n units, can
-# exceed it: a kernel needs a blocked or pairwise sum there, as every real one has.
+# the small cases), 2862 at 4 x 32000, 5730 at 4 x 128256. The worst case of a
+# one-by-one sum, n units, can exceed it: a kernel needs a blocked or pairwise sum
+# there, as every real one has.
 ROUNDOFF_UNITS = 256
 
 
@@ -704,10 +708,10 @@ def _low_precision_specs() -> Iterator[_Spec]:
     to the dtype; peaked rows (the true-class gradient p_t - 1) at C = 1000 and 32000;
     a (256, 256) mean whose count (65536) float16 cannot hold."""
     for dtype in LOW_PRECISION_DTYPES:
-        suffix = _SUFFIX[dtype]
+        suffix, typed = _SUFFIX[dtype], dtype_named(dtype)
         for function in ("softmax", "log_softmax"):
             case_id = f"lowprec/{function}/NxC/{suffix}"
-            x = _Stream(case_id).uniform(-8.0, 8.0, (8, 40)).astype(dtype_named(dtype))
+            x = _Stream(case_id).uniform(-8.0, 8.0, (8, 40)).astype(typed)
             yield _Spec(case_id, function, {"x": x}, {})
         shape = (16, 50)
         for function, reduction, options in (
@@ -720,30 +724,31 @@ def _low_precision_specs() -> Iterator[_Spec]:
             low, high = (-8.0, 8.0) if function == "cross_entropy" else (-10.0, -0.05)
             kwargs = {"reduction": reduction}
             if "w" in options:
-                kwargs["weight"] = stream.uniform(0.2, 3.0, shape[1:]).astype(dtype_named(dtype))
+                kwargs["weight"] = stream.uniform(0.2, 3.0, shape[1:]).astype(typed)
             if "ls=0.1" in options:
                 kwargs["label_smoothing"] = 0.1
             target = stream.integers(shape[1], shape[:1])
             if "ign=default" in options:
                 target[::5] = -100
-            yield _Spec(case_id, function, {"input": stream.uniform(low, high, shape)
-                                            .astype(dtype_named(dtype)), "target": target}, kwargs)
+            values = stream.uniform(low, high, shape).astype(typed)
+            yield _Spec(case_id, function, {"input": values, "target": target}, kwargs)
         case_id = f"lowprec/cross_entropy/probs/NxC/mean/{suffix}"
         stream = _Stream(case_id)
         yield _Spec(case_id, "cross_entropy",
-                    {"input": stream.uniform(-8.0, 8.0, shape).astype(dtype_named(dtype)),
-                     "target": stream.distributions(shape).astype(dtype_named(dtype))}, {"reduction": "mean"})
+                    {"input": stream.uniform(-8.0, 8.0, shape).astype(typed),
+                     "target": stream.distributions(shape).astype(typed)},
+                    {"reduction": "mean"})
         for function in ("binary_cross_entropy", "binary_cross_entropy_with_logits"):
             case_id = f"lowprec/{function}/NxC/mean/{suffix}"
             stream = _Stream(case_id)
             low, high = (0.01, 0.99) if function == "binary_cross_entropy" else (-8.0, 8.0)
             kwargs = {"reduction": "mean"}
             if function.endswith("logits"):
-                kwargs["pos_weight"] = stream.uniform(0.2, 4.0, (16,)).astype(dtype_named(dtype))
-            yield _Spec(case_id, function,
-                        {"input": stream.uniform(low, high, (16, 16)).astype(dtype_named(dtype)),
-                         "target": stream.uniform(0.0, 1.0, (16, 16)).astype(dtype_named(dtype))}, kwargs)
-        zeros = np.zeros((256, 256), dtype=dtype)
+                kwargs["pos_weight"] = stream.uniform(0.2, 4.0, (16,)).astype(typed)
+            inputs = {"input": stream.uniform(low, high, (16, 16)).astype(typed),
+                      "target": stream.uniform(0.0, 1.0, (16, 16)).astype(typed)}
+            yield _Spec(case_id, function, inputs, kwargs)
+        zeros = np.zeros((256, 256), dtype=typed)
         yield _Spec(f"lowprec/binary_cross_entropy_with_logits/zeros-256x256/mean/{suffix}",
                     "binary_cross_entropy_with_logits", {"input": zeros, "target": zeros},
                     {"reduction": "mean"})
