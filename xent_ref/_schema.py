@@ -59,11 +59,14 @@ class Signature:
 
 
 _LOSS_KWARGS = {"reduction": "reduction"}
+# The LLM options of cross_entropy (xent_ref/llm_options.py).
+_LLM_KWARGS = {"logit_scale": "positive", "softcap": "positive-or-null", "z_loss": "non-negative"}
 SIGNATURES: dict[str, Signature] = {
     "softmax": Signature(("x",), True, {"axis": "int"}),
     "log_softmax": Signature(("x",), True, {"axis": "int"}),
     "cross_entropy": Signature(("input", "target"), False, dict(
-        _LOSS_KWARGS, weight="array", ignore_index="int", label_smoothing="unit")),
+        _LOSS_KWARGS, weight="array", ignore_index="int", label_smoothing="unit",
+        **_LLM_KWARGS)),
     "nll_loss": Signature(("input", "target"), False, dict(
         _LOSS_KWARGS, weight="array", ignore_index="int")),
     "binary_cross_entropy": Signature(("input", "target"), False, dict(
@@ -235,11 +238,18 @@ def check_array(obj, where: str, limits: Limits) -> None:
             f"value {printable(repr(bad), 40)} is not a valid {obj['dtype']}")
 
 
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
 _KWARG_KINDS = {
     "int": lambda v: is_int(v),
     "unit": lambda v: (isinstance(v, (int, float)) and not isinstance(v, bool)
                        and math.isfinite(v) and 0 <= v <= 1),
     "reduction": lambda v: v in REDUCTIONS,
+    "positive": lambda v: _finite(v) and v > 0,
+    "positive-or-null": lambda v: v is None or _finite(v) and v > 0,
+    "non-negative": lambda v: _finite(v) and v >= 0,
 }
 
 

@@ -66,17 +66,45 @@ def _evaluate(torch_fn, args, kwargs, grad_output=None, want_grad=False):
     return _array(first.grad)
 
 
-def _loss_pair(name: str):
-    """``loss(input, target, **options)`` and ``loss_grad(..., grad_output=None)``."""
+def _loss_pair(name: str, torch_fn=None):
+    """``loss(input, target, **options)`` and ``loss_grad(..., grad_output=None)`` of
+    ``torch_fn`` (default: ``torch.nn.functional``'s function ``name``)."""
 
     def loss(input, target, **options):
-        return _evaluate(getattr(F, name), (input, target), options)
+        return _evaluate(torch_fn or getattr(F, name), (input, target), options)
 
     def loss_grad(input, target, grad_output=None, **options):
-        return _evaluate(getattr(F, name), (input, target), options, grad_output, True)
+        return _evaluate(torch_fn or getattr(F, name), (input, target), options, grad_output,
+                         True)
 
     loss.__name__, loss_grad.__name__ = name, name + "_grad"
     return loss, loss_grad
+
+
+def _cross_entropy_with_options(input, target, weight=None, ignore_index=-100,
+                                reduction="mean", label_smoothing=0.0, *, logit_scale=1.0,
+                                softcap=None, z_loss=0.0):
+    """``F.cross_entropy`` with the LLM options composed in PyTorch (autograd derives the
+    gradient): ``z = logit_scale * x``, then ``z = softcap * tanh(z / softcap)``, then the
+    cross-entropy of ``z`` plus ``z_loss * lse(z)^2`` for each kept token; its mean
+    divides by the number of kept tokens (every sample with probability targets). The
+    defaults call ``F.cross_entropy`` untouched."""
+    z = input * logit_scale if logit_scale != 1.0 else input
+    if softcap is not None:
+        z = softcap * torch.tanh(z / softcap)
+    loss = F.cross_entropy(z, target, weight=weight, ignore_index=ignore_index,
+                           reduction=reduction, label_smoothing=label_smoothing)
+    if not z_loss:
+        return loss
+    lse = torch.logsumexp(z, dim=0 if z.dim() == 1 else 1)
+    kept = (target != ignore_index) if not target.is_floating_point() else \
+        torch.ones_like(lse, dtype=torch.bool)
+    penalty = torch.where(kept, z_loss * lse**2, torch.zeros_like(lse))
+    if reduction == "none":
+        return loss + penalty
+    if reduction == "sum":
+        return loss + penalty.sum()
+    return loss + penalty.sum() / kept.sum()
 
 
 def _softmax_pair(name: str):
@@ -94,7 +122,7 @@ def _softmax_pair(name: str):
 
 softmax, softmax_grad = _softmax_pair("softmax")
 log_softmax, log_softmax_grad = _softmax_pair("log_softmax")
-cross_entropy, cross_entropy_grad = _loss_pair("cross_entropy")
+cross_entropy, cross_entropy_grad = _loss_pair("cross_entropy", _cross_entropy_with_options)
 nll_loss, nll_loss_grad = _loss_pair("nll_loss")
 binary_cross_entropy, binary_cross_entropy_grad = _loss_pair("binary_cross_entropy")
 (

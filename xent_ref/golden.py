@@ -203,18 +203,22 @@ def call_grad(fn: Callable, case: Case, inputs=None, kwargs=None, grad_output=No
 
 _DTYPE_SUFFIXES = {"f16": "float16", "bf16": "bfloat16", "f32": "float32", "f64": "float64"}
 _ID_KEYS = ("kind", "target", "edge", "classes", "shape", "axis", "reduction", "weight",
-            "pos_weight", "ignore_index", "smoothing", "dtype")
+            "pos_weight", "ignore_index", "smoothing", "logit_scale", "softcap", "z_loss",
+            "dtype")
 # Ids that start with one of these name the function next, then options; edge cases
 # name the edge after the function.
-_KIND_PREFIXES = ("edge", "vocab", "lowprec")
+_KIND_PREFIXES = ("edge", "vocab", "lowprec", "llm")
+# The LLM options as ids spell them: "scale=2.5", "softcap=5", "z=0.1".
+_LLM_ID_KEYS = {"scale": "logit_scale", "softcap": "softcap", "z": "z_loss"}
 
 
 def parse_id(case_id: str) -> dict[str, str]:
     """The options a case id spells out, as ``{key: value}`` strings, keys from
-    ``kind`` (``systematic``/``edge``/``vocab``/``lowprec``), ``target``
+    ``kind`` (``systematic``/``edge``/``vocab``/``lowprec``/``llm``), ``target``
     (``index``/``probs``), ``edge`` (the edge case's name), ``classes`` (``C=32000``),
     ``shape``, ``axis``, ``reduction``, ``weight``, ``pos_weight``, ``ignore_index``,
-    ``smoothing``, ``dtype``. Reports group failures by them and
+    ``smoothing``, ``logit_scale``, ``softcap``, ``z_loss`` (``scale=``, ``softcap=``,
+    ``z=``), ``dtype``. Reports group failures by them and
     :func:`xent_ref.testing.cases` filters by them.
 
     >>> parse_id("cross_entropy/index/NxC/mean/w/ign=1/ls=0.1/f32")["weight"]
@@ -255,6 +259,8 @@ def parse_id(case_id: str) -> dict[str, str]:
             options["axis"] = value
         elif key == "C":
             options["classes"] = value
+        elif key in _LLM_ID_KEYS:
+            options[_LLM_ID_KEYS[key]] = value
         elif token.lstrip("-").isdigit():
             options["ignore_index"] = token
         else:
@@ -763,6 +769,44 @@ def _low_precision_specs() -> Iterator[_Spec]:
                         {"input": logits, "target": target}, {"reduction": reduction})
 
 
+# ---------------------------------------------------------------------------
+# The LLM options of cross_entropy: logit_scale, softcap, z_loss
+# ---------------------------------------------------------------------------
+
+# Alone and all together; logits in [-8, 8) so that a softcap of 5 bends them.
+LLM_OPTIONS = ({"logit_scale": 2.5}, {"softcap": 5.0}, {"z_loss": 0.1},
+               {"logit_scale": 0.5, "softcap": 5.0, "z_loss": 1e-2})
+_LLM_ID = {"logit_scale": "scale", "softcap": "softcap", "z_loss": "z"}
+
+
+def _llm_specs() -> Iterator[_Spec]:
+    """cross_entropy with the LLM options, with class weights and ignored targets (the
+    z-loss mean divides by the kept count, the cross-entropy mean by the kept weight),
+    with smoothing and ignored targets, and with probability targets; every reduction."""
+    extras = (("no-w", "ign=none"), ("w", "ign=default"), ("no-w", "ign=default", "ls=0.1"),
+              ("probs",))
+    shape = (4, C, 2)
+    for options, extra, reduction, dtype in itertools.product(
+            LLM_OPTIONS, extras, REDUCTIONS, DTYPES):
+        spelled = [f"{_LLM_ID[key]}={value:g}" for key, value in options.items()]
+        target_kind = "probs" if "probs" in extra else "index"
+        flags = [flag for flag in extra if flag != "probs"]
+        case_id = "/".join(["llm/cross_entropy", target_kind, "NxCxd1", *spelled, reduction,
+                            *flags, _SUFFIX[dtype]])
+        stream = _Stream(case_id)
+        logits = stream.uniform(-8.0, 8.0, shape).astype(dtype)
+        kwargs = dict(options, reduction=reduction)
+        if target_kind == "probs":
+            target = stream.distributions(shape).astype(dtype)
+        else:
+            target = _index_target(stream, shape, -100 if "ign=default" in extra else None)
+        if "w" in extra:
+            kwargs["weight"] = _class_weight(stream, dtype)
+        if "ls=0.1" in extra:
+            kwargs["label_smoothing"] = 0.1
+        yield _Spec(case_id, "cross_entropy", {"input": logits, "target": target}, kwargs)
+
+
 def _all_specs() -> Iterator[_Spec]:
     yield from _softmax_specs()
     yield from _class_specs("cross_entropy")
@@ -771,6 +815,7 @@ def _all_specs() -> Iterator[_Spec]:
     yield from _binary_specs()
     yield from _edge_specs()
     yield from _vocab_specs()
+    yield from _llm_specs()
 
 
 # ---------------------------------------------------------------------------
