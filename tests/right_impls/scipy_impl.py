@@ -2,13 +2,14 @@
 softmax, log_softmax, expit and log_expit), written independently of xent_ref: a right
 implementation from another framework, which ``xent-ref verify`` must pass.
 
-Everything is computed in float64 and returned in the input's dtype. Class-index losses
+Everything is computed in float64 and returned in the input's dtype. cross_entropy takes
+the LLM options too (logit_scale, softcap, z_loss), composed around the plain loss. Class-index losses
 move the class axis (1, or 0 for a single sample) to the end, gather the target's
 log-probability, and divide a mean by the kept targets' total weight.
 """
 
 import numpy as np
-from scipy.special import expit, log_expit, log_softmax as sp_log_softmax
+from scipy.special import expit, log_expit, logsumexp, log_softmax as sp_log_softmax
 from scipy.special import softmax as sp_softmax
 
 DESCRIPTION = "PyTorch semantics on scipy.special (tests/right_impls/scipy_impl.py)"
@@ -125,8 +126,52 @@ def _class_pair(with_logits):
     return loss, loss_grad
 
 
-cross_entropy, cross_entropy_grad = _class_pair(with_logits=True)
+_plain_cross_entropy, _plain_cross_entropy_grad = _class_pair(with_logits=True)
 nll_loss, nll_loss_grad = _class_pair(with_logits=False)
+
+
+def _llm_logits(input, logit_scale, softcap):
+    """The LLM options' logits z = c tanh(s x / c) (z = s x without a cap), and dz/dx."""
+    z = _f64(input) * logit_scale
+    if softcap is None:
+        return z, np.full(z.shape, float(logit_scale))
+    t = np.tanh(z / softcap)
+    return softcap * t, logit_scale * (1 - t * t)
+
+
+def _z_loss_terms(z, target, ignore_index, reduction):
+    """lse(z) per sample, the kept mask and the z-loss mean's denominator (kept count)."""
+    axis = 0 if z.ndim == 1 else 1
+    lse = logsumexp(z, axis=axis)
+    target = np.asarray(target)
+    kept = np.ones(lse.shape, bool) if target.dtype.kind == "f" else target != ignore_index
+    return lse, kept, (kept.sum() if reduction == "mean" else 1.0), axis
+
+
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
+                  label_smoothing=0.0, logit_scale=1.0, softcap=None, z_loss=0.0):
+    z, _ = _llm_logits(input, logit_scale, softcap)
+    loss = _plain_cross_entropy(z, target, weight, ignore_index, reduction, label_smoothing)
+    if z_loss:
+        lse, kept, denominator, _ = _z_loss_terms(z, target, ignore_index, reduction)
+        penalty = np.where(kept, z_loss * lse**2, 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            loss = loss + (penalty if reduction == "none" else penalty.sum() / denominator)
+    return np.asarray(loss).astype(np.asarray(input).dtype)
+
+
+def cross_entropy_grad(input, target, weight=None, ignore_index=-100, reduction="mean",
+                       label_smoothing=0.0, grad_output=None, logit_scale=1.0, softcap=None,
+                       z_loss=0.0):
+    z, dz_dx = _llm_logits(input, logit_scale, softcap)
+    grad = _plain_cross_entropy_grad(z, target, weight, ignore_index, reduction,
+                                     label_smoothing, grad_output)
+    if z_loss:  # d(lambda lse^2)/dz = 2 lambda lse p, per kept sample
+        lse, kept, denominator, axis = _z_loss_terms(z, target, ignore_index, reduction)
+        g = np.float64(1.0) if grad_output is None else _f64(grad_output)
+        scale = np.where(kept, 2 * z_loss * lse * g / denominator, 0.0)
+        grad = grad + sp_softmax(z, axis=axis) * np.expand_dims(scale, axis)
+    return (grad * dz_dx).astype(np.asarray(input).dtype)
 
 
 def _binary(input, target, weight):

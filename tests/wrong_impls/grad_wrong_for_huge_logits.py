@@ -9,7 +9,7 @@ import xent_ref as xr
 
 
 def cross_entropy_grad(input, target, weight=None, ignore_index=-100, reduction="mean",
-                       label_smoothing=0.0, grad_output=None):
+                       label_smoothing=0.0, grad_output=None, **llm_options):
     x = np.asarray(input)
     axis = 0 if x.ndim == 1 else 1
     top = x.max(axis=axis, keepdims=True)
@@ -20,9 +20,9 @@ def cross_entropy_grad(input, target, weight=None, ignore_index=-100, reduction=
     # p times its row sum gives (p - y) scaled exactly as the true gradient.
     exact = xr.cross_entropy_grad(x, target, weight=weight, ignore_index=ignore_index,
                                   reduction=reduction, label_smoothing=label_smoothing,
-                                  grad_output=grad_output)
-    if label_smoothing or np.asarray(target).dtype.kind == "f":
-        return exact  # probability targets and smoothing: left right
+                                  grad_output=grad_output, **llm_options)
+    if label_smoothing or llm_options or np.asarray(target).dtype.kind == "f":
+        return exact  # probability targets, smoothing and the LLM options: left right
     nll = xr.nll_loss_grad(np.log(p), target, weight=weight, ignore_index=ignore_index,
                            reduction=reduction, grad_output=grad_output)
     return (nll - p * nll.sum(axis=axis, keepdims=True)).astype(exact.dtype)

@@ -8,11 +8,12 @@ import xent_ref as xr
 
 
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
-                  label_smoothing=0.0):
+                  label_smoothing=0.0, **llm_options):
     x, t = np.asarray(input), np.asarray(target)
     options = dict(weight=weight, ignore_index=ignore_index, reduction=reduction)
-    if weight is None or not label_smoothing or t.dtype.kind != "i":
-        return xr.cross_entropy(x, t, label_smoothing=label_smoothing, **options)
+    if weight is None or not label_smoothing or llm_options or t.dtype.kind != "i":
+        # right, the LLM options (logit_scale, softcap, z_loss) included
+        return xr.cross_entropy(x, t, label_smoothing=label_smoothing, **options, **llm_options)
     axis = 0 if x.ndim == 1 else 1
     kept = t != ignore_index
     uniform = np.broadcast_to(np.expand_dims(kept, axis) / x.shape[axis], x.shape)

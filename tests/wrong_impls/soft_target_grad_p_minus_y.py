@@ -8,12 +8,12 @@ import xent_ref as xr
 
 
 def cross_entropy_grad(input, target, weight=None, ignore_index=-100, reduction="mean",
-                       label_smoothing=0.0, grad_output=None):
+                       label_smoothing=0.0, grad_output=None, **llm_options):
     x, y = np.asarray(input), np.asarray(target)
     options = dict(weight=weight, ignore_index=ignore_index, reduction=reduction,
                    label_smoothing=label_smoothing, grad_output=grad_output)
-    exact = xr.cross_entropy_grad(x, y, **options)
-    if y.dtype.kind != "f":
+    exact = xr.cross_entropy_grad(x, y, **options, **llm_options)
+    if y.dtype.kind != "f" or llm_options:  # the LLM options: left right
         return exact
     axis = 0 if x.ndim == 1 else 1
     n_classes = x.shape[axis]
