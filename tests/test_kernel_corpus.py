@@ -332,3 +332,41 @@ def test_pytorch_passes_the_low_precision_and_vocabulary_cases(low, vocab):
     report = verify.Report("torch", verify.CorpusInfo.of(cases, "kernels"),
                            tuple(verify.run_module(_torch_adapter, cases)))
     assert report.ok, str(report)
+
+
+# ---------------------------------------------------------------------------
+# The LLM options of cross_entropy
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def llm():
+    return {case.id: case for case in golden.build_corpus() if case.options["kind"] == "llm"}
+
+
+def test_every_llm_option_alone_and_together_with_every_variation(llm):
+    seen = {(tuple(k for k in ("logit_scale", "softcap", "z_loss") if k in case.kwargs),
+             case.options["reduction"], case.options["target"], case.options.get("weight"),
+             case.options.get("ignore_index"), case.options.get("smoothing"), case.dtype)
+            for case in llm.values()}
+    combos = {(("logit_scale",)), ("softcap",), ("z_loss",), ("logit_scale", "softcap", "z_loss")}
+    assert {s[0] for s in seen} == combos
+    assert len(seen) == len(llm) == 4 * 4 * 3 * 2
+    assert {s[1] for s in seen} == set(golden.REDUCTIONS)
+    assert ("yes", "default") in {(s[3], s[4]) for s in seen}  # weights with ignored targets
+    assert ("default", "0.1") in {(s[4], s[5]) for s in seen}  # smoothing with ignored
+    for case in llm.values():  # the id spells the options
+        for key, value in case.kwargs.items():
+            if key in ("logit_scale", "softcap", "z_loss"):
+                assert float(case.options[key]) == value
+
+
+def test_the_z_loss_mean_divides_by_the_kept_count_not_the_weight(llm):
+    case = llm["llm/cross_entropy/index/NxCxd1/z=0.1/mean/w/ign=default/f64"]
+    x, target = case.inputs["input"], case.inputs["target"]
+    kept = target != -100
+    lse = np.log(np.exp(x).sum(axis=1))  # moderate logits: the plain formula is exact enough
+    without = xr.cross_entropy(x, target, weight=case.kwargs["weight"])
+    assert 0 < kept.sum() < kept.size
+    np.testing.assert_allclose(case.loss, without + 0.1 * (lse[kept] ** 2).sum() / kept.sum(),
+                               rtol=1e-12)

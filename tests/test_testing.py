@@ -13,9 +13,10 @@ from xent_ref import golden, testing
 
 
 def weighted_mean_by_count(input, target, weight=None, ignore_index=-100, reduction="mean",
-                           label_smoothing=0.0):
+                           label_smoothing=0.0, **llm_options):
     """A common mistake: the weighted mean divided by the number of kept targets."""
-    options = dict(weight=weight, ignore_index=ignore_index, label_smoothing=label_smoothing)
+    options = dict(weight=weight, ignore_index=ignore_index, label_smoothing=label_smoothing,
+                   **llm_options)
     if weight is None or reduction != "mean" or np.asarray(target).dtype.kind != "i":
         return xr.cross_entropy(input, target, reduction=reduction, **options)
     total = xr.cross_entropy(input, target, reduction="sum", **options)
@@ -26,7 +27,7 @@ def test_the_reference_passes():
     report = testing.check(xr.cross_entropy, "cross_entropy", grad=xr.cross_entropy_grad)
     assert report.ok and not report.failures and not report.diagnoses
     n = len(testing.cases("cross_entropy"))
-    assert n == 545  # 528 small cases and 17 at vocabulary scale
+    assert n == 641  # 528 small cases, 17 at vocabulary scale, 96 with the LLM options
     assert report.counts() == {"cross_entropy": {"passed": n, "failed": 0},
                                "cross_entropy_grad": {"passed": n, "failed": 0}}
     assert f"PASSED: all {2 * n} checks" in str(report)
@@ -43,8 +44,8 @@ def test_a_wrong_implementation_is_grouped_and_diagnosed():
     assert sorted(grouped) == sorted(o.case.id for o in report.failures)
     assert report.groups[0].all
     assert report.groups[0].options == {"reduction": "mean", "target": "index", "weight": "yes"}
-    assert report.groups[0].describe() == (
-        "all 52 cases with reduction=mean, target=index, weight=yes")
+    assert report.groups[0].describe() == (  # 52 small cases, 8 with the LLM options
+        "all 60 cases with reduction=mean, target=index, weight=yes")
     text = str(report)
     assert "[mean-denominator-count]" in text and "fix: divide by" in text
     assert "not offered (not checked): cross_entropy_grad\n" in text
