@@ -50,12 +50,16 @@ class Signature:
     ``("input", "linear_weight", "target")``); ``grad_output_positional``: whether the
     ``_grad`` twin takes ``grad_output`` right after them (the softmaxes) or as a
     keyword (the losses); ``kwargs``: the keyword arguments a case may set, with the
-    kind of value each takes (see :data:`_KWARG_KINDS`).
+    kind of value each takes (see :data:`_KWARG_KINDS`); ``grads``: empty when the twin
+    returns one array (the gradient of the first input), else the arguments of the
+    tuple it returns, in order (``linear_cross_entropy_grad``: ``input``,
+    ``linear_weight``, ``linear_bias``; ``None`` for an absent bias).
     """
 
     positional: tuple[str, ...]
     grad_output_positional: bool
     kwargs: dict[str, str]
+    grads: tuple[str, ...] = ()  # several gradients: the arguments they are with respect to
 
 
 _LOSS_KWARGS = {"reduction": "reduction"}
@@ -73,6 +77,11 @@ SIGNATURES: dict[str, Signature] = {
         _LOSS_KWARGS, weight="array")),
     "binary_cross_entropy_with_logits": Signature(("input", "target"), False, dict(
         _LOSS_KWARGS, weight="array", pos_weight="array")),
+    "linear_cross_entropy": Signature(
+        ("input", "linear_weight", "target"), False,
+        dict(_LOSS_KWARGS, linear_bias="array", weight="array", ignore_index="int",
+             label_smoothing="unit", **_LLM_KWARGS),
+        grads=("input", "linear_weight", "linear_bias")),
 }
 FUNCTIONS = tuple(SIGNATURES)
 REDUCTIONS = ("none", "mean", "sum")
@@ -242,6 +251,18 @@ def _finite(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
+def check_grad(obj, where: str, limits: Limits, grads: tuple[str, ...]) -> None:
+    """One encoded array, or (``grads`` given) a list of one array or ``null`` each."""
+    if not grads:
+        check_array(obj, where, limits)
+        return
+    require(isinstance(obj, list) and len(obj) == len(grads), where,
+            f"must be a list of {len(grads)} arrays or nulls ({', '.join(grads)})")
+    for i, part in enumerate(obj):
+        if part is not None:
+            check_array(part, f"{where}[{i}]", limits)
+
+
 _KWARG_KINDS = {
     "int": lambda v: is_int(v),
     "unit": lambda v: (isinstance(v, (int, float)) and not isinstance(v, bool)
@@ -335,8 +356,9 @@ def check_case(obj, where: str, limits: Limits) -> str:
     for name in positional:
         check_input(inputs[name], f"{where}.inputs.{name}", limits)
     check_kwargs(function, obj["kwargs"], f"{where}.kwargs", limits)
-    for key in ("grad_output", "loss", "grad"):
+    for key in ("grad_output", "loss"):
         check_array(obj[key], f"{where}.{key}", limits)
+    check_grad(obj["grad"], f"{where}.grad", limits, SIGNATURES[function].grads)
     for key in ("rtol", "atol", "grad_atol"):
         check_number(obj[key], f"{where}.{key}")
     exact_only = obj.get("exact_only")
@@ -380,9 +402,12 @@ def check_results(document, format: str, version: int, limits: Limits) -> list:
         unknown = sorted(set(entry) - {"id", "loss", "grad", "error"})
         require(not unknown, where, f"unknown key {printable(repr(unknown[:1]), 60)}")
         require(isinstance(entry.get("error", ""), str), f"{where}.error", "must be a string")
-        for key in ("loss", "grad"):
-            if key in entry:
-                check_array(entry[key], f"{where}.{key}", limits)
+        if "loss" in entry:
+            check_array(entry["loss"], f"{where}.loss", limits)
+        if "grad" in entry:
+            grads = isinstance(entry["grad"], list)  # checked against the case when judged
+            check_grad(entry["grad"], f"{where}.grad", limits,
+                       ("",) * len(entry["grad"]) if grads else ())
     return entries
 
 

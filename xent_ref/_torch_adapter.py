@@ -129,3 +129,47 @@ binary_cross_entropy, binary_cross_entropy_grad = _loss_pair("binary_cross_entro
     binary_cross_entropy_with_logits,
     binary_cross_entropy_with_logits_grad,
 ) = _loss_pair("binary_cross_entropy_with_logits")
+
+
+def _linear_cross_entropy_torch(input, linear_weight, target, linear_bias=None,
+                                logit_scale=1.0, softcap=None, z_loss=0.0, **options):
+    """``F.linear_cross_entropy`` (PyTorch 2.13); with an LLM option, the logits
+    ``F.linear(input, linear_weight, linear_bias)`` through :func:`_cross_entropy_with_options`
+    (``F.linear_cross_entropy`` has no such options)."""
+    if (logit_scale, softcap, z_loss) == (1.0, None, 0.0):
+        options.setdefault("ignore_index", -100)  # torch's default is None, PyTorch's -100
+        return F.linear_cross_entropy(input, linear_weight, target, linear_bias=linear_bias,
+                                      **options)
+    logits = F.linear(input, linear_weight, linear_bias)
+    return _cross_entropy_with_options(logits, target, logit_scale=logit_scale,
+                                       softcap=softcap, z_loss=z_loss, **options)
+
+
+def _linear_arguments(input, linear_weight, target, linear_bias, kwargs, want_grad):
+    leaves = [_tensor(input).requires_grad_(want_grad)]
+    leaves.append(_tensor(linear_weight, like=leaves[0]).requires_grad_(want_grad))
+    bias = None
+    if linear_bias is not None:
+        bias = _tensor(linear_bias, like=leaves[0]).requires_grad_(want_grad)
+    kwargs = {key: _tensor(value, like=leaves[0]) if key in _ARRAY_KWARGS and value is not None
+              else value for key, value in kwargs.items()}
+    target = _tensor(target, like=leaves[0])
+    return leaves, bias, target, kwargs
+
+
+def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, **kwargs):
+    (h, w), bias, target, kwargs = _linear_arguments(input, linear_weight, target,
+                                                     linear_bias, kwargs, False)
+    return _array(_linear_cross_entropy_torch(h, w, target, linear_bias=bias, **kwargs))
+
+
+def linear_cross_entropy_grad(input, linear_weight, target, *, linear_bias=None,
+                              grad_output=None, **kwargs):
+    """``(grad_input, grad_linear_weight, grad_linear_bias or None)`` from autograd."""
+    (h, w), bias, target, kwargs = _linear_arguments(input, linear_weight, target,
+                                                     linear_bias, kwargs, True)
+    output = _linear_cross_entropy_torch(h, w, target, linear_bias=bias, **kwargs)
+    upstream = (torch.ones_like(output) if grad_output is None
+                else _tensor(grad_output, like=output).expand_as(output))
+    output.backward(upstream)
+    return _array(h.grad), _array(w.grad), None if bias is None else _array(bias.grad)

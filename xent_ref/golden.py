@@ -123,7 +123,7 @@ class Case:
     kwargs: dict[str, Any]
     grad_output: np.ndarray
     loss: np.ndarray
-    grad: np.ndarray
+    grad: Any  # an array, or a tuple of arrays (or None) per SIGNATURES[function].grads
     rtol: float
     atol: float  # for the loss
     grad_atol: float  # for the gradient
@@ -807,6 +807,45 @@ def _llm_specs() -> Iterator[_Spec]:
         yield _Spec(case_id, "cross_entropy", {"input": logits, "target": target}, kwargs)
 
 
+# ---------------------------------------------------------------------------
+# linear_cross_entropy: three gradients (input, linear_weight, linear_bias)
+# ---------------------------------------------------------------------------
+
+
+def _linear_specs() -> Iterator[_Spec]:
+    """``linear_cross_entropy(h, W, t)`` with h ``(4, 3)`` and W ``(V, 3)``: V = C (with
+    and without a bias; weights, ignored targets, smoothing, the LLM options; every
+    reduction), and a vocabulary of 32000 with H = 8."""
+    variations = (("bias",), ("no-bias",), ("bias", "w", "ign=default"),
+                  ("no-bias", "ign=default", "ls=0.1"), ("bias", "llm"))
+    for extra, reduction, dtype in itertools.product(variations, REDUCTIONS, DTYPES):
+        case_id = "/".join(["linear_cross_entropy", f"V={C}", reduction, *extra,
+                            _SUFFIX[dtype]])
+        yield _linear_spec(case_id, C, 3, extra, reduction, dtype)
+    for reduction in ("none", "mean"):
+        case_id = f"vocab/linear_cross_entropy/C={VOCABULARIES[0]}/H=8/{reduction}/bias/f32"
+        yield _linear_spec(case_id, VOCABULARIES[0], 8, ("bias",), reduction, "float32")
+
+
+def _linear_spec(case_id, n_classes, hidden, extra, reduction, dtype) -> _Spec:
+    stream = _Stream(case_id)
+    inputs = {"input": stream.uniform(-2.0, 2.0, (4, hidden)).astype(dtype),
+              "linear_weight": stream.uniform(-1.0, 1.0, (n_classes, hidden)).astype(dtype)}
+    planted = -100 if "ign=default" in extra else None
+    inputs["target"] = np.minimum(_index_target(stream, (4, C), planted) * (n_classes // C),
+                                  n_classes - 1)
+    kwargs = {"reduction": reduction}
+    if "bias" in extra:
+        kwargs["linear_bias"] = stream.uniform(-1.0, 1.0, (n_classes,)).astype(dtype)
+    if "w" in extra:
+        kwargs["weight"] = stream.uniform(0.2, 3.0, (n_classes,)).astype(dtype)
+    if "ls=0.1" in extra:
+        kwargs["label_smoothing"] = 0.1
+    if "llm" in extra:
+        kwargs.update(LLM_OPTIONS[-1])
+    return _Spec(case_id, "linear_cross_entropy", inputs, kwargs)
+
+
 def _all_specs() -> Iterator[_Spec]:
     yield from _softmax_specs()
     yield from _class_specs("cross_entropy")
@@ -816,6 +855,7 @@ def _all_specs() -> Iterator[_Spec]:
     yield from _edge_specs()
     yield from _vocab_specs()
     yield from _llm_specs()
+    yield from _linear_specs()
 
 
 # ---------------------------------------------------------------------------
@@ -852,14 +892,28 @@ def _case(spec: _Spec) -> Case:
     kwargs = {k: _frozen(v) if isinstance(v, np.ndarray) else v for k, v in spec.kwargs.items()}
     loss = np.asarray(call_function(getattr(xr, spec.function), spec))
     spec.grad_output = _frozen(_grad_output(spec, loss))
-    grad = call_grad(getattr(xr, spec.function + "_grad"), spec)
+    grad = _frozen_grad(call_grad(getattr(xr, spec.function + "_grad"), spec))
     scale = _scale(list(inputs.values()) + list(kwargs.values()) + [spec.grad_output])
     terms = max(a.size for a in inputs.values() if is_float(a.dtype))
     rtol, atol = tolerance(loss.dtype.name, scale, terms)
-    grad_atol = atol if spec.exact_only else tolerance(loss.dtype.name, _scale([grad]), terms)[1]
+    grad_scale = _scale(grad_parts(grad))
+    grad_atol = atol if spec.exact_only else tolerance(loss.dtype.name, grad_scale, terms)[1]
     return Case(id=spec.id, function=spec.function, inputs=inputs, kwargs=kwargs,
-                grad_output=spec.grad_output, loss=_frozen(loss), grad=_frozen(grad),
+                grad_output=spec.grad_output, loss=_frozen(loss), grad=grad,
                 rtol=rtol, atol=atol, grad_atol=grad_atol, exact_only=spec.exact_only)
+
+
+def _frozen_grad(grad):
+    """A gradient frozen: one array, or a tuple of arrays and ``None`` (several)."""
+    if isinstance(grad, tuple):
+        return tuple(None if part is None else _frozen(part) for part in grad)
+    return _frozen(grad)
+
+
+def grad_parts(grad) -> list[np.ndarray]:
+    """The arrays of a gradient: ``[grad]``, or the parts of a tuple that are not None."""
+    parts = grad if isinstance(grad, tuple) else (grad,)
+    return [part for part in parts if part is not None]
 
 
 def _dtype_of(spec: _Spec) -> str:
@@ -1047,7 +1101,8 @@ def case_to_json(case: Case, files: dict | None = None) -> dict:
         "kwargs": {key: encode(value) for key, value in case.kwargs.items()},
         "grad_output": encode(case.grad_output),
         "loss": encode(case.loss),
-        "grad": encode(case.grad),
+        "grad": ([encode(part) for part in case.grad]  # None stays null
+                 if isinstance(case.grad, tuple) else encode(case.grad)),
         "rtol": case.rtol,
         "atol": case.atol,
         "grad_atol": case.grad_atol,
@@ -1084,6 +1139,14 @@ def decode_stored(obj, where: str, base=None, limits: _schema.Limits | None = No
         return _frozen(array)
     except (ValueError, TypeError, OverflowError) as error:
         raise SchemaError(f"{where}: {printable(error)}") from None
+
+
+def decode_grad(obj, where: str, base=None, limits=None):
+    """A checked gradient: one stored array, or a list of them (and nulls) as a tuple."""
+    if isinstance(obj, list):
+        return tuple(None if part is None else decode_stored(part, f"{where}[{i}]", base, limits)
+                     for i, part in enumerate(obj))
+    return decode_stored(obj, where, base, limits)
 
 
 def _decode_input(obj, where: str, base=None, limits=None) -> np.ndarray:
@@ -1123,7 +1186,7 @@ def case_from_json(obj, where: str = "case", limits: _schema.Limits | None = Non
         kwargs=decoded(obj["kwargs"], "kwargs"),
         grad_output=decode(obj["grad_output"], "grad_output"),
         loss=decode(obj["loss"], "loss"),
-        grad=decode(obj["grad"], "grad"),
+        grad=decode_grad(obj["grad"], f"{where}.grad", base, limits),
         rtol=float(obj["rtol"]),
         atol=float(obj["atol"]),
         grad_atol=float(obj["grad_atol"]),

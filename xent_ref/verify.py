@@ -141,6 +141,41 @@ def compare(expected: np.ndarray, got, rtol: float, atol: float) -> Check:
     return replace(check, ok=False, why=why)
 
 
+def _judge_parts(case, function: str, expected: tuple, got) -> Check:
+    """Several gradients (``case.grad`` a tuple): each part judged as one array would be
+    (``None`` must be ``None``); the check fails with the first failing part's reason,
+    named by its argument, and reports the worst errors of all."""
+    names = golden.SIGNATURES[case.function].grads
+    if not (isinstance(got, (tuple, list)) and len(got) == len(expected)):
+        return _failed(f"returned {type(got).__name__}, expected a tuple of {len(expected)} "
+                       f"gradients ({', '.join(names)})")
+    checks = []
+    for name, want, have in zip(names, expected, got):
+        if want is None or have is None:
+            ok = want is None and have is None
+            spelled = ["None" if part is None else "an array" for part in (want, have)]
+            why = "" if ok else f"grad of {name}: expected {spelled[0]}, got {spelled[1]}"
+            checks.append(Check(ok, why, 0.0 if ok else np.inf, 0.0 if ok else np.inf, ok))
+            continue
+        check = judge(_Part(case, want), function, have)
+        checks.append(replace(check, why=f"grad of {name}: {check.why}" if check.why else ""))
+    failing = [c for c in checks if not c.ok]
+    return Check(not failing, failing[0].why if failing else "",
+                 max(c.max_abs for c in checks), max(c.max_rel for c in checks),
+                 all(c.exact for c in checks))
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One of a case's several gradients, as a case of its own for :func:`judge`."""
+
+    case: golden.Case
+    grad: np.ndarray
+
+    def __getattr__(self, name):
+        return getattr(self.case, name)
+
+
 def judge(case: golden.Case, function: str, got) -> Check:
     """``got`` for ``function`` (the loss or its ``_grad``) on ``case``, by the case's rule.
 
@@ -153,6 +188,8 @@ def judge(case: golden.Case, function: str, got) -> Check:
     Such a check is ``exact`` when it holds without PyTorch's allowance.
     """
     expected = case.grad if function.endswith("_grad") else case.loss
+    if isinstance(expected, tuple):
+        return _judge_parts(case, function, expected, got)
     rtol, atol = case.tolerance_for(function)
     if case.rule == "tolerance":
         return compare(expected, got, rtol, atol)
@@ -185,6 +222,13 @@ def _run_one(fn, case: golden.Case, function: str) -> Outcome:
     except BaseException as error:  # noqa: BLE001 - even sys.exit() is the case's failure
         message = f"raised {type(error).__name__}: {printable(error)}"
         return Outcome(case, function, expected, None, _failed(message))
+    if isinstance(expected, tuple) and isinstance(got, (tuple, list)):
+        parts = [None if part is None else as_array(part) for part in got]
+        why = next((part[1] for part in parts if part is not None and part[0] is None), "")
+        if why:
+            return Outcome(case, function, expected, None, _failed(why))
+        got = tuple(None if part is None else part[0] for part in parts)
+        return Outcome(case, function, expected, got, judge(case, function, got))
     array, why = as_array(got)
     if array is None:
         return Outcome(case, function, expected, None, _failed(why))
@@ -227,8 +271,9 @@ def compare_results(document, cases, limits: _schema.Limits | None = None, base=
     results, problems = {}, []
     for i, entry in enumerate(entries):
         case_id = entry["id"]
-        arrays = {key: golden.decode_stored(entry[key], f"results[{i}].{key}", base, limits)
-                  for key in ("loss", "grad") if key in entry}
+        arrays = {key: decode(entry[key], f"results[{i}].{key}", base, limits)
+                  for key, decode in (("loss", golden.decode_stored),
+                                      ("grad", golden.decode_grad)) if key in entry}
         if case_id not in by_id:
             problems.append(f"result for an unknown case id {printable(repr(case_id), 80)}")
         elif case_id in results:
@@ -534,8 +579,13 @@ def _show_case(outcome: Outcome) -> list[str]:
             f"  {key:<16}{value!r}"]
     if outcome.function.endswith("_grad"):
         lines += _show_array("grad_output", case.grad_output)
-    lines += _show_array("expected", outcome.expected)
-    lines += _show_array("got", outcome.got)
+    for label, value in (("expected", outcome.expected), ("got", outcome.got)):
+        if isinstance(value, tuple):  # several gradients, one per argument
+            names = golden.SIGNATURES[case.function].grads
+            for name, part in zip(names, value):
+                lines += _show_array(f"{label} d{name}"[:15], part)
+        else:
+            lines += _show_array(label, value)
     rtol, atol = case.tolerance_for(outcome.function)
     lines.append(f"  {'tolerance':<16}rtol {rtol:.3g}, atol {atol:.3g}")
     lines.append(_wrap(f"  {'why':<16}{outcome.check.why}", indent=18))
