@@ -19,7 +19,8 @@ WRONG = Path(__file__).parent / "wrong_impls"
 
 @pytest.fixture(scope="module")
 def vocab():
-    return {case.id: case for case in golden.build_corpus() if case.options["kind"] == "vocab"}
+    return {case.id: case for case in golden.build_corpus()
+            if case.options["kind"] == "vocab" and case.function == "cross_entropy"}
 
 
 @pytest.fixture(scope="module")
@@ -147,12 +148,13 @@ def test_the_exported_corpus_reads_back_exactly(exported):
     by_id = {case.id: case for case in read}
     for case in cases:
         other = by_id[case.id]
-        for name, a in [*case.inputs.items(), ("grad", case.grad)]:
-            b = other.inputs.get(name, other.grad)
-            assert a.dtype == b.dtype and a.shape == b.shape, (case.id, name)
+        pairs = [(a, other.inputs[name]) for name, a in case.inputs.items()]
+        pairs += zip(golden.grad_parts(case.grad), golden.grad_parts(other.grad))
+        for a, b in pairs:
+            assert a.dtype == b.dtype and a.shape == b.shape, case.id
             # equal values (nan matches nan: JSON's "nan" does not keep a nan's sign bit)
             assert np.array_equal(a.astype(np.float64), b.astype(np.float64),
-                                  equal_nan=True), (case.id, name)
+                                  equal_nan=True), case.id
 
 
 def test_bfloat16_npy_holds_the_raw_bits():
@@ -209,7 +211,8 @@ def test_results_may_give_large_arrays_as_npy(tmp_path, exported):
 
 def test_every_function_in_both_low_precision_dtypes(low):
     seen = {(case.function, case.dtype) for case in low.values()}
-    assert seen == {(f, d) for f in golden.FUNCTIONS for d in golden.LOW_PRECISION_DTYPES}
+    six = [f for f in golden.FUNCTIONS if f != "linear_cross_entropy"]  # (float32/64 only)
+    assert seen == {(f, d) for f in six for d in golden.LOW_PRECISION_DTYPES}
     # both target kinds: class indices and probabilities (in the input's dtype)
     targets = {case.inputs["target"].dtype.name for case in low.values()
                if case.function == "cross_entropy"}
@@ -370,3 +373,61 @@ def test_the_z_loss_mean_divides_by_the_kept_count_not_the_weight(llm):
     assert 0 < kept.sum() < kept.size
     np.testing.assert_allclose(case.loss, without + 0.1 * (lse[kept] ** 2).sum() / kept.sum(),
                                rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------
+# linear_cross_entropy: three gradients
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def linear():
+    return {case.id: case for case in golden.build_corpus()
+            if case.function == "linear_cross_entropy"}
+
+
+def test_linear_cases_hold_three_gradients(linear):
+    assert "vocab/linear_cross_entropy/C=32000/H=8/mean/bias/f32" in linear
+    for case in linear.values():
+        grad_input, grad_weight, grad_bias = case.grad
+        assert grad_input.shape == case.inputs["input"].shape
+        assert grad_weight.shape == case.inputs["linear_weight"].shape
+        assert (grad_bias is None) == ("linear_bias" not in case.kwargs)
+    case = linear["linear_cross_entropy/V=5/mean/bias/w/ign=default/f64"]
+    # dW = G^T h and db = column sums of G, with G the logits' gradient
+    h, w = case.inputs["input"], case.inputs["linear_weight"]
+    options = {k: v for k, v in case.kwargs.items() if k != "linear_bias"}
+    logits = h @ w.T + case.kwargs["linear_bias"]
+    g = xr.cross_entropy_grad(logits, case.inputs["target"], grad_output=case.grad_output,
+                              **options)
+    np.testing.assert_allclose(case.grad[1], g.T @ h, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(case.grad[2], g.sum(axis=0), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(case.grad[0], g @ w, rtol=1e-12, atol=1e-15)
+
+
+def test_each_gradient_is_judged_and_named(linear):
+    case = linear["linear_cross_entropy/V=5/sum/bias/f32"]
+    function = "linear_cross_entropy_grad"
+    right = case.grad
+    assert verify.judge(case, function, right).ok
+    wrong_weight = (right[0], right[1] * 1.01, right[2])
+    check = verify.judge(case, function, wrong_weight)
+    assert not check.ok and check.why.startswith("grad of linear_weight: at index")
+    check = verify.judge(case, function, (right[0], right[1], None))
+    assert not check.ok and check.why == "grad of linear_bias: expected an array, got None"
+    check = verify.judge(case, function, right[0])
+    assert not check.ok and "expected a tuple of 3 gradients" in check.why
+
+
+def test_a_linear_port_that_forgets_the_bias_gradient_fails(linear):
+    def linear_cross_entropy_grad(*args, **kwargs):
+        grads = xr.linear_cross_entropy_grad(*args, **kwargs)
+        return grads[0], grads[1], None  # the bias's gradient dropped
+
+    report = verify.Report("port", verify.CorpusInfo.of(tuple(linear.values()), "linear"),
+                           tuple(verify.run({"linear_cross_entropy_grad":
+                                             linear_cross_entropy_grad}, linear.values())))
+    with_bias = {case_id for case_id, case in linear.items() if "linear_bias" in case.kwargs}
+    assert {o.case.id for o in report.failures} == with_bias
+    text = str(report)
+    assert "grad of linear_bias" in text and "expected dlinear_bias" in text

@@ -1101,8 +1101,7 @@ def case_to_json(case: Case, files: dict | None = None) -> dict:
         "kwargs": {key: encode(value) for key, value in case.kwargs.items()},
         "grad_output": encode(case.grad_output),
         "loss": encode(case.loss),
-        "grad": ([encode(part) for part in case.grad]  # None stays null
-                 if isinstance(case.grad, tuple) else encode(case.grad)),
+        "grad": encode_grad(case.grad, encode),
         "rtol": case.rtol,
         "atol": case.atol,
         "grad_atol": case.grad_atol,
@@ -1139,6 +1138,13 @@ def decode_stored(obj, where: str, base=None, limits: _schema.Limits | None = No
         return _frozen(array)
     except (ValueError, TypeError, OverflowError) as error:
         raise SchemaError(f"{where}: {printable(error)}") from None
+
+
+def encode_grad(grad, encode=encode_array):
+    """A gradient as JSON: one encoded array, or (several) a list of them, null for None."""
+    if isinstance(grad, tuple):
+        return [None if part is None else encode(part) for part in grad]
+    return encode(grad)
 
 
 def decode_grad(obj, where: str, base=None, limits=None):

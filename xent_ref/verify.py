@@ -583,7 +583,7 @@ def _show_case(outcome: Outcome) -> list[str]:
         if isinstance(value, tuple):  # several gradients, one per argument
             names = golden.SIGNATURES[case.function].grads
             for name, part in zip(names, value):
-                lines += _show_array(f"{label} d{name}"[:15], part)
+                lines += _show_array(f"{label} d{name}", part)
         else:
             lines += _show_array(label, value)
     rtol, atol = case.tolerance_for(outcome.function)
