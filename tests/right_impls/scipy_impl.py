@@ -211,3 +211,21 @@ def binary_cross_entropy_with_logits_grad(input, target, weight=None, pos_weight
     g = _upstream(grad_output, reduction, x.size, x.shape)
     grad = w * ((1 + (pw - 1) * y) * expit(x) - pw * y) * g
     return grad.astype(np.asarray(input).dtype)
+
+
+def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, **options):
+    logits = _f64(input) @ _f64(linear_weight).T
+    if linear_bias is not None:
+        logits = logits + _f64(linear_bias)
+    return cross_entropy(logits, target, **options).astype(np.asarray(input).dtype)
+
+
+def linear_cross_entropy_grad(input, linear_weight, target, *, linear_bias=None,
+                              grad_output=None, **options):
+    """dh = G W, dW = G^T h, db = the column sums of G (G: the logits' gradient)."""
+    h, w = _f64(input), _f64(linear_weight)
+    logits = h @ w.T + (0.0 if linear_bias is None else _f64(linear_bias))
+    g = cross_entropy_grad(logits, target, grad_output=grad_output, **options)
+    dtype = np.asarray(input).dtype
+    grad_bias = None if linear_bias is None else g.sum(axis=0).astype(dtype)
+    return (g @ w).astype(dtype), (g.T @ h).astype(dtype), grad_bias
