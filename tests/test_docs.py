@@ -135,12 +135,17 @@ def scratch(tmp_path_factory) -> Path:
     (folder / "path" / "to").mkdir(parents=True)
     (folder / "path" / "to" / "my_impl.py").write_text(implementation)
     from xent_ref import golden
-    from xent_ref._jsonio import encode_array
 
-    results = [{"id": case.id, "loss": encode_array(case.loss),
-                "grad": golden.encode_grad(case.grad)} for case in golden.build_corpus()]
+    files = {}  # the large arrays, as .npy files beside results.json
+
+    def encode(array):
+        return golden.encode_stored(array, files)
+
+    results = [{"id": case.id, "loss": encode(case.loss),
+                "grad": golden.encode_grad(case.grad, encode)} for case in golden.build_corpus()]
     document = {"format": "xent-ref-results", "schema": 1, "implementation": "xent_ref",
                 "results": results}
+    golden.write_arrays(folder / "results.json", files)
     (folder / "results.json").write_text(json.dumps(document))
     return folder
 

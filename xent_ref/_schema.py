@@ -16,7 +16,8 @@ Limits (``docs/golden-format.md``, "Limits"), overridable by the environment or 
 * ``XENT_REF_MAX_ELEMENTS`` (``--max-elements``): the most elements one array may
   declare, default 2**24 (16,777,216).
 
-The default file size, 64 MiB, is 30 times the exported corpus (2.2 MB).
+The default file size, 64 MiB, is 25 times the exported corpus JSON (2.5 MB; its large
+arrays are .npy files beside it, each read with the same cap).
 """
 
 from __future__ import annotations

@@ -1073,10 +1073,11 @@ LARGE_ARRAY = 4096
 ARRAY_DIRECTORY = "xent-ref-arrays"  # beside the corpus file; names are content hashes
 
 
-def _encode(value, files: dict | None):
+def encode_stored(value, files: dict | None):
     """An array as JSON: its values inline, or (over :data:`LARGE_ARRAY` elements) a
     reference ``{"dtype", "shape", "npy", "sha256"}`` to the ``.npy`` file named by its
-    content's sha256, whose bytes go into ``files`` (when given) for the writer."""
+    content's sha256, whose bytes go into ``files`` (when given) for the writer (a corpus,
+    or a results file: :func:`write_arrays`)."""
     if value.size <= LARGE_ARRAY:
         return encode_array(value)
     data = npy_bytes(value)
@@ -1091,7 +1092,7 @@ def _encode(value, files: dict | None):
 def case_to_json(case: Case, files: dict | None = None) -> dict:
     """The case's JSON object; the bytes of its ``.npy`` files go into ``files``."""
     def encode(value):
-        return _encode(value, files) if isinstance(value, np.ndarray) else value
+        return encode_stored(value, files) if isinstance(value, np.ndarray) else value
 
     document = {
         "id": case.id,
@@ -1237,17 +1238,23 @@ def write_corpus(path, cases=None) -> dict[str, bytes]:
     bytes."""
     files: dict[str, bytes] = {}
     document = corpus_to_json(build_corpus() if cases is None else cases, files)
-    base = os.path.dirname(os.path.abspath(path))
-    if files:  # in the corpus file's directory, which must exist (as for the file)
-        Path(base, ARRAY_DIRECTORY).mkdir(exist_ok=True)
-    for name, data in files.items():
-        with open(os.path.join(base, name), "wb") as f:
-            f.write(data)
+    write_arrays(path, files)
     with open(path, "w", encoding="utf-8") as f:
         # allow_nan=False: non-finite values are strings already; a bare NaN would be a bug.
         json.dump(document, f, allow_nan=False, separators=(",", ":"))
         f.write("\n")
     return files
+
+
+def write_arrays(path, files: dict[str, bytes]) -> None:
+    """Write the ``.npy`` files of :func:`encode_stored` beside the JSON file ``path``,
+    in :data:`ARRAY_DIRECTORY` (the JSON file's directory must exist)."""
+    base = os.path.dirname(os.path.abspath(path))
+    if files:
+        Path(base, ARRAY_DIRECTORY).mkdir(exist_ok=True)
+    for name, data in files.items():
+        with open(os.path.join(base, name), "wb") as f:
+            f.write(data)
 
 
 def export_main(path, force: bool = False) -> int:

@@ -58,7 +58,7 @@ def cases(name: str | None = None, **filters) -> list[Case]:
     ``edge`` (an edge case's name, e.g. "all-ignored"). A value may also be a collection
     of accepted values. A case without the option never matches a filter on it.
 
-    >>> len(cases("cross_entropy", target="probs", dtype="f64"))
+    >>> len(cases("cross_entropy", target="probs", dtype="f64", kind="systematic"))
     48
     """
     if name is not None and name not in golden.FUNCTIONS:
