@@ -317,9 +317,6 @@ def test_the_true_class_gradient_rounded_in_bfloat16_is_named_at_vocabulary_scal
     assert "[grad-true-class-rounded]" in text and "reported, not failed" in text
 
 
-@pytest.mark.xfail(strict=True, reason="xent_ref computes float16 in float16 and refuses "
-                   "bfloat16 until issue 10 item 3 lands; then set "
-                   "golden.LOW_PRECISION_IN_CORPUS = True")
 def test_xent_ref_passes_the_low_precision_cases(low):
     report = verify.Report("xent_ref", verify.CorpusInfo.of(tuple(low.values()), "low"),
                            tuple(verify.run_module(xr, tuple(low.values()))))
