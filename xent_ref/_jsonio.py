@@ -54,15 +54,6 @@ def is_float(dtype) -> bool:
     return np.dtype(dtype).name in FLOAT_DTYPES
 
 
-def finfo(dtype):
-    """``np.finfo`` for every floating dtype, bfloat16 included."""
-    if np.dtype(dtype).name == "bfloat16":
-        import ml_dtypes
-
-        return ml_dtypes.finfo(dtype)
-    return np.finfo(dtype)
-
-
 def _encode_float(value: float) -> float | str:
     if math.isfinite(value):
         return value

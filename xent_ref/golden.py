@@ -47,8 +47,9 @@ import numpy as np
 
 import xent_ref as xr
 from xent_ref import _schema
-from xent_ref._jsonio import (decode_array, dtype_named, encode_array, finfo, is_float,
-                              npy_bytes, read_npy)
+from xent_ref._checks import finfo, round_once
+from xent_ref._jsonio import (decode_array, dtype_named, encode_array, is_float, npy_bytes,
+                              read_npy)
 # FUNCTIONS is re-exported: golden.FUNCTIONS is the corpus's list of functions.
 from xent_ref._schema import FUNCTIONS, SIGNATURES, SchemaError, printable  # noqa: F401
 
@@ -973,8 +974,8 @@ def _low_precision_case(spec: _Spec) -> Case:
                 inputs={name: _frozen(a) for name, a in spec.inputs.items()},
                 kwargs={k: _frozen(v) if isinstance(v, np.ndarray) else v
                         for k, v in spec.kwargs.items()},
-                grad_output=spec.grad_output, loss=_frozen(loss_reference.astype(dtype)),
-                grad=_frozen(grad_reference.astype(dtype)), rtol=float(info.eps),
+                grad_output=spec.grad_output, loss=_frozen(round_once(loss_reference, dtype)),
+                grad=_frozen(round_once(grad_reference, dtype)), rtol=float(info.eps),
                 atol=ulp_below_normal, grad_atol=ulp_below_normal,
                 exact_only=_TORCH_LOSES_IT if torch_loses_it else None,
                 rule="reference-error",
