@@ -52,7 +52,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xent_ref import _checks
-from xent_ref._reduce import reduce, total_of
+from xent_ref._reduce import reduce
 from xent_ref.softmax import exp_shifted_inplace, shifted_logits
 
 
@@ -189,7 +189,3 @@ def reduce_parts(ce, zl, reduction: str, ce_denominator, z_denominator, dtype) -
     with np.errstate(invalid="ignore"):
         return np.asarray(ce_total + z_total, dtype)
 
-
-def sum_of(values, dtype):
-    """Block totals added up (for chunked callers), in ``dtype``."""
-    return total_of(np.asarray(values, dtype))
