@@ -356,7 +356,7 @@ def write_markdown(path: Path, facts: dict, text: str, notes: list[str], args, u
         "Reproduce (OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, if set on the machine, slow a current",
         "NumPy, so they are unset for this command only):",
         "",
-        "```",
+        "```console",
         command + " --write docs/benchmarks.md",
         "```",
         "",
