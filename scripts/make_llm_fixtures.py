@@ -107,6 +107,41 @@ def linear_cases():
                {"label_smoothing": 0.2, "reduction": "sum"})
 
 
+def more_linear_cases():
+    """K-dimensional linear weights (V, d1, ..., dK, H) and ignore_index as PyTorch 2.13 takes
+    it (None by default; a class; -1). Drawn after every other case, so adding them left the
+    earlier cases' inputs unchanged."""
+    for out, dtype, reduction, extra in itertools.product(
+        ((7, 3), (6, 2, 3)), ("float32", "float64"), ("mean", "sum", "none"),
+        ("plain", "b+w+ls", "probs"),
+    ):
+        n, h = 5, 4
+        case_id = "/".join(["linear_cross_entropy", "kdim", "x".join(map(str, out)), reduction,
+                            extra, dtype])
+        hidden = rng.normal(size=(n, h)).astype(dtype)
+        weight_matrix = (rng.normal(size=out + (h,)) / np.sqrt(h)).astype(dtype)
+        kwargs = {"reduction": reduction}
+        if extra == "probs":
+            target = rng.dirichlet(np.ones(out[0]), size=(n,) + out[1:])
+            target = np.moveaxis(target, -1, 1).astype(dtype)  # (n, V, d1, ...)
+        else:
+            target = rng.integers(0, out[0], (n,) + out[1:])
+            target.flat[::4] = -100
+        if extra == "b+w+ls":
+            kwargs["linear_bias"] = rng.normal(size=out).astype(dtype)
+            kwargs["weight"] = rng.uniform(0.2, 3.0, out[0]).astype(dtype)
+            kwargs["label_smoothing"] = 0.1
+        yield case_id, "linear_cross_entropy", dtype, [hidden, weight_matrix, target], kwargs
+    for ignore_index, dtype in itertools.product((None, 2, -1), ("float32", "float64")):
+        hidden = rng.normal(size=(6, 3)).astype(dtype)
+        weight_matrix = rng.normal(size=(5, 3)).astype(dtype)
+        target = rng.integers(0, 5, 6)
+        target[[1, 4]] = -100 if ignore_index is None else ignore_index
+        yield (f"linear_cross_entropy/ignore_index={ignore_index}/{dtype}", "linear_cross_entropy",
+               dtype, [hidden, weight_matrix, target],
+               {"ignore_index": ignore_index, "label_smoothing": 0.05})
+
+
 def run_linear(dtype, args, kwargs):
     hidden, weight_matrix, target = args
     h = _t(hidden, dtype, grad=True)
@@ -197,7 +232,8 @@ def run_options(dtype, args, kwargs):
 
 def main() -> int:
     cases = []
-    for maker, runner in ((linear_cases, run_linear), (option_cases, run_options)):
+    for maker, runner in ((linear_cases, run_linear), (option_cases, run_options),
+                          (more_linear_cases, run_linear)):
         for case_id, function, dtype, args, kwargs in maker():
             loss, g, grads = runner(dtype, args, kwargs)
             cases.append({

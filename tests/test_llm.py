@@ -136,6 +136,41 @@ def test_linear_gradients_by_finite_differences(options):
                                    rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.parametrize("probabilities", [False, True], ids=["indices", "probabilities"])
+def test_k_dimensional_linear_gradients_by_finite_differences(probabilities):
+    rng = np.random.default_rng(5)
+    h, w, b = rng.normal(size=(3, 4)), rng.normal(size=(5, 2, 4)), rng.normal(size=(5, 2))
+    if probabilities:
+        t = np.moveaxis(rng.dirichlet(np.ones(5), size=(3, 2)), -1, 1)  # (3, 5, 2)
+    else:
+        t = np.array([[0, 4], [-100, 2], [3, 3]])
+    options = {"z_loss": 0.1, "softcap": 3.0, "label_smoothing": 0.1, "reduction": "sum"}
+
+    def loss(h, w, b):
+        return xr.linear_cross_entropy(h, w, t, linear_bias=b, chunk_size=2, **options)
+
+    grads = xr.linear_cross_entropy_grad(h, w, t, linear_bias=b, chunk_size=2, **options)
+    assert [g.shape for g in grads] == [(3, 4), (5, 2, 4), (5, 2)]
+    for index, got in enumerate(grads):
+        np.testing.assert_allclose(got, _finite_difference(loss, [h, w, b], index),
+                                   rtol=1e-6, atol=1e-8)
+
+
+def test_k_dimensional_linear_is_cross_entropy_of_k_dimensional_logits():
+    rng = np.random.default_rng(6)
+    h, w = rng.normal(size=(7, 3)), rng.normal(size=(4, 2, 3, 3))
+    t = rng.integers(0, 4, (7, 2, 3))
+    logits = np.einsum("nh,vabh->nvab", h, w)  # (N, V, d1, d2)
+    for reduction in ("mean", "none"):
+        expected, g = xr.cross_entropy_with_grad(logits, t, reduction=reduction)
+        loss, (dh, dw, db) = xr.linear_cross_entropy_with_grad(h, w, t, reduction=reduction,
+                                                              chunk_size=3)
+        np.testing.assert_allclose(loss, expected, rtol=1e-14)
+        assert loss.shape == expected.shape and db is None
+        np.testing.assert_allclose(dh, np.einsum("nvab,vabh->nh", g, w), rtol=1e-12)
+        np.testing.assert_allclose(dw, np.einsum("nvab,nh->vabh", g, h), rtol=1e-12)
+
+
 def test_linear_equals_cross_entropy_of_the_logits_whatever_the_chunks():
     rng = np.random.default_rng(3)
     h, w, b = rng.normal(size=(9, 6)), rng.normal(size=(13, 6)), rng.normal(size=13)
@@ -211,10 +246,33 @@ def test_bad_options_name_the_argument(kwargs, error, words):
     (([[1.0, 2.0]], [[1.0, 0.0]], [0]), {"linear_bias": [1.0, 2.0]}, ValueError, "linear_bias"),
     (([[1.0, 2.0]], [[1.0, 0.0]], [3]), {}, ValueError, "target"),
     (([[1.0, 2.0]], [[1.0, 0.0]], [0]), {"chunk_size": 0}, ValueError, "chunk_size"),
+    (([1.0, 2.0], [[[1.0, 0.0]]], 0), {}, ValueError, "needs a batch"),
+    (([[1.0, 2.0]], [[[1.0, 0.0]]], [[0]]), {"linear_bias": [1.0]}, ValueError, "linear_bias"),
+    (([[1.0, 2.0]], [[1.0, 0.0], [0.0, 1.0]], [[0.5, 0.5]]), {"ignore_index": -100}, ValueError,
+     "ignore_index: cannot be given with probability targets"),
+    ((np.ones((1, 2), np.float32), np.eye(2), [0]), {}, TypeError,
+     "linear_weight: dtype float64 differs from the input's float32"),
+    ((np.ones((1, 2)), np.eye(2), [0]), {"linear_bias": np.zeros(2, np.float16)}, TypeError,
+     "linear_bias: dtype float16"),
+    ((np.ones((1, 2), np.float16), np.eye(2, dtype=np.float32), [0]), {}, TypeError,
+     "linear_weight: dtype float32 differs from the input's float16"),
 ])
 def test_bad_linear_arguments_name_the_argument(args, kwargs, error, words):
     with pytest.raises(error, match=words):
         xr.linear_cross_entropy(*args, **kwargs)
+
+
+def test_linear_parameters_as_lists_follow_the_input_dtype():
+    # Only an array that carries another floating dtype is refused; lists and Python
+    # numbers take the input's dtype, as torch.tensor(...) of them would be made to.
+    loss = xr.linear_cross_entropy(np.ones((1, 2), np.float32), [[1, 0], [0, 1]], [0],
+                                   linear_bias=[0.5, 0.0])
+    assert loss.dtype == np.float32
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    h = np.ones((1, 2), ml_dtypes.bfloat16)
+    dh, dw, db = xr.linear_cross_entropy_grad(h, np.eye(2, dtype=ml_dtypes.bfloat16), [0],
+                                              linear_bias=[0.5, 0.0])
+    assert dh.dtype == dw.dtype == db.dtype == h.dtype
 
 
 def test_cross_entropy_loss_module_takes_the_options():

@@ -357,7 +357,7 @@ def _widened(value, dtype: np.dtype, name: str):
     return round_once(array, dtype).astype(COMPUTE_DTYPE)
 
 
-def computed_wide(*companions: str):
+def computed_wide(*companions: str, same_dtype: tuple[str, ...] = ()):
     """Decorator: a float16 or bfloat16 call is computed in float64, its result rounded once.
 
     The decorated function's first parameter is the input. When it is float16 or
@@ -372,6 +372,11 @@ def computed_wide(*companions: str):
     Every call, of any dtype, runs under the library's own floating-point error state
     (:func:`xent_ref._reduce.library_errstate`), whatever the caller's.
 
+    The parameters named in ``same_dtype`` (a layer's own parameters, such as
+    ``linear_weight``) must not carry a floating dtype other than the input's: PyTorch
+    refuses to multiply float32 by float64, and a silent cast would change the answer.
+    The check comes first, before any widening or rounding.
+
     Usage, on every public entry point::
 
         @computed_wide("target", "weight", "grad_output")
@@ -384,12 +389,38 @@ def computed_wide(*companions: str):
 
         @functools.wraps(function)
         def wrapper(*args, **kwargs):
+            if same_dtype:
+                _check_same_dtype(signature, first, same_dtype, args, kwargs)
             with library_errstate():
                 return _call_wide(function, signature, first, companions, args, kwargs)
 
         return wrapper
 
     return decorate
+
+
+def _floating_dtype(x) -> np.dtype | None:
+    """The dtype of ``x`` when it is an array (or NumPy scalar) of floating point, bfloat16
+    included; ``None`` for lists, Python numbers, integers."""
+    dtype = getattr(x, "dtype", None)
+    if not isinstance(dtype, np.dtype):
+        return None
+    return dtype if dtype.kind == "f" or dtype.name == "bfloat16" else None
+
+
+def _check_same_dtype(signature, first, names, args, kwargs):
+    try:
+        arguments = signature.bind(*args, **kwargs).arguments
+    except TypeError:  # a wrong call: the function itself says what is wrong
+        return
+    dtype = _floating_dtype(arguments.get(first))
+    if dtype is None:
+        return
+    for name in names:
+        other = _floating_dtype(arguments.get(name))
+        if other is not None and other != dtype:
+            raise TypeError(f"{name}: dtype {other} differs from the {first}'s {dtype}; "
+                            f"cast one of them (PyTorch refuses mixed dtypes here too)")
 
 
 def _call_wide(function, signature, first, companions, args, kwargs):

@@ -33,7 +33,13 @@ by it.
 Semantics are PyTorch 2.13's ``torch.nn.functional.linear_cross_entropy``, which is
 defined as ``cross_entropy(linear(input, linear_weight, linear_bias), target, ...)``;
 the LLM options of :mod:`xent_ref.llm_options` apply to the logits as in
-:func:`xent_ref.cross_entropy`.
+:func:`xent_ref.cross_entropy`. As there, ``linear_weight`` may be ``(V, d1, ..., dK, H)``
+(the logits are then ``(N, V, d1, ..., dK)``: the products treat it as a matrix of
+``V d1 ... dK`` rows, the loss as ``K`` extra axes), ``ignore_index=None`` is -100 for
+class indices and may not be named with probability targets, and parameters of another
+dtype than the input's are refused. PyTorch's ``options=`` (its own chunking strategy)
+has no counterpart: ``chunk_size`` sets the rows per chunk, and the answer is the same
+for every chunking up to the rounding of the sums.
 """
 
 from __future__ import annotations
@@ -57,28 +63,41 @@ _VOCAB_SLICES = 8
 def _prepare_linear(input, linear_weight, target, linear_bias, weight, reduction, ignore_index,
                     label_smoothing, chunk_size):
     """Checked arrays ``(h, W, b, call, rows)``; ``call`` describes the (never formed)
-    ``(N, V)`` logits, ``rows`` is the chunk size."""
+    logits ``(N, V, d1, ..., dK)``, ``rows`` is the chunk size."""
     h = _checks.as_input(input, "input")
     if h.ndim > 2:
         raise ValueError(f"input: expected shape (N, H) or (H,), got {h.ndim} dimensions "
                          f"{h.shape}")
     w = _checks.as_float_array(linear_weight, "linear_weight", h.dtype)
-    if w.ndim != 2 or w.shape[1] != h.shape[-1]:
-        raise ValueError(f"linear_weight: expected shape (V, {h.shape[-1]}) for an input with "
-                         f"{h.shape[-1]} features, got shape {w.shape}")
+    if w.ndim < 2 or w.shape[-1] != h.shape[-1]:
+        raise ValueError(f"linear_weight: expected shape (V, {h.shape[-1]}) or "
+                         f"(V, d1, ..., dK, {h.shape[-1]}) for an input with {h.shape[-1]} "
+                         f"features, got shape {w.shape}")
+    out_features = w.shape[:-1]  # (V,) or (V, d1, ..., dK)
+    if len(out_features) > 1 and h.ndim == 1:
+        raise ValueError(f"input: a K-dimensional linear_weight {w.shape} needs a batch of "
+                         f"inputs (N, {h.shape[-1]}), got the single input of shape {h.shape}")
     b = None
     if linear_bias is not None:
         b = _checks.as_float_array(linear_bias, "linear_bias", h.dtype)
-        if b.shape != (w.shape[0],):
-            raise ValueError(f"linear_bias: expected shape ({w.shape[0]},), one per output, "
+        if b.shape != out_features:
+            raise ValueError(f"linear_bias: expected shape {out_features}, one per output, "
                              f"got shape {b.shape}")
-    logits_shape = h.shape[:-1] + (w.shape[0],)
+    logits_shape = h.shape[:-1] + out_features
     # The checks and the mean's denominator need only the logits' shape: a broadcast
     # zero of that shape takes no memory.
     phantom = np.broadcast_to(np.zeros((), h.dtype), logits_shape)
-    call = _prepare(phantom, target, weight, ignore_index, reduction, label_smoothing)
+    # PyTorch 2.13: ignore_index=None means -100 for class indices, and naming any
+    # ignore_index with probability targets is an error (they have nothing to ignore).
+    call = _prepare(phantom, target, weight, -100 if ignore_index is None else ignore_index,
+                    reduction, label_smoothing)
+    if call.probabilities and ignore_index is not None:
+        raise ValueError(f"ignore_index: cannot be given with probability targets (got "
+                         f"{ignore_index!r}; leave it None, as PyTorch's linear_cross_entropy "
+                         f"requires)")
+    outputs = int(np.prod(out_features))
     if chunk_size is None:
-        rows = max(1, CHUNK_BYTES // max(1, w.shape[0] * h.dtype.itemsize))
+        rows = max(1, CHUNK_BYTES // max(1, outputs * h.dtype.itemsize))
     elif isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) \
             or chunk_size < 1:
         raise ValueError(f"chunk_size: expected a positive integer (rows per chunk), "
@@ -101,33 +120,43 @@ def _linear_cross_entropy(input, linear_weight, target, linear_bias, weight, red
     target = np.asarray(target)
     target2 = target.reshape((1,) + target.shape) if one_row else target
     n = h2.shape[0]
-    kept = llm_options.kept_mask(target2, np.broadcast_to(np.zeros((), dtype), (n, w.shape[0])),
+    out_features = w.shape[:-1]
+    # A K-dimensional weight (V, d1, ..., dK, H) is one matrix of V d1...dK outputs: the
+    # products below see only (outputs, H); the loss sees each chunk as (rows, V, d1, ...).
+    w2 = w.reshape(-1, w.shape[-1])
+    b2 = None if b is None else b.reshape(-1)
+    loss_shape = (n,) + out_features[1:]
+    kept = llm_options.kept_mask(target2, np.broadcast_to(np.zeros((), dtype),
+                                                          (n,) + out_features),
                                  call.ignore_index)
     ce_denominator, z_denominator = llm_options.denominators(kept, call.denominator,
                                                              call.probabilities)
     ce_scale = z_scale = None
     if with_grad:
         g = _checks.grad_output(grad_output, call.reduction, call.loss_shape, dtype)
-        ce_scale, z_scale = llm_options.scales(g.reshape(-1) if one_row else g, call.reduction,
-                                               ce_denominator, z_denominator, (n,))
+        ce_scale, z_scale = llm_options.scales(g.reshape(loss_shape) if one_row else g,
+                                               call.reduction, ce_denominator, z_denominator,
+                                               loss_shape)
         grad_h = np.empty_like(h2)
-        grad_w = np.zeros_like(w)
-        grad_b = np.zeros(w.shape[0], dtype) if b is not None else None
-    ce, zl = np.empty(n, dtype), np.empty(n, dtype)
+        grad_w = np.zeros(w2.shape, dtype)
+        grad_b = np.zeros(w2.shape[0], dtype) if b is not None else None
+    ce, zl = np.empty(loss_shape, dtype), np.empty(loss_shape, dtype)
     for start in range(0, n, rows):
         c = slice(start, min(start + rows, n))
-        logits = h2[c] @ w.T  # (rows, V): the only vocabulary-sized arrays are a chunk's
-        if b is not None:
-            logits += b
+        logits = h2[c] @ w2.T  # (rows, outputs): the only vocabulary-sized arrays are a chunk's
+        if b2 is not None:
+            logits += b2
         scales = (ce_scale[c], z_scale[c]) if with_grad else (None, None)
         ce[c], zl[c], g_logits = llm_options.cross_entropy_parts(
-            logits, target2[c], call.weight, call.ignore_index, label_smoothing, options,
-            kept[c], *scales, overwrite_logits=True)  # G is built in the chunk's logits
+            logits.reshape((-1,) + out_features), target2[c], call.weight, call.ignore_index,
+            label_smoothing, options, kept[c], *scales,
+            overwrite_logits=True)  # G is built in the chunk's logits
         if with_grad:
+            g_logits = g_logits.reshape(logits.shape)
             # dh = G W, computed as (W^T G^T)^T: the same product, but OpenBLAS runs this
             # orientation several times faster (measured 8x for G (131, 32000) float32)
-            grad_h[c] = (w.T @ g_logits.T).T
-            for v in _vocabulary_slices(w.shape[0]):
+            grad_h[c] = (w2.T @ g_logits.T).T
+            for v in _vocabulary_slices(w2.shape[0]):
                 grad_w[v] += g_logits[:, v].T @ h2[c]  # dW += G^T h, a slice at a time
             if grad_b is not None:
                 grad_b += g_logits.sum(axis=0)  # db += G^T 1
@@ -137,7 +166,8 @@ def _linear_cross_entropy(input, linear_weight, target, linear_bias, weight, red
         loss = loss.reshape(())
     if not with_grad:
         return loss, None
-    return loss, (grad_h.reshape(h.shape), grad_w, grad_b)
+    return loss, (grad_h.reshape(h.shape), grad_w.reshape(w.shape),
+                  None if grad_b is None else grad_b.reshape(out_features))
 
 
 def _vocabulary_slices(v: int):
@@ -146,9 +176,10 @@ def _vocabulary_slices(v: int):
         yield slice(start, min(start + step, v))
 
 
-@computed_wide("linear_weight", "target", "linear_bias", "weight", "grad_output")
+@computed_wide("linear_weight", "target", "linear_bias", "weight", "grad_output",
+               same_dtype=("linear_weight", "linear_bias"))
 def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weight=None,
-                         reduction="mean", ignore_index=-100, label_smoothing=0.0,
+                         reduction="mean", ignore_index=None, label_smoothing=0.0,
                          logit_scale=1.0, softcap=None, z_loss=0.0, chunk_size=None):
     r"""``cross_entropy(input @ linear_weight.T + linear_bias, target, ...)`` without the logits.
 
@@ -156,12 +187,20 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
     ----------
     input : array_like, shape ``(N, H)`` or ``(H,)``
         Hidden states.
-    linear_weight : array_like, shape ``(V, H)``
-        The output projection (PyTorch's ``nn.Linear`` layout); cast to the input's dtype.
+    linear_weight : array_like, shape ``(V, H)`` or ``(V, d1, ..., dK, H)``
+        The output projection (PyTorch's ``nn.Linear`` layout). An array of another
+        floating dtype than the input's is a ``TypeError``, as in PyTorch. A
+        K-dimensional weight gives K-dimensional logits ``(N, V, d1, ..., dK)`` (a loss
+        per position, as :func:`xent_ref.cross_entropy` has for images); it needs an
+        ``(N, H)`` input.
     target : array_like
-        Class indices ``(N,)`` (or ``()`` for a 1-D input), or probabilities ``(N, V)``.
-    linear_bias : array_like, shape ``(V,)``, optional
-    weight, reduction, ignore_index, label_smoothing
+        Class indices ``(N, d1, ..., dK)`` (``()`` for a 1-D input), or probabilities
+        ``(N, V, d1, ..., dK)``.
+    linear_bias : array_like, shape ``(V, d1, ..., dK)``, optional
+    ignore_index : int, optional
+        As PyTorch 2.13's: ``None`` (the default) means -100 for class indices; with
+        probability targets it must be left ``None``.
+    weight, reduction, label_smoothing
         As for :func:`xent_ref.cross_entropy`.
     logit_scale, softcap, z_loss
         The LLM options of :mod:`xent_ref.llm_options`.
@@ -190,9 +229,10 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
                                  chunk_size, None, False)[0]
 
 
-@computed_wide("linear_weight", "target", "linear_bias", "weight", "grad_output")
+@computed_wide("linear_weight", "target", "linear_bias", "weight", "grad_output",
+               same_dtype=("linear_weight", "linear_bias"))
 def linear_cross_entropy_grad(input, linear_weight, target, *, linear_bias=None, weight=None,
-                              reduction="mean", ignore_index=-100, label_smoothing=0.0,
+                              reduction="mean", ignore_index=None, label_smoothing=0.0,
                               logit_scale=1.0, softcap=None, z_loss=0.0, chunk_size=None,
                               grad_output=None):
     r"""``(grad_input, grad_linear_weight, grad_linear_bias)`` of :func:`linear_cross_entropy`.
@@ -217,9 +257,10 @@ def linear_cross_entropy_grad(input, linear_weight, target, *, linear_bias=None,
                                  chunk_size, grad_output, True)[1]
 
 
-@computed_wide("linear_weight", "target", "linear_bias", "weight", "grad_output")
+@computed_wide("linear_weight", "target", "linear_bias", "weight", "grad_output",
+               same_dtype=("linear_weight", "linear_bias"))
 def linear_cross_entropy_with_grad(input, linear_weight, target, *, linear_bias=None,
-                                   weight=None, reduction="mean", ignore_index=-100,
+                                   weight=None, reduction="mean", ignore_index=None,
                                    label_smoothing=0.0, logit_scale=1.0, softcap=None,
                                    z_loss=0.0, chunk_size=None, grad_output=None):
     """``(loss, (grad_input, grad_linear_weight, grad_linear_bias))`` in one pass over the
