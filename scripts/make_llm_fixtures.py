@@ -15,6 +15,11 @@ Two families of cases, every input drawn from one seeded NumPy generator:
   ``z_loss * logsumexp(z)**2`` over the kept tokens (summed, divided by the number of
   kept tokens for ``mean``, per token for ``none``) -- and autograd's gradient.
 
+A third family has float16 and bfloat16 inputs (``"reference": "float64"``): the arrays are
+drawn in float64 and rounded to the dtype, PyTorch computes on their exact float64 values (the
+same two compositions), and the expected values are those float64 answers; the test asks for
+the nearest value of the dtype to them -- what xent_ref promises for low precision.
+
 Case layout::
 
     {"id", "function", "dtype", "args": [arrays], "kwargs": {name: array or value},
@@ -31,6 +36,7 @@ import shlex
 import sys
 from pathlib import Path
 
+import ml_dtypes
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -51,6 +57,7 @@ def _load_jsonio():
 encode_array = _load_jsonio().encode_array
 rng = np.random.default_rng(SEED)
 TORCH_DTYPE = {"float32": torch.float32, "float64": torch.float64}
+LOW = {"float16": np.dtype(np.float16), "bfloat16": np.dtype(ml_dtypes.bfloat16)}
 
 
 def _t(a, dtype=None, grad=False):
@@ -58,8 +65,11 @@ def _t(a, dtype=None, grad=False):
     return t.requires_grad_(grad)
 
 
-def _grad_output(loss: torch.Tensor) -> torch.Tensor:
-    return torch.tensor(rng.uniform(0.5, 2.0, tuple(loss.shape)), dtype=loss.dtype)
+def _grad_output(loss: torch.Tensor, low: str | None = None) -> torch.Tensor:
+    g = rng.uniform(0.5, 2.0, tuple(loss.shape))
+    if low is not None:  # a value the low-precision dtype holds exactly
+        g = np.asarray(g).astype(LOW[low]).astype(np.float64)
+    return torch.tensor(g, dtype=loss.dtype)
 
 
 def _targets(n: int, v: int, ignore: str) -> np.ndarray:
@@ -142,7 +152,7 @@ def more_linear_cases():
                {"ignore_index": ignore_index, "label_smoothing": 0.05})
 
 
-def run_linear(dtype, args, kwargs):
+def run_linear(dtype, args, kwargs, low=None):
     hidden, weight_matrix, target = args
     h = _t(hidden, dtype, grad=True)
     w = _t(weight_matrix, dtype, grad=True)
@@ -158,7 +168,7 @@ def run_linear(dtype, args, kwargs):
             torch_kwargs[key] = value
     t = torch.tensor(target) if target.dtype.kind in "iu" else _t(target, dtype)
     loss = F.linear_cross_entropy(h, w, t, **torch_kwargs)
-    g = _grad_output(loss)
+    g = _grad_output(loss, low)
     loss.backward(g)
     grads = [h.grad, w.grad, b.grad if b is not None else None]
     return loss, g, grads
@@ -200,7 +210,7 @@ def option_cases():
                {"z_loss": 0.05, "softcap": 4.0, "logit_scale": 1.3, "label_smoothing": 0.1})
 
 
-def run_options(dtype, args, kwargs):
+def run_options(dtype, args, kwargs, low=None):
     """The composition the kernels document, in torch ops (see the module docstring)."""
     logits, target = args
     x = _t(logits, dtype, grad=True)
@@ -225,23 +235,80 @@ def run_options(dtype, args, kwargs):
         loss = ce + zl.sum()
     else:
         loss = ce + zl.sum() / kept.sum()
-    g = _grad_output(loss)
+    g = _grad_output(loss, low)
     loss.backward(g)
     return loss, g, [x.grad]
 
 
+def low_precision_cases():
+    """float16 and bfloat16 inputs for both compositions: linear_cross_entropy (options of
+    cross_entropy, class weights, ignored tokens, smoothing, every reduction) and
+    cross_entropy with the LLM options, including a peaked row (p_t = 0.999, where a
+    low-precision softmax rounds the true class's gradient p_t - 1 away)."""
+    for dtype in ("float16", "bfloat16"):
+        low = LOW[dtype]
+        for reduction, extra in itertools.product(("mean", "sum", "none"), ("plain", "b+w+ign+ls")):
+            hidden = rng.normal(size=(6, 8)).astype(low)
+            weight_matrix = (rng.normal(size=(50, 8)) / 3).astype(low)
+            target = rng.integers(0, 50, 6)
+            kwargs = {"reduction": reduction}
+            if extra != "plain":
+                target[[1, 4]] = -100
+                kwargs["linear_bias"] = rng.normal(size=50).astype(low)
+                kwargs["weight"] = rng.uniform(0.2, 3.0, 50).astype(low)
+                kwargs["label_smoothing"] = 0.1
+            yield (f"linear_cross_entropy/low/{reduction}/{extra}/{dtype}", "linear_cross_entropy",
+                   dtype, [hidden, weight_matrix, target], kwargs)
+        for reduction, opts in itertools.product(
+            ("mean", "sum", "none"),
+            ({"softcap": 30.0}, {"logit_scale": 0.5, "z_loss": 1e-3},
+             {"logit_scale": 1.7, "softcap": 3.0, "z_loss": 1e-3}),
+        ):
+            option_id = ",".join(f"{k}={v}" for k, v in opts.items())
+            logits = (rng.normal(size=(6, 40)) * 3).astype(low)
+            target = rng.integers(0, 40, 6)
+            target[2] = -100
+            kwargs = dict(opts, reduction=reduction, label_smoothing=0.05)
+            yield (f"cross_entropy/low/{option_id}/{reduction}/{dtype}", "cross_entropy", dtype,
+                   [logits, target], kwargs)
+        peaked = np.zeros((4, 1000))
+        target = np.array([3, 10, 500, 999])
+        peaked[np.arange(4), target] = np.log(0.999 * 999 / 0.001)  # p_t = 0.999
+        yield (f"cross_entropy/low/peaked-p_t=0.999/{dtype}", "cross_entropy", dtype,
+               [peaked.astype(low), target], {"z_loss": 1e-6, "reduction": "sum"})
+
+
+def run_low_precision(runner):
+    """``runner`` on the exact float64 values of low-precision arrays."""
+    def widened(a):
+        return a.astype(np.float64) if isinstance(a, np.ndarray) and a.dtype in LOW.values() else a
+
+    def run(dtype, args, kwargs):
+        return runner("float64", [widened(a) for a in args],
+                      {k: widened(v) for k, v in kwargs.items()}, low=dtype)
+    return run
+
+
 def main() -> int:
     cases = []
-    for maker, runner in ((linear_cases, run_linear), (option_cases, run_options),
-                          (more_linear_cases, run_linear)):
+    runners = {"linear_cross_entropy": run_linear, "cross_entropy": run_options}
+    for maker in (linear_cases, option_cases, more_linear_cases, low_precision_cases):
         for case_id, function, dtype, args, kwargs in maker():
+            runner = runners[function]
+            if dtype in LOW:
+                runner = run_low_precision(runner)
             loss, g, grads = runner(dtype, args, kwargs)
+            g = g.detach().numpy()
+            case = {"id": case_id, "function": function, "dtype": dtype}
+            if dtype in LOW:
+                case["reference"] = "float64"  # expected: PyTorch's float64 answer
+                g = g.astype(LOW[dtype])  # exact: drawn in the dtype
             cases.append({
-                "id": case_id, "function": function, "dtype": dtype,
+                **case,
                 "args": [encode_array(a) for a in args],
                 "kwargs": {k: encode_array(v) if isinstance(v, np.ndarray) else v
                            for k, v in kwargs.items()},
-                "grad_output": encode_array(g.detach().numpy()),
+                "grad_output": encode_array(g),
                 "expected": {"loss": encode_array(loss.detach().numpy()),
                              "grads": [None if gr is None else encode_array(gr.numpy())
                                        for gr in grads]},

@@ -1,8 +1,10 @@
 """linear_cross_entropy and the LLM options of cross_entropy (logit_scale, softcap, z_loss).
 
 Against PyTorch 2.13 (tests/fixtures/llm_golden.json, written by scripts/make_llm_fixtures.py:
-F.linear_cross_entropy, and the documented composition for the options), central finite
-differences, the unfused definition, and a memory bound: the (N, V) logits are never formed.
+F.linear_cross_entropy, and the documented composition for the options; float32/float64 within
+the usual tolerances, float16/bfloat16 inputs as the dtype's nearest value to PyTorch's float64
+answer), central finite differences, the unfused definition, and a memory bound: the (N, V)
+logits are never formed.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import pytest
 from torch_compare import TOLERANCE
 
 import xent_ref as xr
+from xent_ref import _jsonio
+from xent_ref._checks import round_once
 from xent_ref._jsonio import decode_array, is_encoded_array
 
 FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "llm_golden.json").read_text())
@@ -58,10 +62,27 @@ def test_fixture_records_torch_2_13():
     assert functions == {"linear_cross_entropy", "cross_entropy"}
 
 
+def _check_rounded(got, exact, dtype, what):
+    """``got`` (float16/bfloat16) is the dtype's nearest value to PyTorch's float64 answer
+    ``exact`` -- up to float64's own rounding: any value within 1e-12 of the array's scale
+    of ``exact`` may be the one rounded."""
+    dtype = _jsonio.dtype_named(dtype)
+    assert isinstance(got, np.ndarray) and got.dtype == dtype, (what, type(got))
+    assert got.shape == exact.shape, (what, got.shape, exact.shape)
+    finite = np.isfinite(exact)
+    slack = 1e-12 * (np.abs(exact[finite]).max(initial=0.0))
+    low = round_once(np.where(finite, exact - slack, exact), dtype).astype(np.float64)
+    high = round_once(np.where(finite, exact + slack, exact), dtype).astype(np.float64)
+    wide = got.astype(np.float64)
+    ok = ((low <= wide) & (wide <= high)) | (np.isnan(exact) & np.isnan(wide))
+    assert ok.all(), (what, wide[~ok], exact[~ok])
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
 def test_matches_torch(case):
-    _check(_call(case, "loss"), decode_array(case["expected"]["loss"]), case["dtype"],
-           case["id"] + " loss")
+    check = _check_rounded if case.get("reference") == "float64" else _check
+    check(_call(case, "loss"), decode_array(case["expected"]["loss"]), case["dtype"],
+          case["id"] + " loss")
     grads = _call(case, "grad")
     expected = case["expected"]["grads"]
     assert len(grads) == len(expected)
@@ -69,7 +90,24 @@ def test_matches_torch(case):
         if want is None:
             assert got is None, f"{case['id']}: gradient {i} should be None (no bias)"
         else:
-            _check(got, decode_array(want), case["dtype"], f"{case['id']} grad {i}")
+            check(got, decode_array(want), case["dtype"], f"{case['id']} grad {i}")
+
+
+def test_low_precision_fixtures_are_there_and_tight():
+    low = [c for c in CASES if c.get("reference") == "float64"]
+    assert {c["dtype"] for c in low} == {"float16", "bfloat16"}
+    assert {c["function"] for c in low} == {"linear_cross_entropy", "cross_entropy"}
+    # The rule is the nearest value, not "close": a result one step off fails.
+    case = next(c for c in low if c["id"] == "cross_entropy/low/peaked-p_t=0.999/bfloat16")
+    got = _call(case, "loss")
+    exact = decode_array(case["expected"]["loss"])
+    _check_rounded(got, exact, "bfloat16", "peaked loss")
+    one_off = round_once(got.astype(np.float64) * (1 + 2.0 ** -7), got.dtype)
+    with pytest.raises(AssertionError):
+        _check_rounded(one_off, exact, "bfloat16", "one step off")
+    # and the true class's gradient survives: PyTorch's own bfloat16 softmax rounds it to 0
+    (grad,) = _call(case, "grad")
+    assert np.all(grad[np.arange(4), [3, 10, 500, 999]] < 0)
 
 
 def test_defaults_are_bit_identical_to_plain_cross_entropy():
