@@ -287,12 +287,52 @@ def _with_options(input, target, weight, ignore_index, reduction, label_smoothin
         g = _checks.grad_output(grad_output, call.reduction, call.loss_shape, logits.dtype)
         ce_scale, z_scale = llm_options.scales(g, call.reduction, ce_denominator, z_denominator,
                                                call.loss_shape)
-    ce, zl, grad = llm_options.cross_entropy_parts(logits, target, call.weight, call.ignore_index,
+    ce, zl, grad = cross_entropy_parts(logits, target, call.weight, call.ignore_index,
                                                    label_smoothing, options, kept, ce_scale,
                                                    z_scale)
     loss = llm_options.reduce_parts(ce, zl, call.reduction, ce_denominator, z_denominator,
                                     logits.dtype)
     return loss, grad
+
+
+def cross_entropy_parts(logits, target, weight, ignore_index, label_smoothing,
+                        options: llm_options.Options, kept, ce_scale=None, z_scale=None,
+                        overwrite_logits=False):
+    r"""The per-token pieces of a cross-entropy call with LLM options.
+
+    Returns ``(ce, zl, grad)``: the cross-entropy losses of ``reduction="none"``
+    (class-weighted, as PyTorch's), the z-loss terms :math:`\lambda \operatorname{lse}^2`
+    (0 where ``kept``, the mask of :func:`xent_ref.llm_options.kept_mask`, is False), and --
+    when the per-token scales ``ce_scale`` and ``z_scale`` (the loss's shape) are
+    given -- the gradient with respect to ``logits``:
+    ``(ce_scale (A p - q) + z_scale 2 lambda lse p) * dz/dx``.
+
+    Both :func:`xent_ref.cross_entropy` (on the whole input) and
+    :func:`xent_ref.linear_cross_entropy` (a chunk of rows at a time) call this;
+    the reductions are theirs, because their denominators are global. With
+    ``overwrite_logits`` (a caller that owns them) the gradient is built in the
+    logits' own memory.
+    """
+    with_grad = ce_scale is not None
+    z, slope = llm_options.transform(logits, options, with_slope=with_grad)
+    axis = 0 if z.ndim == 1 else 1
+    if options.z_loss:  # (before the gradient may overwrite z)
+        lse, probs = llm_options.lse_and_probs(z, axis)
+    own_z = overwrite_logits or z is not logits  # a transformed z is ours to overwrite
+    ce, grad_z = _cross_entropy(z, target, weight, ignore_index, "none", label_smoothing,
+                                ce_scale, with_grad=with_grad,
+                                out=z if with_grad and own_z and z.flags.c_contiguous else None)
+    zl = np.zeros_like(ce)
+    if options.z_loss:
+        zl = np.where(kept, options.z_loss * lse * lse, 0).astype(z.dtype, copy=False)
+        if with_grad:
+            # d(lambda lse^2)/dz = 2 lambda lse p, on kept tokens, times their scale
+            pull = np.where(kept, z_scale * (2.0 * options.z_loss) * lse, 0)
+            probs *= np.expand_dims(pull, axis).astype(z.dtype)
+            grad_z += probs
+    if with_grad and not (np.ndim(slope) == 0 and slope == 1.0):
+        grad_z *= slope
+    return ce, zl, grad_z
 
 
 def _cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing,
@@ -335,8 +375,8 @@ def _cross_entropy(input, target, weight, ignore_index, reduction, label_smoothi
 def _smoothed_mean_over_no_weight(input, target, weight, ignore_index, eps, call):
     r"""The smoothed ``mean`` when the kept weights total 0, as PyTorch forms it.
 
-    PyTorch divides its two parts separately, :math:`(1-arepsilon)\,N/0 +
-    (arepsilon/C)\,M/0` (``N`` the weighted NLL sum, ``M`` the smoothing sum), so
+    PyTorch divides its two parts separately, :math:`(1-\varepsilon)\,N/0 +
+    (\varepsilon/C)\,M/0` (``N`` the weighted NLL sum, ``M`` the smoothing sum), so
     the answer is an infinity whose sign is each part's sign, or nan (0/0, or the
     infinities of the two parts cancel): one combined division would get it wrong.
     Each part's sign is that of a ``sum`` (``M``'s of the sum at ``eps = 1``, which is

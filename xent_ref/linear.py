@@ -48,7 +48,7 @@ import numpy as np
 
 from xent_ref import _checks, llm_options
 from xent_ref._checks import computed_wide
-from xent_ref.cross_entropy import _prepare
+from xent_ref.cross_entropy import _prepare, cross_entropy_parts
 
 # Rows per chunk, by default: about this many bytes of logits at a time. Matrix products
 # of a few rows run far below the machine's speed (32 rows of 32000 classes: 5x slower
@@ -147,7 +147,7 @@ def _linear_cross_entropy(input, linear_weight, target, linear_bias, weight, red
         if b2 is not None:
             logits += b2
         scales = (ce_scale[c], z_scale[c]) if with_grad else (None, None)
-        ce[c], zl[c], g_logits = llm_options.cross_entropy_parts(
+        ce[c], zl[c], g_logits = cross_entropy_parts(
             logits.reshape((-1,) + out_features), target2[c], call.weight, call.ignore_index,
             label_smoothing, options, kept[c], *scales,
             overwrite_logits=True)  # G is built in the chunk's logits

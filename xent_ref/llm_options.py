@@ -114,48 +114,6 @@ def lse_and_probs(z: np.ndarray, axis: int):
     return np.squeeze(lse, axis=axis), probs
 
 
-def cross_entropy_parts(logits, target, weight, ignore_index, label_smoothing,
-                        options: Options, kept, ce_scale=None, z_scale=None,
-                        overwrite_logits=False):
-    r"""The per-token pieces of a cross-entropy call with LLM options.
-
-    Returns ``(ce, zl, grad)``: the cross-entropy losses of ``reduction="none"``
-    (class-weighted, as PyTorch's), the z-loss terms :math:`\lambda \operatorname{lse}^2`
-    (0 where ``kept``, the mask of :func:`kept_mask`, is False), and --
-    when the per-token scales ``ce_scale`` and ``z_scale`` (the loss's shape) are
-    given -- the gradient with respect to ``logits``:
-    ``(ce_scale (A p - q) + z_scale 2 lambda lse p) * dz/dx``.
-
-    Both :func:`xent_ref.cross_entropy` (on the whole input) and
-    :func:`xent_ref.linear_cross_entropy` (a chunk of rows at a time) call this;
-    the reductions are theirs, because their denominators are global. With
-    ``overwrite_logits`` (a caller that owns them) the gradient is built in the
-    logits' own memory.
-    """
-    from xent_ref.cross_entropy import _cross_entropy  # (cross_entropy imports this module)
-
-    with_grad = ce_scale is not None
-    z, slope = transform(logits, options, with_slope=with_grad)
-    axis = 0 if z.ndim == 1 else 1
-    if options.z_loss:  # (before the gradient may overwrite z)
-        lse, probs = lse_and_probs(z, axis)
-    own_z = overwrite_logits or z is not logits  # a transformed z is ours to overwrite
-    ce, grad_z = _cross_entropy(z, target, weight, ignore_index, "none", label_smoothing,
-                                ce_scale, with_grad=with_grad,
-                                out=z if with_grad and own_z and z.flags.c_contiguous else None)
-    zl = np.zeros_like(ce)
-    if options.z_loss:
-        zl = np.where(kept, options.z_loss * lse * lse, 0).astype(z.dtype, copy=False)
-        if with_grad:
-            # d(lambda lse^2)/dz = 2 lambda lse p, on kept tokens, times their scale
-            pull = np.where(kept, z_scale * (2.0 * options.z_loss) * lse, 0)
-            probs *= np.expand_dims(pull, axis).astype(z.dtype)
-            grad_z += probs
-    if with_grad and not (np.ndim(slope) == 0 and slope == 1.0):
-        grad_z *= slope
-    return ce, zl, grad_z
-
-
 def kept_mask(target: np.ndarray, logits: np.ndarray, ignore_index: int) -> np.ndarray:
     """The kept tokens, the loss's shape (probability targets: every sample)."""
     if target.shape == logits.shape:
