@@ -321,3 +321,48 @@ def test_cross_entropy_loss_module_takes_the_options():
     np.testing.assert_array_equal(module.grad(x, [0, 2]),
                                   xr.cross_entropy_grad(x, [0, 2], **options))
     assert xr.cross_entropy(x, [0, 2], **options) != xr.cross_entropy(x, [0, 2], ignore_index=2)
+
+
+def test_linear_cross_entropy_loss_module_is_the_function():
+    loss = xr.LinearCrossEntropyLoss(4, 6, out_features=(2,), bias=True, dtype=np.float64,
+                                     weight=np.arange(1.0, 7.0), label_smoothing=0.1,
+                                     z_loss=1e-3, chunk_size=2, seed=3)
+    assert loss.linear_weight.shape == (6, 2, 4) and loss.linear_bias.shape == (6, 2)
+    assert np.abs(loss.linear_weight).max() <= 0.5  # nn.Linear's bound 1/sqrt(in_features)
+    rng = np.random.default_rng(7)
+    h, t = rng.normal(size=(5, 4)), rng.integers(0, 6, (5, 2))
+    kwargs = {"linear_bias": loss.linear_bias, "weight": np.arange(1.0, 7.0),
+              "label_smoothing": 0.1, "z_loss": 1e-3, "chunk_size": 2}
+    assert loss(h, t) == xr.linear_cross_entropy(h, loss.linear_weight, t, **kwargs)
+    for got, want in zip(loss.grad(h, t, grad_output=2.0),
+                         xr.linear_cross_entropy_grad(h, loss.linear_weight, t, grad_output=2.0,
+                                                      **kwargs)):
+        np.testing.assert_array_equal(got, want)
+    assert xr.LinearCrossEntropyLoss(3, 5).linear_bias is None
+    assert xr.LinearCrossEntropyLoss(3, 5)(np.ones((1, 3), np.float32), [1]).dtype == np.float32
+    assert "LinearCrossEntropyLoss(in_features=4" in repr(loss)
+
+
+@pytest.mark.torch
+def test_linear_cross_entropy_loss_module_matches_torch_with_its_parameters():
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    theirs = torch.nn.LinearCrossEntropyLoss(5, 7, out_features=(3,), bias=True,
+                                             dtype=torch.float64, ignore_index=2,
+                                             label_smoothing=0.05)
+    ours = xr.LinearCrossEntropyLoss(5, 7, out_features=(3,), bias=True, dtype=np.float64,
+                                     ignore_index=2, label_smoothing=0.05)
+    ours.linear_weight = theirs.linear.weight.detach().numpy().reshape(7, 3, 5)
+    ours.linear_bias = theirs.linear.bias.detach().numpy().reshape(7, 3)
+    rng = np.random.default_rng(8)
+    h, t = rng.normal(size=(4, 5)), rng.integers(0, 7, (4, 3))
+    h_t = torch.tensor(h, requires_grad=True)
+    out = theirs(h_t, torch.tensor(t))
+    out.backward()
+    np.testing.assert_allclose(ours(h, t), out.detach().numpy(), rtol=1e-12)
+    dh, dw, db = ours.grad(h, t)
+    np.testing.assert_allclose(dh, h_t.grad.numpy(), rtol=1e-10, atol=1e-15)
+    np.testing.assert_allclose(dw.reshape(21, 5), theirs.linear.weight.grad.numpy(), rtol=1e-10,
+                               atol=1e-15)
+    np.testing.assert_allclose(db.reshape(21), theirs.linear.bias.grad.numpy(), rtol=1e-10,
+                               atol=1e-15)

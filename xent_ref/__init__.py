@@ -20,7 +20,13 @@ from xent_ref.linear import (
     linear_cross_entropy_grad,
     linear_cross_entropy_with_grad,
 )
-from xent_ref.modules import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, NLLLoss
+from xent_ref.modules import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    LinearCrossEntropyLoss,
+    NLLLoss,
+)
 from xent_ref.softmax import log_softmax, log_softmax_grad, softmax, softmax_grad
 
 __version__ = "0.2.0"
@@ -47,6 +53,7 @@ __all__ = [
     "NLLLoss",
     "BCELoss",
     "BCEWithLogitsLoss",
+    "LinearCrossEntropyLoss",
     "explain",
     "Explanation",
 ]

@@ -8,6 +8,10 @@ bfloat16 inputs are computed wide and rounded once, as by the functions).
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 from xent_ref.binary import (
     binary_cross_entropy,
     binary_cross_entropy_grad,
@@ -15,6 +19,7 @@ from xent_ref.binary import (
     binary_cross_entropy_with_logits_grad,
 )
 from xent_ref.cross_entropy import cross_entropy, cross_entropy_grad, nll_loss, nll_loss_grad
+from xent_ref.linear import linear_cross_entropy, linear_cross_entropy_grad
 
 
 class _Loss:
@@ -102,3 +107,60 @@ class BCEWithLogitsLoss(_Loss):
 
     def __init__(self, weight=None, pos_weight=None, reduction="mean"):
         super().__init__(weight=weight, pos_weight=pos_weight, reduction=reduction)
+
+
+class LinearCrossEntropyLoss(_Loss):
+    r"""``LinearCrossEntropyLoss(in_features, num_classes, *, out_features=(), bias=False,
+    dtype=None, reduction="mean", weight=None, ignore_index=None, label_smoothing=0.0)``.
+
+    PyTorch 2.13's module owns its linear layer; so does this one, as two arrays:
+    ``linear_weight`` ``(num_classes, *out_features, in_features)`` and ``linear_bias``
+    ``(num_classes, *out_features)`` or ``None``, drawn as ``nn.Linear`` draws them
+    (uniform in :math:`\pm 1/\sqrt{\text{in\_features}}`) from ``seed``. PyTorch's
+    random values cannot be reproduced: to compare with a torch module, copy its
+    parameters in (``loss.linear_weight = m.linear.weight.detach().numpy().reshape(
+    loss.linear_weight.shape)``; PyTorch stores them flat). ``dtype`` defaults to
+    float32, as PyTorch's. ``grad`` returns the three gradients of
+    :func:`xent_ref.linear_cross_entropy_grad`. The LLM options and ``chunk_size`` are
+    accepted as keywords too.
+
+    >>> import numpy as np, xent_ref as xr
+    >>> loss = xr.LinearCrossEntropyLoss(3, 5, bias=True)
+    >>> loss.linear_weight.shape, loss.linear_bias.shape, loss.linear_weight.dtype
+    ((5, 3), (5,), dtype('float32'))
+    >>> h = np.ones((2, 3), np.float32)
+    >>> bool(loss(h, [0, 4]) == xr.linear_cross_entropy(h, loss.linear_weight, [0, 4],
+    ...                                                  linear_bias=loss.linear_bias))
+    True
+    """
+
+    def __init__(self, in_features, num_classes, *, out_features=(), bias=False, dtype=None,
+                 reduction="mean", weight=None, ignore_index=None, label_smoothing=0.0,
+                 logit_scale=1.0, softcap=None, z_loss=0.0, chunk_size=None, seed=0):
+        super().__init__(weight=weight, reduction=reduction, ignore_index=ignore_index,
+                         label_smoothing=label_smoothing, logit_scale=logit_scale,
+                         softcap=softcap, z_loss=z_loss, chunk_size=chunk_size)
+        shape = (num_classes, *tuple(out_features))
+        dtype = np.dtype(np.float32 if dtype is None else dtype)
+        rng = np.random.default_rng(seed)
+        bound = 1.0 / math.sqrt(in_features) if in_features > 0 else 0.0
+        self.in_features = in_features
+        self.linear_weight = rng.uniform(-bound, bound, shape + (in_features,)).astype(dtype)
+        self.linear_bias = rng.uniform(-bound, bound, shape).astype(dtype) if bias else None
+
+    def __call__(self, input, target):
+        """The loss, as ``forward(input, target)`` would be in PyTorch."""
+        return linear_cross_entropy(input, self.linear_weight, target,
+                                    linear_bias=self.linear_bias, **self.options)
+
+    def grad(self, input, target, grad_output=None):
+        """``(grad_input, grad_linear_weight, grad_linear_bias or None)``."""
+        return linear_cross_entropy_grad(input, self.linear_weight, target,
+                                         linear_bias=self.linear_bias,
+                                         grad_output=grad_output, **self.options)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+        return (f"{type(self).__name__}(in_features={self.in_features}, "
+                f"linear_weight shape {self.linear_weight.shape}, "
+                f"bias={self.linear_bias is not None}, {args})")
