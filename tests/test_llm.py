@@ -263,6 +263,31 @@ def test_linear_cross_entropy_never_forms_the_logits():
     assert peak - outputs < logits_bytes / 4, (peak, logits_bytes)
 
 
+def test_default_chunks_keep_the_peak_within_a_quarter_of_inputs_and_gradients(monkeypatch):
+    # With the byte budget made small, the chunk is a quarter of linear_weight: the
+    # benchmark's rule (peak <= 1.25x inputs + gradients) holds at any vocabulary size.
+    from xent_ref import linear
+
+    monkeypatch.setattr(linear, "CHUNK_BYTES", 1 << 16)
+    rng = np.random.default_rng(9)
+    n, h, v = 1024, 64, 4096
+    hidden = rng.normal(size=(n, h)).astype(np.float32)
+    w = (rng.normal(size=(v, h)) / 8).astype(np.float32)
+    b = rng.normal(size=v).astype(np.float32)
+    t = rng.integers(0, v, n)
+    inputs = hidden.nbytes + w.nbytes + b.nbytes
+    tracemalloc.start()
+    try:
+        loss, grads = xr.linear_cross_entropy_with_grad(hidden, w, t, linear_bias=b)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    extra = peak - inputs  # beyond the gradients, which are outputs
+    assert extra <= 0.25 * (2 * inputs), (extra, inputs)
+    expected = xr.cross_entropy_with_grad(hidden @ w.T + b, t)
+    np.testing.assert_allclose(loss, expected[0], rtol=1e-5)
+
+
 @pytest.mark.parametrize("kwargs, error, words", [
     ({"logit_scale": 0.0}, ValueError, "logit_scale"),
     ({"logit_scale": float("inf")}, ValueError, "logit_scale"),
