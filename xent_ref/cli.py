@@ -4,7 +4,8 @@ Subcommands:
 
 * ``xent-ref examples [NAME ...] [--list] [--lang {en,zh}]``: replay the source documents' worked examples.
 * ``xent-ref golden export PATH``: write the golden corpus as one JSON file.
-* ``xent-ref verify --impl MODULE | --results FILE``: check an implementation against the corpus.
+* ``xent-ref verify --impl MODULE | --results FILE [--dtypes LIST]``: check an implementation
+  against the corpus.
 
 Each subcommand lives in its own module; this file only parses arguments.
 """
@@ -57,6 +58,12 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="an exported corpus JSON file (default: generate the corpus afresh)",
     )
+    verify.add_argument(
+        "--dtypes", metavar="LIST", type=_dtype_list,
+        help="check only the cases of these dtypes, comma-separated (float32, float64, "
+        "float16, bfloat16): e.g. float32,float64 for an implementation without "
+        "float16/bfloat16; the report says how many cases were left out",
+    )
     verify.add_argument("--json", metavar="FILE", dest="json_path",
                         help="also write the report as JSON to FILE ('-': stdout, alone)")
     verify.add_argument("--junit-xml", metavar="FILE", dest="junit_path",
@@ -68,6 +75,16 @@ def _build_parser() -> argparse.ArgumentParser:
                         help="accept arrays of at most N elements (default 2**24, "
                         "or $XENT_REF_MAX_ELEMENTS)")
     return parser
+
+
+def _dtype_list(text: str) -> tuple[str, ...]:
+    """``--dtypes float32,float64``: the names checked (argparse reports a bad one)."""
+    from xent_ref.verify import dtype_names
+
+    try:
+        return dtype_names([name.strip() for name in text.split(",") if name.strip()])
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("dtypes: ")) from None
 
 
 def _parse(parser: argparse.ArgumentParser, argv) -> argparse.Namespace:
@@ -95,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
 
     return verify.main(impl=args.impl, results=args.results, corpus=args.corpus,
                        json_path=args.json_path, junit_path=args.junit_path,
-                       max_bytes=args.max_bytes, max_elements=args.max_elements)
+                       max_bytes=args.max_bytes, max_elements=args.max_elements,
+                       dtypes=args.dtypes)
 
 
 if __name__ == "__main__":  # pragma: no cover

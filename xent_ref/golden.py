@@ -15,7 +15,7 @@ fixed seed, so the corpus is the same on every run. A case holds
 * ``exact_only``: ``None``, or why this case's expected values lie below ``atol``
   (an implementation that rounds them to 0 still passes; ``verify`` reports it);
 * ``rule``: how the case is judged, ``"tolerance"`` or ``"reference-error"`` (the
-  float16/bfloat16 cases of :func:`low_precision_cases`: see
+  float16/bfloat16 cases, :func:`low_precision_cases`: see
   :func:`xent_ref.verify.judge`), with ``rule_params``.
 
 Every input is made from the raw bits of PCG64 with exactly rounded operations only
@@ -1008,24 +1008,20 @@ def low_precision_specs() -> list[_Spec]:
     return specs
 
 
-# The float16/bfloat16 cases: xent_ref passes them (it computes those dtypes in float64
-# and rounds once), but they stay out of the default corpus until the tests, reports and
-# docs that count its float32/float64 cases are updated for them; low_precision_cases()
-# gives them, and tests/test_kernel_corpus.py checks them.
-LOW_PRECISION_IN_CORPUS = False
-
-
 @functools.lru_cache(maxsize=1)
 def low_precision_cases() -> tuple[Case, ...]:
-    """The float16 and bfloat16 cases (judged by the rule ``"reference-error"``)."""
+    """The float16 and bfloat16 cases (judged by the rule ``"reference-error"``), the
+    last part of :func:`build_corpus`."""
     return tuple(_case(spec) for spec in _low_precision_specs())
 
 
 @functools.lru_cache(maxsize=1)
 def build_corpus() -> tuple[Case, ...]:
-    """Every golden case, in a fixed order (cached: the corpus never changes in a run)."""
-    cases = tuple(_case(spec) for spec in _all_specs())
-    return cases + low_precision_cases() if LOW_PRECISION_IN_CORPUS else cases
+    """Every golden case, in a fixed order (cached: the corpus never changes in a run):
+    the float32/float64 cases, then the float16/bfloat16 ones (the dtypes of the kernels
+    the corpus serves; ``dtypes=`` in :func:`xent_ref.testing.check` and ``verify
+    --dtypes`` leave them out for an implementation without them)."""
+    return tuple(_case(spec) for spec in _all_specs()) + low_precision_cases()
 
 
 # ---------------------------------------------------------------------------

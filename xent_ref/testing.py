@@ -94,7 +94,9 @@ def check(fn: Callable | None, name: str, *, grad: Callable | None = None,
     """Run the golden cases of ``name`` through ``fn`` (and ``grad``, its gradient twin
     with xent_ref's ``<name>_grad`` signature) and return the :class:`Report`.
 
-    ``dtypes``: only cases of these dtypes ("float32", "float64"); ``cases``: only these
+    ``dtypes``: only cases of these dtypes ("float32", "float64", "float16", "bfloat16",
+    or "f32", np.float32...): an implementation without float16/bfloat16 leaves those
+    cases out this way, and the report says how many it left out. ``cases``: only these
     cases (from :func:`cases`, e.g. one pytest parameter). ``fn`` may be ``None`` to
     check the gradient alone. Nothing raises: an exception from ``fn`` fails its case.
     """
@@ -112,15 +114,13 @@ def check(fn: Callable | None, name: str, *, grad: Callable | None = None,
     for case in chosen:
         if not isinstance(case, Case) or case.function != name:
             raise ValueError(f"cases: {case!s} is not a golden case of {name}")
+    selection = None
     if dtypes is not None:
-        if isinstance(dtypes, str) or not isinstance(dtypes, Iterable):
-            dtypes = [dtypes]
-        allowed = {_option_value("dtype", d) for d in dtypes}
-        chosen = [case for case in chosen if case.dtype in allowed]
+        chosen, _, selection = verify.select_dtypes(chosen, dtypes)
     label = getattr(fn or grad, "__qualname__", None) or type(fn or grad).__name__
     outcomes = verify.run(implementation, chosen)
     return Report(f"xent_ref.testing.check({label}, {name!r})", verify.load_cases()[1],
-                  tuple(outcomes), scope=(name, name + "_grad"))
+                  tuple(outcomes), scope=(name, name + "_grad"), selection=selection)
 
 
 def assert_matches(fn: Callable | None, name: str, **same) -> Report:

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field, replace
 from html import escape
 from pathlib import Path
 from types import ModuleType
-from typing import Callable, Mapping
+from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -256,10 +256,11 @@ def run_module(module: ModuleType, cases) -> list[Outcome]:
     return run(functions_of(module), cases)
 
 
-def compare_results(document, cases, limits: _schema.Limits | None = None, base=None
-                    ) -> tuple[list[Outcome], list[str]]:
+def compare_results(document, cases, limits: _schema.Limits | None = None, base=None,
+                    left_out=()) -> tuple[list[Outcome], list[str]]:
     """Judge a results document (see docs/golden-format.md); also return its problems.
-    ``base``: the results file's directory, where its ``.npy`` arrays are.
+    ``base``: the results file's directory, where its ``.npy`` arrays are; ``left_out``:
+    corpus cases not judged (``--dtypes``), whose results are passed over.
 
     A malformed document (any array included) raises :class:`SchemaError`. A function
     counts as offered when some result gives its ``loss`` (or ``grad``); then every case
@@ -268,9 +269,12 @@ def compare_results(document, cases, limits: _schema.Limits | None = None, base=
     limits = limits or _schema.Limits.from_env()
     entries = _schema.check_results(document, RESULTS_FORMAT, RESULTS_SCHEMA, limits)
     by_id = {case.id: case for case in cases}
+    skipped = {case.id for case in left_out}
     results, problems = {}, []
     for i, entry in enumerate(entries):
         case_id = entry["id"]
+        if case_id in skipped:
+            continue
         arrays = {key: decode(entry[key], f"results[{i}].{key}", base, limits)
                   for key, decode in (("loss", golden.decode_stored),
                                       ("grad", golden.decode_grad)) if key in entry}
@@ -466,6 +470,64 @@ def function_order() -> list[str]:
 
 
 @dataclass(frozen=True)
+class DtypeSelection:
+    """The dtypes a run checks (``dtypes=`` of :func:`xent_ref.testing.check`, ``verify
+    --dtypes``) and, by dtype, how many cases it left out."""
+
+    dtypes: tuple[str, ...]
+    left_out: Mapping[str, int]
+
+    def describe(self) -> str:
+        left = ", ".join(f"{n} {dtype}" for dtype, n in self.left_out.items())
+        return (f"dtypes checked: {', '.join(self.dtypes)} only; left out: "
+                f"{sum(self.left_out.values())} cases" + (f" ({left})" if left else ""))
+
+    def to_json(self) -> dict:
+        return {"checked": list(self.dtypes), "left_out": sum(self.left_out.values()),
+                "left_out_by_dtype": dict(self.left_out)}
+
+
+def dtype_names(dtypes) -> tuple[str, ...]:
+    """The corpus's names of ``dtypes`` (one or several of "float32", "f32", np.float32,
+    "bfloat16", ml_dtypes.bfloat16, ...), in the corpus's order; a ValueError names any
+    dtype the corpus has no case of.
+
+    >>> dtype_names(["f64", "float32"])
+    ('float32', 'float64')
+    """
+    if isinstance(dtypes, str) or not isinstance(dtypes, Iterable):
+        dtypes = [dtypes]
+    known = golden.DTYPES + golden.LOW_PRECISION_DTYPES
+    names = set()
+    for value in dtypes:
+        name = value if isinstance(value, str) else None
+        if name is None:
+            try:
+                name = np.dtype(value).name
+            except TypeError:
+                name = repr(value)
+        name = golden._DTYPE_SUFFIXES.get(name, name)
+        if name not in known:
+            raise ValueError(f"dtypes: {printable(name, 40)} is not a dtype of the corpus; "
+                             f"expected some of {', '.join(known)} (or f32, f64, f16, bf16)")
+        names.add(name)
+    if not names:
+        raise ValueError("dtypes: no dtype given")
+    return tuple(name for name in known if name in names)
+
+
+def select_dtypes(cases, dtypes) -> tuple[tuple, tuple, DtypeSelection]:
+    """``(the cases of dtypes, the others, the selection)``; :func:`dtype_names` checks
+    the names."""
+    names = dtype_names(dtypes)
+    kept = tuple(case for case in cases if case.dtype in names)
+    others = tuple(case for case in cases if case.dtype not in names)
+    counts = {name: sum(case.dtype == name for case in others)
+              for name in golden.DTYPES + golden.LOW_PRECISION_DTYPES}
+    return kept, others, DtypeSelection(names, {d: n for d, n in counts.items() if n})
+
+
+@dataclass(frozen=True)
 class CorpusInfo:
     origin: str  # "generated afresh" or "read from PATH"
     version: int
@@ -494,6 +556,7 @@ class Report:
     problems: tuple[str, ...] = ()
     known_inaccuracy: str | None = None
     scope: tuple[str, ...] = ()  # the functions that could have been offered (default: all)
+    selection: DtypeSelection | None = None  # dtypes= / --dtypes: what was left out
     _cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -544,6 +607,7 @@ class Report:
             "subject": self.subject,
             "corpus": {"version": self.corpus.version, "sha256": self.corpus.sha256,
                        "cases": self.corpus.cases, "origin": self.corpus.origin},
+            "dtypes": self.selection.to_json() if self.selection else None,
             "functions": self.counts(),
             "groups": [g.to_json() for g in self.groups],
             "diagnoses": [d.to_json() for d in self.diagnoses],
@@ -608,6 +672,11 @@ def _text_report(report: Report) -> list[str]:
              "rule: |got - expected| <= atol + rtol*|expected| (atol: the case's, grad_atol "
              "for", "      gradients); nan = nan; same-sign inf;",
              "      dtype and shape must match (docs/golden-format.md)", ""]
+    if any(o.case.rule == "reference-error" for o in outcomes):
+        lines[4:4] = ["      float16/bfloat16: |got - float64 answer| <= PyTorch's own error "
+                      "+ one ulp"]
+    if report.selection is not None:
+        lines[1:1] = [_wrap(report.selection.describe())]
     by_function: dict[str, list[Outcome]] = {}
     for outcome in outcomes:
         by_function.setdefault(outcome.function, []).append(outcome)
@@ -759,10 +828,12 @@ def _write_output(path: str, text: str) -> None:
 
 def main(impl: str | None = None, results: str | None = None, corpus: str | None = None,
          json_path: str | None = None, junit_path: str | None = None,
-         max_bytes: int | None = None, max_elements: int | None = None) -> int:
+         max_bytes: int | None = None, max_elements: int | None = None,
+         dtypes=None) -> int:
     """``xent-ref verify``: exactly one of ``impl`` and ``results``; returns the exit status.
     ``json_path`` / ``junit_path``: also write the JSON / JUnit XML report (``-``: stdout,
-    which then carries only the JSON)."""
+    which then carries only the JSON); ``dtypes``: check only the cases of these dtypes
+    (:func:`dtype_names`; the report says what was left out)."""
     def fail(message: str) -> int:
         print(f"xent-ref verify: {message}", file=sys.stderr if json_path == "-" else sys.stdout)
         return EXIT_UNAVAILABLE
@@ -777,6 +848,12 @@ def main(impl: str | None = None, results: str | None = None, corpus: str | None
         cases, info = load_cases(corpus, limits)
     except SchemaError as error:
         return fail(f"cannot read the corpus: {error}")
+    selection, left_out = None, ()
+    if dtypes is not None:
+        try:
+            cases, left_out, selection = select_dtypes(cases, dtypes)
+        except ValueError as error:
+            return fail(str(error))
     known = None
     problems: list[str] = []
     if impl is not None:
@@ -798,7 +875,8 @@ def main(impl: str | None = None, results: str | None = None, corpus: str | None
         try:
             document = _schema.read_json(results, "results", limits)
             outcomes, problems = compare_results(document, cases, limits,
-                                                 os.path.dirname(os.path.abspath(results)))
+                                                 os.path.dirname(os.path.abspath(results)),
+                                                 left_out)
         except SchemaError as error:
             return fail(f"cannot read the results: {error}")
         name = document.get("implementation", "unnamed")
@@ -806,7 +884,8 @@ def main(impl: str | None = None, results: str | None = None, corpus: str | None
     if not outcomes:
         return fail(f"{printable(impl or results)} offers none of: "
                     f"{', '.join(function_order())}")
-    report = Report(subject, info, tuple(outcomes), tuple(problems), known)
+    report = Report(subject, info, tuple(outcomes), tuple(problems), known,
+                    selection=selection)
     if json_path != "-":
         print(report)
     try:

@@ -70,7 +70,7 @@ def _class_loss(x, target, weight, ignore_index, label_smoothing, with_logits):
     log_p = sp_log_softmax(x, axis=-1) if with_logits else x
     w = np.ones(n_classes) if weight is None else _f64(weight)
     target = np.asarray(target)
-    if target.dtype.kind == "f":  # class probabilities
+    if target.dtype.kind not in "iu":  # class probabilities (bfloat16 is kind "V")
         y = _classes_last(target)
         y = (1 - label_smoothing) * y + label_smoothing / n_classes
         with np.errstate(invalid="ignore"):
@@ -144,7 +144,7 @@ def _z_loss_terms(z, target, ignore_index, reduction):
     axis = 0 if z.ndim == 1 else 1
     lse = logsumexp(z, axis=axis)
     target = np.asarray(target)
-    kept = np.ones(lse.shape, bool) if target.dtype.kind == "f" else target != ignore_index
+    kept = np.ones(lse.shape, bool) if target.dtype.kind not in "iu" else target != ignore_index
     return lse, kept, (kept.sum() if reduction == "mean" else 1.0), axis
 
 
