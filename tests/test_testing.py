@@ -27,7 +27,8 @@ def test_the_reference_passes():
     report = testing.check(xr.cross_entropy, "cross_entropy", grad=xr.cross_entropy_grad)
     assert report.ok and not report.failures and not report.diagnoses
     n = len(testing.cases("cross_entropy"))
-    assert n == 641  # 528 small cases, 17 at vocabulary scale, 96 with the LLM options
+    # 528 small cases, 17 at vocabulary scale, 96 with the LLM options, 22 in float16/bfloat16
+    assert n == 663
     assert report.counts() == {"cross_entropy": {"passed": n, "failed": 0},
                                "cross_entropy_grad": {"passed": n, "failed": 0}}
     assert f"PASSED: all {2 * n} checks" in str(report)
@@ -44,8 +45,9 @@ def test_a_wrong_implementation_is_grouped_and_diagnosed():
     assert sorted(grouped) == sorted(o.case.id for o in report.failures)
     assert report.groups[0].all
     assert report.groups[0].options == {"reduction": "mean", "target": "index", "weight": "yes"}
-    assert report.groups[0].describe() == (  # 52 small cases, 8 with the LLM options
-        "all 60 cases with reduction=mean, target=index, weight=yes")
+    # 52 small cases, 8 with the LLM options, 2 in float16/bfloat16
+    assert report.groups[0].describe() == (
+        "all 62 cases with reduction=mean, target=index, weight=yes")
     text = str(report)
     assert "[mean-denominator-count]" in text and "fix: divide by" in text
     assert "not offered (not checked): cross_entropy_grad\n" in text
@@ -60,6 +62,35 @@ def test_assert_matches_raises_with_the_report():
     assert {o.case.dtype for o in report.outcomes} == {"float32"}
     report = testing.check(xr.nll_loss, "nll_loss", dtypes=np.float64)
     assert {o.case.dtype for o in report.outcomes} == {"float64"}
+
+
+def test_dtypes_leaves_out_the_other_dtypes_and_says_so():
+    import ml_dtypes
+
+    every = testing.check(xr.softmax, "softmax", grad=xr.softmax_grad)
+    assert {o.case.dtype for o in every.outcomes} == {"float16", "bfloat16", "float32",
+                                                      "float64"}
+    assert every.selection is None and "dtypes checked" not in str(every)
+    assert every.to_json()["dtypes"] is None
+    wide = testing.check(xr.softmax, "softmax", grad=xr.softmax_grad,
+                         dtypes=("float32", "float64"))
+    assert wide.ok and {o.case.dtype for o in wide.outcomes} == {"float32", "float64"}
+    assert len(wide.outcomes) == len(every.outcomes) - 4  # 2 cases, value and gradient
+    assert "dtypes checked: float32, float64 only; left out: 2 cases (1 float16, " \
+        "1 bfloat16)" in str(wide)
+    assert wide.to_json()["dtypes"] == {"checked": ["float32", "float64"], "left_out": 2,
+                                        "left_out_by_dtype": {"float16": 1, "bfloat16": 1}}
+    # the low-precision dtypes by name, by short name and by type
+    for spelled in ("bfloat16", "bf16", ml_dtypes.bfloat16):
+        report = testing.check(xr.cross_entropy, "cross_entropy", dtypes=spelled)
+        assert report.ok and {o.case.dtype for o in report.outcomes} == {"bfloat16"}
+    report = testing.check(xr.nll_loss, "nll_loss", dtypes=[np.float16, "float64"])
+    assert {o.case.dtype for o in report.outcomes} == {"float16", "float64"}
+    for bad, message in (("float8", "float8 is not a dtype of the corpus"),
+                         (np.int64, "int64 is not a dtype of the corpus"),
+                         ([], "no dtype given")):
+        with pytest.raises(ValueError, match=f"dtypes: {message}"):
+            testing.check(xr.softmax, "softmax", dtypes=bad)
 
 
 def test_cases_filters_by_the_options_in_the_ids():
@@ -122,7 +153,7 @@ def test_the_docs_pytest_example_runs_under_pytest(tmp_path):
                           "-o", "addopts=", str(path)], capture_output=True, text=True,
                          cwd=tmp_path, timeout=300)
     assert run.returncode == 0, run.stdout[-2000:]
-    assert f"{len(testing.cases('log_softmax')) + 2} passed" in run.stdout
+    assert f"{len(testing.cases('log_softmax')) + 3} passed" in run.stdout
 
 
 def test_the_docs_example_catches_a_wrong_axis(tmp_path):
@@ -131,7 +162,7 @@ def test_the_docs_example_catches_a_wrong_axis(tmp_path):
     buggy = "def my_softmax_grad(x, grad_output, axis=-1):\n    axis = -1  # BUG\n"
     path.write_text(source.replace("def my_softmax_grad(x, grad_output, axis=-1):\n", buggy))
     run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                          "-o", "addopts=", str(path), "-k", "float32_and_float64"],
+                          "-o", "addopts=", str(path), "-k", "every_dtype"],
                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert run.returncode == 1
     assert "[class-axis-last]" in run.stdout and "fix: reduce along the `axis`" in run.stdout

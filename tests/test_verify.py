@@ -130,12 +130,14 @@ def test_the_json_report(wrong_reports):
                                   "cases": len(golden.build_corpus()),
                                   "sha256": golden.corpus_sha256(golden.build_corpus()),
                                   "origin": "generated afresh"}
-    assert document["functions"]["nll_loss"] == {"passed": 152, "failed": 28}
+    # 28 float32/float64 cases and 2 float16/bfloat16 (a weighted mean: by count, wrong)
+    assert document["functions"]["nll_loss"] == {"passed": 152, "failed": 30}
+    assert document["dtypes"] is None  # every dtype checked
     (nll,) = [d for d in document["diagnoses"] if d["function"] == "nll_loss"]
-    assert nll["id"] == "mean-denominator-count" and len(nll["cases"]) == 28
+    assert nll["id"] == "mean-denominator-count" and len(nll["cases"]) == 30
     assert nll["explanation"].startswith("reduction='mean' with class weights divides by")
     assert {"function": "nll_loss", "options": {"reduction": "mean", "weight": "yes"},
-            "failed": 26, "total": 26, "all": True} in [
+            "failed": 28, "total": 28, "all": True} in [
         {k: g[k] for k in ("function", "options", "failed", "total", "all")}
         for g in document["groups"]]
     assert document["corpus"]["sha256"][:16] in out
@@ -161,7 +163,43 @@ def test_json_to_stdout_is_the_json_alone(capsys):
     assert verify.main(impl="xent_ref", json_path="-") == 0
     document = json.loads(capsys.readouterr().out)
     assert document["ok"] and document["groups"] == [] and document["diagnoses"] == []
-    assert document["functions"]["softmax"] == {"passed": 24, "failed": 0}
+    assert document["functions"]["softmax"] == {"passed": 26, "failed": 0}  # 2 low-precision
+
+
+def test_dtypes_leaves_out_the_other_dtypes_and_says_so(tmp_path, capsys):
+    path = tmp_path / "report.json"
+    assert cli.main(["verify", "--impl", "xent_ref", "--dtypes", "float32, f64",
+                     "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    wide = [c for c in golden.build_corpus() if c.dtype in ("float32", "float64")]
+    assert f": {len(wide)} of {len(golden.build_corpus())} golden cases" in out
+    assert "\ndtypes checked: float32, float64 only; left out: 34 cases (17 float16, " \
+        "17 bfloat16)\n" in out
+    assert "float16/bfloat16: |got" not in out  # no such case checked, no such rule shown
+    document = json.loads(path.read_text())
+    assert document["dtypes"] == {"checked": ["float32", "float64"], "left_out": 34,
+                                  "left_out_by_dtype": {"float16": 17, "bfloat16": 17}}
+    assert sum(c["passed"] for c in document["functions"].values()) == 2 * len(wide)
+    assert cli.main(["verify", "--impl", "xent_ref", "--dtypes", "bf16"]) == 0
+    out = capsys.readouterr().out
+    assert " 17 of " in out and "left out: 1213 cases (" in out
+    assert "float16/bfloat16: |got - float64 answer| <= PyTorch's own error + one ulp" in out
+
+
+@pytest.mark.parametrize("spelled, message", [
+    ("float32,fp8", "fp8 is not a dtype of the corpus; expected some of float32, float64, "
+                    "float16, bfloat16"),
+    ("int64", "int64 is not a dtype of the corpus"),
+    (",", "no dtype given"),
+])
+def test_dtypes_refuses_what_the_corpus_has_no_case_of(spelled, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["verify", "--impl", "xent_ref", "--dtypes", spelled])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert f"xent-ref verify: error: argument --dtypes: {message}" in err
+    assert verify.main(impl="xent_ref", dtypes=[d for d in spelled.split(",") if d]) == 2
+    assert f"xent-ref verify: dtypes: {message}" in capsys.readouterr().out
 
 
 def test_a_failure_no_convention_explains_says_so(tmp_path, capsys):
@@ -293,13 +331,19 @@ def _outside_implementation(corpus_path) -> dict:
     """What a C or Rust harness does: read the JSON (and the .npy files it names), compute,
     write a results document (large arrays as .npy files beside it). Here the computing is
     xent_ref's, called as the format describes (no golden helpers)."""
+    import ml_dtypes
+
     import xent_ref as xr
 
     folder = Path(corpus_path).parent
     (folder / RESULTS_ARRAYS).mkdir(exist_ok=True)
 
     def load(obj):
-        return np.load(folder / obj["npy"]) if "npy" in obj else decode_array(obj)
+        if "npy" not in obj:
+            return decode_array(obj)
+        array = np.load(folder / obj["npy"], allow_pickle=False)
+        # bfloat16 has no .npy code: its raw bits are stored as '<u2' (golden-format.md)
+        return array.view(ml_dtypes.bfloat16) if obj["dtype"] == "bfloat16" else array
 
     def store(array, name):
         if array.size <= 4096:
@@ -409,10 +453,26 @@ def test_results_with_unknown_or_repeated_ids_fail(tmp_path, exported, results, 
     assert "unknown case id 'no/such/case'" in out and "two results for case" in out
 
 
+def test_results_without_low_precision_pass_with_dtypes(tmp_path, exported, results, capsys):
+    document = json.loads(json.dumps(results))
+    wide = [r for r in document["results"] if not r["id"].startswith("lowprec/")]
+    assert len(wide) == len(document["results"]) - 34
+    path = _write(tmp_path, dict(document, results=wide), exported)
+    assert verify.main(results=path) == 1  # the float16/bfloat16 results are missing
+    assert "no 'loss' for this case in the results" in capsys.readouterr().out
+    assert verify.main(results=path, dtypes=["float32", "float64"]) == 0
+    assert "left out: 34 cases" in capsys.readouterr().out
+    # results for the cases left out are passed over, not judged and not unknown
+    assert verify.main(results=_write(tmp_path, document, exported), dtypes=["f32"]) == 0
+    out = capsys.readouterr().out
+    assert "PASSED" in out and "unknown case id" not in out
+
+
 def test_results_for_some_functions_only(tmp_path, exported, results, capsys):
     document = json.loads(json.dumps(results))
     document["results"] = [r for r in document["results"]
-                           if r["id"].startswith(("softmax/", "edge/softmax/"))]
+                           if r["id"].startswith(("softmax/", "edge/softmax/",
+                                                  "lowprec/softmax/"))]
     for entry in document["results"]:
         del entry["grad"]
     assert verify.main(results=_write(tmp_path, document, exported)) == 0
