@@ -17,11 +17,11 @@ import pytest
 from xent_ref import _conventions, _torch_adapter, cli, golden, verify
 from xent_ref._jsonio import decode_array, encode_array, npy_bytes
 
-# Wrong in float16/bfloat16 only: tests/test_kernel_corpus.py runs them on those cases.
-LOW_PRECISION_WRONG = {"grad_true_class_rounded": "grad-true-class-rounded",
-                       "low_precision_throughout": "low-precision-arithmetic"}
+# Wrong, but passes: PyTorch makes the same error, which the float16/bfloat16 rule allows
+# (verify names it in a note; tests/test_kernel_corpus.py has the details).
+PASSES_NAMED = {"grad_true_class_rounded": "grad-true-class-rounded"}
 WRONG_IMPLS = sorted(p for p in (Path(__file__).parent / "wrong_impls").glob("*.py")
-                     if not p.name.startswith("_") and p.stem not in LOW_PRECISION_WRONG)
+                     if not p.name.startswith("_") and p.stem not in PASSES_NAMED)
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -54,6 +54,7 @@ DIAGNOSIS = {
     "grad_ignores_grad_output": "grad-ignores-grad-output",
     "grad_wrong_for_huge_logits": "softmax-via-rounded-lse",
     "ignore_index_dropped": "ignore-index-not-applied",
+    "low_precision_throughout": "low-precision-arithmetic",
     "mean_by_all_targets": "mean-denominator-n",
     "mean_counts_ignored": "ignored-in-denominator",
     "probability_mean_by_weight_sum": "probs-mean-by-weight",
@@ -118,9 +119,17 @@ def test_every_wrong_implementation_fails_and_is_diagnosed(path, wrong_reports):
 def test_every_convention_of_the_catalogue_is_seen(wrong_reports):
     seen = {d["id"] for _, _, document, _ in wrong_reports.values()
             for d in document["diagnoses"]}
-    assert seen | set(LOW_PRECISION_WRONG.values()) >= set(_conventions.BY_ID), \
+    assert seen | set(PASSES_NAMED.values()) >= set(_conventions.BY_ID), \
         set(_conventions.BY_ID) - seen
     assert len(_conventions.CATALOGUE) == len(_conventions.BY_ID)  # ids are unique
+
+
+@pytest.mark.parametrize("name", sorted(PASSES_NAMED))
+def test_an_error_pytorch_makes_too_passes_and_is_named(name, capsys):
+    path = Path(__file__).parent / "wrong_impls" / f"{name}.py"
+    assert verify.main(impl=str(path)) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"[{PASSES_NAMED[name]}]" in out and "reported, not failed" in out
 
 
 def test_the_json_report(wrong_reports):

@@ -10,7 +10,7 @@ import xent_ref as xr
 
 
 def cross_entropy_grad(input, target, weight=None, ignore_index=-100, reduction="mean",
-                       label_smoothing=0.0, grad_output=None):
+                       label_smoothing=0.0, grad_output=None, **llm_options):
     x = np.asarray(input)
     dtype = x.dtype
     wide = x.astype(np.float64)
@@ -18,11 +18,12 @@ def cross_entropy_grad(input, target, weight=None, ignore_index=-100, reduction=
                    ignore_index=ignore_index, reduction=reduction)
     upstream = None if grad_output is None else np.asarray(grad_output, np.float64)
     target = np.asarray(target)
-    if label_smoothing or target.dtype.kind not in "iu":
+    if label_smoothing or llm_options or target.dtype.kind not in "iu":
         if target.dtype.kind not in "iu":
             target = target.astype(np.float64)
         return xr.cross_entropy_grad(wide, target, label_smoothing=label_smoothing,
-                                     grad_output=upstream, **options).astype(dtype)
+                                     grad_output=upstream, **options,
+                                     **llm_options).astype(dtype)  # left right
     axis = 0 if x.ndim == 1 else 1
     p = xr.softmax(wide, axis=axis).astype(dtype)  # BUG: p_t rounded before p_t - 1
     # The scale of each row (w_t g / denominator) is xent_ref's: the nll_loss gradient of

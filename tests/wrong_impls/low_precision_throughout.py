@@ -34,12 +34,12 @@ def _reduced(losses, denominator, reduction):
 
 
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
-                  label_smoothing=0.0):
+                  label_smoothing=0.0, **llm_options):
     x, target = np.asarray(input), np.asarray(target)
-    if not _low(x) or label_smoothing or target.dtype.kind not in "iu":
+    if not _low(x) or label_smoothing or llm_options or target.dtype.kind not in "iu":
         return _reference(xr.cross_entropy, x, target, weight=weight,
                           ignore_index=ignore_index, reduction=reduction,
-                          label_smoothing=label_smoothing)
+                          label_smoothing=label_smoothing, **llm_options)
     axis = 0 if x.ndim == 1 else 1
     shifted = x - x.max(axis=axis, keepdims=True)
     log_probs = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
