@@ -54,7 +54,8 @@ def cases(name: str | None = None, **filters) -> list[Case]:
     ``shape`` ("C", "NxC", "NxCxd1", "NxCxd1xd2"), ``reduction``, ``target`` ("index",
     "probs"), ``weight`` (True/False, or "full"/"last-axis" for the binary losses),
     ``pos_weight``, ``ignore_index`` ("none", "default", 1, -1), ``smoothing`` (0.0, 0.1),
-    ``axis``, ``kind`` ("systematic", "edge" or "vocab"), ``classes`` ("32000") and
+    ``axis``, ``kind`` ("systematic", "edge", "vocab", "lowprec", "llm"), ``classes``
+    ("32000") and
     ``edge`` (an edge case's name, e.g. "all-ignored"). A value may also be a collection
     of accepted values. A case without the option never matches a filter on it.
 
