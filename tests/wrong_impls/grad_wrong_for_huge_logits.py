@@ -21,7 +21,7 @@ def cross_entropy_grad(input, target, weight=None, ignore_index=-100, reduction=
     exact = xr.cross_entropy_grad(x, target, weight=weight, ignore_index=ignore_index,
                                   reduction=reduction, label_smoothing=label_smoothing,
                                   grad_output=grad_output, **llm_options)
-    if label_smoothing or llm_options or np.asarray(target).dtype.kind == "f":
+    if label_smoothing or llm_options or np.asarray(target).dtype.kind not in "iu":
         return exact  # probability targets, smoothing and the LLM options: left right
     nll = xr.nll_loss_grad(np.log(p), target, weight=weight, ignore_index=ignore_index,
                            reduction=reduction, grad_output=grad_output)

@@ -16,10 +16,17 @@ def _spread_over_others(fn, input, target, kwargs):
     if eps == 0.0 or np.shape(target) == np.shape(input):
         return fn(input, target, **kwargs)
     n_classes = np.shape(input)[0 if np.ndim(input) == 1 else 1]
-    smoothed = fn(input, target, **kwargs)
-    nll = fn(input, target, **dict(kwargs, label_smoothing=0.0))
+    # In float64, rounded once at the end: recovering S from two float16 results would
+    # multiply their rounding by C / eps.
+    dtype = np.asarray(input).dtype
+    kwargs = {key: np.asarray(value, np.float64) if key == "weight" and value is not None
+              else value for key, value in kwargs.items()}
+    wide = np.asarray(input, np.float64)
+    smoothed = fn(wide, target, **kwargs)
+    nll = fn(wide, target, **dict(kwargs, label_smoothing=0.0))
     every_class = (smoothed - (1 - eps) * nll) * n_classes / eps
-    return (1 - eps) * nll + eps / (n_classes - 1) * (every_class - nll)  # BUG: C - 1
+    spread = (1 - eps) * nll + eps / (n_classes - 1) * (every_class - nll)  # BUG: C - 1
+    return spread.astype(dtype)
 
 
 def cross_entropy(input, target, **kwargs):
