@@ -169,6 +169,24 @@ def test_bfloat16_npy_holds_the_raw_bits():
     assert read_npy(data, "bfloat16", (4,)).tobytes() == a.tobytes()
 
 
+def test_bfloat16_json_numbers_read_as_the_docs_say(exported):
+    """golden-format.md: parse the number as a double, convert to float (exact), take its
+    32-bit pattern and shift it right by 16: the bfloat16's bits, no rounding anywhere."""
+    import struct
+
+    document = json.loads(exported.read_text())
+    case = next(c for c in document["cases"] if c["id"] == "lowprec/softmax/NxC/bf16")
+    obj = case["inputs"]["x"]
+    assert obj["dtype"] == "bfloat16"
+    by_hand = []
+    for number in obj["data"]:
+        (word,) = struct.unpack("<I", struct.pack("<f", float(number)))
+        assert word & 0xFFFF == 0  # already a bfloat16: the low half is empty
+        by_hand.append(word >> 16)
+    expected = {c.id: c for c in golden.build_corpus()}[case["id"]].inputs["x"]
+    assert by_hand == expected.reshape(-1).view(np.uint16).tolist()
+
+
 def _flip_first_byte(value, folder):
     path = folder / value["npy"]
     path.write_bytes(b"x" + path.read_bytes()[1:])
