@@ -13,7 +13,8 @@ corpus's inputs, keyword arguments and ``grad_output``), it runs the
 ``torch.nn.functional`` function in the case's dtype (through
 ``xent_ref._torch_adapter``, the adapter ``verify --impl torch`` uses, so autograd
 gives the gradient) and records the largest ``|torch - float64 answer|`` over the
-loss's elements and over the gradient's. The float64 answer is xent_ref's
+loss's elements and over the gradient's (a list of one per gradient for
+``linear_cross_entropy``). The float64 answer is xent_ref's
 (``golden.float64_reference``), the one ``verify`` judges against.
 """
 
@@ -48,8 +49,13 @@ def main() -> int:
         loss_reference, grad_reference = golden.float64_reference(spec)
         loss = golden.call_function(getattr(_torch_adapter, spec.function), spec)
         grad = golden.call_grad(getattr(_torch_adapter, spec.function + "_grad"), spec)
+        if isinstance(grad_reference, tuple):  # several gradients: one error each
+            grad_error = [None if want is None else _max_error(got, want)
+                          for got, want in zip(grad, grad_reference)]
+        else:
+            grad_error = _max_error(grad, grad_reference)
         cases[spec.id] = {"loss_error": _max_error(loss, loss_reference),
-                          "grad_error": _max_error(grad, grad_reference)}
+                          "grad_error": grad_error}
     document = {
         "description": "PyTorch's largest absolute error, in the case's dtype, against "
                        "xent_ref's float64 answer, for each low-precision golden case "

@@ -231,8 +231,7 @@ def test_results_may_give_large_arrays_as_npy(tmp_path, exported):
 
 def test_every_function_in_both_low_precision_dtypes(low):
     seen = {(case.function, case.dtype) for case in low.values()}
-    six = [f for f in golden.FUNCTIONS if f != "linear_cross_entropy"]  # (float32/64 only)
-    assert seen == {(f, d) for f in six for d in golden.LOW_PRECISION_DTYPES}
+    assert seen == {(f, d) for f in golden.FUNCTIONS for d in golden.LOW_PRECISION_DTYPES}
     # both target kinds: class indices and probabilities (in the input's dtype)
     targets = {case.inputs["target"].dtype.name for case in low.values()
                if case.function == "cross_entropy"}
@@ -242,11 +241,19 @@ def test_every_function_in_both_low_precision_dtypes(low):
         eps = float(golden.finfo(case.loss.dtype).eps)
         assert case.rtol == eps  # one ulp at the value's magnitude
         # loss and grad: the float64 answer rounded once to the dtype
-        for key in ("loss", "grad"):
-            reference = case.rule_params[f"{key}_reference"]
+        # (linear_cross_entropy: each of its gradients, with one PyTorch error each)
+        pairs = [(case.loss, case.rule_params["loss_reference"])] + list(zip(
+            golden.grad_parts(case.grad), golden.grad_parts(case.rule_params["grad_reference"])))
+        for value, reference in pairs:
             assert reference.dtype == np.float64
             rounded = golden.round_once(reference, case.loss.dtype)
-            assert np.array_equal(getattr(case, key), rounded, equal_nan=True)
+            assert np.array_equal(value, rounded, equal_nan=True)
+        errors = case.rule_params["grad_error"]
+        if case.function == "linear_cross_entropy":
+            assert isinstance(errors, tuple) and len(errors) == 3
+            assert (errors[2] is None) == (case.grad[2] is None)
+        else:
+            assert isinstance(errors, float)
 
 
 def test_the_torch_errors_cover_exactly_the_low_precision_cases(low):
@@ -283,7 +290,11 @@ def test_peaked_low_precision_rows(low):
 def _right(case, function):
     """The float64 answer rounded once: what a careful implementation returns."""
     loss, grad = golden.float64_reference(case)
-    return golden.round_once(grad if function.endswith("_grad") else loss, case.loss.dtype)
+    if not function.endswith("_grad"):
+        return golden.round_once(loss, case.loss.dtype)
+    if isinstance(grad, tuple):
+        return tuple(None if g is None else golden.round_once(g, case.loss.dtype) for g in grad)
+    return golden.round_once(grad, case.loss.dtype)
 
 
 def test_the_rounded_float64_answer_passes_every_low_precision_case(low):

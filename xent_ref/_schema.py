@@ -368,11 +368,21 @@ def check_case(obj, where: str, limits: Limits) -> str:
     rule = obj.get("rule", "tolerance")
     require(rule in RULES, where, f"rule must be one of {', '.join(RULES)}")
     params = check_object(obj.get("rule_params", {}), f"{where}.rule_params", RULES[rule])
+    grads = SIGNATURES[function].grads
     for key, value in params.items():
-        if isinstance(value, dict):
-            check_input(value, f"{where}.rule_params.{key}", limits)
+        label = f"{where}.rule_params.{key}"
+        if key == "grad_reference":
+            check_grad(value, label, limits, grads)  # a list for several gradients
+        elif key == "grad_error" and grads:
+            require(isinstance(value, list) and len(value) == len(grads), label,
+                    f"must be a list of {len(grads)} numbers or nulls ({', '.join(grads)})")
+            for i, part in enumerate(value):
+                if part is not None:
+                    check_number(part, f"{label}[{i}]")
+        elif isinstance(value, dict):
+            check_input(value, label, limits)
         else:
-            check_number(value, f"{where}.rule_params.{key}")
+            check_number(value, label)
     return where
 
 

@@ -768,6 +768,45 @@ def _low_precision_specs() -> Iterator[_Spec]:
                                          [("peak", miss)] * 2, dtype)
             yield _Spec(f"{name}/{reduction}/{suffix}", "cross_entropy",
                         {"input": logits, "target": target}, {"reduction": reduction})
+        yield from _low_precision_llm_specs(dtype)
+
+
+def _low_precision_llm_specs(dtype: str) -> Iterator[_Spec]:
+    """The LLM losses in ``dtype``: cross_entropy with the options (a softcap alone; all
+    three with class weights and ignored targets, where the two parts of the mean divide
+    by different numbers; z-loss per token with smoothing) and linear_cross_entropy (with
+    a bias; with the options), whose three gradients are sums over tokens or classes."""
+    suffix, typed = _SUFFIX[dtype], dtype_named(dtype)
+    shape = (16, 50)
+    for options, reduction, extra in (
+            (LLM_OPTIONS[1], "mean", ()), (LLM_OPTIONS[-1], "mean", ("w", "ign=default")),
+            (LLM_OPTIONS[2], "none", ("ls=0.1",))):
+        spelled = [f"{_LLM_ID[key]}={value:g}" for key, value in options.items()]
+        case_id = "/".join(["lowprec/llm/cross_entropy/index/NxC", *spelled, reduction, *extra,
+                            suffix])
+        stream = _Stream(case_id)
+        kwargs = dict(options, reduction=reduction)
+        if "w" in extra:
+            kwargs["weight"] = stream.uniform(0.2, 3.0, shape[1:]).astype(typed)
+        if "ls=0.1" in extra:
+            kwargs["label_smoothing"] = 0.1
+        target = stream.integers(shape[1], shape[:1])
+        if "ign=default" in extra:
+            target[::5] = -100
+        logits = stream.uniform(-8.0, 8.0, shape).astype(typed)
+        yield _Spec(case_id, "cross_entropy", {"input": logits, "target": target}, kwargs)
+    for reduction, extra in (("mean", ("bias",)), ("sum", ("bias", "llm"))):
+        case_id = "/".join(["lowprec/linear_cross_entropy/N=16/H=16/V=50", reduction, *extra,
+                            suffix])
+        stream = _Stream(case_id)
+        inputs = {"input": stream.uniform(-2.0, 2.0, (16, 16)).astype(typed),
+                  "linear_weight": stream.uniform(-0.5, 0.5, (50, 16)).astype(typed),
+                  "target": stream.integers(50, (16,))}
+        kwargs = {"reduction": reduction,
+                  "linear_bias": stream.uniform(-1.0, 1.0, (50,)).astype(typed)}
+        if "llm" in extra:
+            kwargs.update(LLM_OPTIONS[-1])
+        yield _Spec(case_id, "linear_cross_entropy", inputs, kwargs)
 
 
 # ---------------------------------------------------------------------------
@@ -930,7 +969,7 @@ def float64_reference(case) -> tuple[np.ndarray, np.ndarray]:
     loss = call_function(getattr(xr, case.function), case, inputs, kwargs)
     grad = call_grad(getattr(xr, case.function + "_grad"), case, inputs, kwargs,
                      case.grad_output.astype(np.float64))
-    return _frozen(loss), _frozen(grad)
+    return _frozen(loss), _frozen_grad(grad)
 
 
 def widened(arrays: dict) -> dict:
@@ -966,21 +1005,37 @@ def _low_precision_case(spec: _Spec) -> Case:
     loss_reference, grad_reference = float64_reference(spec)
     info = finfo(dtype)
     ulp_below_normal = float(info.smallest_subnormal)
-    errors = {f"{key}_error": float(recorded[f"{key}_error"]) for key in ("loss", "grad")}
-    torch_loses_it = any(
-        errors[f"{key}_error"] >= 0.5 * float(np.abs(reference).max(initial=0.0))
-        for key, reference in (("loss", loss_reference), ("grad", grad_reference)))
+    # One error per gradient: several gradients (linear_cross_entropy) record a list.
+    errors = {"loss_error": float(recorded["loss_error"]),
+              "grad_error": _per_part(recorded["grad_error"], float)}
+    pairs = [(errors["loss_error"], loss_reference)] + list(zip(
+        _as_parts(errors["grad_error"]), _as_parts(grad_reference)))
+    torch_loses_it = any(error >= 0.5 * float(np.abs(reference).max(initial=0.0))
+                         for error, reference in pairs if reference is not None)
     return Case(id=spec.id, function=spec.function,
                 inputs={name: _frozen(a) for name, a in spec.inputs.items()},
                 kwargs={k: _frozen(v) if isinstance(v, np.ndarray) else v
                         for k, v in spec.kwargs.items()},
                 grad_output=spec.grad_output, loss=_frozen(round_once(loss_reference, dtype)),
-                grad=_frozen(round_once(grad_reference, dtype)), rtol=float(info.eps),
+                grad=_frozen_grad(_per_part(grad_reference, lambda g: round_once(g, dtype))),
+                rtol=float(info.eps),
                 atol=ulp_below_normal, grad_atol=ulp_below_normal,
                 exact_only=_TORCH_LOSES_IT if torch_loses_it else None,
                 rule="reference-error",
                 rule_params={"loss_reference": loss_reference, "grad_reference": grad_reference,
                              **errors})
+
+
+def _as_parts(grad) -> tuple:
+    """A gradient's parts: ``(grad,)``, or the tuple of several (``None`` kept)."""
+    return grad if isinstance(grad, (tuple, list)) else (grad,)
+
+
+def _per_part(grad, fn):
+    """``fn`` applied to a gradient, or to each part of several (``None`` kept)."""
+    if isinstance(grad, (tuple, list)):
+        return tuple(None if part is None else fn(part) for part in grad)
+    return fn(grad)
 
 
 def _set_grad_output(spec: _Spec) -> None:
@@ -1108,7 +1163,10 @@ def case_to_json(case: Case, files: dict | None = None) -> dict:
     }
     if case.rule != "tolerance":
         document["rule"] = case.rule
-        document["rule_params"] = {key: encode(v) for key, v in case.rule_params.items()}
+        document["rule_params"] = {
+            key: encode_grad(v, encode) if key == "grad_reference"
+            else list(v) if isinstance(v, tuple) else encode(v)
+            for key, v in case.rule_params.items()}
     return document
 
 
@@ -1197,8 +1255,26 @@ def case_from_json(obj, where: str = "case", limits: _schema.Limits | None = Non
         grad_atol=float(obj["grad_atol"]),
         exact_only=obj.get("exact_only"),
         rule=obj.get("rule", "tolerance"),
-        rule_params=decoded(obj.get("rule_params", {}), "rule_params"),
+        rule_params=_decoded_rule_params(obj.get("rule_params", {}), decode, where, base,
+                                         limits),
     )
+
+
+def _decoded_rule_params(params: dict, decode, where: str, base, limits) -> dict:
+    """A case's ``rule_params``: the references decoded (the gradient's as
+    :func:`decode_grad` does, a tuple for several), the errors as floats (a tuple of
+    floats and ``None`` for several gradients)."""
+    decoded = {}
+    for key, value in params.items():
+        if key == "grad_reference":
+            decoded[key] = decode_grad(value, f"{where}.rule_params.{key}", base, limits)
+        elif isinstance(value, dict):
+            decoded[key] = decode(value, f"rule_params.{key}")
+        elif isinstance(value, list):
+            decoded[key] = tuple(None if v is None else float(v) for v in value)
+        else:
+            decoded[key] = value
+    return decoded
 
 
 def corpus_to_json(cases, files: dict | None = None) -> dict:

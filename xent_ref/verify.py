@@ -157,7 +157,7 @@ def _judge_parts(case, function: str, expected: tuple, got) -> Check:
             why = "" if ok else f"grad of {name}: expected {spelled[0]}, got {spelled[1]}"
             checks.append(Check(ok, why, 0.0 if ok else np.inf, 0.0 if ok else np.inf, ok))
             continue
-        check = judge(_Part(case, want), function, have)
+        check = judge(_Part(case, want, len(checks)), function, have)
         checks.append(replace(check, why=f"grad of {name}: {check.why}" if check.why else ""))
     failing = [c for c in checks if not c.ok]
     return Check(not failing, failing[0].why if failing else "",
@@ -171,6 +171,17 @@ class _Part:
 
     case: golden.Case
     grad: np.ndarray
+    index: int  # which of the gradients
+
+    @property
+    def rule_params(self):
+        """The case's, with this part's reference and allowed error (rule
+        ``"reference-error"`` records one of each per gradient)."""
+        params = self.case.rule_params
+        if not isinstance(params.get("grad_reference"), tuple):
+            return params
+        return {**params, "grad_reference": params["grad_reference"][self.index],
+                "grad_error": params["grad_error"][self.index]}
 
     def __getattr__(self, name):
         return getattr(self.case, name)
