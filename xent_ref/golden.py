@@ -727,18 +727,9 @@ def _low_precision_specs() -> Iterator[_Spec]:
                 ("cross_entropy", "mean", ("w", "ign=default", "ls=0.1")),
                 ("nll_loss", "mean", ("w", "ign=default"))):
             case_id = "/".join(["lowprec", function, "index", "NxC", reduction, *options, suffix])
-            stream = _Stream(case_id)
-            low, high = (-8.0, 8.0) if function == "cross_entropy" else (-10.0, -0.05)
-            kwargs = {"reduction": reduction}
-            if "w" in options:
-                kwargs["weight"] = stream.uniform(0.2, 3.0, shape[1:]).astype(typed)
-            if "ls=0.1" in options:
-                kwargs["label_smoothing"] = 0.1
-            target = stream.integers(shape[1], shape[:1])
-            if "ign=default" in options:
-                target[::5] = -100
-            values = stream.uniform(low, high, shape).astype(typed)
-            yield _Spec(case_id, function, {"input": values, "target": target}, kwargs)
+            values = (-8.0, 8.0) if function == "cross_entropy" else (-10.0, -0.05)
+            yield _low_precision_index_spec(case_id, function, typed, {"reduction": reduction},
+                                            options, values)
         case_id = f"lowprec/cross_entropy/probs/NxC/mean/{suffix}"
         stream = _Stream(case_id)
         yield _Spec(case_id, "cross_entropy",
@@ -771,30 +762,39 @@ def _low_precision_specs() -> Iterator[_Spec]:
         yield from _low_precision_llm_specs(dtype)
 
 
+def _low_precision_index_spec(case_id, function, typed, kwargs, flags,
+                              values=(-8.0, 8.0)) -> _Spec:
+    """A ``(16, 50)`` input of ``typed`` drawn in ``values`` with class-index targets;
+    ``flags``: class weights ``"w"``, smoothing ``"ls=0.1"``, every fifth target
+    ignored ``"ign=default"``."""
+    shape = (16, 50)
+    stream = _Stream(case_id)
+    kwargs = dict(kwargs)
+    if "w" in flags:
+        kwargs["weight"] = stream.uniform(0.2, 3.0, shape[1:]).astype(typed)
+    if "ls=0.1" in flags:
+        kwargs["label_smoothing"] = 0.1
+    target = stream.integers(shape[1], shape[:1])
+    if "ign=default" in flags:
+        target[::5] = -100
+    inputs = {"input": stream.uniform(*values, shape).astype(typed), "target": target}
+    return _Spec(case_id, function, inputs, kwargs)
+
+
 def _low_precision_llm_specs(dtype: str) -> Iterator[_Spec]:
     """The LLM losses in ``dtype``: cross_entropy with the options (a softcap alone; all
     three with class weights and ignored targets, where the two parts of the mean divide
     by different numbers; z-loss per token with smoothing) and linear_cross_entropy (with
     a bias; with the options), whose three gradients are sums over tokens or classes."""
     suffix, typed = _SUFFIX[dtype], dtype_named(dtype)
-    shape = (16, 50)
     for options, reduction, extra in (
             (LLM_OPTIONS[1], "mean", ()), (LLM_OPTIONS[-1], "mean", ("w", "ign=default")),
             (LLM_OPTIONS[2], "none", ("ls=0.1",))):
         spelled = [f"{_LLM_ID[key]}={value:g}" for key, value in options.items()]
         case_id = "/".join(["lowprec/llm/cross_entropy/index/NxC", *spelled, reduction, *extra,
                             suffix])
-        stream = _Stream(case_id)
-        kwargs = dict(options, reduction=reduction)
-        if "w" in extra:
-            kwargs["weight"] = stream.uniform(0.2, 3.0, shape[1:]).astype(typed)
-        if "ls=0.1" in extra:
-            kwargs["label_smoothing"] = 0.1
-        target = stream.integers(shape[1], shape[:1])
-        if "ign=default" in extra:
-            target[::5] = -100
-        logits = stream.uniform(-8.0, 8.0, shape).astype(typed)
-        yield _Spec(case_id, "cross_entropy", {"input": logits, "target": target}, kwargs)
+        yield _low_precision_index_spec(case_id, "cross_entropy", typed,
+                                        dict(options, reduction=reduction), extra)
     for reduction, extra in (("mean", ("bias",)), ("sum", ("bias", "llm"))):
         case_id = "/".join(["lowprec/linear_cross_entropy/N=16/H=16/V=50", reduction, *extra,
                             suffix])
