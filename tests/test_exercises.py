@@ -165,7 +165,7 @@ WRONG = [
     ("cross_entropy", cross_entropy_mean_by_count, "mean-denominator-count"),
     ("cross_entropy", cross_entropy_ignored_counted, "ignored-in-denominator"),
     ("cross_entropy_grad", cross_entropy_grad_mean_by_count, "mean-denominator-count"),
-    ("cross_entropy_grad", cross_entropy_grad_not_divided, None),
+    ("cross_entropy_grad", cross_entropy_grad_not_divided, "grad-mean-not-divided"),
     ("binary_cross_entropy_with_logits", bce_with_logits_via_sigmoid, "bce-logits-via-sigmoid"),
 ]
 
@@ -184,11 +184,14 @@ def test_classic_mistake_fails_with_its_name(name, answer, diagnosis):
 
 
 def test_gradient_not_divided_fails_exactly_where_the_denominator_is_not_1():
-    """No named cause exists for this mistake, so check where it fails: on every
+    """Besides its name (grad-mean-not-divided), check where it fails: on every
     reduction='mean' case whose denominator (the kept targets' weight sum) is not 1,
-    and nowhere else."""
+    and nowhere else; every failure carries the name."""
     report, _ = run_check("cross_entropy_grad", cross_entropy_grad_not_divided)
     failing = {outcome.case.id for outcome in report.failures}
+    named = {case for d in report.diagnoses if d.id == "grad-mean-not-divided" and d.failing
+             for case in d.cases}
+    assert named == failing
     expected = set()
     for outcome in report.outcomes:
         case = outcome.case

@@ -65,6 +65,13 @@ DIAGNOSIS = {
     "softmax_without_max_shift": "no-max-shift",
     "weighted_mean_by_count": "mean-denominator-count",
     "zero_weight_mean_is_zero": "zero-weight-mean-not-nan",
+    "bias_grad_averaged": "bias-grad-averaged",
+    "grad_mean_not_divided": "grad-mean-not-divided",
+    "softcap_before_scale": "softcap-before-scale",
+    "softcap_grad_without_slope": "softcap-grad-without-slope",
+    "z_loss_grad_missing": "z-loss-grad-missing",
+    "z_loss_mean_by_weight": "z-loss-mean-by-weight",
+    "z_loss_on_ignored": "z-loss-on-ignored",
 }
 
 

@@ -90,13 +90,44 @@ def _combine(case, function, terms):
     return np.asarray(total).astype(case.loss.dtype)
 
 
+def _combine_wide(case, function, terms):
+    """:func:`_combine` computed on float64 copies of the case's arrays and rounded once
+    to its dtype: the exact value of the variation, whatever the dtype (a low-precision
+    implementation of the variation cannot be asked for more). Several gradients
+    (``linear_cross_entropy``) are combined part by part."""
+    wide = golden.widened
+    total = None
+    for coef, inputs, kwargs in terms:
+        value = _call(case, function, wide(case.inputs if inputs is None else inputs),
+                      wide(case.kwargs if kwargs is None else kwargs),
+                      case.grad_output.astype(np.float64))
+        if value is RAISES:
+            return RAISES
+        with np.errstate(all="ignore"):
+            total = _per_part(lambda part, old: coef * part + (0.0 if old is None else old),
+                              value, total)
+    return _per_part(lambda part, _: golden.round_once(part, case.loss.dtype)
+                     if case.loss.dtype.name in golden.LOW_PRECISION_DTYPES
+                     else part.astype(case.loss.dtype), total, None)
+
+
+def _per_part(fn, value, other):
+    """``fn(part, other_part)`` on one array or on each of several (``None`` kept)."""
+    if isinstance(value, tuple):
+        others = other if isinstance(other, tuple) else (None,) * len(value)
+        return tuple(None if part is None else fn(np.asarray(part, np.float64), o)
+                     for part, o in zip(value, others))
+    return fn(np.asarray(value, np.float64), other)
+
+
 def _base(function: str) -> str:
     return function.removesuffix("_grad")
 
 
 def _index_target(case) -> bool:
     target = case.inputs.get("target")
-    return case.function in ("cross_entropy", "nll_loss") and target.dtype.kind == "i"
+    return case.function in ("cross_entropy", "nll_loss", "linear_cross_entropy") \
+        and target.dtype.kind == "i"
 
 
 def _probability_target(case) -> bool:
@@ -112,7 +143,8 @@ def _class_axis(case) -> int:
 
 
 def _kept(case) -> np.ndarray:
-    return case.inputs["target"] != case.kwargs.get("ignore_index", -100)
+    ignore_index = case.kwargs.get("ignore_index")  # (None: linear_cross_entropy's -100)
+    return case.inputs["target"] != (-100 if ignore_index is None else ignore_index)
 
 
 def _without(mapping, *keys):
@@ -428,11 +460,116 @@ def _ignore_index_not_applied(case, function, got):
     return _call(case, function, kwargs=_without(case.kwargs, "ignore_index"))
 
 
+# The LLM losses: the options and linear_cross_entropy's three gradients
+
+
+def _z_loss_case(case) -> bool:
+    return bool(case.kwargs.get("z_loss")) and _index_target(case)
+
+
+def _z_loss_mean_by_weight(case, function, got):
+    """z-loss mean divided by the cross-entropy's weighted denominator: L_ce + zsum / W."""
+    if not (_z_loss_case(case) and "weight" in case.kwargs and _reduction(case) == "mean"):
+        return None
+    target = case.inputs["target"]
+    kept = _kept(case)
+    total_weight = float(case.kwargs["weight"].astype(np.float64)[target[kept]].sum())
+    if not total_weight:
+        return None
+    no_z = dict(case.kwargs, z_loss=0.0)
+    return _combine_wide(case, function, [
+        (1.0, None, no_z),
+        (1.0 / total_weight, None, dict(case.kwargs, reduction="sum")),
+        (-1.0 / total_weight, None, dict(no_z, reduction="sum"))])
+
+
+def _z_loss_on_ignored(case, function, got):
+    """lambda lse^2 added for ignored tokens too (their cross-entropy stays out); the mean
+    of the z-loss divides by the kept count still."""
+    if not _z_loss_case(case) or _kept(case).all():
+        return None
+    kept = _kept(case)
+    every = dict(case.inputs, target=np.where(kept, case.inputs["target"], 0))
+    reduction = _reduction(case)
+    coef = 1.0
+    if reduction == "mean":
+        if not kept.any():
+            return None
+        coef = 1.0 / int(kept.sum())
+    z_only = {"reduction": "sum" if reduction == "mean" else reduction}
+    no_z = dict(case.kwargs, z_loss=0.0)
+    return _combine_wide(case, function, [
+        (1.0, None, no_z),
+        (coef, every, dict(case.kwargs, **z_only)),
+        (-coef, every, dict(no_z, **z_only))])
+
+
+def _softcap_before_scale(case, function, got):
+    """z = s * c tanh(x / c) (cap, then scale) = the right order with a cap of s * c."""
+    scale, cap = case.kwargs.get("logit_scale", 1.0), case.kwargs.get("softcap")
+    if cap is None or scale == 1.0:
+        return None
+    return _combine_wide(case, function, [(1.0, None, dict(case.kwargs, softcap=scale * cap))])
+
+
+def _softcap_grad_without_slope(case, function, got):
+    """The backward pass treats the softcap as the identity: dL/dz times s, without the
+    sech^2(s x / c) of the cap."""
+    cap = case.kwargs.get("softcap")
+    if cap is None:
+        return None
+    scale = float(case.kwargs.get("logit_scale", 1.0))
+    options = _without(case.kwargs, "logit_scale", "softcap")
+    wide = golden.widened(case.inputs)
+    if case.function == "linear_cross_entropy":
+        h, w = wide["input"], wide["linear_weight"]
+        if h.ndim != 2 or w.ndim != 2:
+            return None
+        bias = options.pop("linear_bias", None)
+        logits = h @ w.T + (0.0 if bias is None else bias.astype(np.float64))
+    else:
+        logits = wide["input"]
+    z = cap * np.tanh(scale * logits / cap)
+    g_z = xr.cross_entropy_grad(z, wide["target"], grad_output=case.grad_output.astype(
+        np.float64), **golden.widened(_without(options, "chunk_size")))
+    g = scale * g_z
+    if case.function == "linear_cross_entropy":
+        value = (g @ w, g.T @ h, None if bias is None else g.sum(axis=0))
+    else:
+        value = g
+    return _per_part(lambda part, _: golden.round_once(part, case.loss.dtype)
+                     if case.loss.dtype.name in golden.LOW_PRECISION_DTYPES
+                     else part.astype(case.loss.dtype), value, None)
+
+
+def _z_loss_grad_missing(case, function, got):
+    if not case.kwargs.get("z_loss"):
+        return None
+    return _combine_wide(case, function, [(1.0, None, dict(case.kwargs, z_loss=0.0))])
+
+
+def _grad_mean_not_divided(case, function, got):
+    """The gradient of reduction='mean' is the sum's: never divided by the denominator."""
+    if _reduction(case) != "mean":
+        return None
+    return _call(case, function, kwargs=dict(case.kwargs, reduction="sum"))
+
+
+def _bias_grad_averaged(case, function, got):
+    """d linear_bias = the mean of the logits gradient's rows, not their sum."""
+    if "linear_bias" not in case.kwargs or case.inputs["input"].ndim != 2:
+        return None
+    dh, dw, db = case.grad
+    n = case.inputs["input"].shape[0]
+    return dh, dw, (db.astype(np.float64) / n).astype(db.dtype)
+
+
 def _pair(*functions):
     return tuple(name for f in functions for name in (f, f + "_grad"))
 
 
 CLASS_LOSSES = _pair("cross_entropy", "nll_loss")
+LLM_LOSSES = _pair("cross_entropy", "linear_cross_entropy")
 CATALOGUE: tuple[Convention, ...] = (
     Convention("wrong-dtype", _pair("softmax", "log_softmax", *LOSSES),
                "returns another dtype than its input's (e.g. float64 for float32 inputs)",
@@ -519,6 +656,36 @@ CATALOGUE: tuple[Convention, ...] = (
     Convention("class-axis-last", _pair("softmax", "log_softmax"),
                "works along the last axis whatever `axis` says",
                "reduce along the `axis` argument", _class_axis_last),
+    Convention("grad-mean-not-divided", tuple(f + "_grad" for f in
+                                              (*LOSSES, "linear_cross_entropy")),
+               "the gradient of reduction='mean' is the sum's gradient: it is never "
+               "divided by the mean's denominator", "divide the gradient by the same "
+               "denominator as the loss (kept count, or kept weight total)",
+               _grad_mean_not_divided),
+    Convention("z-loss-mean-by-weight", LLM_LOSSES,
+               "the z-loss mean divides by the cross-entropy's weighted denominator "
+               "sum_i w[t_i]", "divide the z-loss sum by the number of kept tokens "
+               "(Liger, flash-attention): the z-loss is not class-weighted",
+               _z_loss_mean_by_weight),
+    Convention("z-loss-on-ignored", LLM_LOSSES,
+               "z_loss * lse^2 is added for ignored tokens too",
+               "mask the z-loss like the cross-entropy: ignored tokens add nothing",
+               _z_loss_on_ignored),
+    Convention("softcap-before-scale", LLM_LOSSES,
+               "soft-caps the logits before scaling them: s * c tanh(x / c)",
+               "scale first, then cap: c tanh(s x / c)", _softcap_before_scale),
+    Convention("softcap-grad-without-slope", ("cross_entropy_grad", "linear_cross_entropy_grad"),
+               "the backward pass skips the softcap's slope sech^2(s x / c)",
+               "multiply dL/dz by s (1 - tanh^2(s x / c)) (formed without cancellation)",
+               _softcap_grad_without_slope),
+    Convention("z-loss-grad-missing", ("cross_entropy_grad", "linear_cross_entropy_grad"),
+               "the gradient leaves out the z-loss term (the loss has it)",
+               "add 2 z_loss lse(z) softmax(z), times the z-loss part's scale",
+               _z_loss_grad_missing),
+    Convention("bias-grad-averaged", ("linear_cross_entropy_grad",),
+               "d linear_bias is the mean of the logits gradient's rows, not their sum",
+               "sum the rows: d b = G^T 1 (the reduction is already inside G)",
+               _bias_grad_averaged),
 )
 BY_ID = {convention.id: convention for convention in CATALOGUE}
 
@@ -547,7 +714,10 @@ class _Substitute:
     rule = "tolerance"
 
     def __init__(self, case, predicted, exact: bool):
-        self.loss = self.grad = np.asarray(predicted)
+        # (several gradients, linear_cross_entropy's, stay a tuple: judged part by part)
+        self.loss = self.grad = predicted if isinstance(predicted, tuple) \
+            else np.asarray(predicted)
+        self.function = case.function
         self._case, self._exact = case, exact
 
     def tolerance_for(self, function: str) -> tuple[float, float]:
