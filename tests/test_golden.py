@@ -204,12 +204,16 @@ def test_inputs_are_pinned(by_id):
 # cases, INPUTS_SHA256 before) did not. Then 10 low-precision LLM cases (cross_entropy with
 # the options, linear_cross_entropy) joined, 5 per dtype: LOW_PRECISION_INPUTS_SHA256 moved,
 # the first 34 low-precision cases' inputs did not (FIRST_LOW_PRECISION_INPUTS_SHA256).
+# Then 6 linear_cross_entropy cases with a K-dimensional weight (V, 2, 3) joined the
+# float32/float64 cases: WIDE_INPUTS_SHA256 moved, the others' inputs did not
+# (FIRST_WIDE_INPUTS_SHA256).
 SMALL_INPUTS_SHA256 = "da2fc391a711c4536685d5508496dfe710e37a844370b1268e249f8bcbc39b94"
-WIDE_INPUTS_SHA256 = "a48bb05e4cbafdbbbf04dd440ab89d891389a9cbba6f908a7f04773b0c40637d"
+FIRST_WIDE_INPUTS_SHA256 = "a48bb05e4cbafdbbbf04dd440ab89d891389a9cbba6f908a7f04773b0c40637d"
+WIDE_INPUTS_SHA256 = "62bf02f7fa3425016fe645dacf3c177375d70785e8feb984e020006d0b635679"
 FIRST_LOW_PRECISION_INPUTS_SHA256 = (
     "e79e3c922d4ea32e5c3fa2a42ba5f0a543c6890d024823e69aef40a6274924d7")
 LOW_PRECISION_INPUTS_SHA256 = "d5d0f619102fad8c3127e84b3f80a53395fc52b92bc728e636da89ac14791d01"
-INPUTS_SHA256 = "3aef3318fe6515955d8fdbcb51b03bf7638d9a6c323e2755cf85f0a390aba8be"
+INPUTS_SHA256 = "4605ac0ec7a5a88f09f16878f2d93f25e1b096b5d0e1fada88419b456eb98712"
 
 
 def test_all_inputs_are_pinned(cases):
@@ -218,6 +222,8 @@ def test_all_inputs_are_pinned(cases):
     assert golden.inputs_sha256(cases) == INPUTS_SHA256
     wide = [case for case in cases if case.dtype in ("float32", "float64")]
     assert golden.inputs_sha256(wide) == WIDE_INPUTS_SHA256
+    first_wide = [case for case in wide if "/V=5xd1=2/" not in case.id]
+    assert golden.inputs_sha256(first_wide) == FIRST_WIDE_INPUTS_SHA256
     small = [case for case in wide if case.options["kind"] not in ("vocab", "llm")
              and case.function != "linear_cross_entropy"]
     assert golden.inputs_sha256(small) == SMALL_INPUTS_SHA256

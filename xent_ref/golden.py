@@ -855,7 +855,7 @@ def _llm_specs() -> Iterator[_Spec]:
 def _linear_specs() -> Iterator[_Spec]:
     """``linear_cross_entropy(h, W, t)`` with h ``(4, 3)`` and W ``(V, 3)``: V = C (with
     and without a bias; weights, ignored targets, smoothing, the LLM options; every
-    reduction), and a vocabulary of 32000 with H = 8."""
+    reduction), a vocabulary of 32000 with H = 8, and a K-dimensional W ``(V, 2, 3)``."""
     variations = (("bias",), ("no-bias",), ("bias", "w", "ign=default"),
                   ("no-bias", "ign=default", "ls=0.1"), ("bias", "llm"))
     for extra, reduction, dtype in itertools.product(variations, REDUCTIONS, DTYPES):
@@ -865,6 +865,17 @@ def _linear_specs() -> Iterator[_Spec]:
     for reduction in ("none", "mean"):
         case_id = f"vocab/linear_cross_entropy/C={VOCABULARIES[0]}/H=8/{reduction}/bias/f32"
         yield _linear_spec(case_id, VOCABULARIES[0], 8, ("bias",), reduction, "float32")
+    # A K-dimensional weight (V, d1, H): logits (N, V, d1), a loss per token and position.
+    for reduction, dtype in itertools.product(REDUCTIONS, DTYPES):
+        case_id = "/".join(["linear_cross_entropy", f"V={C}xd1=2", reduction, "bias",
+                            "ign=default", _SUFFIX[dtype]])
+        stream = _Stream(case_id)
+        inputs = {"input": stream.uniform(-2.0, 2.0, (4, 3)).astype(dtype),
+                  "linear_weight": stream.uniform(-1.0, 1.0, (C, 2, 3)).astype(dtype),
+                  "target": _index_target(stream, (4, C, 2), -100)}
+        kwargs = {"reduction": reduction,
+                  "linear_bias": stream.uniform(-1.0, 1.0, (C, 2)).astype(dtype)}
+        yield _Spec(case_id, "linear_cross_entropy", inputs, kwargs)
 
 
 def _linear_spec(case_id, n_classes, hidden, extra, reduction, dtype) -> _Spec:

@@ -213,19 +213,28 @@ def binary_cross_entropy_with_logits_grad(input, target, weight=None, pos_weight
     return grad.astype(np.asarray(input).dtype)
 
 
+def _linear_logits(input, linear_weight, linear_bias):
+    """``h W^T + b``; a weight ``(V, d1, ..., dK, H)`` gives logits ``(N, V, d1, ..., dK)``."""
+    h, w = _f64(input), _f64(linear_weight)
+    logits = np.tensordot(h, w, axes=([-1], [-1]))
+    return logits if linear_bias is None else logits + _f64(linear_bias)
+
+
 def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, **options):
-    logits = _f64(input) @ _f64(linear_weight).T
-    if linear_bias is not None:
-        logits = logits + _f64(linear_bias)
+    logits = _linear_logits(input, linear_weight, linear_bias)
     return cross_entropy(logits, target, **options).astype(np.asarray(input).dtype)
 
 
 def linear_cross_entropy_grad(input, linear_weight, target, *, linear_bias=None,
                               grad_output=None, **options):
-    """dh = G W, dW = G^T h, db = the column sums of G (G: the logits' gradient)."""
+    """dh = G W, dW = G^T h, db = the sums of G over the tokens (G: the logits' gradient)."""
     h, w = _f64(input), _f64(linear_weight)
-    logits = h @ w.T + (0.0 if linear_bias is None else _f64(linear_bias))
+    logits = _linear_logits(input, linear_weight, linear_bias)
     g = cross_entropy_grad(logits, target, grad_output=grad_output, **options)
     dtype = np.asarray(input).dtype
-    grad_bias = None if linear_bias is None else g.sum(axis=0).astype(dtype)
-    return (g @ w).astype(dtype), (g.T @ h).astype(dtype), grad_bias
+    out_axes = list(range(g.ndim - w.ndim + 1, g.ndim))  # V, d1, ..., dK
+    grad_h = np.tensordot(g, w, axes=(out_axes, list(range(w.ndim - 1))))
+    grad_w = np.tensordot(g, h, axes=([0], [0])) if h.ndim == 2 else np.multiply.outer(g, h)
+    grad_bias = None if linear_bias is None else (g.sum(axis=0) if h.ndim == 2 else g)
+    return (grad_h.astype(dtype), grad_w.astype(dtype),
+            None if grad_bias is None else grad_bias.astype(dtype))
