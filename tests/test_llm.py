@@ -310,6 +310,9 @@ def test_bad_options_name_the_argument(kwargs, error, words):
     (([[1.0, 2.0]], [[1.0, 0.0]], [3]), {}, ValueError, "target"),
     (([[1.0, 2.0]], [[1.0, 0.0]], [0]), {"chunk_size": 0}, ValueError, "chunk_size"),
     (([1.0, 2.0], [[[1.0, 0.0]]], 0), {}, ValueError, "needs a batch"),
+    (([[1.0, 2.0]], [[1.0, 0.0]], [0]), {"chunk_size": 1.5}, TypeError, "chunk_size"),
+    ((np.ones((3, 4)), np.ones((5, 2, 4)), [0, 1, 2]), {}, ValueError,
+     r"target: expected shape \(3, 2\) \(class indices\) or \(3, 5, 2\) \(probabilities\)"),
     (([[1.0, 2.0]], [[[1.0, 0.0]]], [[0]]), {"linear_bias": [1.0]}, ValueError, "linear_bias"),
     (([[1.0, 2.0]], [[1.0, 0.0], [0.0, 1.0]], [[0.5, 0.5]]), {"ignore_index": -100}, ValueError,
      "ignore_index: cannot be given with probability targets"),
@@ -323,6 +326,19 @@ def test_bad_options_name_the_argument(kwargs, error, words):
 def test_bad_linear_arguments_name_the_argument(args, kwargs, error, words):
     with pytest.raises(error, match=words):
         xr.linear_cross_entropy(*args, **kwargs)
+
+
+@pytest.mark.parametrize("args, kwargs, error, words", [
+    ((-1, 5), {}, ValueError, "in_features: must be >= 0"),
+    ((4.5, 5), {}, TypeError, "in_features: expected an integer"),
+    ((4, 5), {"out_features": 2}, TypeError, "out_features: expected a tuple"),
+    ((4, 5), {"out_features": (2, -1)}, ValueError, "out_features: must be >= 0"),
+    ((4, 5), {"dtype": np.int32}, TypeError, "dtype: expected a floating dtype"),
+    ((4, 5), {"dtype": "float8"}, TypeError, "dtype: not a dtype"),
+])
+def test_bad_module_arguments_name_the_argument(args, kwargs, error, words):
+    with pytest.raises(error, match=words):
+        xr.LinearCrossEntropyLoss(*args, **kwargs)
 
 
 def test_linear_parameters_as_lists_follow_the_input_dtype():

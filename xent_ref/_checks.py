@@ -250,6 +250,31 @@ def _real(value, name: str) -> float:
     return value
 
 
+def check_count(value, name: str, minimum: int = 0) -> int:
+    """An integer (not a bool) of at least ``minimum``: a size, a number of rows."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
+        raise TypeError(f"{name}: expected an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name}: must be >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def floating_dtype(dtype, name: str = "dtype") -> np.dtype:
+    """A floating dtype from a NumPy dtype, type or name ("bfloat16" through ml_dtypes)."""
+    if isinstance(dtype, str) and dtype == "bfloat16":
+        from xent_ref._jsonio import dtype_named
+
+        return dtype_named(dtype)
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{name}: not a dtype: {dtype!r}") from None
+    if resolved.kind != "f" and resolved.name != "bfloat16":
+        raise TypeError(f"{name}: expected a floating dtype (float16, bfloat16, float32, "
+                        f"float64), got {resolved}")
+    return resolved
+
+
 def check_logit_scale(logit_scale) -> float:
     """A finite number > 0 (the logits are multiplied by it)."""
     value = _real(logit_scale, "logit_scale")

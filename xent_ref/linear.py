@@ -87,6 +87,12 @@ def _prepare_linear(input, linear_weight, target, linear_bias, weight, reduction
             raise ValueError(f"linear_bias: expected shape {out_features}, one per output, "
                              f"got shape {b.shape}")
     logits_shape = h.shape[:-1] + out_features
+    target_shape = _checks.as_array(target, "target").shape
+    index_shape = h.shape[:-1] + out_features[1:]
+    if target_shape not in (index_shape, logits_shape):
+        raise ValueError(f"target: expected shape {index_shape} (class indices) or "
+                         f"{logits_shape} (probabilities) for an input of shape {h.shape} and "
+                         f"a linear_weight of shape {w.shape}, got shape {target_shape}")
     # The checks and the mean's denominator need only the logits' shape: a broadcast
     # zero of that shape takes no memory.
     phantom = np.broadcast_to(np.zeros((), h.dtype), logits_shape)
@@ -102,12 +108,8 @@ def _prepare_linear(input, linear_weight, target, linear_bias, weight, reduction
     if chunk_size is None:
         budget = max(CHUNK_BYTES, w.nbytes // 4)
         rows = max(1, budget // max(1, outputs * h.dtype.itemsize))
-    elif isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) \
-            or chunk_size < 1:
-        raise ValueError(f"chunk_size: expected a positive integer (rows per chunk), "
-                         f"got {chunk_size!r}")
     else:
-        rows = int(chunk_size)
+        rows = _checks.check_count(chunk_size, "chunk_size (rows per chunk)", minimum=1)
     return h, w, b, call, rows
 
 
