@@ -1,4 +1,5 @@
 # %% [markdown]
+# <!-- en -->
 # # 5. Gradients by hand, checked three ways, and put to use
 #
 # Training needs $\partial \text{loss} / \partial \text{logits}$. For the
@@ -22,7 +23,27 @@
 # Ninja": whether the two arrays are bit-for-bit equal, whether they are close
 # (`np.allclose`), and the largest absolute difference. Where a gradient is
 # written out by hand here, it is also compared with `xent_ref.textbook`, the
-# library's plain NumPy version of the same formula.
+# library's plain NumPy version of the same formula. This notebook also exists in
+# Chinese, `zh/05_gradients.ipynb`, built from the same source.
+# <!-- zh -->
+# # 5. 手推梯度：三种方法核对，再拿来用
+#
+# 训练需要 $\partial \text{loss} / \partial \text{logits}$。对交叉熵这一族损失，答案很短：
+# **概率减去目标**，再乘上权重，并除以与损失相同的分母。本笔记本从 softmax 的雅可比矩阵出发
+# 推导这个结论，用几行 NumPy 写出来，然后用三种方法核对：(1) 库里的 `*_grad` 函数；
+# (2) 对库里损失函数做中心差分；(3) PyTorch 自动求导算出的值（由
+# `scripts/make_notebook_torch_values.py` 存在 `data/torch_values.json` 里）。最后一部分
+# 把梯度真正用起来：先在一个很小的分类器上做一步梯度下降，再完整训练两遍，用数字说明
+# 为什么 softmax 套两次会拖慢训练。
+#
+# 例子取自文档 001《关于nn.CrossEntropyLoss交叉熵损失中weight和ignore_index参数》和文档 004
+# 《交叉熵损失函数》；标签平滑取自文档 003《PyTorch实现CrossEntropyLoss示例》；两次 softmax
+# 取自文档 000《pytorch交叉熵损失详细计算步骤》的代码（见笔记本 3）。
+#
+# 每次对比都打印三样东西，做法与 Karpathy 的 "Becoming a Backprop Ninja" 相同：两个数组是否
+# 逐位相等、是否近似相等（`np.allclose`）、以及最大绝对误差。凡是这里手写的梯度，也会和
+# `xent_ref.textbook`（库里同一公式的朴素 NumPy 版本）比一比。本笔记本与英文版
+# `../05_gradients.ipynb` 由同一个源文件生成，两者的数字完全一致。
 
 # %%
 import json
@@ -35,10 +56,21 @@ from xent_ref import textbook
 
 np.set_printoptions(precision=6, suppress=True)
 
-with open("data/torch_values.json", encoding="utf-8") as f:
+LANG = "en"  # [en]
+LANG = "zh"  # [zh]
+DATA = "data/torch_values.json"  # [en]
+DATA = "../data/torch_values.json"  # [zh]
+
+
+def _(english, chinese):
+    """The text in this notebook's language (the numbers are shared)."""
+    return chinese if LANG == "zh" else english
+
+
+with open(DATA, encoding="utf-8") as f:
     stored = json.load(f)
 torch_cases = {case["name"]: case for case in stored["cases"]}
-print("PyTorch", stored["torch_version"], "values for:", sorted(torch_cases))
+print("PyTorch", stored["torch_version"], _("values for:", "的参考值："), sorted(torch_cases))
 
 
 def array(case, key):
@@ -54,7 +86,8 @@ def compare(name, ours, reference):
     exact = bool(np.array_equal(ours, reference))
     approx = bool(np.allclose(ours, reference))
     maxdiff = float(np.abs(ours - reference).max())
-    print(f"{name:34} | exact: {exact!s:5} | approx: {approx!s:5} | max |diff| = {maxdiff:.1e}")
+    print(f"{name:34} | {_('exact', '逐位相等')}: {exact!s:5} | {_('approx', '近似相等')}: "
+          f"{approx!s:5} | {_('max |diff|', '最大误差')} = {maxdiff:.1e}")
     assert approx, name
 
 
@@ -68,6 +101,7 @@ def central_differences(f, x, h=1e-6):
     return grad
 
 # %% [markdown]
+# <!-- en -->
 # ## The softmax Jacobian
 #
 # For one row $p = \operatorname{softmax}(x)$ with $p_i = e^{x_i} / S$ and
@@ -80,6 +114,18 @@ def central_differences(f, x, h=1e-6):
 # adding a constant to every logit does not move the probabilities. Its diagonal
 # $p_i (1 - p_i)$ is positive (raising $x_i$ raises $p_i$), every other entry
 # $-p_i p_j$ is negative (raising $x_j$ takes probability from every other class).
+# <!-- zh -->
+# ## softmax 的雅可比矩阵
+#
+# 对一行 $p = \operatorname{softmax}(x)$，其中 $p_i = e^{x_i} / S$，$S = \sum_k e^{x_k}$，
+# 由商的求导法则得到
+#
+# $$\frac{\partial p_i}{\partial x_j} = \frac{[i = j]\, e^{x_i}}{S} - \frac{e^{x_i} e^{x_j}}{S^2}
+#   = p_i\,([i = j] - p_j), \qquad J = \operatorname{diag}(p) - p\,p^\top.$$
+#
+# $J$ 是对称矩阵，每一行、每一列之和都是 $p_i - p_i \sum_j p_j = 0$：给所有 logit 加上同一个
+# 常数，概率不变。对角线上的 $p_i (1 - p_i)$ 为正（提高 $x_i$ 会提高 $p_i$），其余元素
+# $-p_i p_j$ 都为负（提高 $x_j$ 会从其他每个类别那里拿走概率）。
 
 # %%
 x = np.array([2.0, 1.0, 0.1, -1.0])
@@ -88,9 +134,9 @@ J = np.diag(p) - np.outer(p, p)
 J_numeric = np.stack([central_differences(lambda z: xr.softmax(z)[i], x) for i in range(len(x))])
 print("p =", p)
 print("J =\n", J)
-compare("J vs finite differences", J, J_numeric)
-print(f"largest |row sum| = {np.abs(J.sum(axis=1)).max():.1e}, "
-      f"largest |J - J^T| = {np.abs(J - J.T).max():.1e}")
+compare(_("J vs finite differences", "J 对比有限差分"), J, J_numeric)
+print(_("largest |row sum| = ", "行和绝对值的最大值 = ") + f"{np.abs(J.sum(axis=1)).max():.1e}, "
+      + _("largest |J - J^T| = ", "|J - J^T| 的最大值 = ") + f"{np.abs(J - J.T).max():.1e}")
 assert np.abs(J - J_numeric).max() < 1e-9 and np.abs(J.sum(axis=1)).max() < 1e-16
 
 fig, ax = plt.subplots(figsize=(4.5, 3.8))
@@ -104,6 +150,7 @@ fig.colorbar(image, ax=ax, shrink=0.8)
 plt.show()
 
 # %% [markdown]
+# <!-- en -->
 # ## The vector-Jacobian product never forms $J$
 #
 # Backpropagation does not need $J$ itself, only $g^\top J$ for the gradient
@@ -116,29 +163,47 @@ plt.show()
 # instead of the $O(C^2)$ of $J$, which for a language model with $C = 50\,000$
 # classes would be 2.5 billion numbers per row. This is what
 # `xr.softmax_grad(x, g)` computes.
+# <!-- zh -->
+# ## 向量-雅可比积：从不构造 $J$
+#
+# 反向传播并不需要 $J$ 本身，只需要 $g^\top J$，其中 $g = \partial L / \partial p$ 是从上游
+# 传来的梯度。展开得
+#
+# $$(g^\top J)_j = \sum_i g_i\, p_i([i = j] - p_j) = p_j g_j - p_j \sum_i g_i p_i
+#   = p_j\,\bigl(g_j - \langle g, p\rangle\bigr).$$
+#
+# 一次点积加一次逐元素乘法：每行 $O(C)$ 的计算量和内存，而不是 $J$ 的 $O(C^2)$。对于
+# $C = 50\,000$ 个类别的语言模型，$J$ 每行就有 25 亿个数。`xr.softmax_grad(x, g)` 计算的
+# 正是这个向量-雅可比积。
 
 # %%
 g = np.array([0.5, -1.0, 2.0, 0.0])
 vjp = p * (g - g @ p)
-compare("p * (g - <g, p>) vs g^T J", vjp, g @ J)
-compare("p * (g - <g, p>) vs softmax_grad", vjp, xr.softmax_grad(x, g))
-compare("p * (g - <g, p>) vs finite diff.", vjp, central_differences(lambda z: g @ xr.softmax(z), x))
+compare(_("p * (g - <g, p>) vs g^T J", "p * (g - <g, p>) 对比 g^T J"), vjp, g @ J)
+compare(_("p * (g - <g, p>) vs softmax_grad", "p * (g - <g, p>) 对比 softmax_grad"), vjp, xr.softmax_grad(x, g))
+compare(_("p * (g - <g, p>) vs finite diff.", "p * (g - <g, p>) 对比有限差分"), vjp, central_differences(lambda z: g @ xr.softmax(z), x))
 assert np.abs(vjp - xr.softmax_grad(x, g)).max() < 1e-15
 
 # %% [markdown]
+# <!-- en -->
 # Chained with the loss, the VJP gives the result derived below. For
 # $\ell = -\log p_t$, the gradient arriving at $p$ is $g = -\text{onehot}(t) / p_t$, so
 # $\langle g, p\rangle = -1$ and $p \odot (g + 1) = p - \text{onehot}(t)$: the
 # $1/p_t$ cancels against the $p_t$ of the Jacobian.
+# <!-- zh -->
+# 把向量-雅可比积与损失串起来，就得到下面要推导的结果。对 $\ell = -\log p_t$，传到 $p$ 的梯度是
+# $g = -\text{onehot}(t) / p_t$，于是 $\langle g, p\rangle = -1$，
+# $p \odot (g + 1) = p - \text{onehot}(t)$：$1/p_t$ 与雅可比矩阵里的 $p_t$ 正好抵消。
 
 # %%
 t = 0
 g_loss = -np.eye(4)[t] / p[t]
-compare("VJP of -log p_t vs p - onehot", p * (g_loss - g_loss @ p), p - np.eye(4)[t])
-compare("p - onehot vs cross_entropy_grad", p - np.eye(4)[t],
+compare(_("VJP of -log p_t vs p - onehot", "-log p_t 的 VJP 对比 p - onehot"), p * (g_loss - g_loss @ p), p - np.eye(4)[t])
+compare(_("p - onehot vs cross_entropy_grad", "p - onehot 对比 cross_entropy_grad"), p - np.eye(4)[t],
         xr.cross_entropy_grad(x, np.array(t)))
 
 # %% [markdown]
+# <!-- en -->
 # ## Deriving the softmax cross-entropy gradient
 #
 # For one sample with logits $x$ and class $t$,
@@ -159,6 +224,25 @@ compare("p - onehot vs cross_entropy_grad", p - np.eye(4)[t],
 #   $1 - \varepsilon$.
 #
 # $$\frac{\partial L}{\partial x_i} = \frac{(1-\varepsilon)\, w_{t_i} \,(p_i - \text{onehot}(t_i)) + \frac{\varepsilon}{C}(W p_i - w)}{D}$$
+# <!-- zh -->
+# ## 推导 softmax 交叉熵的梯度
+#
+# 对一个样本，logits 为 $x$，类别为 $t$，
+# $\ell = -\log p_t = -x_t + \log \sum_j e^{x_j}$。求导得
+# $\partial \ell / \partial x_c = -[c = t] + e^{x_c} / \sum_j e^{x_j}$，因此
+#
+# $$\frac{\partial \ell}{\partial x} = p - \text{onehot}(t).$$
+#
+# 各个选项只是对行做缩放：
+#
+# * **weight**：样本 $i$ 的损失乘以 $w_{t_i}$，它那一行梯度也一样。
+# * **mean**：每一行都除以 $D = \sum_{\text{保留的 } i} w_{t_i}$。
+# * **ignore_index**：被忽略的样本不进入损失，它那一行为 0。
+# * **标签平滑** $\varepsilon$：损失加上 $\frac{\varepsilon}{C} \cdot \text{smooth}_i$，
+#   其中 $\text{smooth}_i = -\sum_c w_c \log p_c$，它的梯度是 $W p - w$，$W = \sum_c w_c$；
+#   $\text{onehot}$ 那部分乘以 $1 - \varepsilon$。
+#
+# $$\frac{\partial L}{\partial x_i} = \frac{(1-\varepsilon)\, w_{t_i} \,(p_i - \text{onehot}(t_i)) + \frac{\varepsilon}{C}(W p_i - w)}{D}$$
 
 # %%
 def hand_grad(logits, labels, weight=None, ignore_index=-100, label_smoothing=0.0):
@@ -176,7 +260,10 @@ def hand_grad(logits, labels, weight=None, ignore_index=-100, label_smoothing=0.
 
 
 # %% [markdown]
+# <!-- en -->
 # ## The 4x3 example: `weight=[2, 1, 2]`, `ignore_index=2`
+# <!-- zh -->
+# ## 4x3 的例子：`weight=[2, 1, 2]`，`ignore_index=2`
 
 # %%
 logits = np.array([[0.9, 0.1, 0.2], [0.8, 0.2, 0.1], [0.7, 0.3, 0.5], [0.1, 0.5, 0.6]])
@@ -187,17 +274,18 @@ by_hand = hand_grad(logits, labels, **options)
 library = xr.cross_entropy_grad(logits, labels, **options)
 numeric = central_differences(lambda z: float(xr.cross_entropy(z, labels, **options)), logits)
 torch_grad = array(torch_cases["4x3 weight ignore_index"], "grad")
-print("by hand:\n", by_hand)
-compare("by hand vs library", by_hand, library)
-compare("by hand vs textbook", by_hand, textbook.cross_entropy_grad(logits, labels, **options))
-compare("by hand vs finite differences", by_hand, numeric)
-compare("by hand vs PyTorch", by_hand, torch_grad)
+print(_("by hand:", "手推：") + "\n", by_hand)
+compare(_("by hand vs library", "手推对比库函数"), by_hand, library)
+compare(_("by hand vs textbook", "手推对比 textbook"), by_hand, textbook.cross_entropy_grad(logits, labels, **options))
+compare(_("by hand vs finite differences", "手推对比有限差分"), by_hand, numeric)
+compare(_("by hand vs PyTorch", "手推对比 PyTorch"), by_hand, torch_grad)
 assert np.allclose(by_hand, library, rtol=0, atol=1e-15)
 assert np.allclose(by_hand, torch_grad, rtol=0, atol=1e-15)
 assert np.allclose(by_hand, numeric, rtol=0, atol=1e-9)
 assert not by_hand[0].any()  # the ignored sample gets no gradient
 
 # %% [markdown]
+# <!-- en -->
 # ## The `nll_loss` gradient, and the chain back to the logits
 #
 # `nll_loss` takes log-probabilities $a = \log p$ and only reads the target's
@@ -212,6 +300,19 @@ assert not by_hand[0].any()  # the ignored sample gets no gradient
 # $g \mapsto g - p \sum_c g_c$ (the same argument as for the softmax above). With
 # $\sum_c g_{i,c} = -w_{t_i}/D$ it gives $w_{t_i}(p_i - \text{onehot}(t_i))/D$:
 # the cross-entropy gradient, row for row.
+# <!-- zh -->
+# ## `nll_loss` 的梯度，以及沿链式法则回到 logits
+#
+# `nll_loss` 的输入是对数概率 $a = \log p$，每行只读取目标那一项：
+# $L = \frac{1}{D}\sum_{\text{保留的 } i} -w_{t_i} a_{i, t_i}$。所以它的梯度在每个保留的行上
+# 只有一个数：第 $t_i$ 列为 $-w_{t_i} / D$，其余位置（包括被忽略的行）都是 0：
+#
+# $$\frac{\partial L}{\partial a_{i,c}} = -\frac{w_{t_i}}{D}\,[c = t_i]\,[t_i \ne \text{ignore\_index}].$$
+#
+# `cross_entropy` 就是对 `log_softmax` 的结果做 `nll_loss`，所以它的梯度是把上面这个梯度
+# 经过 log-softmax 反传回去。$a = x - \log\sum_k e^{x_k}$ 的向量-雅可比积是
+# $g \mapsto g - p \sum_c g_c$（论证与上面的 softmax 相同）。代入 $\sum_c g_{i,c} = -w_{t_i}/D$，
+# 得到 $w_{t_i}(p_i - \text{onehot}(t_i))/D$：逐行正是交叉熵的梯度。
 
 # %%
 log_probs = xr.log_softmax(logits, axis=1)
@@ -221,19 +322,20 @@ D = weight[labels[kept]].sum()
 nll_hand = np.zeros_like(log_probs)
 nll_hand[np.flatnonzero(kept), labels[kept]] = -weight[labels[kept]] / D
 nll_case = torch_cases["nll_loss 4x3 weight ignore_index"]
-print("d nll / d log_probs:\n", nll_hand)
-compare("by hand vs library", nll_hand, xr.nll_loss_grad(log_probs, labels, **options))
-compare("by hand vs textbook", nll_hand, textbook.nll_loss_grad(log_probs, labels, **options))
-compare("by hand vs finite differences", nll_hand, central_differences(
+print(_("d nll / d log_probs:", "d nll / d log_probs（手推）：") + "\n", nll_hand)
+compare(_("by hand vs library", "手推对比库函数"), nll_hand, xr.nll_loss_grad(log_probs, labels, **options))
+compare(_("by hand vs textbook", "手推对比 textbook"), nll_hand, textbook.nll_loss_grad(log_probs, labels, **options))
+compare(_("by hand vs finite differences", "手推对比有限差分"), nll_hand, central_differences(
     lambda a: float(xr.nll_loss(a, labels, **options)), log_probs))
-compare("by hand vs PyTorch", nll_hand, array(nll_case, "grad"))
+compare(_("by hand vs PyTorch", "手推对比 PyTorch"), nll_hand, array(nll_case, "grad"))
 chained = nll_hand - xr.softmax(logits, axis=1) * nll_hand.sum(axis=1, keepdims=True)
-compare("chained through log_softmax vs CE", chained, by_hand)
-compare("... vs log_softmax_grad", chained, xr.log_softmax_grad(logits, nll_hand, axis=1))
+compare(_("chained through log_softmax vs CE", "经 log_softmax 反传对比 CE"), chained, by_hand)
+compare(_("... vs log_softmax_grad", "……对比 log_softmax_grad"), chained, xr.log_softmax_grad(logits, nll_hand, axis=1))
 assert np.array_equal(nll_hand, xr.nll_loss_grad(log_probs, labels, **options))
 assert np.allclose(chained, by_hand, rtol=0, atol=1e-15)
 
 # %% [markdown]
+# <!-- en -->
 # ## Every gradient row sums to zero
 #
 # $\sum_c (p_c - \text{onehot}_c) = 1 - 1 = 0$, and the smoothing part sums to
@@ -241,6 +343,13 @@ assert np.allclose(chained, by_hand, rtol=0, atol=1e-15)
 # does not change the softmax, so it cannot change the loss: the gradient has
 # no component along $(1, 1, \dots, 1)$. Each row pushes the true class's
 # logit up and the others down by the same total amount.
+# <!-- zh -->
+# ## 每一行梯度之和都为零
+#
+# $\sum_c (p_c - \text{onehot}_c) = 1 - 1 = 0$，平滑部分的和 $W \cdot 1 - W$ 也是 0。给一行的
+# 所有 logit 加上同一个常数不改变 softmax，也就不可能改变损失：梯度在
+# $(1, 1, \dots, 1)$ 方向上没有分量。每一行把真实类别的 logit 往上推，把其余的往下推，
+# 两边的总量相同。
 
 # %%
 fig, ax = plt.subplots(figsize=(7, 3.5))
@@ -256,15 +365,21 @@ ax.legend(fontsize=8)
 ax.set_title("Gradient rows of the 4x3 example: each sums to zero")
 plt.show()
 
-print(f"largest |row sum| = {np.abs(by_hand.sum(axis=1)).max():.1e}")
+print(_("largest |row sum| = ", "行和绝对值的最大值 = ") + f"{np.abs(by_hand.sum(axis=1)).max():.1e}")
 assert np.abs(by_hand.sum(axis=1)).max() < 1e-16
 
 # %% [markdown]
+# <!-- en -->
 # ## Label smoothing and weights together
 #
 # The 3x2 example of document 001 with `weight=[1, 2]` and document 003's
 # smoothing $\varepsilon = 0.1$: still probabilities minus (smoothed, weighted)
 # targets, and the rows still sum to zero.
+# <!-- zh -->
+# ## 标签平滑与权重同时使用
+#
+# 文档 001 的 3x2 例子，加上 `weight=[1, 2]` 和文档 003 的平滑系数 $\varepsilon = 0.1$：
+# 梯度仍然是概率减去（平滑、加权后的）目标，每行之和仍为零。
 
 # %%
 logits3 = np.array([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3]])
@@ -275,22 +390,28 @@ smooth_torch = array(torch_cases["3x2 weight label_smoothing"], "grad")
 smooth_numeric = central_differences(
     lambda z: float(xr.cross_entropy(z, labels3, **options3)), logits3)
 print(smooth_hand)
-compare("by hand vs library", smooth_hand, xr.cross_entropy_grad(logits3, labels3, **options3))
-compare("by hand vs textbook", smooth_hand,
+compare(_("by hand vs library", "手推对比库函数"), smooth_hand, xr.cross_entropy_grad(logits3, labels3, **options3))
+compare(_("by hand vs textbook", "手推对比 textbook"), smooth_hand,
         textbook.cross_entropy_grad(logits3, labels3, **options3))
-compare("by hand vs finite differences", smooth_hand, smooth_numeric)
-compare("by hand vs PyTorch", smooth_hand, smooth_torch)
+compare(_("by hand vs finite differences", "手推对比有限差分"), smooth_hand, smooth_numeric)
+compare(_("by hand vs PyTorch", "手推对比 PyTorch"), smooth_hand, smooth_torch)
 assert np.allclose(smooth_hand, xr.cross_entropy_grad(logits3, labels3, **options3), atol=1e-15)
 assert np.allclose(smooth_hand, smooth_torch, rtol=0, atol=1e-15)
 assert np.allclose(smooth_hand, smooth_numeric, rtol=0, atol=1e-9)
 assert np.abs(smooth_hand.sum(axis=1)).max() < 1e-16
 
 # %% [markdown]
+# <!-- en -->
 # ## Segmentation: `(N, C, H, W)` with `ignore_index=255`
 #
 # The same formula per pixel, with the class axis at position 1. PyTorch's
 # gradient for a `(2, 3, 4, 4)` input (stored with its inputs) matches the
 # library's, and the ignored pixels get exactly zero.
+# <!-- zh -->
+# ## 语义分割：`(N, C, H, W)`，`ignore_index=255`
+#
+# 同一个公式逐像素使用，类别轴在第 1 维。PyTorch 对一个 `(2, 3, 4, 4)` 输入算出的梯度
+# （连同输入一起保存）与库的结果一致，被忽略的像素梯度恰好为零。
 
 # %%
 seg = torch_cases["segmentation ignore 255"]
@@ -298,15 +419,17 @@ seg_logits, seg_labels = array(seg, "input"), array(seg, "target")
 seg_library = xr.cross_entropy_grad(seg_logits, seg_labels, ignore_index=255)
 seg_torch = array(seg, "grad")
 ignored = seg_labels == 255
-print(f"loss: library {float(xr.cross_entropy(seg_logits, seg_labels, ignore_index=255)):.10f}, "
-      f"PyTorch {seg['loss']:.10f}")
-print(f"{ignored.sum()} ignored pixels")
-compare("library vs PyTorch", seg_library, seg_torch)
+seg_loss = float(xr.cross_entropy(seg_logits, seg_labels, ignore_index=255))
+print(_(f"loss: library {seg_loss:.10f}, PyTorch {seg['loss']:.10f}",
+        f"损失：库 {seg_loss:.10f}，PyTorch {seg['loss']:.10f}"))
+print(_(f"{ignored.sum()} ignored pixels", f"被忽略的像素：{ignored.sum()} 个"))
+compare(_("library vs PyTorch", "库函数对比 PyTorch"), seg_library, seg_torch)
 assert np.allclose(seg_library, seg_torch, rtol=0, atol=1e-15)
 assert not np.moveaxis(seg_library, 1, -1)[ignored].any()
 assert np.abs(seg_library.sum(axis=1)).max() < 1e-16
 
 # %% [markdown]
+# <!-- en -->
 # ## Binary cross-entropy with logits: sigmoid minus target
 #
 # With $p = \sigma(x)$, $\ell = -w_{+} y \log p - (1-y)\log(1-p)$ and
@@ -316,6 +439,14 @@ assert np.abs(seg_library.sum(axis=1)).max() < 1e-16
 #
 # which for $w_{+} = 1$ is just $p - y$. The mean divides by the number of
 # elements. Document 004's example with `pos_weight=3`:
+# <!-- zh -->
+# ## 带 logits 的二元交叉熵：sigmoid 减去目标
+#
+# 令 $p = \sigma(x)$，$\ell = -w_{+} y \log p - (1-y)\log(1-p)$，且 $\sigma'(x) = p(1-p)$，得
+#
+# $$\frac{\partial \ell}{\partial x} = w_{+}\, y\,(p - 1) + (1 - y)\, p,$$
+#
+# 当 $w_{+} = 1$ 时就是 $p - y$。mean 除以元素个数。下面是文档 004 中 `pos_weight=3` 的例子：
 
 # %%
 x = np.array([2.0, -1.0, 0.5])
@@ -327,44 +458,55 @@ bin_library = xr.binary_cross_entropy_with_logits_grad(x, y, pos_weight=[pos_wei
 bin_numeric = central_differences(
     lambda z: float(xr.binary_cross_entropy_with_logits(z, y, pos_weight=[pos_weight])), x)
 bin_torch = array(torch_cases["binary with logits pos_weight"], "grad")
-print("by hand:", bin_hand)
-compare("by hand vs library", bin_hand, bin_library)
-compare("by hand vs textbook", bin_hand,
+print(_("by hand:", "手推："), bin_hand)
+compare(_("by hand vs library", "手推对比库函数"), bin_hand, bin_library)
+compare(_("by hand vs textbook", "手推对比 textbook"), bin_hand,
         textbook.binary_cross_entropy_with_logits_grad(x, y, pos_weight=np.array([pos_weight])))
-compare("by hand vs finite differences", bin_hand, bin_numeric)
-compare("by hand vs PyTorch", bin_hand, bin_torch)
+compare(_("by hand vs finite differences", "手推对比有限差分"), bin_hand, bin_numeric)
+compare(_("by hand vs PyTorch", "手推对比 PyTorch"), bin_hand, bin_torch)
 assert np.allclose(bin_hand, bin_library, rtol=1e-14, atol=0)
 assert np.allclose(bin_hand, bin_torch, rtol=1e-14, atol=0)
 assert np.allclose(bin_hand, bin_numeric, rtol=0, atol=1e-9)
 assert np.allclose((p - y) / 3, xr.binary_cross_entropy_with_logits_grad(x, y), rtol=1e-14, atol=0)
 
 # %% [markdown]
+# <!-- en -->
 # ## Binary cross-entropy on probabilities
 #
 # Differentiating with respect to $p$ instead of $x$ gives
 # $\partial \ell / \partial p = (p - y) / (p (1 - p))$: the chain rule's
 # $\sigma'(x) = p(1-p)$ is missing, so the gradient blows up as $p$ nears 0 or
 # 1. (The library, like PyTorch, keeps the denominator at least $10^{-12}$.)
+# <!-- zh -->
+# ## 基于概率的二元交叉熵
+#
+# 如果对 $p$ 而不是对 $x$ 求导，得到 $\partial \ell / \partial p = (p - y) / (p (1 - p))$：
+# 少了链式法则中的 $\sigma'(x) = p(1-p)$，所以当 $p$ 接近 0 或 1 时梯度会爆炸。（库和 PyTorch
+# 一样，把分母限制在不小于 $10^{-12}$。）
 
 # %%
 bce_case = torch_cases["binary on probabilities"]
 probs = array(bce_case, "input")
 prob_hand = (probs - y) / (probs * (1 - probs)) / len(y)
 prob_library = xr.binary_cross_entropy_grad(probs, y)
-print("by hand:", prob_hand)
-compare("by hand vs library", prob_hand, prob_library)
-compare("by hand vs textbook", prob_hand, textbook.binary_cross_entropy_grad(probs, y))
-compare("by hand vs PyTorch", prob_hand, array(bce_case, "grad"))
+print(_("by hand:", "手推："), prob_hand)
+compare(_("by hand vs library", "手推对比库函数"), prob_hand, prob_library)
+compare(_("by hand vs textbook", "手推对比 textbook"), prob_hand, textbook.binary_cross_entropy_grad(probs, y))
+compare(_("by hand vs PyTorch", "手推对比 PyTorch"), prob_hand, array(bce_case, "grad"))
 assert np.allclose(prob_hand, prob_library, rtol=1e-14, atol=0)
 assert np.allclose(prob_hand, array(bce_case, "grad"), rtol=1e-14, atol=0)
 # chain rule: d/dx = d/dp * p(1-p) is the "sigmoid minus target" above
 assert np.allclose(prob_hand * probs * (1 - probs), (probs - y) / 3, rtol=1e-14)
 
 # %% [markdown]
+# <!-- en -->
 # The last plot compares the two: with respect to the logit the gradient is
 # bounded by $w_{+}$ (for $y = 1$) and 1 (for $y = 0$), so a confident mistake
 # gets a firm but finite push; with respect to the probability it grows
 # without bound.
+# <!-- zh -->
+# 最后一幅图把两者放在一起：对 logit 的梯度有界，$y = 1$ 时不超过 $w_{+}$，$y = 0$ 时不超过 1，
+# 所以一个很自信的错误会得到有力但有限的推动；对概率的梯度则没有上界。
 
 # %%
 xs = np.linspace(-8, 8, 321)
@@ -390,10 +532,12 @@ right.set_title("w.r.t. the probability: (p - y) / (p (1 - p))")
 plt.show()
 
 logit_grads = n * xr.binary_cross_entropy_with_logits_grad(xs, ones, pos_weight=[3.0])
-print(f"largest |d/dx| with pos_weight 3: {np.abs(logit_grads).max():.6f}")
+print(_("largest |d/dx| with pos_weight 3: ", "pos_weight 为 3 时 |d/dx| 的最大值：")
+      + f"{np.abs(logit_grads).max():.6f}")
 assert np.abs(logit_grads).max() <= 3.0
 
 # %% [markdown]
+# <!-- en -->
 # ## The gradient in use: one step of gradient descent
 #
 # A tiny classifier: six points in the plane, three classes, and a linear model
@@ -406,6 +550,17 @@ assert np.abs(logit_grads).max() <= 3.0
 # the hand gradient of the loss times the inputs. One step $W \leftarrow W - \eta\,
 # \partial L / \partial W$ with $\eta = 0.5$, starting from $W = 0$ (every class
 # equally likely, loss $\log 3$):
+# <!-- zh -->
+# ## 把梯度用起来：一步梯度下降
+#
+# 一个很小的分类器：平面上六个点，三个类别，线性模型 $\text{logits} = X W^\top$，$X$ 的每一行
+# 是一个点再补上常数 1（这样 $W$ 的最后一列就是偏置）。由于
+# $\text{logits}_{i,c} = \sum_k W_{c,k} X_{i,k}$，链式法则给出
+#
+# $$\frac{\partial L}{\partial W} = \Bigl(\frac{\partial L}{\partial\, \text{logits}}\Bigr)^{\!\top} X,$$
+#
+# 即损失对 logits 的梯度乘以输入。从 $W = 0$ 出发（各类别等可能，损失为 $\log 3$），
+# 以 $\eta = 0.5$ 走一步 $W \leftarrow W - \eta\, \partial L / \partial W$：
 
 # %%
 points = np.array([[1.0, 2.0], [2.0, 1.5], [-1.0, 1.0], [-2.0, 0.5], [0.0, -1.5], [0.5, -2.0]])
@@ -426,15 +581,18 @@ W0 = np.zeros((3, 3))
 dW = grad_of(W0)
 W1 = W0 - lr * dW
 print("dL/dW =\n", dW)
-compare("dL/dW vs finite differences", dW, central_differences(loss_of, W0))
-print(f"loss before the step : {loss_of(W0):.6f}   (log 3 = {np.log(3):.6f})")
-print(f"loss after the step  : {loss_of(W1):.6f}")
+compare(_("dL/dW vs finite differences", "dL/dW 对比有限差分"), dW, central_differences(loss_of, W0))
+print(_(f"loss before the step : {loss_of(W0):.6f}   (log 3 = {np.log(3):.6f})",
+        f"走这一步之前的损失：{loss_of(W0):.6f}   （log 3 = {np.log(3):.6f}）"))
+print(_(f"loss after the step  : {loss_of(W1):.6f}", f"走这一步之后的损失：{loss_of(W1):.6f}"))
 forecast = loss_of(W0) - lr * (dW ** 2).sum()
-print(f"first-order forecast : {forecast:.6f}   (loss - lr * |dW|^2: the tangent line)")
+print(_(f"first-order forecast : {forecast:.6f}   (loss - lr * |dW|^2: the tangent line)",
+        f"一阶预测：{forecast:.6f}   （loss - lr * |dW|^2，即切线）"))
 assert forecast < loss_of(W1) < 0.6 * loss_of(W0)
 assert np.abs(dW - central_differences(loss_of, W0)).max() < 1e-9
 
 # %% [markdown]
+# <!-- en -->
 # One step removes more than 40% of the loss (the cell checks it). The forecast
 # from the gradient alone, the tangent line, is too optimistic: a step of 0.5 is
 # not small, and the loss curves upward away from its tangent.
@@ -449,6 +607,17 @@ assert np.abs(dW - central_differences(loss_of, W0)).max() < 1e-9
 # softmax VJP above: first `cross_entropy_grad` at the probabilities, then
 # `softmax_grad` back to the logits. Both runs are judged by the same measure,
 # the ordinary cross-entropy of their logits.
+# <!-- zh -->
+# 一步就去掉了四成以上的损失（单元格里有检查）。只凭梯度做出的预测，也就是切线，过于乐观：
+# 0.5 的步长并不小，而损失曲线离开切线后是向上弯的。
+#
+# ## softmax 套两次会拖慢训练：用数字说话
+#
+# 笔记本 3 说明了文档 000 的代码（把 `softmax(logits)` 交给 `CrossEntropyLoss`）的损失有一个
+# 降不下去的下限。它是否也训练得更慢？从 $W = 0$ 出发，用同样的学习率把同一个分类器训练两遍：
+# 一遍用 `cross_entropy(logits)`，一遍用 `cross_entropy(softmax(logits))`。第二遍的梯度要经过
+# 上面的 softmax 向量-雅可比积：先在概率处求 `cross_entropy_grad`，再用 `softmax_grad` 传回
+# logits。两遍都用同一个尺度来评判：各自 logits 的普通交叉熵。
 
 # %%
 def train(double_softmax, steps=300):
@@ -470,32 +639,39 @@ def train(double_softmax, steps=300):
 
 runs = {"cross_entropy(logits)": train(False), "cross_entropy(softmax(logits))": train(True)}
 thresholds = [0.5, 0.2, 0.1, 0.05, 0.02]
-print("steps until the cross-entropy of the logits falls below", thresholds)
+print(_("steps until the cross-entropy of the logits falls below",
+        "logits 的交叉熵降到以下各值所需的步数："), thresholds)
 steps = {}
 for name, (losses, grad_norms, W) in runs.items():
     steps[name] = np.array([int(np.argmax(losses < t)) for t in thresholds])
-    print(f"  {name:31} {str(steps[name].tolist()):20} loss after {len(losses)} steps: {losses[-1]:.5f}")
+    print(f"  {name:31} {str(steps[name].tolist()):20} "
+          + _(f"loss after {len(losses)} steps: {losses[-1]:.5f}",
+              f"{len(losses)} 步后的损失：{losses[-1]:.5f}"))
 slowdown = steps["cross_entropy(softmax(logits))"] / steps["cross_entropy(logits)"]
-print("slowdown:", slowdown.round(2))
-(right_losses, right_norms, _), (twice_losses, twice_norms, W_twice) = runs.values()
-print(f"first gradient norm: {right_norms[0]:.6f} vs {twice_norms[0]:.6f} "
-      f"(ratio {twice_norms[0] / right_norms[0]:.6f})")
+print(_("slowdown:", "变慢倍数："), slowdown.round(2))
+(right_losses, right_norms, W_right), (twice_losses, twice_norms, W_twice) = runs.values()
+first = (right_norms[0], twice_norms[0], twice_norms[0] / right_norms[0])
+print(_("first gradient norm: {:.6f} vs {:.6f} (ratio {:.6f})",
+        "第一个梯度的范数：{:.6f} 对 {:.6f}（比值 {:.6f}）").format(*first))
 # the losses fall monotonically, so the gradient norm at a given loss level interpolates
 at_level = {name: np.interp(thresholds, losses[::-1], norms[::-1])
-            for name, (losses, norms, _) in runs.items()}
+            for name, (losses, norms, W_final) in runs.items()}
 norm_ratio = at_level["cross_entropy(softmax(logits))"] / at_level["cross_entropy(logits)"]
-print("gradient norm at those loss levels, double softmax / right:", norm_ratio.round(2))
+print(_("gradient norm at those loss levels, double softmax / right:",
+        "在这些损失水平上的梯度范数之比（两次 softmax / 正确做法）："), norm_ratio.round(2))
 floor3 = np.log1p(2 / np.e)
 own = float(xr.cross_entropy(xr.softmax(X @ W_twice.T, axis=1), classes))
-print(f"the double-softmax run's own loss after 300 steps: {own:.5f} "
-      f"(its floor log(1 + 2/e) = {floor3:.5f})")
+print(_(f"the double-softmax run's own loss after 300 steps: {own:.5f} "
+        f"(its floor log(1 + 2/e) = {floor3:.5f})",
+        f"两次 softmax 那一遍训练 300 步后自身的损失：{own:.5f}"
+        f"（它的下限 log(1 + 2/e) = {floor3:.5f}）"))
 assert all(np.diff(right_losses) < 0) and all(np.diff(twice_losses) < 0)
 assert all((twice_losses >= right_losses)[1:]) and all((1.5 < slowdown) & (slowdown < 2.5))
 assert np.isclose(twice_norms[0] / right_norms[0], 1 / 3, rtol=1e-12)
 assert all((0.5 < norm_ratio) & (norm_ratio < 0.65))
 
 fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
-for name, (losses, grad_norms, _) in runs.items():
+for name, (losses, grad_norms, W_final) in runs.items():
     left.plot(losses, label=name)
     right.plot(losses, grad_norms, label=name)
 left.set_yscale("log")
@@ -512,6 +688,7 @@ right.set_title("Gradient norm at the same loss")
 plt.show()
 
 # %% [markdown]
+# <!-- en -->
 # The first gradient of the double-softmax run is exactly a third of the right
 # one. At $W = 0$ the probabilities are uniform, $p = 1/3$, so the softmax of
 # $p$ is uniform too and the gradient arriving at the probabilities equals the
@@ -524,3 +701,12 @@ plt.show()
 # predictions grow confident. Smaller steps, slower training: here it needs
 # between 1.5 and 2.5 times as many steps to reach each loss
 # level (the cell checks this range). Pass raw logits to `cross_entropy`.
+# <!-- zh -->
+# 两次 softmax 那一遍的第一个梯度恰好是正确做法的三分之一。在 $W = 0$ 处概率是均匀的，
+# $p = 1/3$，所以对 $p$ 再做 softmax 也是均匀的，传到概率处的梯度就等于正确做法的
+# $p - \text{onehot}$；softmax 的向量-雅可比积再把这个各分量之和为零的向量乘以 $p_j = 1/3$。
+# 有 $C$ 个类别时这个因子是 $1/C$。之后在每个损失水平上，两次 softmax 的梯度都比正确做法的小
+# （右图；打印出的比值在 0.5 到 0.65 之间）。它得到的每个梯度都穿过了雅可比矩阵
+# $\operatorname{diag}(p) - pp^\top$，其元素绝对值最大只有 $1/4$，而且随着预测越来越自信而趋于零。
+# 步子更小，训练更慢：在这里到达每个损失水平需要 1.5 到 2.5 倍的步数（单元格检查了这个范围）。
+# 请把原始 logits 交给 `cross_entropy`。
