@@ -16,7 +16,8 @@ in, ``notebooks/solutions/NAME.ipynb``). In a markdown cell a line
 variant only and ``<!-- both -->`` returns to shared text; in a code cell a line
 ending in the comment ``# [en]`` (``# [zh]``, ``# [solutions]``), or a comment
 line starting with that tag, belongs to that variant only (the tag is dropped;
-a line holding only the tag is an empty line of that variant).
+a line holding only the tag is an empty line of that variant). A tag may name
+several variants, separated by spaces: ``<!-- en solutions -->``, ``# [en zh]``.
 Untagged lines belong to every variant. A bilingual notebook defines ``LANG``
 with one tagged line per language and prints through ``_(english, chinese)``;
 everything else, the numbers included, is the same code. A source is built
@@ -49,9 +50,10 @@ CELL_TIMEOUT = 120  # seconds; a whole notebook takes a few seconds
 VARIANTS = ("en", "zh", "solutions")  # the first is the default, built into notebooks/
 _MARKER = re.compile(r"^# %%(?: \[(markdown)\])?\s*$")
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
-_MD_TAG = re.compile(r"^<!-- (en|zh|solutions|both) -->\s*$")
-_CODE_TRAILING = re.compile(r"\s*# \[(en|zh|solutions)\]\s*$")
-_CODE_LEADING = re.compile(r"^(\s*)# \[(en|zh|solutions)\] ?")
+_NAMES = r"((?:en|zh|solutions)(?: (?:en|zh|solutions))*)"
+_MD_TAG = re.compile(r"^<!-- (both|" + _NAMES[1:] + r" -->\s*$")
+_CODE_TRAILING = re.compile(r"\s*# \[" + _NAMES + r"\]\s*$")
+_CODE_LEADING = re.compile(r"^(\s*)# \[" + _NAMES + r"\] ?")
 
 
 def sources() -> list[Path]:
@@ -62,8 +64,13 @@ def sources() -> list[Path]:
 def variants(source: Path) -> tuple[str, ...]:
     """The variants ``source`` is built in: ``en``, and every other one it tags."""
     text = source.read_text(encoding="utf-8")
-    return tuple(v for v in VARIANTS
-                 if v == VARIANTS[0] or f"<!-- {v} -->" in text or f"# [{v}]" in text)
+    tagged = set()
+    for line in text.splitlines():
+        match = _MD_TAG.match(re.sub(r"^# ?", "", line)) or _CODE_TRAILING.search(line) \
+            or _CODE_LEADING.match(line)
+        if match:
+            tagged.update(match.group(match.lastindex).split())
+    return tuple(v for v in VARIANTS if v == VARIANTS[0] or v in tagged)
 
 
 def target(source: Path, variant: str = VARIANTS[0]) -> Path:
@@ -76,23 +83,23 @@ def _select(kind: str, lines: list[str], variant: str) -> list[str]:
     """Keep the shared lines and those tagged ``variant``; drop the tags."""
     kept = []
     if kind == "markdown":
-        current = "both"
+        current = {"both"}
         for line in lines:
             match = _MD_TAG.match(line)
             if match:
-                current = match.group(1)
-            elif current in ("both", variant):
+                current = set(match.group(1).split())
+            elif current & {"both", variant}:
                 kept.append(line)
         return kept
     for line in lines:
         tag = _CODE_TRAILING.search(line)
         if tag:
-            if tag.group(1) == variant:
+            if variant in tag.group(1).split():
                 kept.append(line[: tag.start()])
             continue
         tag = _CODE_LEADING.match(line)
         if tag:
-            if tag.group(2) == variant:
+            if variant in tag.group(2).split():
                 kept.append(tag.group(1) + "# " + line[tag.end():])
             continue
         kept.append(line)

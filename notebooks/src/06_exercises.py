@@ -7,7 +7,7 @@
 # *This is the solutions variant of `../06_exercises.ipynb`, built from the same
 # source with one right answer filled in for each exercise; every check cell
 # below passes. Try the exercises before reading on.*
-# <!-- both -->
+# <!-- en solutions -->
 #
 # Reading a derivation is not the same as being able to write it. In this
 # notebook you implement, in plain NumPy, the functions the earlier notebooks
@@ -40,11 +40,44 @@
 # should. (`xent_ref/textbook.py` writes the formulas out plainly but on
 # purpose without the numerical care these checks demand: its `softmax` is the
 # unshifted formula of exercise 1's hint.)
+# <!-- zh -->
+# # 6. 练习：自己动手写损失函数
+#
+# 看懂推导和自己写得出来是两回事。在本笔记本里，你要用纯 NumPy 实现前面几个笔记本拆解过的函数：
+# softmax、log-softmax、带 `weight` 和 `ignore_index` 的交叉熵、它的梯度，以及带 logits 的
+# 二元交叉熵。做法与斯坦福 CS231n 的作业、Karpathy 的 "Becoming a Backprop Ninja" 相同：
+# 你写函数，随后的检查单元格来评判。
+#
+# 评判者是 `xent_ref.testing.check`：它在黄金用例上运行你的函数——这些用例库本身也必须全部通过
+# （多种形状、每种 reduction，以及 $10^4$ 这样不友好的 logits）——然后打印一份报告。用例集里还有
+# 为写内核的人准备的 float16 和 bfloat16 用例，以 float64 的答案为准、要求误差不比 PyTorch 在该
+# 精度下的误差更大。直接在这类数组上运行的 NumPy 代码每一步都会舍入到 11 位或 8 位，误差可能更大
+# （练习 5 的 bfloat16 平均值就是如此），这是关于内核的教训，而不是关于这些公式的。所以练习只在
+# float32 和 float64 上评判：`check_answer` 传入了 `dtypes=`，报告会写明略过了多少用例。答案
+# 出错时，报告不只说"错了"：如果它认出一个经典错误（忘了减去最大值、加权平均除以了个数、把被忽略
+# 的目标也算进分母），会说出错误的名称和改法。报告本身是英文的。
+#
+# **怎么做。** 在每个函数的 `your code` 标记之间填写函数体，运行这个单元格，再运行它下面的检查
+# 单元格。在你动手之前，检查单元格会提示尚未作答。每道题只需几行；可以对样本写循环，但没有必要。
+# 每道题的一个正确答案在 `../solutions/06_exercises.ipynb`（英文，由同一个源文件生成）；测试
+# `tests/test_exercises.py` 用这些答案和若干经典错误答案运行同样的检查单元格，证明检查该通过时
+# 通过、该失败时失败。（`xent_ref/textbook.py` 把公式照字面写出，但故意没有这些检查所要求的数值
+# 处理：它的 `softmax` 就是练习 1 提示里那个不减最大值的公式。）本笔记本与英文版
+# `../06_exercises.ipynb` 由同一个源文件生成。
 
 # %%
 import numpy as np
 
 from xent_ref import testing
+
+LANG = "en"  # [en solutions]
+LANG = "zh"  # [zh]
+
+
+def _(english, chinese):
+    """The text in this notebook's language (the reports themselves are in English)."""
+    return chinese if LANG == "zh" else english
+
 
 # Small inputs on which each answer is tried once, to see whether it was attempted.
 _PROBES = {
@@ -72,8 +105,9 @@ def check_answer(name, fn=None, *, grad=None, **select):
     see ``testing.cases``) on your function and print the report."""
     answer, probe = (fn, name) if fn is not None else (grad, name + "_grad")
     if not _attempted(answer, probe):
-        print(f"{probe}: not attempted yet. Write the function in the cell above, run it, "
-              "then run this cell again.")
+        print(_(f"{probe}: not attempted yet. Write the function in the cell above, run it, "
+                "then run this cell again.",
+                f"{probe}：尚未作答。在上面的单元格里写好函数并运行，然后再运行本单元格。"))
         return None
     cases = testing.cases(name, **select) if select else None
     report = testing.check(fn, name, grad=grad, cases=cases, dtypes=("float32", "float64"))
@@ -81,6 +115,7 @@ def check_answer(name, fn=None, *, grad=None, **select):
     return report
 
 # %% [markdown]
+# <!-- en solutions -->
 # ## What a report looks like
 #
 # Before the exercises, a function that is wrong on purpose: it calls the
@@ -88,6 +123,12 @@ def check_answer(name, fn=None, *, grad=None, **select):
 # report gives the counts per function, names the mistake with its fix, and
 # prints the first failing case in full: its inputs, the expected and the
 # obtained values, and where they differ.
+# <!-- zh -->
+# ## 报告长什么样
+#
+# 在做练习之前，先看一个故意写错的函数：它调用库里的 softmax，但不管 `axis` 是多少都沿最后一个轴
+# 计算。报告给出每个函数的通过/失败数，说出错误的名称和改法，并完整打印第一个失败的用例：输入、
+# 期望值、实际值，以及两者在哪里不同。
 
 # %%
 import xent_ref as xr
@@ -101,6 +142,7 @@ example = check_answer("softmax", softmax_on_last_axis)
 assert not example.ok and "class-axis-last" in [d.id for d in example.diagnoses]
 
 # %% [markdown]
+# <!-- en solutions -->
 # ## Exercise 1: softmax
 #
 # $$\operatorname{softmax}(x)_i = \frac{e^{x_i}}{\sum_j e^{x_j}}$$
@@ -112,13 +154,24 @@ assert not example.ok and "class-axis-last" in [d.id for d in example.diagnoses]
 # and $\infty / \infty$ is `nan`. Subtracting the row's maximum changes nothing
 # mathematically (notebook 1) and keeps every exponent $\le 0$. Use
 # `keepdims=True` so the reductions broadcast back.
+# <!-- zh -->
+# ## 练习 1：softmax
+#
+# $$\operatorname{softmax}(x)_i = \frac{e^{x_i}}{\sum_j e^{x_j}}$$
+#
+# 沿 `axis` 计算，输入可以是任意形状的数组。结果的 dtype 与 `x` 相同（输入 float32，输出也是
+# float32）。
+#
+# *提示。* 在 float64 中 $e^{x}$ 在 $x \approx 709.8$ 以上溢出，在 float32 中是 $88.7$，而
+# $\infty / \infty$ 是 `nan`。减去该行的最大值在数学上不改变结果（笔记本 1），并且让每个指数都
+# $\le 0$。用 `keepdims=True`，使求和、求最大值的结果能广播回去。
 
 # %%
 def softmax(x, axis=-1):
     """Softmax of the array x along axis."""
-    probs = None  # [en]
+    probs = None  # [en zh]
     # ---- your code here (about 3 lines) ----
-    # [en]
+    # [en zh]
     shifted = x - x.max(axis=axis, keepdims=True)  # [solutions]
     exps = np.exp(shifted)  # [solutions]
     probs = exps / exps.sum(axis=axis, keepdims=True)  # [solutions]
@@ -130,6 +183,7 @@ report = check_answer("softmax", softmax)
 assert report.ok  # [solutions]
 
 # %% [markdown]
+# <!-- en solutions -->
 # ## Exercise 2: log-softmax
 #
 # $$\log \operatorname{softmax}(x)_i = x_i - \log \sum_j e^{x_j}.$$
@@ -137,13 +191,20 @@ assert report.ok  # [solutions]
 # *Hint.* Do not take `np.log(softmax(x))`: a probability that underflows to 0
 # becomes $-\infty$, although its log is an ordinary number such as $-800$.
 # Shift by the maximum $m$ and use $\log \sum_j e^{x_j} = m + \log \sum_j e^{x_j - m}$.
+# <!-- zh -->
+# ## 练习 2：log-softmax
+#
+# $$\log \operatorname{softmax}(x)_i = x_i - \log \sum_j e^{x_j}.$$
+#
+# *提示。* 不要写 `np.log(softmax(x))`：下溢成 0 的概率会变成 $-\infty$，而它的对数其实是
+# $-800$ 这样的普通数。减去最大值 $m$，并利用 $\log \sum_j e^{x_j} = m + \log \sum_j e^{x_j - m}$。
 
 # %%
 def log_softmax(x, axis=-1):
     """Log-softmax of the array x along axis."""
-    log_probs = None  # [en]
+    log_probs = None  # [en zh]
     # ---- your code here (about 3 lines) ----
-    # [en]
+    # [en zh]
     shifted = x - x.max(axis=axis, keepdims=True)  # [solutions]
     log_probs = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))  # [solutions]
     # ---- end of your code ----
@@ -154,6 +215,7 @@ report = check_answer("log_softmax", log_softmax)
 assert report.ok  # [solutions]
 
 # %% [markdown]
+# <!-- en solutions -->
 # ## Exercise 3: cross-entropy with `weight` and `ignore_index`
 #
 # For `(N, C)` logits and integer targets $t$ of shape `(N,)`, sample $i$'s loss
@@ -169,13 +231,28 @@ assert report.ok  # [solutions]
 # it is not a valid index: replace it by 0 before indexing, then zero its loss.
 # `log_probs[np.arange(N), t]` picks one entry per row. Return a NumPy scalar or
 # 0-d array of the logits' dtype for `"mean"` and `"sum"`.
+# <!-- zh -->
+# ## 练习 3：带 `weight` 和 `ignore_index` 的交叉熵
+#
+# 对 `(N, C)` 的 logits 和形状为 `(N,)` 的整数目标 $t$，样本 $i$ 的损失是
+# $\ell_i = -w_{t_i} \log p_{i, t_i}$（`weight` 为 None 时 $w = 1$）；当 $t_i$ 等于 `ignore_index`
+# 时 $\ell_i = 0$。各种 reduction：
+#
+# * `"none"`：向量 $\ell$，形状 `(N,)`；
+# * `"sum"`：$\sum_i \ell_i$；
+# * `"mean"`：$\sum_i \ell_i \big/ \sum_{i \text{ 保留}} w_{t_i}$，即**保留下来的目标的权重之和**，
+#   而不是样本个数（笔记本 2，例 3）。
+#
+# *提示。* 被忽略的目标可以是任何整数（PyTorch 默认是 $-100$），它不是合法的下标：先把它换成 0
+# 再取下标，然后把它的损失置零。`log_probs[np.arange(N), t]` 从每行取出一个元素。`"mean"` 和
+# `"sum"` 返回一个 NumPy 标量或 0 维数组，dtype 与 logits 相同。
 
 # %%
 def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mean"):
     """Cross-entropy of (N, C) logits against (N,) class indices."""
-    loss = None  # [en]
+    loss = None  # [en zh]
     # ---- your code here (about 10 lines) ----
-    # [en]
+    # [en zh]
     n, c = logits.shape  # [solutions]
     w = np.ones(c, logits.dtype) if weight is None else np.asarray(weight, logits.dtype)  # [solutions]
     kept = target != ignore_index  # [solutions]
@@ -196,6 +273,7 @@ report = check_answer("cross_entropy", cross_entropy, shape="NxC", target="index
 assert report.ok  # [solutions]
 
 # %% [markdown]
+# <!-- en solutions -->
 # ## Exercise 4: the gradient of cross-entropy
 #
 # Notebook 5 derived it: for a kept sample,
@@ -207,14 +285,24 @@ assert report.ok  # [solutions]
 # \partial(\text{loss})$: a 0-d array for `"mean"` and `"sum"` (multiply every
 # row by it), a vector of shape `(N,)` for `"none"` (multiply row $i$ by its
 # entry $i$).
+# <!-- zh -->
+# ## 练习 4：交叉熵的梯度
+#
+# 笔记本 5 推导过：对保留的样本，$\partial \ell_i / \partial x_i = w_{t_i}\,(p_i - \text{onehot}(t_i))$；
+# 被忽略的样本那一行为 0。然后是 reduction：`"sum"` 保持各行不变，`"mean"` 把每一行除以与损失
+# 相同的分母。
+#
+# `grad_output` 是从上游传来的梯度 $\partial(\text{final}) / \partial(\text{loss})$：对 `"mean"`
+# 和 `"sum"` 它是 0 维数组（每一行都乘以它），对 `"none"` 它是形状为 `(N,)` 的向量（第 $i$ 行乘以
+# 它的第 $i$ 个元素）。
 
 # %%
 def cross_entropy_grad(logits, target, weight=None, ignore_index=-100, reduction="mean",
                        grad_output=1.0):
     """d loss / d logits, shape (N, C), for the loss of exercise 3."""
-    grad = None  # [en]
+    grad = None  # [en zh]
     # ---- your code here (about 12 lines) ----
-    # [en]
+    # [en zh]
     n, c = logits.shape  # [solutions]
     w = np.ones(c, logits.dtype) if weight is None else np.asarray(weight, logits.dtype)  # [solutions]
     kept = target != ignore_index  # [solutions]
@@ -238,6 +326,7 @@ report = check_answer("cross_entropy", grad=cross_entropy_grad, shape="NxC", tar
 assert report.ok  # [solutions]
 
 # %% [markdown]
+# <!-- en solutions -->
 # ## Exercise 5: binary cross-entropy with logits
 #
 # For logits $x$ and targets $y \in [0, 1]$ of the same shape,
@@ -253,13 +342,27 @@ assert report.ok  # [solutions]
 # $\operatorname{softplus}(z) = \log(1 + e^{z})$: $-\log \sigma(x) =
 # \operatorname{softplus}(-x)$ and $-\log(1 - \sigma(x)) = \operatorname{softplus}(x)$.
 # `np.logaddexp(0, z)` computes softplus without overflow (notebook 4).
+# <!-- zh -->
+# ## 练习 5：带 logits 的二元交叉熵
+#
+# 对形状相同的 logits $x$ 和目标 $y \in [0, 1]$，
+#
+# $$\ell = -w\,\bigl[p_w\, y \log \sigma(x) + (1 - y) \log(1 - \sigma(x))\bigr],$$
+#
+# 其中 `weight` $w$ 和 `pos_weight` $p_w$ 可选，二者都从右侧对齐与输入广播（与 NumPy 的广播规则
+# 相同），然后按 `"none"`、`"mean"`（对所有元素求平均）或 `"sum"` 归约。
+#
+# *提示。* 在 float64 中，$x > 37$ 时 $\sigma(x)$ 恰好舍入为 1，此时 $\log(1 - \sigma(x)) = -\infty$。
+# 两个对数都用 $\operatorname{softplus}(z) = \log(1 + e^{z})$ 来写：$-\log \sigma(x) =
+# \operatorname{softplus}(-x)$，$-\log(1 - \sigma(x)) = \operatorname{softplus}(x)$。
+# `np.logaddexp(0, z)` 计算 softplus 且不会溢出（笔记本 4）。
 
 # %%
 def binary_cross_entropy_with_logits(x, y, weight=None, pos_weight=None, reduction="mean"):
     """Binary cross-entropy of logits x against targets y (any shape)."""
-    loss = None  # [en]
+    loss = None  # [en zh]
     # ---- your code here (about 6 lines) ----
-    # [en]
+    # [en zh]
     pw = 1 if pos_weight is None else pos_weight  # [solutions]
     losses = pw * y * np.logaddexp(0, -x) + (1 - y) * np.logaddexp(0, x)  # [solutions]
     if weight is not None:  # [solutions]
@@ -274,6 +377,7 @@ report = check_answer("binary_cross_entropy_with_logits", binary_cross_entropy_w
 assert report.ok  # [solutions]
 
 # %% [markdown]
+# <!-- en solutions -->
 # ## When everything passes
 #
 # Compare your answers with `xent_ref/textbook.py`, the formulas written as
@@ -284,3 +388,11 @@ assert report.ok  # [solutions]
 # where). To check an implementation of your own outside this
 # notebook, call `testing.check(your_function, "cross_entropy")` or run
 # `xent-ref verify`.
+# <!-- zh -->
+# ## 全部通过之后
+#
+# 把你的答案和 `xent_ref/textbook.py`（照公式字面写出的版本）比一比，再和 `xent_ref/softmax.py`、
+# `xent_ref/cross_entropy.py`、`xent_ref/binary.py` 里的正式实现比一比：它们分块计算出同样的数，
+# 不构造 one-hot 矩阵，并在朴素公式丢失精度的地方保持完整精度（textbook 的文档字符串写明了在哪里）。
+# 要在本笔记本之外检查你自己的实现，调用 `testing.check(your_function, "cross_entropy")` 或运行
+# `xent-ref verify`。
