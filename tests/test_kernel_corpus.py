@@ -459,3 +459,24 @@ def test_a_linear_port_that_forgets_the_bias_gradient_fails(linear):
     assert {o.case.id for o in report.failures} == with_bias
     text = str(report)
     assert "grad of linear_bias" in text and "expected dlinear_bias" in text
+
+
+def test_each_linear_gradient_is_judged_against_its_own_reference_and_error(low):
+    case = low["lowprec/linear_cross_entropy/N=16/H=16/V=50/mean/bias/bf16"]
+    right = _right(case, "linear_cross_entropy_grad")
+    assert verify.judge(case, "linear_cross_entropy_grad", right).ok
+    errors = case.rule_params["grad_error"]
+    references = case.rule_params["grad_reference"]
+    assert len(set(errors)) == 3  # PyTorch's error differs from gradient to gradient
+    for part, name in enumerate(("input", "linear_weight", "linear_bias")):
+        reference = references[part]
+        worst = np.unravel_index(np.argmax(np.abs(reference)), reference.shape)
+        nudged = [np.array(g) for g in right]
+        # beyond this part's allowance (its own PyTorch error + one ulp) by a margin
+        nudged[part][worst] = reference[worst] + 1.5 * (errors[part]
+                                                        + case.rtol * abs(reference[worst]))
+        check = verify.judge(case, "linear_cross_entropy_grad", tuple(nudged))
+        assert not check.ok and check.why.startswith(f"grad of {name}:"), check.why
+        # within the allowance of this part: passes
+        nudged[part][worst] = reference[worst] + 0.5 * errors[part]
+        assert verify.judge(case, "linear_cross_entropy_grad", tuple(nudged)).ok
