@@ -1,4 +1,5 @@
 # %% [markdown]
+# <!-- en -->
 # # 1. Softmax and log-softmax, from first principles
 #
 # Every cross-entropy loss in this library starts the same way: turn a row of
@@ -10,7 +11,18 @@
 # PyTorch cross-entropy loss), writes the loss as
 # `loss(x, class) = -log(exp(x[class]) / sum(exp(x)))`; document 002,
 # "Softmax损失函数计算详解" (The softmax loss, computed in detail), defines the
-# loss as `-sum_k y_k log p_k` over softmax probabilities.
+# loss as `-sum_k y_k log p_k` over softmax probabilities. This notebook also
+# exists in Chinese, `zh/01_softmax.ipynb`, built from the same source.
+# <!-- zh -->
+# # 1. 从零开始的 softmax 与 log-softmax
+#
+# 本库里的每一个交叉熵损失都从同一步开始：把一行原始分数（logits）变成概率。本笔记本亲手搭出这一步，
+# 指出朴素公式在哪里会出问题，最后落到库函数 `xr.softmax` 和 `xr.log_softmax` 上。
+#
+# 来源：文档 000《pytorch交叉熵损失详细计算步骤》把损失写成
+# `loss(x, class) = -log(exp(x[class]) / sum(exp(x)))`；文档 002《Softmax损失函数计算详解》把损失定义为
+# softmax 概率上的 `-sum_k y_k log p_k`。本笔记本与英文版 `../01_softmax.ipynb` 由同一个源文件生成，
+# 两者的数字完全一致。
 
 # %%
 import matplotlib.pyplot as plt
@@ -21,7 +33,16 @@ from xent_ref import textbook
 
 np.set_printoptions(precision=7, suppress=True)
 
+LANG = "en"  # [en]
+LANG = "zh"  # [zh]
+
+
+def _(english, chinese):
+    """The text in this notebook's language (the numbers are shared)."""
+    return chinese if LANG == "zh" else english
+
 # %% [markdown]
+# <!-- en -->
 # ## The definition
 #
 # For a row of logits $z_1, \dots, z_C$,
@@ -35,6 +56,17 @@ np.set_printoptions(precision=7, suppress=True)
 # The library keeps the same three lines as `xent_ref.textbook.softmax`: its
 # textbook module writes each function as the formula reads, and its tests hold
 # those versions equal to the production ones on ordinary inputs.
+# <!-- zh -->
+# ## 定义
+#
+# 对一行 logits $z_1, \dots, z_C$，
+#
+# $$\operatorname{softmax}(z)_i = \frac{e^{z_i}}{\sum_j e^{z_j}}.$$
+#
+# 每个输出都为正，一行之和为 1，所以可以看作 $C$ 个类别上的概率分布。我们照着公式用三行 NumPy 写出来，
+# 拿文档 001《关于nn.CrossEntropyLoss交叉熵损失中weight和ignore_index参数》例题的第一行来试。库里在
+# `xent_ref.textbook.softmax` 保留了同样的三行：textbook 模块按公式的字面写出每个函数，测试保证这些版本
+# 在普通输入上与正式实现相等。
 
 # %%
 def naive_softmax(z):
@@ -43,36 +75,48 @@ def naive_softmax(z):
 
 
 row = np.array([0.9, 0.1])
-print("naive   :", naive_softmax(row))
-print("textbook:", textbook.softmax(row))
-print("library :", xr.softmax(row))
+print(_("naive   :", "朴素公式："), naive_softmax(row))
+print(_("textbook:", "textbook："), textbook.softmax(row))
+print(_("library :", "库函数  ："), xr.softmax(row))
 assert np.allclose(naive_softmax(row), xr.softmax(row), rtol=1e-15)
 assert np.array_equal(textbook.softmax(row), naive_softmax(row))
 assert abs(xr.softmax(row).sum() - 1) < 1e-15
 
 # %% [markdown]
+# <!-- en -->
 # ## Why the library subtracts the maximum
 #
 # `exp` overflows for arguments above about 709.8 in float64 (88.7 in float32).
 # Logits that large are unusual but legal, and the formula then divides
 # infinity by infinity (the textbook version too: it shows the formula, and
 # its docstring sends you to the production version for this):
+# <!-- zh -->
+# ## 为什么库要减去最大值
+#
+# 在 float64 中，`exp` 的自变量超过约 709.8 就会溢出（float32 中是 88.7）。这么大的 logits 不常见，
+# 但完全合法，这时公式就成了无穷大除以无穷大（textbook 版本也一样：它只是展示公式，它的文档字符串
+# 会告诉你这种情况去看正式实现）：
 
 # %%
 big = np.array([1000.0, 999.0, 998.0])
 with np.errstate(over="ignore", invalid="ignore"):  # the overflow is the point here
-    print("naive   :", naive_softmax(big))
-    print("textbook:", textbook.softmax(big))
-print("library :", xr.softmax(big))
+    print(_("naive   :", "朴素公式："), naive_softmax(big))
+    print(_("textbook:", "textbook："), textbook.softmax(big))
+print(_("library :", "库函数  ："), xr.softmax(big))
 with np.errstate(over="ignore", invalid="ignore"):
     assert np.isnan(naive_softmax(big)).all() and np.isnan(textbook.softmax(big)).all()
 assert np.allclose(xr.softmax(big), xr.softmax(big - 1000.0), rtol=1e-15)
 
 # %% [markdown]
+# <!-- en -->
 # The fix costs nothing: softmax does not change when the same constant is
 # added to every logit, because $e^{z_i - m} / \sum_j e^{z_j - m}$ cancels
 # $e^{-m}$ above and below. Choosing $m = \max_j z_j$ makes the largest
 # exponent exactly $e^0 = 1$, so nothing overflows and the sum is at least 1.
+# <!-- zh -->
+# 这个修正不花任何代价：给每个 logit 加上同一个常数，softmax 不变，因为
+# $e^{z_i - m} / \sum_j e^{z_j - m}$ 的分子分母里的 $e^{-m}$ 互相抵消。取 $m = \max_j z_j$，最大的那个
+# 指数恰好是 $e^0 = 1$，于是不会溢出，而且分母至少为 1。
 
 # %%
 def shifted_softmax(z):
@@ -86,6 +130,7 @@ for shift in (-50.0, 3.0, 700.0):
     assert np.allclose(xr.softmax(row + shift), xr.softmax(row), rtol=1e-14)
 
 # %% [markdown]
+# <!-- en -->
 # ## Log-softmax and log-sum-exp
 #
 # The loss needs $\log p$, not $p$. Taking the log of a softmax that has
@@ -97,6 +142,16 @@ for shift in (-50.0, 3.0, 700.0):
 #
 # `lse` (log-sum-exp) is the same max shift again, and the result never
 # forms the tiny probability at all.
+# <!-- zh -->
+# ## log-softmax 与 log-sum-exp
+#
+# 损失需要的是 $\log p$ 而不是 $p$。对已经下溢成 0 的 softmax 取对数会得到 $-\infty$，而真实值只是一个
+# 普通的数。改为在对数域里计算：
+#
+# $$\log \operatorname{softmax}(z)_i = z_i - \operatorname{lse}(z), \qquad
+# \operatorname{lse}(z) = m + \log \sum_j e^{z_j - m}.$$
+#
+# `lse`（log-sum-exp）用的还是同样的减最大值技巧，而且整个过程根本不会算出那个极小的概率。
 
 # %%
 far = np.array([0.0, -1000.0])
@@ -115,10 +170,15 @@ assert xr.log_softmax(far)[1] == -1000.0
 assert np.allclose(far - lse(far), xr.log_softmax(far), rtol=1e-15, atol=0)
 
 # %% [markdown]
+# <!-- en -->
 # The plot follows the second class of the logits $(0, -d)$ as the gap $d$
 # grows. The exact answer is a straight line, $-\log(1 + e^{d}) \approx -d$.
 # `log(softmax)` follows it until $e^{-d}$ underflows (near $d = 745$ in
 # float64), then falls to $-\infty$; `log_softmax` stays on the line.
+# <!-- zh -->
+# 下图跟踪 logits $(0, -d)$ 中第二个类别随差距 $d$ 增大的情况。精确答案是一条直线
+# $-\log(1 + e^{d}) \approx -d$。`log(softmax)` 一直贴着它，直到 $e^{-d}$ 下溢（float64 中在 $d = 745$
+# 附近），然后掉到 $-\infty$；`log_softmax` 始终在直线上。
 
 # %%
 gaps = np.linspace(0, 800, 401)
@@ -138,16 +198,24 @@ ax.set_ylabel("log p of the second class")
 ax.legend()
 ax.set_title("Underflow: log of softmax versus log-softmax")
 plt.show()
-print(f"log(softmax) first gives -inf at d = {first_inf:g}")
+print(_(f"log(softmax) first gives -inf at d = {first_inf:g}",
+        f"log(softmax) 从 d = {first_inf:g} 起变成 -inf"))
 assert 740 < first_inf < 750 and np.isfinite(stable_log).all()
 
 # %% [markdown]
+# <!-- en -->
 # ## Temperature
 #
 # Dividing the logits by a temperature $T$ before the softmax changes how
 # sharp the distribution is without changing the order of the classes:
 # $T \to 0$ puts all the mass on the largest logit, $T \to \infty$ spreads it
 # evenly. The entropy $-\sum p \log p$ measures the spread (at most $\log C$).
+# <!-- zh -->
+# ## 温度
+#
+# 在 softmax 之前把 logits 除以温度 $T$，会改变分布的尖锐程度，但不改变类别的先后顺序：$T \to 0$ 时
+# 全部概率集中到最大的 logit 上，$T \to \infty$ 时均匀摊开。熵 $-\sum p \log p$ 衡量摊开的程度
+# （最大为 $\log C$）。
 
 # %%
 scores = np.array([2.0, 1.0, 0.5, -0.5, -1.0])
@@ -177,20 +245,26 @@ assert np.all(np.diff(entropy) > 0)  # hotter is always flatter
 assert table[0].max() > 0.99 and entropy[-1] > 0.99 * np.log(len(scores))
 
 # %% [markdown]
+# <!-- en -->
 # ## From softmax to the loss
 #
 # Document 000's formula, $-\log(e^{x_t} / \sum_j e^{x_j})$, is exactly
 # $-\text{log\_softmax}(x)_t$. So the per-sample cross-entropy is "pick the
 # log-probability of the true class and negate it", which is what
 # `xr.cross_entropy(..., reduction="none")` returns.
+# <!-- zh -->
+# ## 从 softmax 到损失
+#
+# 文档 000 的公式 $-\log(e^{x_t} / \sum_j e^{x_j})$ 恰好就是 $-\text{log\_softmax}(x)_t$。所以每个样本的
+# 交叉熵就是"取出真实类别的对数概率，再取负"，这正是 `xr.cross_entropy(..., reduction="none")` 的返回值。
 
 # %%
 logits = np.array([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3]])
 labels = np.array([0, 1, 0])
 picked = -xr.log_softmax(logits, axis=1)[np.arange(3), labels]
 per_sample = xr.cross_entropy(logits, labels, reduction="none")
-print("-log_softmax picked:", picked)
-print("cross_entropy none :", per_sample)
-print(f"mean = {per_sample.mean():.7f}")
+print(_("-log_softmax picked:", "取出的 -log_softmax："), picked)
+print(_("cross_entropy none :", "cross_entropy none："), per_sample)
+print(_("mean", "平均") + f" = {per_sample.mean():.7f}")
 assert np.allclose(picked, per_sample, rtol=1e-15)
 assert round(float(xr.cross_entropy(logits, labels)), 7) == 0.6405346
