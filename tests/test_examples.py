@@ -135,11 +135,17 @@ def test_chinese_has_the_same_numbers_line_by_line(name):
 
 
 def test_every_message_has_both_languages_with_the_same_placeholders():
+    # ... in the same order, and the same literal numbers in the same order: a reader (or
+    # a test, as tests/test_notebooks.py does) can then follow the numbers from one
+    # language to the other.
     fields = string.Formatter()
     for key, texts in _i18n.MESSAGES.items():
         assert set(texts) == set(_i18n.LANGS), key
-        names = [{f for _, f, _, _ in fields.parse(text) if f} for text in texts.values()]
+        names = [[f for _, f, _, _ in fields.parse(text) if f] for text in texts.values()]
         assert all(n == names[0] for n in names), key
+        digits = [re.findall(r"\d+", "".join(literal for literal, _, _, _ in fields.parse(text)))
+                  for text in texts.values()]
+        assert all(d == digits[0] for d in digits), key
 
 
 def test_chinese_wrap_keeps_ascii_words_whole():

@@ -57,7 +57,7 @@ MESSAGES: dict[str, dict[str, str]] = {
                      "zh": "被忽略的行 q = 0、A = 0；每一行之和都是 A - A = 0"},
     "grad.cut_classes": {
         "en": "(classes {first}..{last} left out to fit {width} columns: ex.gradient has them all)",
-        "zh": "（为了排进 {width} 列，省略了类别 {first}..{last}；ex.gradient 中有全部）",
+        "zh": "（省略了类别 {first}..{last}，以便排进 {width} 列；ex.gradient 中有全部）",
     },
     "rows.more": {"en": "... {n} more rows (to_text(max_rows=None) shows all)",
                   "zh": "……还有 {n} 行（to_text(max_rows=None) 显示全部）"},
@@ -218,9 +218,9 @@ MESSAGES: dict[str, dict[str, str]] = {
               "1) are (p - one_hot) / 4. Every row still sums to 0, weights or not: A is the "
               "total of q, so A p - q sums to A - A.",
         "zh": "梯度。第 1 行的类别权重为 2，所以它的 q 在目标处为 2，A = 2：这一行是 2 (p - "
-              "one_hot) / 4 = ({g10}, {g11})，是同一分母下不加权的行 ({h10}, {h11}) 的 {ratio} "
-              "倍。第 0 行和第 2 行（权重 1）是 (p - one_hot) / 4。不论有无权重，每行之和仍为 "
-              "0：A 是 q 的总和，所以 A p - q 的和是 A - A。",
+              "one_hot) / 4 = ({g10}, {g11})，是不加权的行的 {ratio} 倍（同一分母下不加权的行为 "
+              "({h10}, {h11})）。第 0 行和第 2 行（权重 1）是 (p - one_hot) / 4。不论有无权重，"
+              "每行之和仍为 0：A 是 q 的总和，所以 A p - q 的和是 A - A。",
     },
     "grad.weight-2-1": {
         "en": "The gradient. Now class 0 weighs 2: rows 0 and 2 have A = 2 and are 2 (p - "
