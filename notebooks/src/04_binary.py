@@ -1,4 +1,5 @@
 # %% [markdown]
+# <!-- en -->
 # # 4. Binary cross-entropy: probabilities or logits
 #
 # Document 004, "交叉熵损失函数" (The cross-entropy loss function), presents two
@@ -6,9 +7,21 @@
 # (you apply the sigmoid yourself), and `BCEWithLogitsLoss`, which takes raw
 # logits and is "numerically stable". This notebook replays its example, adds
 # `pos_weight`, and shows with two plots what "stable" means: where the
-# probability form breaks and the `-100` clamp that keeps it finite.
+# probability form breaks and the `-100` clamp that keeps it finite. This
+# notebook also exists in Chinese, `zh/04_binary.ipynb`, built from the same source.
 #
 # For one element with label $y \in [0, 1]$ and probability $p$ of class 1:
+#
+# $$\ell = -\left[\, y \log p + (1 - y) \log(1 - p) \,\right].$$
+# <!-- zh -->
+# # 4. 二元交叉熵：用概率还是用 logits
+#
+# 文档 004《交叉熵损失函数》介绍了 PyTorch 中用于二分类的两个损失：`BCELoss` 接受概率（sigmoid 由你自己
+# 做），`BCEWithLogitsLoss` 接受原始 logits，并且"数值上更稳定"。本笔记本重放它的例子，加上 `pos_weight`，
+# 再用两幅图说明"稳定"是什么意思：概率形式在哪里失效，以及让它保持有限的 `-100` 截断。本笔记本与英文版
+# `../04_binary.ipynb` 由同一个源文件生成。
+#
+# 对一个标签为 $y \in [0, 1]$、类别 1 的概率为 $p$ 的元素：
 #
 # $$\ell = -\left[\, y \log p + (1 - y) \log(1 - p) \,\right].$$
 
@@ -22,19 +35,34 @@ from xent_ref.explain import explain
 
 np.set_printoptions(precision=8, suppress=True)
 
+LANG = "en"  # [en]
+LANG = "zh"  # [zh]
+
+
+def _(english, chinese):
+    """The text in this notebook's language (the numbers are shared)."""
+    return chinese if LANG == "zh" else english
+
 # %% [markdown]
+# <!-- en -->
 # ## Document 004's example
 #
 # Logits `[2.0, -1.0, 0.5]`, labels `[1, 0, 1]`. The document's comment gives
 # the sigmoids as `tensor([0.8808, 0.2689, 0.6225])`. A sigmoid is a two-class
 # softmax over the logits $(0, x)$, so the library's `softmax` computes it.
+# <!-- zh -->
+# ## 文档 004 的例子
+#
+# logits 为 `[2.0, -1.0, 0.5]`，标签为 `[1, 0, 1]`。文档的注释给出 sigmoid 值
+# `tensor([0.8808, 0.2689, 0.6225])`。sigmoid 就是对 logits $(0, x)$ 做的两类 softmax，所以库里的
+# `softmax` 就能算它。
 
 # %%
 logits = np.array([2.0, -1.0, 0.5])
 labels = np.array([1.0, 0.0, 1.0])
 probs = xr.softmax(np.stack([np.zeros_like(logits), logits], axis=-1), axis=-1)[:, 1]
-print("document 004:", [0.8808, 0.2689, 0.6225])
-print("exact       :", probs)
+print(_("document 004:", "文档 004："), [0.8808, 0.2689, 0.6225])
+print(_("exact       :", "精确值  ："), probs)
 assert np.allclose(probs.round(4), [0.8808, 0.2689, 0.6225], rtol=0, atol=1e-12)
 assert np.allclose(probs, 1 / (1 + np.exp(-logits)), rtol=1e-15)
 
@@ -46,20 +74,26 @@ print(f"BCEWithLogitsLoss(x) : {float(bce_logits):.10f}")
 assert np.isclose(bce, bce_logits, rtol=1e-15)
 assert round(float(bce), 7) == 0.3047556
 # the same two losses as their formulas read (xent_ref.textbook)
-print(f"textbook, both forms : {float(textbook.binary_cross_entropy(probs, labels)):.10f}, "
+print(_("textbook, both forms : ", "textbook，两种形式  ：")
+      + f"{float(textbook.binary_cross_entropy(probs, labels)):.10f}, "
       f"{float(textbook.binary_cross_entropy_with_logits(logits, labels)):.10f}")
 assert np.isclose(textbook.binary_cross_entropy(probs, labels), bce, rtol=1e-15)
 assert np.isclose(textbook.binary_cross_entropy_with_logits(logits, labels), bce, rtol=1e-15)
 
 # %% [markdown]
+# <!-- en -->
 # The document prints these losses but not their values; both are
 # 0.3047556. `explain` shows the three terms: for $y = 1$ the term is
 # $-\log p$, for $y = 0$ it is $-\log(1 - p)$, written `-log p(y)` in the table.
+# <!-- zh -->
+# 文档打印了这两个损失，但没有给出数值；两者都是 0.3047556。`explain` 列出三项：$y = 1$ 时该项为 $-\log p$，
+# $y = 0$ 时为 $-\log(1 - p)$，表中写作 `-log p(y)`。
 
 # %%
-print(explain("binary_cross_entropy", probs, labels))
+print(explain("binary_cross_entropy", probs, labels).to_text(lang=LANG))
 
 # %% [markdown]
+# <!-- en -->
 # ## `pos_weight`
 #
 # The document's imbalance example sets `pos_weight = 3`: the positive term is
@@ -67,30 +101,43 @@ print(explain("binary_cross_entropy", probs, labels))
 # by the number of elements:
 #
 # $$\ell = -\left[\, w_{+}\, y \log p + (1 - y) \log(1 - p) \,\right].$$
+# <!-- zh -->
+# ## 正类权重 `pos_weight`
+#
+# 文档中类别不平衡的例子设 `pos_weight = 3`：正类项乘以 3，负类项不变，mean 仍然除以元素个数：
+#
+# $$\ell = -\left[\, w_{+}\, y \log p + (1 - y) \log(1 - p) \,\right].$$
 
 # %%
 ex = explain("binary_cross_entropy_with_logits", logits, labels, pos_weight=[3.0])
-print(ex)
+print(ex.to_text(lang=LANG))
 by_hand = (3 * ex.rows[0].neg_log_prob + ex.rows[1].neg_log_prob + 3 * ex.rows[2].neg_log_prob) / 3
 print(f"\n(3 * l0 + l1 + 3 * l2) / 3 = {by_hand:.10f}")
 assert np.isclose(ex.value, by_hand, rtol=1e-15) and ex.denominator == 3
 assert round(ex.value, 7) == 0.7054256
 
 # %% [markdown]
+# <!-- en -->
 # ## The `-100` clamp
 #
 # With probabilities, $p = 0$ and $y = 1$ would give $-\log 0 = \infty$.
 # PyTorch clamps each log at $-100$ instead, so a hopeless prediction costs
 # exactly 100, and so does every $p$ below $e^{-100} \approx 3.7 \times 10^{-44}$.
+# <!-- zh -->
+# ## `-100` 截断
+#
+# 用概率计算时，$p = 0$ 且 $y = 1$ 会得到 $-\log 0 = \infty$。PyTorch 改为把每个对数截断在 $-100$，于是一个
+# 完全没希望的预测恰好花费 100，$p$ 低于 $e^{-100} \approx 3.7 \times 10^{-44}$ 时也都是 100。
 
 # %%
 tiny = np.array([0.0, 1e-50, 1e-44, 1e-43, 1e-10])
 clamped = xr.binary_cross_entropy(tiny, np.ones_like(tiny), reduction="none")
 for p, loss in zip(tiny, clamped):
-    print(f"p = {p:7.0e}  ->  loss {loss:.6f}")
+    print(f"p = {p:7.0e}  ->  " + _("loss", "损失") + f" {loss:.6f}")
 assert list(clamped[:3]) == [100.0, 100.0, 100.0] and clamped[3] < 100
 
 # %% [markdown]
+# <!-- en -->
 # ## Why the logits form is stable
 #
 # In the logits form the loss is written with the softplus
@@ -104,6 +151,16 @@ assert list(clamped[:3]) == [100.0, 100.0, 100.0] and clamped[3] < 100
 # float64 (about 17 in float32), $\log(1 - p)$ becomes $\log 0$, and only the clamp
 # keeps the loss finite, at the wrong value 100. The true loss keeps growing
 # like $x$.
+# <!-- zh -->
+# ## 为什么 logits 形式是稳定的
+#
+# 在 logits 形式中，损失用 softplus $\operatorname{sp}(z) = \log(1 + e^z)$ 来写：
+#
+# $$\ell = w_{+}\, y\, \operatorname{sp}(-x) + (1 - y)\, \operatorname{sp}(x),$$
+#
+# softplus 的计算过程中从不构造 $1 - p$。概率形式则必须先把 $p = \sigma(x)$ 舍入成浮点数。对 logit 很大的
+# 负样本（$y = 0$），当 $x$ 超过约 36.7（float64；float32 中约为 17）时 $p$ 恰好舍入为 1，
+# $\log(1 - p)$ 变成 $\log 0$，只有截断让损失保持有限，而且是错误的值 100。真实的损失会像 $x$ 一样一直增长。
 
 # %%
 x = np.linspace(0, 120, 601)
@@ -127,19 +184,27 @@ plt.show()
 
 break64 = x[np.argmax(sigmoid == 1.0)]
 break32 = x[np.argmax(sigmoid.astype(np.float32) == 1.0)]
-print(f"sigmoid(x) rounds to 1 from x = {break64:g} (float64), {break32:g} (float32)")
-print(f"at x = 60: logits form {with_logits[300]:.6f}, probability form {on_probs64[300]:.6f}")
+print(_(f"sigmoid(x) rounds to 1 from x = {break64:g} (float64), {break32:g} (float32)",
+        f"sigmoid(x) 舍入为 1：从 x = {break64:g} 起（float64），{break32:g} 起（float32）"))
+print(_(f"at x = 60: logits form {with_logits[300]:.6f}, probability form {on_probs64[300]:.6f}",
+        f"x = 60 处：logits 形式 {with_logits[300]:.6f}，概率形式 {on_probs64[300]:.6f}"))
 assert 36 < break64 < 38 and 16 < break32 < 18
 assert np.allclose(with_logits[x >= 10], x[x >= 10], rtol=1e-5)  # softplus(x) ~ x
 assert on_probs64[300] == 100.0
 
 # %% [markdown]
+# <!-- en -->
 # ## The loss as a function of the logit
 #
 # For a positive sample the loss is $\operatorname{sp}(-x)$, for a negative one
 # $\operatorname{sp}(x)$: mirror images. `pos_weight` scales only the positive
 # curve, which is how it tells the model that a missed positive costs more
 # than a false alarm.
+# <!-- zh -->
+# ## 损失作为 logit 的函数
+#
+# 正样本的损失是 $\operatorname{sp}(-x)$，负样本的是 $\operatorname{sp}(x)$：互为镜像。`pos_weight` 只放大
+# 正样本的那条曲线，以此告诉模型：漏掉一个正样本比误报一次代价更大。
 
 # %%
 x = np.linspace(-6, 6, 241)
@@ -161,4 +226,5 @@ plt.show()
 
 assert np.allclose(curves["y = 1"], curves["y = 0"][::-1], rtol=1e-15)
 assert np.allclose(curves["y = 1, pos_weight = 3"], 3 * curves["y = 1"], rtol=1e-15)
-print(f"at x = 0 every unweighted curve is log 2 = {curves['y = 1'][120]:.7f}")
+print(_("at x = 0 every unweighted curve is log 2 = ",
+        "x = 0 处每条不加权的曲线都等于 log 2 = ") + f"{curves['y = 1'][120]:.7f}")
