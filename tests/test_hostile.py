@@ -292,3 +292,31 @@ def test_export_prints_the_content_hash(tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"sha256 {golden.corpus_sha256(golden.build_corpus())}" in out
     assert Path(tmp_path / "c.json").stat().st_size < _schema.Limits().max_bytes / 10
+
+
+@pytest.fixture(scope="module")
+def linear_low_document():
+    """The corpus's low-precision linear_cross_entropy cases (with a bias: three gradients)."""
+    cases = [c for c in golden.build_corpus() if c.id.startswith("lowprec/linear_cross_entropy/")]
+    return golden.corpus_to_json(cases)
+
+
+@pytest.mark.parametrize("name, change, message", [
+    ("error-null-for-bias", lambda p: p["grad_error"].__setitem__(2, None),
+     "grad_reference and grad_error must be null exactly where grad is null"),
+    ("reference-null-for-bias", lambda p: p["grad_reference"].__setitem__(2, None),
+     "grad_reference and grad_error must be null exactly where grad is null"),
+    ("error-scalar", lambda p: p.__setitem__("grad_error", 1e-3),
+     "grad_error: must be a list of 3 numbers or nulls"),
+    ("reference-short", lambda p: p.__setitem__("grad_reference", p["grad_reference"][:2]),
+     "grad_reference: must be a list of 3 arrays or nulls"),
+])
+def test_a_broken_rule_for_several_gradients_exits_2(tmp_path, linear_low_document, capsys,
+                                                     name, change, message):
+    document = copy.deepcopy(linear_low_document)
+    change(document["cases"][0]["rule_params"])
+    path = _write(tmp_path, document)
+    line = _verify(capsys, "--impl", "xent_ref", "--corpus", path)
+    assert message in line
+    assert cli.main(["verify", "--impl", "xent_ref", "--corpus",
+                     _write(tmp_path, linear_low_document, "good.json")]) == 0

@@ -383,6 +383,13 @@ def check_case(obj, where: str, limits: Limits) -> str:
             check_input(value, label, limits)
         else:
             check_number(value, label)
+    if grads and rule == "reference-error":
+        # each gradient has a reference and an error exactly where the case has the gradient
+        nulls = [[part is None for part in obj[key]] for key in ("grad",)] + [
+            [part is None for part in params[key]] for key in ("grad_reference", "grad_error")
+            if key in params]
+        require(all(n == nulls[0] for n in nulls), f"{where}.rule_params",
+                "grad_reference and grad_error must be null exactly where grad is null")
     return where
 
 
