@@ -1,4 +1,4 @@
-"""Write ``xent_ref/data/torch_lowprec_errors.json``: PyTorch's own error on every
+"""Write ``xent_ref/golden/data/torch_lowprec_errors.json``: PyTorch's own error on every
 float16/bfloat16 case of the golden corpus.
 
 Run it with the PyTorch 2.13 CPU environment (torch is not a dependency of xent_ref):
@@ -11,7 +11,7 @@ answer is no worse than PyTorch's in that dtype plus one ulp. This script measur
 PyTorch's error: for each case of ``golden.low_precision_specs()`` (exactly the
 corpus's inputs, keyword arguments and ``grad_output``), it runs the
 ``torch.nn.functional`` function in the case's dtype (through
-``xent_ref._torch_adapter``, the adapter ``verify --impl torch`` uses, so autograd
+``xent_ref.verify.torch_adapter``, the adapter ``verify --impl torch`` uses, so autograd
 gives the gradient) and records the largest ``|torch - float64 answer|`` over the
 loss's elements and over the gradient's (a list of one per gradient for
 ``linear_cross_entropy``). The float64 answer is xent_ref's
@@ -27,10 +27,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from xent_ref import _torch_adapter, golden
+from xent_ref import golden
+from xent_ref.verify import torch_adapter as _torch_adapter
 
 REPO = Path(__file__).resolve().parents[1]
-OUTPUT = REPO / "xent_ref" / golden.TORCH_ERRORS
+OUTPUT = REPO / "xent_ref" / "golden" / golden.TORCH_ERRORS
 
 
 def _max_error(got: np.ndarray, reference: np.ndarray) -> float:

@@ -6,7 +6,7 @@ Run with a Python that has torch (the notebooks themselves never need torch):
     /path/to/python-with-torch scripts/make_notebook_torch_values.py
 
 Every tensor is float64, so PyTorch's values and xent_ref's agree to rounding.
-Arrays are stored with xent_ref's exact JSON encoding (xent_ref._jsonio): an
+Arrays are stored with xent_ref's exact JSON encoding (xent_ref.golden.jsonio): an
 object {"dtype", "shape", "data"} with the flat row-major values, which the
 notebook reads back with plain json and numpy (every value here is finite).
 """
@@ -24,7 +24,7 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from xent_ref._jsonio import encode_array  # noqa: E402
+from xent_ref.golden.jsonio import encode_array  # noqa: E402
 
 OUT = ROOT / "notebooks" / "data" / "torch_values.json"
 

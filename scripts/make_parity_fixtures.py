@@ -8,7 +8,7 @@ Each case is a call whose answer is an edge of PyTorch's semantics: class weight
 kept total is 0, infinite weights and upstream gradients, 0-d and empty inputs,
 big-endian arrays, arguments PyTorch refuses. Torch computes the loss and (by autograd,
 ``loss.backward(grad_output)``) the gradient with respect to the input, or records the
-exception it raises. Arrays are stored with ``xent_ref._jsonio.encode_array`` (exact,
+exception it raises. Arrays are stored with ``xent_ref.golden.jsonio.encode_array`` (exact,
 non-finite values as strings). ``tests/test_parity.py`` replays every case against
 xent_ref without torch; its torch-marked test regenerates the answers live.
 
@@ -35,7 +35,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from xent_ref._jsonio import decode_array, encode_array  # noqa: E402
+from xent_ref.golden.jsonio import decode_array, encode_array  # noqa: E402
 
 OUTPUT = REPO / "tests" / "fixtures" / "parity.json"
 

@@ -8,7 +8,7 @@ Every input is drawn from one seeded NumPy generator, so the inputs do not depen
 torch version; torch only computes the expected values. For each case torch evaluates the
 ``torch.nn.functional`` twin of an xent_ref function, then ``loss.backward(grad_output)``
 gives the expected gradient with respect to the first argument. Arrays are stored with
-``xent_ref._jsonio.encode_array`` (exact, non-finite values as strings), one case per line.
+``xent_ref.golden.jsonio.encode_array`` (exact, non-finite values as strings), one case per line.
 
 Case layout (see also ``SCHEMA`` below)::
 
@@ -64,7 +64,7 @@ SCHEMA = (
     "Each case calls xent_ref.<function>(*args, **kwargs) for the loss and "
     "xent_ref.<function>_grad(*args, **kwargs, grad_output=grad_output) for the gradient "
     "(softmax/log_softmax: <function>_grad(x, grad_output, axis=...)). Arrays use "
-    "xent_ref._jsonio.encode_array; a null kwarg means None. expected.loss and expected.grad "
+    "xent_ref.golden.jsonio.encode_array; a null kwarg means None. expected.loss and expected.grad "
     "are torch.nn.functional's value and the autograd gradient w.r.t. args[0], both in the "
     "case's dtype."
 )

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 import xent_ref as xr
-from xent_ref import _i18n, examples
+from xent_ref.teach import i18n as _i18n
+from xent_ref.teach import examples
 
 EXPECTED = {
     # name: (document's figure, exact value as printed)

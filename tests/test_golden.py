@@ -9,7 +9,8 @@ import pytest
 
 import xent_ref as xr
 from xent_ref import cli, golden
-from xent_ref._jsonio import is_float
+from xent_ref.golden import corpus
+from xent_ref.golden.jsonio import is_float
 
 LOSSES = (
     "cross_entropy",
@@ -114,9 +115,9 @@ def test_exact_only_marks_low_precision_cases_pytorch_loses(cases):
     assert 0 < len(marked) < len(low)
     for case in low:
         errors = [case.rule_params["loss_error"],
-                  *golden._as_parts(case.rule_params["grad_error"])]
+                  *corpus._as_parts(case.rule_params["grad_error"])]
         references = [case.rule_params["loss_reference"],
-                      *golden._as_parts(case.rule_params["grad_reference"])]
+                      *corpus._as_parts(case.rule_params["grad_reference"])]
         loses = any(error >= 0.5 * np.abs(reference).max()
                     for error, reference in zip(errors, references) if reference is not None)
         assert bool(case.exact_only) == loses, case.id
@@ -345,7 +346,7 @@ def test_an_input_given_by_a_seed_spec_is_regenerated_on_load(cases):
     read = golden.case_from_json(obj)
     # The generator's first draw for this id is the input; the spec reproduces it exactly.
     assert read.inputs["input"].tobytes() == case.inputs["input"].tobytes()
-    assert read.inputs["target"].tolist() == golden._Stream("targets").integers(5, (3,)).tolist()
+    assert read.inputs["target"].tolist() == corpus._Stream("targets").integers(5, (3,)).tolist()
     assert not read.inputs["input"].flags.writeable
     bad = dict(obj["inputs"]["input"], low=5.0)
     obj["inputs"]["input"] = bad
@@ -377,7 +378,7 @@ def test_a_case_judged_by_reference_error():
 
 def test_a_new_function_with_more_positional_inputs(monkeypatch, cases):
     """linear_cross_entropy(input, linear_weight, target) is one more signature entry."""
-    from xent_ref import _schema
+    from xent_ref.golden import schema as _schema
 
     signature = _schema.Signature(("input", "linear_weight", "target"), False,
                                   {"reduction": "reduction"})
@@ -391,7 +392,7 @@ def test_a_new_function_with_more_positional_inputs(monkeypatch, cases):
            "kwargs": {"reduction": "sum"}, "grad_output": np.array(1.0),
            "loss": np.asarray(loss), "grad": np.zeros_like(hidden),
            "rtol": 1e-12, "atol": 1e-12, "grad_atol": 1e-12}
-    from xent_ref._jsonio import encode_array
+    from xent_ref.golden.jsonio import encode_array
 
     obj = {k: encode_array(v) if isinstance(v, np.ndarray) else v for k, v in obj.items()}
     obj["inputs"] = {k: encode_array(v) for k, v in obj["inputs"].items()}

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from xent_ref import _schema, cli, golden, verify
+from xent_ref import cli, golden, verify
+from xent_ref.golden import schema as _schema
 
 ESC = "\x1b"
 
@@ -202,7 +203,7 @@ def test_control_characters_from_a_file_are_escaped(tmp_path, corpus_document, r
 def results_document():
     """A correct results document for the softmax cases, computed by xent_ref."""
     import xent_ref as xr
-    from xent_ref._jsonio import encode_array
+    from xent_ref.golden.jsonio import encode_array
 
     return {"format": "xent-ref-results", "schema": 1, "implementation": "xent_ref",
             "results": [{"id": c.id, "loss": encode_array(golden.call_function(xr.softmax, c))}

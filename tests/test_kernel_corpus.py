@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 import xent_ref as xr
-from xent_ref import _schema, golden, verify
-from xent_ref._jsonio import dtype_named, npy_bytes, read_npy
+from xent_ref import golden, verify
+from xent_ref.golden import schema as _schema
+from xent_ref.golden.jsonio import dtype_named, npy_bytes, read_npy
 
 WRONG = Path(__file__).parent / "wrong_impls"
 
@@ -267,7 +268,7 @@ def test_the_torch_errors_cover_exactly_the_low_precision_cases(low):
 def test_the_package_ships_the_torch_errors():
     import importlib.resources
 
-    resource = importlib.resources.files("xent_ref").joinpath(golden.TORCH_ERRORS)
+    resource = importlib.resources.files("xent_ref.golden").joinpath(golden.TORCH_ERRORS)
     assert resource.is_file() and json.loads(resource.read_text("utf-8"))["cases"]
 
 
@@ -357,7 +358,7 @@ def test_xent_ref_passes_the_low_precision_cases(low):
 @pytest.mark.torch
 def test_pytorch_passes_the_low_precision_and_vocabulary_cases(low, vocab):
     pytest.importorskip("torch")
-    from xent_ref import _torch_adapter
+    from xent_ref.verify import torch_adapter as _torch_adapter
 
     cases = tuple(low.values()) + tuple(vocab.values())
     report = verify.Report("torch", verify.CorpusInfo.of(cases, "kernels"),

@@ -18,9 +18,9 @@ import pytest
 from torch_compare import TOLERANCE
 
 import xent_ref as xr
-from xent_ref import _jsonio
-from xent_ref._checks import round_once
-from xent_ref._jsonio import decode_array, is_encoded_array
+from xent_ref.golden import jsonio as _jsonio
+from xent_ref._engine.lowprec import round_once
+from xent_ref.golden.jsonio import decode_array, is_encoded_array
 
 FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "llm_golden.json").read_text())
 CASES = FIXTURE["cases"]

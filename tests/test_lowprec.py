@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import xent_ref as xr
 from strategies import class_inputs, class_weights, index_targets, probability_targets
-from xent_ref._checks import round_once
+from xent_ref._engine.lowprec import round_once
 
 ml_dtypes = pytest.importorskip("ml_dtypes")
 

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import xent_ref as xr
-from xent_ref._jsonio import decode_array
+from xent_ref.golden.jsonio import decode_array
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = json.loads((ROOT / "tests" / "fixtures" / "parity.json").read_text())

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from torch_compare import assert_matches, call_xent
 
-from xent_ref._jsonio import decode_array, is_encoded_array
+from xent_ref.golden.jsonio import decode_array, is_encoded_array
 
 FIXTURE = Path(__file__).parent / "fixtures" / "torch_golden.json"
 GOLDEN = json.loads(FIXTURE.read_text(encoding="utf-8"))

@@ -14,8 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xent_ref import _conventions, _torch_adapter, cli, golden, verify
-from xent_ref._jsonio import decode_array, encode_array, npy_bytes
+from xent_ref import cli, golden, verify
+from xent_ref.verify import conventions as _conventions
+from xent_ref.verify import torch_adapter as _torch_adapter
+from xent_ref.golden.jsonio import decode_array, encode_array, npy_bytes
 
 # Wrong, but passes: PyTorch makes the same error, which the float16/bfloat16 rule allows
 # (verify names it in a note; tests/test_kernel_corpus.py has the details).

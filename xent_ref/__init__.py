@@ -14,7 +14,7 @@ from xent_ref.cross_entropy import (
     nll_loss,
     nll_loss_grad,
 )
-from xent_ref.explain import Explanation, explain
+from xent_ref.teach.explain import Explanation, explain
 from xent_ref.linear import (
     linear_cross_entropy,
     linear_cross_entropy_grad,
@@ -29,7 +29,7 @@ from xent_ref.modules import (
 )
 from xent_ref.softmax import log_softmax, log_softmax_grad, softmax, softmax_grad
 
-__version__ = "0.2.0"
+from xent_ref.version import __version__  # noqa: E402
 
 __all__ = [
     "softmax",

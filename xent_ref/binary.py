@@ -15,7 +15,7 @@ The losses work through the leading axis a block of rows at a time, so their
 temporaries stay block-sized even for a ``(65536, 1000)`` input.
 
 float16 and bfloat16 inputs are computed in float64 and the result rounded once
-to the input's dtype (:func:`xent_ref._checks.computed_wide`): no sum or count
+to the input's dtype (:func:`xent_ref._engine.lowprec.computed_wide`): no sum or count
 overflows float16's 65504, and the one final rounding is the only error.
 """
 
@@ -25,9 +25,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xent_ref import _checks
-from xent_ref._checks import computed_wide
-from xent_ref._reduce import per_sample_scale, reduce_blocks, row_blocks, run_blocks
+from xent_ref._engine import checks
+from xent_ref._engine.lowprec import computed_wide
+from xent_ref._engine.blocks import row_blocks, run_blocks
+from xent_ref._engine.reduce import per_sample_scale, reduce_blocks
 
 # PyTorch clamps each log at -100 so that p = 0 (or 1) gives a loss of 100, not inf.
 LOG_CLAMP = -100.0
@@ -76,17 +77,17 @@ class _Call:
 
 def _prepare(input, target, weight, reduction, pos_weight=None, probabilities=False) -> _Call:
     # A 0-d input is one element (PyTorch accepts it): checked as it is, computed as (1,).
-    x = _checks.as_float_array(input, "input")
+    x = checks.as_float_array(input, "input")
     if x.ndim:
-        x = _checks.as_input(x)
+        x = checks.as_input(x)
     shape = x.shape
-    reduction = _checks.check_reduction(reduction)
-    y = _checks.same_shape_target(target, x)
+    reduction = checks.check_reduction(reduction)
+    y = checks.same_shape_target(target, x)
     if probabilities:
-        _checks.check_unit_interval(x, "input")
-        _checks.check_unit_interval(y, "target")
-    weight = _checks.broadcast_weight(weight, x.shape, "weight", x.dtype)
-    pos_weight = _checks.broadcast_weight(pos_weight, y.shape, "pos_weight", x.dtype)
+        checks.check_unit_interval(x, "input")
+        checks.check_unit_interval(y, "target")
+    weight = checks.broadcast_weight(weight, x.shape, "weight", x.dtype)
+    pos_weight = checks.broadcast_weight(pos_weight, y.shape, "pos_weight", x.dtype)
     if x.ndim == 0:
         x, y = x.reshape(1), y.reshape(1)
         weight = None if weight is None else weight.reshape(1)
@@ -96,7 +97,7 @@ def _prepare(input, target, weight, reduction, pos_weight=None, probabilities=Fa
 
 def _upstream(call: _Call, grad_output) -> np.ndarray:
     """``dL/d loss`` for every element, broadcast to the input's shape."""
-    g = _checks.grad_output(grad_output, call.reduction, call.shape, call.input.dtype)
+    g = checks.grad_output(grad_output, call.reduction, call.shape, call.input.dtype)
     scale = per_sample_scale(g, call.reduction, call.input.size)
     return np.broadcast_to(np.reshape(scale, call.input.shape) if scale.ndim else scale,
                            call.input.shape)

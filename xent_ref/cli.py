@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from xent_ref import __version__
+from xent_ref.version import __version__
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -101,7 +101,7 @@ def _parse(parser: argparse.ArgumentParser, argv) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = _parse(_build_parser(), argv)
     if args.command == "examples":
-        from xent_ref import examples
+        from xent_ref.teach import examples
 
         return examples.main(args.names, list_only=args.list, lang=args.lang)
     if args.command == "golden":

@@ -43,7 +43,7 @@ formed as :math:`-A\,\text{others}/S + \sum_{c \ne j^*} q_c` instead of
 :math:`A/S - q_{j^*}`, which would round a confident prediction's gradient to 0.
 
 float16 and bfloat16 inputs are computed in float64 and the result rounded once
-to the input's dtype (:func:`xent_ref._checks.computed_wide`): no sum or count
+to the input's dtype (:func:`xent_ref._engine.lowprec.computed_wide`): no sum or count
 overflows float16's 65504, and the one final rounding is the only error.
 """
 
@@ -53,9 +53,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xent_ref import _checks, llm_options
-from xent_ref._checks import computed_wide
-from xent_ref._reduce import class_blocks, divided, per_sample_scale, reduce, reduce_blocks
+from xent_ref import llm_options
+from xent_ref._engine import checks
+from xent_ref._engine.lowprec import computed_wide
+from xent_ref._engine.blocks import class_blocks
+from xent_ref._engine.reduce import divided, per_sample_scale, reduce, reduce_blocks
 from xent_ref.softmax import exp_shifted_inplace, shifted_logits
 
 
@@ -106,27 +108,27 @@ class _Call:
 
 def _prepare(input, target, weight, ignore_index, reduction, label_smoothing=0.0,
              allow_probabilities=True) -> _Call:
-    logits = _checks.as_input(input)
-    reduction = _checks.check_reduction(reduction)
-    ignore_index = _checks.check_ignore_index(ignore_index)
-    _checks.check_label_smoothing(label_smoothing)
+    logits = checks.as_input(input)
+    reduction = checks.check_reduction(reduction)
+    ignore_index = checks.check_ignore_index(ignore_index)
+    checks.check_label_smoothing(label_smoothing)
     n_classes = logits.shape[0 if logits.ndim == 1 else 1]
     # No classes is an error, unless there are no samples either: a (0, 0) input is an
     # empty batch (PyTorch: mean nan, sum 0).
     if n_classes == 0 and (logits.ndim == 1 or logits.shape[0] * np.prod(logits.shape[2:]) > 0):
         raise ValueError(f"input: the class axis has size 0 (input shape {logits.shape})")
-    weight = _checks.class_weight(weight, n_classes, logits.dtype)
-    target = _checks.as_array(target, "target")
+    weight = checks.class_weight(weight, n_classes, logits.dtype)
+    target = checks.as_array(target, "target")
     batch = 1 if logits.ndim == 1 else logits.shape[0]
     loss_shape = () if logits.ndim == 1 else (batch,) + logits.shape[2:]
     positions = int(np.prod(logits.shape[2:]))  # S = d1 * ... * dk (1 for 1-D and 2-D input)
     as_3d = (batch, n_classes, positions)
     if allow_probabilities and target.shape == logits.shape:
-        target = _checks.probability_target(target, ignore_index, logits.dtype)
+        target = checks.probability_target(target, ignore_index, logits.dtype)
         return _Call(logits.shape, loss_shape, logits.reshape(as_3d), target.reshape(as_3d),
                      weight, ignore_index, reduction, probabilities=True,
                      denominator=float(np.prod(loss_shape)))
-    target = _checks.index_target(target, logits.shape, ignore_index)
+    target = checks.index_target(target, logits.shape, ignore_index)
     call = _Call(logits.shape, loss_shape, logits.reshape(as_3d), target.reshape(batch, positions),
                  weight, ignore_index, reduction, probabilities=False, denominator=0.0)
     # mean = sum_i w_{t_i} l_i / sum_{i kept} w_{t_i}: the same denominator for the loss
@@ -140,7 +142,7 @@ def _prepare(input, target, weight, ignore_index, reduction, label_smoothing=0.0
 
 def _scale(call: _Call, grad_output):
     """``dL/d loss_i`` for all samples: a scalar, or an ``(N, S)`` array for ``none``."""
-    g = _checks.grad_output(grad_output, call.reduction, call.loss_shape, call.logits.dtype)
+    g = checks.grad_output(grad_output, call.reduction, call.loss_shape, call.logits.dtype)
     scale = per_sample_scale(g, call.reduction, call.denominator)
     n, _, positions = call.logits.shape
     return scale.reshape(n, positions) if call.reduction == "none" else scale
@@ -284,7 +286,7 @@ def _with_options(input, target, weight, ignore_index, reduction, label_smoothin
                                                              call.probabilities)
     ce_scale = z_scale = None
     if with_grad:
-        g = _checks.grad_output(grad_output, call.reduction, call.loss_shape, logits.dtype)
+        g = checks.grad_output(grad_output, call.reduction, call.loss_shape, logits.dtype)
         ce_scale, z_scale = llm_options.scales(g, call.reduction, ce_denominator, z_denominator,
                                                call.loss_shape)
     ce, zl, grad = cross_entropy_parts(logits, target, call.weight, call.ignore_index,

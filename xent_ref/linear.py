@@ -46,8 +46,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from xent_ref import _checks, llm_options
-from xent_ref._checks import computed_wide
+from xent_ref import llm_options
+from xent_ref._engine import checks
+from xent_ref._engine.lowprec import computed_wide
 from xent_ref.cross_entropy import _prepare, cross_entropy_parts
 
 # Rows per chunk, by default: about this many bytes of logits at a time, or a quarter of
@@ -67,11 +68,11 @@ def _prepare_linear(input, linear_weight, target, linear_bias, weight, reduction
                     label_smoothing, chunk_size):
     """Checked arrays ``(h, W, b, call, rows)``; ``call`` describes the (never formed)
     logits ``(N, V, d1, ..., dK)``, ``rows`` is the chunk size."""
-    h = _checks.as_input(input, "input")
+    h = checks.as_input(input, "input")
     if h.ndim > 2:
         raise ValueError(f"input: expected shape (N, H) or (H,), got {h.ndim} dimensions "
                          f"{h.shape}")
-    w = _checks.as_float_array(linear_weight, "linear_weight", h.dtype)
+    w = checks.as_float_array(linear_weight, "linear_weight", h.dtype)
     if w.ndim < 2 or w.shape[-1] != h.shape[-1]:
         raise ValueError(f"linear_weight: expected shape (V, {h.shape[-1]}) or "
                          f"(V, d1, ..., dK, {h.shape[-1]}) for an input with {h.shape[-1]} "
@@ -82,12 +83,12 @@ def _prepare_linear(input, linear_weight, target, linear_bias, weight, reduction
                          f"inputs (N, {h.shape[-1]}), got the single input of shape {h.shape}")
     b = None
     if linear_bias is not None:
-        b = _checks.as_float_array(linear_bias, "linear_bias", h.dtype)
+        b = checks.as_float_array(linear_bias, "linear_bias", h.dtype)
         if b.shape != out_features:
             raise ValueError(f"linear_bias: expected shape {out_features}, one per output, "
                              f"got shape {b.shape}")
     logits_shape = h.shape[:-1] + out_features
-    target_shape = _checks.as_array(target, "target").shape
+    target_shape = checks.as_array(target, "target").shape
     index_shape = h.shape[:-1] + out_features[1:]
     if target_shape not in (index_shape, logits_shape):
         raise ValueError(f"target: expected shape {index_shape} (class indices) or "
@@ -109,7 +110,7 @@ def _prepare_linear(input, linear_weight, target, linear_bias, weight, reduction
         budget = max(CHUNK_BYTES, w.nbytes // 4)
         rows = max(1, budget // max(1, outputs * h.dtype.itemsize))
     else:
-        rows = _checks.check_count(chunk_size, "chunk_size (rows per chunk)", minimum=1)
+        rows = checks.check_count(chunk_size, "chunk_size (rows per chunk)", minimum=1)
     return h, w, b, call, rows
 
 
@@ -139,7 +140,7 @@ def _linear_cross_entropy(input, linear_weight, target, linear_bias, weight, red
                                                              call.probabilities)
     ce_scale = z_scale = None
     if with_grad:
-        g = _checks.grad_output(grad_output, call.reduction, call.loss_shape, dtype)
+        g = checks.grad_output(grad_output, call.reduction, call.loss_shape, dtype)
         ce_scale, z_scale = llm_options.scales(g.reshape(loss_shape) if one_row else g,
                                                call.reduction, ce_denominator, z_denominator,
                                                loss_shape)

@@ -51,8 +51,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xent_ref import _checks
-from xent_ref._reduce import reduce
+from xent_ref._engine import checks
+from xent_ref._engine.reduce import reduce
 from xent_ref.softmax import exp_shifted_inplace, shifted_logits
 
 
@@ -66,8 +66,8 @@ class Options:
 
     @classmethod
     def checked(cls, logit_scale=1.0, softcap=None, z_loss=0.0) -> "Options":
-        return cls(_checks.check_logit_scale(logit_scale), _checks.check_softcap(softcap),
-                   _checks.check_z_loss(z_loss))
+        return cls(checks.check_logit_scale(logit_scale), checks.check_softcap(softcap),
+                   checks.check_z_loss(z_loss))
 
     @property
     def is_default(self) -> bool:

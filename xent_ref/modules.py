@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from xent_ref import _checks
+from xent_ref._engine import checks
 from xent_ref.binary import (
     binary_cross_entropy,
     binary_cross_entropy_grad,
@@ -141,13 +141,13 @@ class LinearCrossEntropyLoss(_Loss):
         super().__init__(weight=weight, reduction=reduction, ignore_index=ignore_index,
                          label_smoothing=label_smoothing, logit_scale=logit_scale,
                          softcap=softcap, z_loss=z_loss, chunk_size=chunk_size)
-        in_features = _checks.check_count(in_features, "in_features")
-        num_classes = _checks.check_count(num_classes, "num_classes")
+        in_features = checks.check_count(in_features, "in_features")
+        num_classes = checks.check_count(num_classes, "num_classes")
         if not isinstance(out_features, (tuple, list)):
             raise TypeError(f"out_features: expected a tuple of sizes (d1, ..., dK), got "
                             f"{out_features!r}")
-        shape = (num_classes, *(_checks.check_count(d, "out_features") for d in out_features))
-        dtype = _checks.floating_dtype(np.float32 if dtype is None else dtype)
+        shape = (num_classes, *(checks.check_count(d, "out_features") for d in out_features))
+        dtype = checks.floating_dtype(np.float32 if dtype is None else dtype)
         rng = np.random.default_rng(seed)
         bound = 1.0 / math.sqrt(in_features) if in_features > 0 else 0.0
         self.in_features = in_features

@@ -23,7 +23,7 @@ prediction's tiny loss: for logits ``[50, 0, 0]`` the loss of class 0 is
 ``log1p(2 e^-50) = 3.86e-22``, while ``log(1 + 3.86e-22)`` rounds to 0.
 
 float16 and bfloat16 inputs are computed in float64 and the result rounded once
-to the input's dtype (:func:`xent_ref._checks.computed_wide`): no sum or count
+to the input's dtype (:func:`xent_ref._engine.lowprec.computed_wide`): no sum or count
 overflows float16's 65504, and the one final rounding is the only error.
 """
 
@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from xent_ref._checks import as_float_array, as_input, check_axis, computed_wide
+from xent_ref._engine.checks import as_float_array, as_input, check_axis
+from xent_ref._engine.lowprec import computed_wide
 
 
 def exp_shifted_inplace(shifted: np.ndarray, axis: int,

@@ -41,8 +41,8 @@ def _option_value(key: str, value) -> str:
         return str(float(value))
     if key == "dtype" and not isinstance(value, str):
         return np.dtype(value).name
-    if isinstance(value, str) and value in golden._DTYPE_SUFFIXES:
-        return golden._DTYPE_SUFFIXES[value]
+    if isinstance(value, str) and value in golden.DTYPE_SUFFIXES:
+        return golden.DTYPE_SUFFIXES[value]
     return str(value)
 
 
@@ -65,11 +65,11 @@ def cases(name: str | None = None, **filters) -> list[Case]:
     if name is not None and name not in golden.FUNCTIONS:
         raise ValueError(f"name: unknown function {name!r}; expected one of "
                          f"{', '.join(golden.FUNCTIONS)}")
-    known = set(golden._ID_KEYS)
+    known = set(golden.ID_KEYS)
     unknown = sorted(set(filters) - known)
     if unknown:
         raise TypeError(f"cases() got unknown filters {unknown}; expected some of "
-                        f"{', '.join(golden._ID_KEYS)}")
+                        f"{', '.join(golden.ID_KEYS)}")
     wanted = {key: {_option_value(key, v) for v in value}
               if isinstance(value, (list, tuple, set, frozenset))
               else {_option_value(key, value)} for key, value in filters.items()}

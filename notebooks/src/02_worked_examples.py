@@ -29,7 +29,7 @@ import numpy as np
 
 import xent_ref as xr
 from xent_ref import textbook
-from xent_ref.explain import explain
+from xent_ref import explain
 
 LANG = "en"  # [en]
 LANG = "zh"  # [zh]

@@ -26,7 +26,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import xent_ref as xr
-from xent_ref.explain import explain
+from xent_ref import explain
 
 np.set_printoptions(precision=7, suppress=True)
 

@@ -31,7 +31,7 @@ import numpy as np
 
 import xent_ref as xr
 from xent_ref import textbook
-from xent_ref.explain import explain
+from xent_ref import explain
 
 np.set_printoptions(precision=8, suppress=True)
 

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from xent_ref._jsonio import DTYPES, FLOAT_DTYPES, dtype_named
+from xent_ref.golden.jsonio import DTYPES, FLOAT_DTYPES, dtype_named
 
 
 class SchemaError(ValueError):

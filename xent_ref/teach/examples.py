@@ -8,7 +8,7 @@ with the reason they differ.
 Run ``xent-ref examples --list`` for the names, ``xent-ref examples NAME`` for one,
 ``--lang zh`` for Chinese. After its loss, each example derives its gradient in
 words and numbers, read from :func:`xent_ref.explain`'s gradient table. Every
-sentence lives in :mod:`xent_ref._i18n`, in both languages, keyed by one id; the
+sentence lives in :mod:`xent_ref.teach.i18n`, in both languages, keyed by one id; the
 numbers are formatted here, once, for both.
 """
 
@@ -20,9 +20,9 @@ from typing import Callable
 
 import numpy as np
 
-import xent_ref as xr
-from xent_ref._i18n import LANGS, ljust, message, width, wrap
-from xent_ref.explain import Explanation, explain
+from xent_ref import functions as lib
+from xent_ref.teach.i18n import LANGS, ljust, message, width, wrap
+from xent_ref.teach.explain import Explanation, explain
 
 __all__ = ["EXAMPLES", "DOCUMENTS", "main", "run"]
 
@@ -151,7 +151,7 @@ def _plain(lang: str) -> list:
              "0.6406"),
             (message("fig.replay", lang), _exact(hand)),
             (message("fig.float32", lang),
-             _float32(xr.cross_entropy, LOGITS_3X2, LABELS_3X2)),
+             _float32(lib.cross_entropy, LOGITS_3X2, LABELS_3X2)),
             (message("fig.exact", lang), _exact(ex.result)),
         ]
     )
@@ -178,7 +178,7 @@ def _ignore_index(lang: str) -> list:
     )
     lines += _why("ignore-index", hand5=f"{hand:.5f}", hand4=f"{hand:.4f}")
     rows = ex.gradient.rows
-    plain = xr.cross_entropy_grad(LOGITS_3X2, LABELS_3X2)
+    plain = lib.cross_entropy_grad(LOGITS_3X2, LABELS_3X2)
     lines += _gradient("ignore-index", g10=_g(rows[1, 0]), g11=_g(rows[1, 1]),
                        g00=_g(rows[0, 0]), g01=_g(rows[0, 1]),
                        ratio=f"{rows[0, 0] / plain[0, 0]:.6g}")
@@ -201,7 +201,7 @@ def _weight_1_2(lang: str) -> list:
                   den=f"{ex.denominator:g}")
     rows = ex.gradient.rows
     # the same rows unweighted, over the same denominator: sum-reduced, divided by 4
-    unweighted = xr.cross_entropy_grad(LOGITS_3X2, LABELS_3X2, reduction="sum") / ex.denominator
+    unweighted = lib.cross_entropy_grad(LOGITS_3X2, LABELS_3X2, reduction="sum") / ex.denominator
     lines += _gradient("weight-1-2", g10=_g(rows[1, 0]), g11=_g(rows[1, 1]),
                        h10=_g(unweighted[1, 0]), h11=_g(unweighted[1, 1]),
                        ratio=f"{rows[1, 1] / unweighted[1, 1]:.6g}")
@@ -211,8 +211,8 @@ def _weight_1_2(lang: str) -> list:
 @_example("weight-2-1", "001")
 def _weight_2_1(lang: str) -> list:
     ex, lines = _explained(lang, "cross_entropy", LOGITS_3X2, LABELS_3X2, weight=[2.0, 1.0])
-    plain = xr.cross_entropy(LOGITS_3X2, LABELS_3X2)
-    heavy = xr.cross_entropy(LOGITS_3X2, LABELS_3X2, weight=[1.0, 2.0])
+    plain = lib.cross_entropy(LOGITS_3X2, LABELS_3X2)
+    heavy = lib.cross_entropy(LOGITS_3X2, LABELS_3X2, weight=[1.0, 2.0])
     lines += _figures(
         [
             (message("fig.lower", lang), "-"),
@@ -223,7 +223,7 @@ def _weight_2_1(lang: str) -> list:
     )
     lines += _why("weight-2-1", nlp=f"{ex.rows[1].neg_log_prob:.4f}")
     rows = ex.gradient.rows
-    plain_grad = xr.cross_entropy_grad(LOGITS_3X2, LABELS_3X2)
+    plain_grad = lib.cross_entropy_grad(LOGITS_3X2, LABELS_3X2)
     lines += _gradient("weight-2-1", den=f"{ex.denominator:g}", g10=_g(rows[1, 0]),
                        g11=_g(rows[1, 1]), plain11=_g(plain_grad[1, 1]))
     return lines
@@ -239,7 +239,7 @@ def _four_by_three(lang: str) -> list:
             (message("fig.by_hand", lang, doc="001", sum="4.16007/4"), "1.0400175"),
             (message("fig.replay", lang), _exact(_hand(ex, 4))),
             (message("fig.float32", lang),
-             _float32(xr.cross_entropy, LOGITS_4X3, LABELS_4X3, **kwargs)),
+             _float32(lib.cross_entropy, LOGITS_4X3, LABELS_4X3, **kwargs)),
             (message("fig.exact", lang), _exact(ex.result)),
         ]
     )
@@ -257,7 +257,7 @@ def _label_smoothing(lang: str) -> list:
     logits = np.random.default_rng(3).normal(size=(2, num_classes)).round(2)
     one_hot = np.eye(num_classes)[labels]
     smoothed = (1 - eps) * one_hot + eps / num_classes  # document 003's formula
-    log_probs = xr.log_softmax(logits, axis=1)
+    log_probs = lib.log_softmax(logits, axis=1)
     by_class = (-smoothed * log_probs).mean(0).sum()  # document 003's loss, line for line
     ex, table = _explained(lang, "cross_entropy", logits, labels, label_smoothing=eps)
     lines = [message("ls.logits", lang)]
@@ -275,7 +275,7 @@ def _label_smoothing(lang: str) -> list:
         [
             (message("fig.by_class", lang), _exact(by_class)),
             ("cross_entropy(label_smoothing=0.1)", _exact(ex.result)),
-            (message("fig.as_probs", lang), _exact(xr.cross_entropy(logits, smoothed))),
+            (message("fig.as_probs", lang), _exact(lib.cross_entropy(logits, smoothed))),
             (message("fig.class_minus", lang), f"{by_class - ex.result:.1e}"),
         ]
     )
@@ -290,9 +290,9 @@ def _label_smoothing(lang: str) -> list:
 def _binary(lang: str) -> list:
     logits = np.array(BINARY_LOGITS)
     # sigmoid(x) is a two-class softmax over the logits (0, x).
-    probs = xr.softmax(np.stack([np.zeros_like(logits), logits], axis=-1))[:, 1]
-    bce = xr.binary_cross_entropy(probs, BINARY_TARGETS)
-    with_logits = xr.binary_cross_entropy_with_logits(logits, BINARY_TARGETS)
+    probs = lib.softmax(np.stack([np.zeros_like(logits), logits], axis=-1))[:, 1]
+    bce = lib.binary_cross_entropy(probs, BINARY_TARGETS)
+    with_logits = lib.binary_cross_entropy_with_logits(logits, BINARY_TARGETS)
     lines = _figures(
         [
             (message("fig.doc_sigmoid", lang), "[0.8808, 0.2689, 0.6225]"),
@@ -310,7 +310,7 @@ def _binary(lang: str) -> list:
             (message("fig.bce_logits", lang), _exact(with_logits)),
             (message("fig.difference", lang), f"{bce - with_logits:.1e}"),
             (message("fig.pos_weight", lang), _exact(
-                xr.binary_cross_entropy_with_logits(logits, BINARY_TARGETS, pos_weight=[3.0])
+                lib.binary_cross_entropy_with_logits(logits, BINARY_TARGETS, pos_weight=[3.0])
             )),
         ]
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from xent_ref._jsonio import dtype_named
+from xent_ref.golden.jsonio import dtype_named
 
 try:
     import torch

@@ -28,9 +28,9 @@ from typing import Callable
 
 import numpy as np
 
-import xent_ref as xr
+from xent_ref import functions as lib
 from xent_ref import golden
-from xent_ref._jsonio import is_float
+from xent_ref.golden.jsonio import is_float
 
 LOSSES = ("cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits")
 BINARY = ("binary_cross_entropy", "binary_cross_entropy_with_logits")
@@ -64,7 +64,7 @@ RAISES = _Raises()
 def _call(case, function, inputs=None, kwargs=None, grad_output=None):
     """xent_ref's ``function`` (a loss or its ``_grad``) on ``case`` with some arguments
     replaced; :data:`RAISES` when xent_ref refuses them."""
-    fn = getattr(xr, function)
+    fn = lib.named(function)
     try:
         with np.errstate(all="ignore"):
             if function.endswith("_grad"):
@@ -256,8 +256,8 @@ def _bce_clip(case, function, got):
         return _call(case, function, {"input": clipped, "target": y})
     # -(pw y log p + (1 - y) log(1 - p)): xent_ref's BCE at targets 1 and 0 gives the logs.
     ones, zeros = np.ones_like(y), np.zeros_like(y)
-    log_p = xr.binary_cross_entropy(clipped, ones, reduction="none")
-    log_q = xr.binary_cross_entropy(clipped, zeros, reduction="none")
+    log_p = lib.binary_cross_entropy(clipped, ones, reduction="none")
+    log_q = lib.binary_cross_entropy(clipped, zeros, reduction="none")
     pos_weight = case.kwargs.get("pos_weight", 1.0)
     return _elementwise(case, pos_weight * y * log_p + (1 - y) * log_q)
 
@@ -327,7 +327,7 @@ def _soft_target_p_minus_y(case, function, got):
     reduction = _reduction(case)
     scale = (np.expand_dims(g, axis) if reduction == "none"
              else g / (y.size // n_classes if reduction == "mean" else 1))
-    p = xr.softmax(x.astype(np.float64), axis=axis)
+    p = lib.softmax(x.astype(np.float64), axis=axis)
     return (case.grad + (1 - mass) * p * scale).astype(case.grad.dtype)
 
 
@@ -363,8 +363,8 @@ def _true_class_rounded(case, function, got):
         return None
     x = case.inputs["input"].astype(np.float64)
     axis = _class_axis(case)
-    rounded = xr.softmax(x, axis=axis).astype(case.grad.dtype).astype(np.float64)
-    inputs = {"input": xr.log_softmax(x, axis=axis), "target": case.inputs["target"]}
+    rounded = lib.softmax(x, axis=axis).astype(case.grad.dtype).astype(np.float64)
+    inputs = {"input": lib.log_softmax(x, axis=axis), "target": case.inputs["target"]}
     # As in _lse_first: the nll_loss gradient is -w_t g / denominator at the target,
     # and p times minus its row sum is the softmax part.
     nll_grad = _call(case, "nll_loss_grad", inputs, golden.widened(case.kwargs),
@@ -530,7 +530,7 @@ def _softcap_grad_without_slope(case, function, got):
     else:
         logits = wide["input"]
     z = cap * np.tanh(scale * logits / cap)
-    g_z = xr.cross_entropy_grad(z, wide["target"], grad_output=case.grad_output.astype(
+    g_z = lib.cross_entropy_grad(z, wide["target"], grad_output=case.grad_output.astype(
         np.float64), **golden.widened(_without(options, "chunk_size")))
     g = scale * g_z
     if case.function == "linear_cross_entropy":

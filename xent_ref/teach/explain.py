@@ -21,7 +21,7 @@ checks that ``numerator / denominator`` is the library's result and that
 disagrees with the library. (``q`` is :func:`xent_ref.textbook.target_distribution`,
 the one place the target distribution is written down.)
 
->>> from xent_ref.explain import explain
+>>> from xent_ref.teach.explain import explain
 >>> ex = explain("cross_entropy", [[0.9, 0.1], [0.8, 0.2], [0.7, 0.3]], [0, 1, 0],
 ...              weight=[1.0, 2.0])
 >>> float(ex.denominator)
@@ -40,9 +40,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-import xent_ref as xr
-from xent_ref._checks import finfo
-from xent_ref._i18n import ljust, message, width
+from xent_ref import functions as lib
+from xent_ref._engine.lowprec import finfo
+from xent_ref.teach.i18n import ljust, message, width
 from xent_ref.binary import GRAD_EPSILON
 from xent_ref.textbook import target_distribution
 
@@ -413,11 +413,11 @@ def explain(fn: str | Callable, input: Any, target: Any, grad_output: Any = None
            [ 0.  , -0.75]])
     """
     name = _loss_name(fn)
-    loss_fn = getattr(xr, name)
+    loss_fn = lib.named(name)
     reduction = kwargs.get("reduction", "mean")
     # The library validates the arguments; its errors surface unchanged.
     result = loss_fn(input, target, **kwargs)
-    grad = np.asarray(getattr(xr, name + "_grad")(input, target, **kwargs,
+    grad = np.asarray(lib.named(name + "_grad")(input, target, **kwargs,
                                                   grad_output=grad_output))
     losses = np.asarray(loss_fn(input, target, **{**kwargs, "reduction": "none"}))
     if losses.size == 0:
@@ -455,7 +455,7 @@ def explain(fn: str | Callable, input: Any, target: Any, grad_output: Any = None
 
 def _loss_name(fn: str | Callable) -> str:
     name = fn if isinstance(fn, str) else getattr(fn, "__name__", "")
-    if name not in LOSSES or (not isinstance(fn, str) and fn is not getattr(xr, name)):
+    if name not in LOSSES or (not isinstance(fn, str) and fn is not lib.named(name)):
         raise ValueError(f"fn: expected one of {LOSSES} (name or xent_ref function), got {fn!r}")
     return name
 
@@ -466,8 +466,8 @@ def _multiclass_rows(name, input, target, kwargs, losses):
     class_axis = 1 if scores.ndim >= 2 else 0
     num_classes = scores.shape[class_axis]
     if name == "cross_entropy":
-        log_probs = np.asarray(xr.log_softmax(scores, axis=class_axis))
-        probs = np.asarray(xr.softmax(scores, axis=class_axis))
+        log_probs = np.asarray(lib.log_softmax(scores, axis=class_axis))
+        probs = np.asarray(lib.softmax(scores, axis=class_axis))
     else:
         log_probs = scores.astype(losses.dtype)
         with np.errstate(over="ignore"):  # nll_loss takes any input: exp(1000) is inf, shown so
@@ -486,7 +486,7 @@ def _multiclass_rows(name, input, target, kwargs, losses):
 
     if target.shape == scores.shape and target.dtype.kind == "f":
         # -sum_c w[c] y[c] log p[c]: the library's own loss of the row, minus the smoothing
-        plain = np.asarray(xr.cross_entropy(scores, target, weight=kwargs.get("weight"),
+        plain = np.asarray(lib.cross_entropy(scores, target, weight=kwargs.get("weight"),
                                             reduction="none")).reshape(-1)
         rows = [
             Row(pos, None, None, float(plain[i]), None, True,
@@ -551,7 +551,7 @@ def _binary_gradient(name, input, target, kwargs, grad, losses) -> Gradient:
                         scale=None, curvature=curvature)
     r = flat("pos_weight")
     # sigmoid(x) = exp(-softplus(-x)), and softplus(-x) is the library's loss at y = 1
-    at_one = xr.binary_cross_entropy_with_logits(x, np.ones(x.shape, losses.dtype),
+    at_one = lib.binary_cross_entropy_with_logits(x, np.ones(x.shape, losses.dtype),
                                                  reduction="none")
     p = np.exp(-np.asarray(at_one, dtype=np.float64)).reshape(-1)
     return Gradient(grad, grad.reshape(-1), p, w * r * y, w * (1 + (r - 1) * y), scale=None)
@@ -571,7 +571,7 @@ def _scaled(gradient: Gradient, grad_output, reduction: str, denominator, shape)
 
 
 def _binary_rows(name, input, target, kwargs, losses):
-    loss_fn = getattr(xr, name)
+    loss_fn = lib.named(name)
     x = np.asarray(input)
     y = np.asarray(target, dtype=losses.dtype)
     # -log p(y) without weights is the same call with the weights left out.

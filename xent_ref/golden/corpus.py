@@ -45,13 +45,13 @@ from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
-import xent_ref as xr
-from xent_ref import _schema
-from xent_ref._checks import finfo, round_once
-from xent_ref._jsonio import (decode_array, dtype_named, encode_array, is_float, npy_bytes,
-                              read_npy)
+from xent_ref import functions as lib
+from xent_ref.version import __version__
+from xent_ref.golden import schema as _schema
+from xent_ref._engine.lowprec import finfo, round_once
+from xent_ref.golden.jsonio import (decode_array, dtype_named, encode_array, is_float, npy_bytes, read_npy)
 # FUNCTIONS is re-exported: golden.FUNCTIONS is the corpus's list of functions.
-from xent_ref._schema import FUNCTIONS, SIGNATURES, SchemaError, printable  # noqa: F401
+from xent_ref.golden.schema import FUNCTIONS, SIGNATURES, SchemaError, printable  # noqa: F401
 
 FORMAT = "xent-ref-golden"
 # 3: nll_loss inputs drawn without log_softmax (bit-identical across NumPy versions),
@@ -202,8 +202,8 @@ def call_grad(fn: Callable, case: Case, inputs=None, kwargs=None, grad_output=No
 # What a case id says
 # ---------------------------------------------------------------------------
 
-_DTYPE_SUFFIXES = {"f16": "float16", "bf16": "bfloat16", "f32": "float32", "f64": "float64"}
-_ID_KEYS = ("kind", "target", "edge", "classes", "shape", "axis", "reduction", "weight",
+DTYPE_SUFFIXES = {"f16": "float16", "bf16": "bfloat16", "f32": "float32", "f64": "float64"}
+ID_KEYS = ("kind", "target", "edge", "classes", "shape", "axis", "reduction", "weight",
             "pos_weight", "ignore_index", "smoothing", "logit_scale", "softcap", "z_loss",
             "dtype")
 # Ids that start with one of these name the function next, then options; edge cases
@@ -240,8 +240,8 @@ def parse_id(case_id: str) -> dict[str, str]:
         parts = parts[1:]
     for token in parts:
         key, _, value = token.partition("=")
-        if token in _DTYPE_SUFFIXES:
-            options["dtype"] = _DTYPE_SUFFIXES[token]
+        if token in DTYPE_SUFFIXES:
+            options["dtype"] = DTYPE_SUFFIXES[token]
         elif token in _schema.REDUCTIONS:
             options["reduction"] = token
         elif token in ("index", "probs"):
@@ -266,7 +266,7 @@ def parse_id(case_id: str) -> dict[str, str]:
             options["ignore_index"] = token
         else:
             options["detail"] = f"{options['detail']}/{token}" if "detail" in options else token
-    return {key: options[key] for key in (*_ID_KEYS, "detail") if key in options}
+    return {key: options[key] for key in (*ID_KEYS, "detail") if key in options}
 
 
 # ---------------------------------------------------------------------------
@@ -305,7 +305,7 @@ class _Stream:
 DTYPES = ("float32", "float64")
 # Judged by the reference-error rule (see _low_precision_case).
 LOW_PRECISION_DTYPES = ("float16", "bfloat16")
-_SUFFIX = {dtype: suffix for suffix, dtype in _DTYPE_SUFFIXES.items()}
+_SUFFIX = {dtype: suffix for suffix, dtype in DTYPE_SUFFIXES.items()}
 C = 5  # classes; distinct from every other dimension, so a wrong axis shows
 SHAPES = {"C": (C,), "NxC": (3, C), "NxCxd1": (3, C, 4), "NxCxd1xd2": (2, C, 3, 2)}
 REDUCTIONS = ("none", "mean", "sum")
@@ -941,9 +941,9 @@ def _case(spec: _Spec) -> Case:
         return _low_precision_case(spec)
     inputs = {name: _frozen(a) for name, a in spec.inputs.items()}
     kwargs = {k: _frozen(v) if isinstance(v, np.ndarray) else v for k, v in spec.kwargs.items()}
-    loss = np.asarray(call_function(getattr(xr, spec.function), spec))
+    loss = np.asarray(call_function(lib.named(spec.function), spec))
     spec.grad_output = _frozen(_grad_output(spec, loss))
-    grad = _frozen_grad(call_grad(getattr(xr, spec.function + "_grad"), spec))
+    grad = _frozen_grad(call_grad(lib.named(spec.function + "_grad"), spec))
     scale = _scale(list(inputs.values()) + list(kwargs.values()) + [spec.grad_output])
     terms = max(a.size for a in inputs.values() if is_float(a.dtype))
     rtol, atol = tolerance(loss.dtype.name, scale, terms)
@@ -977,8 +977,8 @@ def float64_reference(case) -> tuple[np.ndarray, np.ndarray]:
     ``grad_output`` widened exactly to float64: the answer a low-precision case is judged
     against (``case``: a :class:`Case`, or anything with the same fields)."""
     inputs, kwargs = widened(case.inputs), widened(case.kwargs)
-    loss = call_function(getattr(xr, case.function), case, inputs, kwargs)
-    grad = call_grad(getattr(xr, case.function + "_grad"), case, inputs, kwargs,
+    loss = call_function(lib.named(case.function), case, inputs, kwargs)
+    grad = call_grad(lib.named(case.function + "_grad"), case, inputs, kwargs,
                      case.grad_output.astype(np.float64))
     return _frozen(loss), _frozen_grad(grad)
 
@@ -997,7 +997,7 @@ def torch_errors() -> dict:
     """The recorded PyTorch errors of the low-precision cases (``TORCH_ERRORS``, written
     by ``scripts/make_lowprec_reference.py``): ``{"torch_version": ..., "cases": {id:
     {"loss_error": ..., "grad_error": ...}}}``."""
-    text = importlib.resources.files("xent_ref").joinpath(TORCH_ERRORS).read_text("utf-8")
+    text = importlib.resources.files("xent_ref.golden").joinpath(TORCH_ERRORS).read_text("utf-8")
     return json.loads(text)
 
 
@@ -1010,7 +1010,7 @@ def _low_precision_case(spec: _Spec) -> Case:
     recorded = torch_errors()["cases"].get(spec.id)
     if recorded is None:
         raise RuntimeError(f"no PyTorch error recorded for the low-precision case {spec.id} "
-                           f"in xent_ref/{TORCH_ERRORS}: run scripts/make_lowprec_reference.py")
+                           f"in xent_ref/golden/{TORCH_ERRORS}: run scripts/make_lowprec_reference.py")
     dtype = dtype_named(_dtype_of(spec))
     _set_grad_output(spec)
     loss_reference, grad_reference = float64_reference(spec)
@@ -1051,7 +1051,7 @@ def _per_part(grad, fn):
 
 def _set_grad_output(spec: _Spec) -> None:
     """Draw the case's ``grad_output`` (shaped like the loss, in the input's dtype)."""
-    loss = np.asarray(call_function(getattr(xr, spec.function), spec,
+    loss = np.asarray(call_function(lib.named(spec.function), spec,
                                     widened(spec.inputs), widened(spec.kwargs)))
     spec.grad_output = _frozen(_grad_output(spec, loss.astype(dtype_named(_dtype_of(spec)))))
 
@@ -1293,7 +1293,7 @@ def corpus_to_json(cases, files: dict | None = None) -> dict:
     return {
         "format": FORMAT,
         "schema": SCHEMA_VERSION,
-        "xent_ref_version": xr.__version__,
+        "xent_ref_version": __version__,
         "numpy_version": np.__version__,
         "seed": SEED,
         "sha256": corpus_sha256(cases),
@@ -1306,7 +1306,7 @@ def corpus_to_json(cases, files: dict | None = None) -> dict:
 
 def read_corpus(path, limits: _schema.Limits | None = None) -> tuple[Case, ...]:
     """The cases of an exported corpus file; :class:`SchemaError` (a ValueError) with one
-    printable line if the file is not one (see :mod:`xent_ref._schema` for the limits)."""
+    printable line if the file is not one (see :mod:`xent_ref.golden.schema` for the limits)."""
     limits = limits or _schema.Limits.from_env()
     document = _schema.read_json(path, "corpus", limits)
     where = f"corpus {printable(path)}"
@@ -1360,7 +1360,7 @@ def export_main(path, force: bool = False) -> int:
         size = sum(len(data) for data in files.values())
         print(f"wrote {len(files)} large arrays ({size / 2**20:.1f} MiB) to "
               f"{printable(os.path.join(os.path.dirname(path) or '.', ARRAY_DIRECTORY))}/")
-    print(f"wrote {len(cases)} cases (schema {SCHEMA_VERSION}, xent_ref {xr.__version__}, "
+    print(f"wrote {len(cases)} cases (schema {SCHEMA_VERSION}, xent_ref {__version__}, "
           f"numpy {np.__version__}) to {printable(path)}")
     print(f"sha256 {corpus_sha256(cases)}")
     return 0

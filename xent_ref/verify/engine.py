@@ -7,7 +7,7 @@ Three ways in, one engine (:func:`run` or :func:`compare_results`, then :class:`
 * ``xent-ref verify --impl MODULE``: a Python module (a dotted name, or a path to a
   ``.py`` file) offering any of xent_ref's functions under the same names and
   signatures, NumPy in and NumPy out; the ``_grad`` twins are optional. ``torch`` is
-  the built-in adapter around ``torch.nn.functional`` (:mod:`xent_ref._torch_adapter`),
+  the built-in adapter around ``torch.nn.functional`` (:mod:`xent_ref.verify.torch_adapter`),
   ``xent_ref`` the reference itself.
 * ``xent-ref verify --results FILE``: losses and gradients computed elsewhere (C, Rust,
   CUDA...) from the exported corpus and written as a results file
@@ -18,7 +18,7 @@ same infinity; every finite expected value ``e`` needs ``|got - e| <= atol + rto
 with the case's own ``rtol`` and ``atol``. A function that raises (anything, ``SystemExit``
 included) fails the case, with its message. Failures are grouped by the options in the
 case ids (:func:`group_failures`) and diagnosed against the catalogue of
-:mod:`xent_ref._conventions`. Exit status: 0 when every check passes, 1 when any fails,
+:mod:`xent_ref.verify.conventions`. Exit status: 0 when every check passes, 1 when any fails,
 2 when nothing could be checked (the module or torch is missing, a file is unreadable
 or not what it claims to be).
 """
@@ -43,9 +43,11 @@ from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
-from xent_ref import _conventions, _schema, golden
-from xent_ref._jsonio import is_float
-from xent_ref._schema import SchemaError, printable
+from xent_ref import golden
+from xent_ref.verify import conventions as _conventions
+from xent_ref.golden import schema as _schema
+from xent_ref.golden.jsonio import is_float
+from xent_ref.golden.schema import SchemaError, printable
 
 RESULTS_FORMAT = "xent-ref-results"
 RESULTS_SCHEMA = 1
@@ -412,7 +414,7 @@ def group_failures(outcomes) -> list[Group]:
 
 @dataclass(frozen=True)
 class Diagnosis:
-    """A convention of :mod:`xent_ref._conventions` that explains ``cases`` of ``function``
+    """A convention of :mod:`xent_ref.verify.conventions` that explains ``cases`` of ``function``
     (the implementation's output matches it there, within the case tolerance).
     ``failing`` is False for checks that pass but are not exact (``exact_only`` cases)."""
 
@@ -517,7 +519,7 @@ def dtype_names(dtypes) -> tuple[str, ...]:
                 name = np.dtype(value).name
             except TypeError:
                 name = repr(value)
-        name = golden._DTYPE_SUFFIXES.get(name, name)
+        name = golden.DTYPE_SUFFIXES.get(name, name)
         if name not in known:
             raise ValueError(f"dtypes: {printable(name, 40)} is not a dtype of the corpus; "
                              f"expected some of {', '.join(known)} (or f32, f64, f16, bf16)")
@@ -793,7 +795,7 @@ def load_implementation(name: str) -> ModuleType:
     """``torch``, ``xent_ref``, a path to a ``.py`` file, or an importable module name
     (looked up from the current directory too, as ``python -m`` would)."""
     if name == "torch":
-        from xent_ref import _torch_adapter
+        from xent_ref.verify import torch_adapter as _torch_adapter
 
         return _torch_adapter
     if name.endswith(".py") or os.sep in name:

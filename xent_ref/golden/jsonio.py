@@ -25,33 +25,13 @@ from typing import Any
 
 import numpy as np
 
+from xent_ref._engine.dtypes import DTYPES, FLOAT_DTYPES, dtype_named, is_float  # noqa: F401
+
 _NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
-# The only dtypes written or read: a file cannot make NumPy allocate "U100000000".
-DTYPES = ("float32", "float64", "int32", "int64", "bool", "float16", "bfloat16")
-FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 # The .npy type code of each dtype (bfloat16: its raw bits, see the module docstring).
 NPY_DESCR = {"float16": "<f2", "bfloat16": "<u2", "float32": "<f4", "float64": "<f8",
              "int32": "<i4", "int64": "<i8", "bool": "|b1"}
 _NPY_MAGIC = b"\x93NUMPY\x01\x00"
-
-
-def dtype_named(name: str) -> np.dtype:
-    """The NumPy dtype of an allowed name; ``bfloat16`` comes from ml_dtypes."""
-    if name not in DTYPES:
-        raise TypeError(f"dtype {name!r} is not one of {', '.join(DTYPES)}")
-    if name != "bfloat16":
-        return np.dtype(name)
-    try:
-        import ml_dtypes
-    except ImportError:
-        raise TypeError("bfloat16 arrays need the ml_dtypes package (pip install ml_dtypes)") \
-            from None
-    return np.dtype(ml_dtypes.bfloat16)
-
-
-def is_float(dtype) -> bool:
-    """Whether ``dtype`` is one of the floating dtypes (NumPy calls bfloat16 kind 'V')."""
-    return np.dtype(dtype).name in FLOAT_DTYPES
 
 
 def _encode_float(value: float) -> float | str:
