@@ -115,6 +115,9 @@ def _upstream(call: _Call, grad_output) -> np.ndarray:
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     r"""Binary cross-entropy of probabilities ``input`` against ``target``.
 
+    Textbook twin: :func:`xent_ref.textbook.binary_cross_entropy`; this one clamps each
+    log at -100, as PyTorch does, and uses ``log1p(-p)``.
+
     .. math::
 
         \ell = -w\,\big[\,y \max(\log p, -100) + (1 - y) \max(\operatorname{log1p}(-p), -100)\,\big]
@@ -160,6 +163,9 @@ def _bce_losses(call: _Call, rows: slice) -> np.ndarray:
 def binary_cross_entropy_grad(input, target, weight=None, reduction="mean", grad_output=None):
     r"""Gradient of :func:`binary_cross_entropy` with respect to ``input``.
 
+    Textbook twin: :func:`xent_ref.textbook.binary_cross_entropy_grad`; this one floors
+    the denominator at PyTorch's float 1e-12.
+
     .. math::
 
         \frac{\partial \ell}{\partial p} = -w\Big[\frac{y}{p} - \frac{1-y}{1-p}\Big]
@@ -202,6 +208,9 @@ def _bce_grad(call: _Call, rows: slice, scale: np.ndarray) -> np.ndarray:
 def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None,
                                      reduction="mean"):
     r"""Binary cross-entropy on logits: the sigmoid and the loss in one stable formula.
+
+    Textbook twin: :func:`xent_ref.textbook.binary_cross_entropy_with_logits`; this one
+    uses the softplus form (no overflow, no cancellation).
 
     With :math:`\log \sigma(x) = -\operatorname{softplus}(-x)` and
     :math:`\log(1 - \sigma(x)) = -\operatorname{softplus}(x)`,
@@ -277,6 +286,10 @@ def _logits_losses(call: _Call, rows: slice, e: np.ndarray | None = None) -> np.
 def binary_cross_entropy_with_logits_grad(input, target, weight=None, pos_weight=None,
                                           reduction="mean", grad_output=None):
     r"""Gradient of :func:`binary_cross_entropy_with_logits` with respect to ``input``.
+
+    Textbook twin: :func:`xent_ref.textbook.binary_cross_entropy_with_logits_grad`; this
+    one forms both sigmoids from :math:`e^{-|x|}` and gives PyTorch's nan for an
+    infinite ``pos_weight``.
 
     From :math:`\operatorname{softplus}'(z) = \sigma(z)`:
 
@@ -358,6 +371,9 @@ def binary_cross_entropy_with_logits_with_grad(input, target, weight=None, pos_w
                                                reduction="mean", grad_output=None):
     """``(binary_cross_entropy_with_logits(...), binary_cross_entropy_with_logits_grad(...))``
     in one pass: each block's :math:`e^{-|x|}` serves both.
+
+    Textbook twins: :func:`xent_ref.textbook.binary_cross_entropy_with_logits` and its
+    ``_grad``; this one shares one exponential between them.
 
     Examples
     --------

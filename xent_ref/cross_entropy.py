@@ -76,7 +76,8 @@ class PreparedCall:
     loss_shape: tuple  # the shape of reduction="none"
     logits: np.ndarray  # (N, C, S)
     target: np.ndarray  # (N, S) int64 class indices, or (N, C, S) probabilities
-    weight: np.ndarray | None  # (C,)
+    weight: np.ndarray | None  # (C,), as given
+    w: np.ndarray  # (C,): the class weights w_c, ones without a weight
     ignore_index: int
     reduction: str
     probabilities: bool
@@ -92,12 +93,6 @@ class PreparedCall:
         """``(rows, positions)`` index pairs covering the batch a block at a time."""
         n, c, s = self.logits.shape
         return class_blocks(n, c, s)
-
-    def class_weights(self) -> np.ndarray:
-        """``w`` of shape ``(C,)``: the given weights, or ones."""
-        if self.weight is None:
-            return np.ones(self.n_classes, self.logits.dtype)
-        return self.weight
 
     def index_targets(self, rows, positions):
         """For a block: ``(t, kept, w_t)``, the targets with ignored ones replaced by
@@ -161,7 +156,9 @@ def prepare(input, target, *, weight=None, ignore_index=-100, reduction="mean",
     positions = int(np.prod(logits.shape[2:]))  # S = d1 * ... * dk (1 for 1-D and 2-D input)
     as_3d = (batch, n_classes, positions)
     common = dict(input_shape=logits.shape, loss_shape=loss_shape,
-                  logits=logits.reshape(as_3d), weight=weight, ignore_index=ignore_index,
+                  logits=logits.reshape(as_3d), weight=weight,
+                  w=np.ones(n_classes, logits.dtype) if weight is None else weight,
+                  ignore_index=ignore_index,
                   reduction=reduction, label_smoothing=float(label_smoothing),
                   options=llm_options.DEFAULT if options is None else options)
     if allow_probabilities and target.shape == logits.shape:
@@ -195,12 +192,10 @@ def _block_scale(scale, rows, positions, kept=None) -> np.ndarray:
     return np.asarray(scale)[..., None, :] if np.ndim(scale) else scale
 
 
-def _checked(input, target, weight, ignore_index, reduction, label_smoothing, logit_scale,
-             softcap, z_loss) -> PreparedCall:
+def _checked(input, target, *, logit_scale, softcap, z_loss, **kwargs) -> PreparedCall:
     """The :class:`PreparedCall` of a public cross-entropy call (the options checked first)."""
     options = llm_options.Options.checked(logit_scale, softcap, z_loss)
-    return prepare(input, target, weight=weight, ignore_index=ignore_index,
-                   reduction=reduction, label_smoothing=label_smoothing, options=options)
+    return prepare(input, target, options=options, **kwargs)
 
 # ---------------------------------------------------------------------------------------------
 # cross_entropy
@@ -211,6 +206,10 @@ def _checked(input, target, weight, ignore_index, reduction, label_smoothing, lo
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
                   label_smoothing=0.0, *, logit_scale=1.0, softcap=None, z_loss=0.0):
     r"""Cross-entropy between the softmax of ``input`` (logits) and ``target``.
+
+    Textbook twin: :func:`xent_ref.textbook.cross_entropy`; this one adds any trailing
+    dimensions, the ``log1p`` form of tiny losses, PyTorch's inf/nan answers, the LLM
+    options and block-by-block memory.
 
     Exactly ``torch.nn.functional.cross_entropy``; the formulas, reductions and
     accuracy notes are in the module docstring.
@@ -249,8 +248,9 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     >>> float(xr.cross_entropy(logits, [0, 1, 0]))
     0.6405346...
     """
-    call = _checked(input, target, weight, ignore_index, reduction, label_smoothing,
-                    logit_scale, softcap, z_loss)
+    call = _checked(input, target, weight=weight, ignore_index=ignore_index,
+                    reduction=reduction, label_smoothing=label_smoothing,
+                    logit_scale=logit_scale, softcap=softcap, z_loss=z_loss)
     return _with_options(call, grad_output=None, with_grad=False)[0]
 
 
@@ -259,6 +259,11 @@ def cross_entropy_grad(input, target, weight=None, ignore_index=-100, reduction=
                        label_smoothing=0.0, grad_output=None, *, logit_scale=1.0, softcap=None,
                        z_loss=0.0):
     r"""Gradient of :func:`cross_entropy` with respect to ``input`` (the logits).
+
+    Textbook twin: :func:`xent_ref.textbook.cross_entropy_grad` (one line:
+    ``scale * (softmax - q)``); this one adds the top-class form of a confident prediction,
+    PyTorch's inf/nan answers, the LLM options' chain rule and a gradient built in its
+    own buffer, a block at a time.
 
     Derivation (for one sample; :math:`\log p_c = x_c - \operatorname{lse}(x)` so
     :math:`\partial(-\log p_c)/\partial x_j = p_j - \delta_{cj}`):
@@ -292,8 +297,9 @@ def cross_entropy_grad(input, target, weight=None, ignore_index=-100, reduction=
     >>> xr.cross_entropy_grad([[0.0, 0.0]], [0])
     array([[-0.5,  0.5]])
     """
-    call = _checked(input, target, weight, ignore_index, reduction, label_smoothing,
-                    logit_scale, softcap, z_loss)
+    call = _checked(input, target, weight=weight, ignore_index=ignore_index,
+                    reduction=reduction, label_smoothing=label_smoothing,
+                    logit_scale=logit_scale, softcap=softcap, z_loss=z_loss)
     return _with_options(call, grad_output=grad_output, with_grad=True)[1]
 
 
@@ -302,6 +308,10 @@ def cross_entropy_with_grad(input, target, weight=None, ignore_index=-100, reduc
                             label_smoothing=0.0, grad_output=None, *, logit_scale=1.0,
                             softcap=None, z_loss=0.0):
     """``(cross_entropy(...), cross_entropy_grad(...))`` in one pass over the logits.
+
+    Textbook twins: :func:`xent_ref.textbook.cross_entropy` and
+    :func:`xent_ref.textbook.cross_entropy_grad`; this one shares one softmax between
+    them.
 
     A training step needs both; the softmax computed for the gradient already
     holds everything the loss needs, so this costs about as much as the gradient
@@ -314,8 +324,9 @@ def cross_entropy_with_grad(input, target, weight=None, ignore_index=-100, reduc
     >>> float(loss), grad
     (0.6931471805599453, array([[-0.5,  0.5]]))
     """
-    call = _checked(input, target, weight, ignore_index, reduction, label_smoothing,
-                    logit_scale, softcap, z_loss)
+    call = _checked(input, target, weight=weight, ignore_index=ignore_index,
+                    reduction=reduction, label_smoothing=label_smoothing,
+                    logit_scale=logit_scale, softcap=softcap, z_loss=z_loss)
     return _with_options(call, grad_output=grad_output, with_grad=True)
 
 
@@ -450,7 +461,7 @@ def _index_block(call: PreparedCall, rows, positions, buffer=None, scale=None):
     shifted = shifted_logits(call.logits[rows, :, positions], axis=1, out=buffer)  # x - m
     shifted_t = np.take_along_axis(shifted, t, axis=1)[:, 0]  # x_t - m  (<= 0)
     # sum_c w_c (x_c - m), taken before `shifted` is exponentiated in place
-    weighted_shifted = np.einsum("ncs,c->ns", shifted, call.class_weights()) if eps else None
+    weighted_shifted = np.einsum("ncs,c->ns", shifted, call.w) if eps else None
     # (the top class's entry is left 0: the gradient's _top_class writes it)
     others, j_max = exp_shifted_inplace(shifted, axis=1, keep_max=False)
     losses = _index_losses(call, w_t, np.log1p(others[:, 0]), shifted_t, weighted_shifted)
@@ -462,7 +473,8 @@ def _index_block(call: PreparedCall, rows, positions, buffer=None, scale=None):
 
 
 def _index_losses(call: PreparedCall, w_t, log_s, shifted_t, weighted_shifted):
-    r""":math:`\ell = (1-\varepsilon) w_t (-\log p_t) + \frac{\varepsilon}{C}\sum_c w_c (-\log p_c)`,
+    r"""The block's losses
+    :math:`\ell = (1-\varepsilon) w_t (-\log p_t) + \tfrac{\varepsilon}{C}\sum_c w_c (-\log p_c)`,
     each :math:`-\log p_c = \log S - (x_c - m)` a sum of two non-negative terms (no
     cancellation). (An ignored sample's "target" may have a -inf logit: its 0 weight
     times inf is nan, which the caller's ``where`` replaces with 0.)"""
@@ -470,7 +482,7 @@ def _index_losses(call: PreparedCall, w_t, log_s, shifted_t, weighted_shifted):
     losses = (1.0 - eps) * w_t * (log_s - shifted_t)
     if eps:
         # sum_c w_c (-log p_c) = W log S - sum_c w_c (x_c - m)
-        losses += (eps / call.n_classes) * (call.class_weights().sum() * log_s - weighted_shifted)
+        losses += (eps / call.n_classes) * (call.w.sum() * log_s - weighted_shifted)
     return losses
 
 
@@ -492,7 +504,7 @@ def _index_grad(call: PreparedCall, grad, others, j_max, t, w_t, s) -> None:
     _subtract_at(grad, t, s * mass.at_target)  # - s q, at the target
     if eps:
         # - s q, the smoothing part (eps / C) w_c everywhere (a block-sized product)
-        grad -= (s * (eps / n_classes)) * call.class_weights()[:, None]
+        grad -= (s * (eps / n_classes)) * call.w[:, None]
     _top_class(grad, j_max, mass, others, total, s)
 
 
@@ -526,7 +538,7 @@ def _index_mass(call: PreparedCall, t, w_t, j_max, s) -> _TargetMass:
     two products. The smoothing terms are formed only when eps > 0, as in PyTorch: an
     infinite weight off the target, or s = inf, would otherwise add 0 * inf = nan.
     """
-    eps, n_classes, w = call.label_smoothing, call.n_classes, call.class_weights()
+    eps, n_classes, w = call.label_smoothing, call.n_classes, call.w
     w_sum = w.sum()  # W
     at_target = a = (1.0 - eps) * w_t  # A = sum_c q_c, without smoothing
     s_a = s * a
@@ -630,6 +642,9 @@ def _top_class(grad, j_max, mass: _TargetMass, others, total, s=1.0) -> None:
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     r"""Negative log-likelihood: :math:`\ell_i = -w_{t_i}\, x_{i t_i}` for log-probabilities ``input``.
 
+    Textbook twin: :func:`xent_ref.textbook.nll_loss`; this one adds any trailing
+    dimensions and the exact count of kept targets.
+
     ``cross_entropy(x, t)`` equals ``nll_loss(log_softmax(x, axis=1), t)`` (without
     label smoothing). Only class-index targets (as in PyTorch); ``mean`` divides by
     :math:`\sum_{i\,\text{kept}} w_{t_i}`.
@@ -662,6 +677,9 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
 def nll_loss_grad(input, target, weight=None, ignore_index=-100, reduction="mean",
                   grad_output=None):
     r"""Gradient of :func:`nll_loss` with respect to ``input``.
+
+    Textbook twin: :func:`xent_ref.textbook.nll_loss_grad`; this one writes the nonzero
+    entries only.
 
     :math:`\ell_i = -w_{t_i} x_{i t_i}` depends on one entry per sample, so
 

@@ -213,10 +213,10 @@ def _vocabulary_slices(v: int):
         yield slice(start, min(start + step, v))
 
 
-def _checked(input, linear_weight, target, **kwargs) -> _LinearCall:
+def _checked(input, linear_weight, target, *, logit_scale, softcap, z_loss,
+             **kwargs) -> _LinearCall:
     """The :class:`_LinearCall` of a public call (the LLM options checked first)."""
-    options = llm_options.Options.checked(kwargs.pop("logit_scale"), kwargs.pop("softcap"),
-                                          kwargs.pop("z_loss"))
+    options = llm_options.Options.checked(logit_scale, softcap, z_loss)
     return _prepare_linear(input, linear_weight, target, options=options, **kwargs)
 
 
@@ -226,6 +226,9 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
                          reduction="mean", ignore_index=None, label_smoothing=0.0,
                          logit_scale=1.0, softcap=None, z_loss=0.0, chunk_size=None):
     r"""``cross_entropy(input @ linear_weight.T + linear_bias, target, ...)`` without the logits.
+
+    Textbook reading: :func:`xent_ref.textbook.cross_entropy` of ``h @ W.T + b``; this
+    one never forms the logits (a chunk of rows at a time).
 
     Parameters
     ----------
@@ -284,6 +287,9 @@ def linear_cross_entropy_grad(input, linear_weight, target, *, linear_bias=None,
                               grad_output=None):
     r"""``(grad_input, grad_linear_weight, grad_linear_bias)`` of :func:`linear_cross_entropy`.
 
+    Textbook reading: :func:`xent_ref.textbook.cross_entropy_grad` ``G`` of ``h @ W.T +
+    b``, then ``G W``, ``G^T h``, ``G^T 1``; this one works a chunk of rows at a time.
+
     With :math:`G` the gradient of the loss with respect to the logits
     (:func:`xent_ref.cross_entropy_grad`, chained through the LLM options):
     :math:`dh = G W`, :math:`dW = G^\top h`, :math:`db = \sum_i G_i` (``None`` without a
@@ -314,6 +320,9 @@ def linear_cross_entropy_with_grad(input, linear_weight, target, *, linear_bias=
                                    z_loss=0.0, chunk_size=None, grad_output=None):
     """``(loss, (grad_input, grad_linear_weight, grad_linear_bias))`` in one pass over the
     chunks (a training step needs both; the chunk's softmax serves the loss too).
+
+    Textbook reading: as for :func:`linear_cross_entropy_grad`; one pass serves the loss
+    and the gradients.
 
     Examples
     --------

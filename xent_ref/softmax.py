@@ -95,6 +95,9 @@ def shifted_logits(logits: np.ndarray, axis: int, out: np.ndarray | None = None)
 def softmax(x, axis: int = -1) -> np.ndarray:
     r"""Softmax along ``axis``: :math:`p_c = e^{x_c - m} / S` (see the module docstring).
 
+    Textbook twin: :func:`xent_ref.textbook.softmax`; this one shifts by the maximum (no
+    overflow) and works along any axis.
+
     Parameters
     ----------
     x : array_like, shape ``(..., C, ...)``
@@ -129,6 +132,9 @@ def _softmax_parts(x, axis: int):
 @computed_wide("grad_output")
 def softmax_grad(x, grad_output, axis: int = -1) -> np.ndarray:
     r"""Vector-Jacobian product of :func:`softmax`: the gradient with respect to ``x``.
+
+    Textbook twin: :func:`xent_ref.textbook.softmax_grad`; this one takes the top-class
+    form below (no cancellation) and works along any axis.
 
     The Jacobian is :math:`\partial p_c / \partial x_j = p_c(\delta_{cj} - p_j)`, so for an
     upstream gradient :math:`g = \partial L / \partial p`
@@ -176,6 +182,9 @@ def softmax_grad(x, grad_output, axis: int = -1) -> np.ndarray:
 def log_softmax(x, axis: int = -1) -> np.ndarray:
     r"""Log-softmax along ``axis``: :math:`\log p_c = (x_c - m) - \operatorname{log1p}(\text{others})`.
 
+    Textbook twin: :func:`xent_ref.textbook.log_softmax`; this one shifts by the maximum
+    and takes ``log1p`` of the others (no overflow, tiny losses kept).
+
     Computed directly, not as ``log(softmax(x))``: a probability that underflows to 0
     would give ``-inf``, while ``x_c - lse`` stays finite (``[0, -1000]`` gives
     ``[0, -1000]``, not ``[0, -inf]``).
@@ -197,6 +206,9 @@ def log_softmax(x, axis: int = -1) -> np.ndarray:
 @computed_wide("grad_output")
 def log_softmax_grad(x, grad_output, axis: int = -1) -> np.ndarray:
     r"""Vector-Jacobian product of :func:`log_softmax`.
+
+    Textbook twin: :func:`xent_ref.textbook.log_softmax_grad`; this one writes the top
+    class in the form that rounds less.
 
     From :math:`\partial \log p_c / \partial x_j = \delta_{cj} - p_j`,
 
