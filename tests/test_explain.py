@@ -274,9 +274,9 @@ def test_wide_classes_are_cut_to_80_columns():
 
 
 def test_the_readme_excerpt_is_current():
-    """README "Explain any call" quotes the end of print(ex): it must be what explain prints."""
-    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("### Explain any call"):readme.index("### The textbook")]
+    """docs/learning.md "Explain any call" quotes the end of print(ex): it must be what explain prints."""
+    readme = (Path(__file__).parent.parent / "docs" / "learning.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Explain any call"):readme.index("## The textbook")]
     excerpt = section.split("```\n")[2]  # after the python block and the prose: the output
     logits = np.array([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3]])
     ex = explain("cross_entropy", logits, np.array([0, 1, 0]), weight=[1.0, 2.0])
