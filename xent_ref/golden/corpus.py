@@ -302,6 +302,25 @@ class _Stream:
         return mass / np.expand_dims(total, axis)
 
 
+def rounded(values, dtype) -> np.ndarray:
+    """float64 ``values`` in ``dtype``, rounded to nearest (ties to even) by the library's
+    own rounding, so the corpus's inputs have the same bits under every NumPy and
+    ml_dtypes: float16, float32 and float64 by NumPy's cast (one correct rounding);
+    bfloat16 by way of float32, rounded there first and then once more by
+    :func:`round_once`, as the corpus's bfloat16 inputs have always been made (ml_dtypes
+    0.6 casts float64 so; 0.7 rounds once, directly, which changes a few of them).
+    Integer arrays are cast as they are.
+
+    >>> rounded([1 + 2**-8 + 2**-30], "bfloat16").astype(float).tolist()
+    [1.0]
+    """
+    dtype = dtype_named(dtype) if isinstance(dtype, str) else np.dtype(dtype)
+    values = np.asarray(values)
+    if dtype.name != "bfloat16":
+        return values.astype(dtype)
+    return round_once(values.astype(np.float64).astype(np.float32), dtype)
+
+
 DTYPES = ("float32", "float64")
 # Judged by the reference-error rule (see _low_precision_case).
 LOW_PRECISION_DTYPES = ("float16", "bfloat16")
@@ -331,7 +350,7 @@ class _Spec:
 
 
 def _class_weight(stream: _Stream, dtype: str) -> np.ndarray:
-    return stream.uniform(0.2, 3.0, (C,)).astype(dtype)
+    return rounded(stream.uniform(0.2, 3.0, (C,)), dtype)
 
 
 # ---------------------------------------------------------------------------
@@ -346,7 +365,7 @@ def _softmax_specs() -> Iterator[_Spec]:
         ("softmax", "log_softmax"), axes, DTYPES
     ):
         case_id = f"{function}/{shape_name}/axis={axis}/{_SUFFIX[dtype]}"
-        x = _Stream(case_id).uniform(-4.0, 4.0, SHAPES[shape_name]).astype(dtype)
+        x = rounded(_Stream(case_id).uniform(-4.0, 4.0, SHAPES[shape_name]), dtype)
         kwargs = {} if axis == -1 else {"axis": axis}
         yield _Spec(case_id, function, {"x": x}, kwargs)
 
@@ -398,7 +417,7 @@ def _class_specs(function: str) -> Iterator[_Spec]:
         if eps:
             kwargs["label_smoothing"] = eps
         target = _index_target(stream, shape, planted)
-        yield _Spec(case_id, function, {"input": values.astype(dtype), "target": target}, kwargs)
+        yield _Spec(case_id, function, {"input": rounded(values, dtype), "target": target}, kwargs)
 
 
 def _probability_specs() -> Iterator[_Spec]:
@@ -410,8 +429,8 @@ def _probability_specs() -> Iterator[_Spec]:
         case_id = "/".join(["cross_entropy", "probs", shape_name, reduction] + flags)
         stream = _Stream(case_id)
         shape = SHAPES[shape_name]
-        logits = stream.uniform(-4.0, 4.0, shape).astype(dtype)
-        target = stream.distributions(shape, axis=min(1, len(shape) - 1)).astype(dtype)
+        logits = rounded(stream.uniform(-4.0, 4.0, shape), dtype)
+        target = rounded(stream.distributions(shape, axis=min(1, len(shape) - 1)), dtype)
         kwargs = {"reduction": reduction}
         if weighted:
             kwargs["weight"] = _class_weight(stream, dtype)
@@ -425,7 +444,7 @@ def _binary_weight(stream: _Stream, shape: tuple, kind: str, dtype: str):
     if kind == "none":
         return None
     weight_shape = shape if kind == "full" else shape[-1:]
-    return stream.uniform(0.2, 3.0, weight_shape).astype(dtype)
+    return rounded(stream.uniform(0.2, 3.0, weight_shape), dtype)
 
 
 def _binary_specs() -> Iterator[_Spec]:
@@ -456,8 +475,8 @@ def _binary_specs() -> Iterator[_Spec]:
                 kwargs["weight"] = weight
             if pos_weight == "pw":
                 # pos_weight broadcasts right-aligned against the target, like weight.
-                kwargs["pos_weight"] = stream.uniform(0.2, 4.0, shape[-1:]).astype(dtype)
-            inputs = {"input": values.astype(dtype), "target": target.astype(dtype)}
+                kwargs["pos_weight"] = rounded(stream.uniform(0.2, 4.0, shape[-1:]), dtype)
+            inputs = {"input": rounded(values, dtype), "target": rounded(target, dtype)}
             yield _Spec(case_id, function, inputs, kwargs)
 
 
@@ -637,11 +656,11 @@ def _peaked_row(stream: _Stream, n_classes: int, target: int, miss: float, dtype
     of the target logit in ``dtype``). The sum of the other classes' exponentials is
     Python's correctly summed ``math.fsum`` of ``math.exp`` (the C library's, not NumPy's,
     whose last bit may change between versions)."""
-    row = stream.uniform(-2.0, 2.0, (n_classes,)).astype(dtype_named(dtype))
+    row = rounded(stream.uniform(-2.0, 2.0, (n_classes,)), dtype_named(dtype))
     others = row.astype(np.float64).tolist()
     others.pop(target)
     lse_others = math.log(math.fsum(math.exp(v) for v in others))
-    row[target] = lse_others + math.log((1.0 - miss) / miss)
+    row[target] = rounded(lse_others + math.log((1.0 - miss) / miss), row.dtype)
     return row
 
 
@@ -656,7 +675,7 @@ def _vocab_rows(stream: _Stream, n_classes: int, kinds, dtype) -> tuple[np.ndarr
         if kind[0] == "peak":
             row = _peaked_row(stream, n_classes, target, kind[1], dtype)
         else:
-            row = stream.uniform(-4.0, 4.0, (n_classes,)).astype(dtype_named(dtype))
+            row = rounded(stream.uniform(-4.0, 4.0, (n_classes,)), dtype_named(dtype))
         if kind == "neg-inf":
             keep = row[target]
             row[:-FINITE_TAIL] = -np.inf
@@ -695,7 +714,7 @@ def _vocab_specs() -> Iterator[_Spec]:
     stream = _Stream(key)
     kinds = (("peak", PEAKS[0]), "ignored", "plain", "ignored")
     logits, target = _vocab_rows(stream, n_classes, kinds, "float32")
-    weight = stream.uniform(0.2, 3.0, (n_classes,)).astype("float32")
+    weight = rounded(stream.uniform(0.2, 3.0, (n_classes,)), "float32")
     for reduction, weighted in itertools.product(REDUCTIONS, (False, True)):
         kwargs = {"reduction": reduction, "label_smoothing": 0.1}
         if weighted:
@@ -718,7 +737,7 @@ def _low_precision_specs() -> Iterator[_Spec]:
         suffix, typed = _SUFFIX[dtype], dtype_named(dtype)
         for function in ("softmax", "log_softmax"):
             case_id = f"lowprec/{function}/NxC/{suffix}"
-            x = _Stream(case_id).uniform(-8.0, 8.0, (8, 40)).astype(typed)
+            x = rounded(_Stream(case_id).uniform(-8.0, 8.0, (8, 40)), typed)
             yield _Spec(case_id, function, {"x": x}, {})
         shape = (16, 50)
         for function, reduction, options in (
@@ -733,8 +752,8 @@ def _low_precision_specs() -> Iterator[_Spec]:
         case_id = f"lowprec/cross_entropy/probs/NxC/mean/{suffix}"
         stream = _Stream(case_id)
         yield _Spec(case_id, "cross_entropy",
-                    {"input": stream.uniform(-8.0, 8.0, shape).astype(typed),
-                     "target": stream.distributions(shape).astype(typed)},
+                    {"input": rounded(stream.uniform(-8.0, 8.0, shape), typed),
+                     "target": rounded(stream.distributions(shape), typed)},
                     {"reduction": "mean"})
         for function in ("binary_cross_entropy", "binary_cross_entropy_with_logits"):
             case_id = f"lowprec/{function}/NxC/mean/{suffix}"
@@ -742,9 +761,9 @@ def _low_precision_specs() -> Iterator[_Spec]:
             low, high = (0.01, 0.99) if function == "binary_cross_entropy" else (-8.0, 8.0)
             kwargs = {"reduction": "mean"}
             if function.endswith("logits"):
-                kwargs["pos_weight"] = stream.uniform(0.2, 4.0, (16,)).astype(typed)
-            inputs = {"input": stream.uniform(low, high, (16, 16)).astype(typed),
-                      "target": stream.uniform(0.0, 1.0, (16, 16)).astype(typed)}
+                kwargs["pos_weight"] = rounded(stream.uniform(0.2, 4.0, (16,)), typed)
+            inputs = {"input": rounded(stream.uniform(low, high, (16, 16)), typed),
+                      "target": rounded(stream.uniform(0.0, 1.0, (16, 16)), typed)}
             yield _Spec(case_id, function, inputs, kwargs)
         zeros = np.zeros((256, 256), dtype=typed)
         yield _Spec(f"lowprec/binary_cross_entropy_with_logits/zeros-256x256/mean/{suffix}",
@@ -771,13 +790,13 @@ def _low_precision_index_spec(case_id, function, typed, kwargs, flags,
     stream = _Stream(case_id)
     kwargs = dict(kwargs)
     if "w" in flags:
-        kwargs["weight"] = stream.uniform(0.2, 3.0, shape[1:]).astype(typed)
+        kwargs["weight"] = rounded(stream.uniform(0.2, 3.0, shape[1:]), typed)
     if "ls=0.1" in flags:
         kwargs["label_smoothing"] = 0.1
     target = stream.integers(shape[1], shape[:1])
     if "ign=default" in flags:
         target[::5] = -100
-    inputs = {"input": stream.uniform(*values, shape).astype(typed), "target": target}
+    inputs = {"input": rounded(stream.uniform(*values, shape), typed), "target": target}
     return _Spec(case_id, function, inputs, kwargs)
 
 
@@ -799,11 +818,11 @@ def _low_precision_llm_specs(dtype: str) -> Iterator[_Spec]:
         case_id = "/".join(["lowprec/linear_cross_entropy/N=16/H=16/V=50", reduction, *extra,
                             suffix])
         stream = _Stream(case_id)
-        inputs = {"input": stream.uniform(-2.0, 2.0, (16, 16)).astype(typed),
-                  "linear_weight": stream.uniform(-0.5, 0.5, (50, 16)).astype(typed),
+        inputs = {"input": rounded(stream.uniform(-2.0, 2.0, (16, 16)), typed),
+                  "linear_weight": rounded(stream.uniform(-0.5, 0.5, (50, 16)), typed),
                   "target": stream.integers(50, (16,))}
         kwargs = {"reduction": reduction,
-                  "linear_bias": stream.uniform(-1.0, 1.0, (50,)).astype(typed)}
+                  "linear_bias": rounded(stream.uniform(-1.0, 1.0, (50,)), typed)}
         if "llm" in extra:
             kwargs.update(LLM_OPTIONS[-1])
         yield _Spec(case_id, "linear_cross_entropy", inputs, kwargs)
@@ -834,10 +853,10 @@ def _llm_specs() -> Iterator[_Spec]:
         case_id = "/".join(["llm/cross_entropy", target_kind, "NxCxd1", *spelled, reduction,
                             *flags, _SUFFIX[dtype]])
         stream = _Stream(case_id)
-        logits = stream.uniform(-8.0, 8.0, shape).astype(dtype)
+        logits = rounded(stream.uniform(-8.0, 8.0, shape), dtype)
         kwargs = dict(options, reduction=reduction)
         if target_kind == "probs":
-            target = stream.distributions(shape).astype(dtype)
+            target = rounded(stream.distributions(shape), dtype)
         else:
             target = _index_target(stream, shape, -100 if "ign=default" in extra else None)
         if "w" in extra:
@@ -870,26 +889,26 @@ def _linear_specs() -> Iterator[_Spec]:
         case_id = "/".join(["linear_cross_entropy", f"V={C}xd1=2", reduction, "bias",
                             "ign=default", _SUFFIX[dtype]])
         stream = _Stream(case_id)
-        inputs = {"input": stream.uniform(-2.0, 2.0, (4, 3)).astype(dtype),
-                  "linear_weight": stream.uniform(-1.0, 1.0, (C, 2, 3)).astype(dtype),
+        inputs = {"input": rounded(stream.uniform(-2.0, 2.0, (4, 3)), dtype),
+                  "linear_weight": rounded(stream.uniform(-1.0, 1.0, (C, 2, 3)), dtype),
                   "target": _index_target(stream, (4, C, 2), -100)}
         kwargs = {"reduction": reduction,
-                  "linear_bias": stream.uniform(-1.0, 1.0, (C, 2)).astype(dtype)}
+                  "linear_bias": rounded(stream.uniform(-1.0, 1.0, (C, 2)), dtype)}
         yield _Spec(case_id, "linear_cross_entropy", inputs, kwargs)
 
 
 def _linear_spec(case_id, n_classes, hidden, extra, reduction, dtype) -> _Spec:
     stream = _Stream(case_id)
-    inputs = {"input": stream.uniform(-2.0, 2.0, (4, hidden)).astype(dtype),
-              "linear_weight": stream.uniform(-1.0, 1.0, (n_classes, hidden)).astype(dtype)}
+    inputs = {"input": rounded(stream.uniform(-2.0, 2.0, (4, hidden)), dtype),
+              "linear_weight": rounded(stream.uniform(-1.0, 1.0, (n_classes, hidden)), dtype)}
     planted = -100 if "ign=default" in extra else None
     inputs["target"] = np.minimum(_index_target(stream, (4, C), planted) * (n_classes // C),
                                   n_classes - 1)
     kwargs = {"reduction": reduction}
     if "bias" in extra:
-        kwargs["linear_bias"] = stream.uniform(-1.0, 1.0, (n_classes,)).astype(dtype)
+        kwargs["linear_bias"] = rounded(stream.uniform(-1.0, 1.0, (n_classes,)), dtype)
     if "w" in extra:
-        kwargs["weight"] = stream.uniform(0.2, 3.0, (n_classes,)).astype(dtype)
+        kwargs["weight"] = rounded(stream.uniform(0.2, 3.0, (n_classes,)), dtype)
     if "ls=0.1" in extra:
         kwargs["label_smoothing"] = 0.1
     if "llm" in extra:
@@ -933,7 +952,7 @@ def _frozen(a) -> np.ndarray:
 def _grad_output(spec: _Spec, loss: np.ndarray) -> np.ndarray:
     """A non-trivial upstream gradient, shaped like ``loss``, in its dtype."""
     stream = _Stream("grad_output:" + spec.id)
-    return stream.uniform(0.5, 2.0, loss.shape).astype(loss.dtype)
+    return rounded(stream.uniform(0.5, 2.0, loss.shape), loss.dtype)
 
 
 def _case(spec: _Spec) -> Case:
@@ -1234,7 +1253,7 @@ def _decode_input(obj, where: str, base=None, limits=None) -> np.ndarray:
             values = stream.uniform(obj["low"], obj["high"], shape)
         else:
             values = stream.integers(obj["n"], shape)
-        return _frozen(values.astype(_schema.dtype_of(obj["dtype"])))
+        return _frozen(rounded(values, _schema.dtype_of(obj["dtype"])))
     return decode_stored(obj, where, base, limits)
 
 
