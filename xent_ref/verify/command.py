@@ -79,6 +79,10 @@ def _write_output(path: str, text: str) -> None:
         f.write(text)
 
 
+class _Unavailable(Exception):
+    """Nothing could be checked (exit status 2); the message says why."""
+
+
 def main(impl: str | None = None, results: str | None = None, corpus: str | None = None,
          json_path: str | None = None, junit_path: str | None = None,
          max_bytes: int | None = None, max_elements: int | None = None,
@@ -87,65 +91,84 @@ def main(impl: str | None = None, results: str | None = None, corpus: str | None
     ``json_path`` / ``junit_path``: also write the JSON / JUnit XML report (``-``: stdout,
     which then carries only the JSON); ``dtypes``: check only the cases of these dtypes
     (:func:`dtype_names`; the report says what was left out)."""
-    def fail(message: str) -> int:
-        print(f"xent-ref verify: {message}", file=sys.stderr if json_path == "-" else sys.stdout)
+    try:
+        report = _report(impl, results, corpus, max_bytes, max_elements, dtypes)
+        if json_path != "-":
+            print(report)
+        _write_reports(report, json_path, junit_path)
+    except _Unavailable as error:
+        print(f"xent-ref verify: {error}", file=sys.stderr if json_path == "-" else sys.stdout)
         return EXIT_UNAVAILABLE
+    return EXIT_PASSED if report.ok else EXIT_FAILED
 
+
+def _report(impl, results, corpus, max_bytes, max_elements, dtypes) -> Report:
+    """The report of one run of the command (:class:`_Unavailable` if there is none)."""
     if (impl is None) == (results is None):
-        return fail("give exactly one of --impl MODULE and --results FILE")
+        raise _Unavailable("give exactly one of --impl MODULE and --results FILE")
     try:
         limits = _schema.Limits.from_env(max_bytes, max_elements)
     except SchemaError as error:
-        return fail(str(error))
+        raise _Unavailable(str(error)) from None
     try:
         cases, info = load_cases(corpus, limits)
     except SchemaError as error:
-        return fail(f"cannot read the corpus: {error}")
+        raise _Unavailable(f"cannot read the corpus: {error}") from None
     selection, left_out = None, ()
     if dtypes is not None:
         try:
             cases, left_out, selection = select_dtypes(cases, dtypes)
         except ValueError as error:
-            return fail(str(error))
-    known = None
-    problems: list[str] = []
+            raise _Unavailable(str(error)) from None
+    known, problems = None, []
     if impl is not None:
-        try:
-            module = load_implementation(impl)
-        except KeyboardInterrupt:
-            raise
-        except BaseException as error:  # noqa: BLE001 - sys.exit() at import is no pass
-            return fail(f"cannot import {printable(repr(impl))}: "
-                        f"{type(error).__name__}: {printable(error)}")
-        unavailable = getattr(module, "UNAVAILABLE", None)
-        if unavailable:
-            return fail(f"{printable(impl)} is not available: {printable(unavailable)}")
-        known = getattr(module, "KNOWN_INACCURACY", None)
-        description = getattr(module, "DESCRIPTION", module.__name__)
-        subject = f"xent-ref verify --impl {printable(impl)} ({printable(description)})"
-        outcomes = run_module(module, cases)
+        subject, outcomes, known = _run_impl(impl, cases)
     else:
-        try:
-            document = _schema.read_json(results, "results", limits)
-            outcomes, problems = compare_results(document, cases, limits,
-                                                 os.path.dirname(os.path.abspath(results)),
-                                                 left_out)
-        except SchemaError as error:
-            return fail(f"cannot read the results: {error}")
-        name = document.get("implementation", "unnamed")
-        subject = f"xent-ref verify --results {printable(results)} ({printable(name)})"
+        subject, outcomes, problems = _read_results(results, cases, limits, left_out)
     if not outcomes:
-        return fail(f"{printable(impl or results)} offers none of: "
-                    f"{', '.join(function_order())}")
-    report = Report(subject, info, tuple(outcomes), tuple(problems), known,
-                    selection=selection)
-    if json_path != "-":
-        print(report)
+        raise _Unavailable(f"{printable(impl or results)} offers none of: "
+                           f"{', '.join(function_order())}")
+    return Report(subject, info, tuple(outcomes), tuple(problems), known,
+                  selection=selection)
+
+
+def _run_impl(impl: str, cases) -> tuple[str, list, str | None]:
+    """``(subject, outcomes, known inaccuracy)`` of the module ``impl`` on ``cases``."""
+    try:
+        module = load_implementation(impl)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as error:  # noqa: BLE001 - sys.exit() at import is no pass
+        raise _Unavailable(f"cannot import {printable(repr(impl))}: "
+                           f"{type(error).__name__}: {printable(error)}") from None
+    unavailable = getattr(module, "UNAVAILABLE", None)
+    if unavailable:
+        raise _Unavailable(f"{printable(impl)} is not available: {printable(unavailable)}")
+    description = getattr(module, "DESCRIPTION", module.__name__)
+    subject = f"xent-ref verify --impl {printable(impl)} ({printable(description)})"
+    return subject, run_module(module, cases), getattr(module, "KNOWN_INACCURACY", None)
+
+
+def _read_results(results: str, cases, limits, left_out) -> tuple[str, list, list[str]]:
+    """``(subject, outcomes, problems)`` of the results file ``results``."""
+    try:
+        document = _schema.read_json(results, "results", limits)
+        outcomes, problems = compare_results(document, cases, limits,
+                                             os.path.dirname(os.path.abspath(results)),
+                                             left_out)
+    except SchemaError as error:
+        raise _Unavailable(f"cannot read the results: {error}") from None
+    name = document.get("implementation", "unnamed")
+    return (f"xent-ref verify --results {printable(results)} ({printable(name)})",
+            outcomes, problems)
+
+
+def _write_reports(report: Report, json_path: str | None, junit_path: str | None) -> None:
+    """The JSON and JUnit XML reports, when asked for (``-``: stdout)."""
     try:
         if json_path is not None:
             _write_output(json_path, json.dumps(report.to_json(), indent=1) + "\n")
         if junit_path is not None:
             _write_output(junit_path, report.to_junit_xml())
     except OSError as error:
-        return fail(f"cannot write the report: {printable(error)}")
-    return EXIT_PASSED if report.ok else EXIT_FAILED
+        raise _Unavailable(f"cannot write the report: {printable(error)}") from None

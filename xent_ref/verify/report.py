@@ -215,6 +215,32 @@ def _format_error(value: float) -> str:
 
 
 def _text_report(report: Report) -> list[str]:
+    """The text report: what was checked, a table per function, the inexact passes,
+    each failing function's groups, diagnoses and first failing case, the verdict."""
+    by_function: dict[str, list[Outcome]] = {}
+    for outcome in report.outcomes:
+        by_function.setdefault(outcome.function, []).append(outcome)
+    order = [name for name in function_order() if name in by_function]
+    lines = _text_header(report) + _text_table(by_function, order)
+    missing = [name for name in report.scope or function_order() if name not in by_function]
+    if missing:
+        lines += ["", _wrap("not offered (not checked): " + ", ".join(missing))]
+    lines += _text_inexact(report)
+    for name in order:
+        lines += _text_failures(report, name, by_function[name])
+    for problem in report.problems[:20]:
+        lines.append(f"PROBLEM: {problem}")
+    if len(report.problems) > 20:
+        lines.append(f"PROBLEM: ... and {len(report.problems) - 20} more")
+    failures = report.failures
+    total = len(report.outcomes)
+    lines += ["", f"FAILED: {len(failures)} of {total} checks failed" if failures
+              else f"PASSED: all {total} checks"]
+    return lines
+
+
+def _text_header(report: Report) -> list[str]:
+    """What was checked against what, and the rule."""
     outcomes = report.outcomes
     checked = len({o.case.id for o in outcomes})
     of = "" if checked == report.corpus.cases else f"{checked} of "
@@ -229,12 +255,13 @@ def _text_report(report: Report) -> list[str]:
                       "+ one ulp"]
     if report.selection is not None:
         lines[1:1] = [_wrap(report.selection.describe())]
-    by_function: dict[str, list[Outcome]] = {}
-    for outcome in outcomes:
-        by_function.setdefault(outcome.function, []).append(outcome)
-    order = [name for name in function_order() if name in by_function]
-    lines += [f"{'function':<38}{'cases':>6}{'passed':>8}{'failed':>8}"
-              f"{'max abs err':>12}{'max rel err':>12}", "-" * 84]
+    return lines
+
+
+def _text_table(by_function: dict[str, list[Outcome]], order: list[str]) -> list[str]:
+    """One row per function: cases, passed, failed, the worst errors."""
+    lines = [f"{'function':<38}{'cases':>6}{'passed':>8}{'failed':>8}"
+             f"{'max abs err':>12}{'max rel err':>12}", "-" * 84]
     for name in order:
         rows = by_function[name]
         passed = sum(o.check.ok for o in rows)
@@ -242,50 +269,45 @@ def _text_report(report: Report) -> list[str]:
         max_rel = max(o.check.max_rel for o in rows)
         lines.append(f"{name:<38}{len(rows):>6}{passed:>8}{len(rows) - passed:>8}"
                      f"{_format_error(max_abs)}{_format_error(max_rel)}")
-    missing = [name for name in report.scope or function_order() if name not in by_function]
-    if missing:
-        lines += ["", _wrap("not offered (not checked): " + ", ".join(missing))]
-
-    inexact = [o for o in outcomes if o.check.ok and o.case.exact_only and not o.check.exact]
-    if inexact:
-        label = report.known_inaccuracy or "the implementation is not exact here"
-        lines += ["", _wrap(f"{len(inexact)} exact_only checks pass only through atol "
-                            f"(reported, not failed): {printable(label, 400)}")]
-        for d in report.diagnoses:
-            if not d.failing and d.id != UNEXPLAINED:
-                lines.append(_wrap(f"  [{d.id}] {d.function}: {d.explanation}", indent=4))
-        for o in inexact[:8]:
-            lines.append(f"  {printable(o.case.id)} ({o.function})")
-            got = np.asarray(o.got)[o.check.worst]
-            lines.append(f"      expected {o.expected[o.check.worst]!s}, got {got!s}")
-        if len(inexact) > 8:
-            lines.append(f"  ... and {len(inexact) - 8} more")
-
-    groups = report.groups
-    for name in order:
-        failed = [o for o in by_function[name] if not o.check.ok]
-        if not failed:
-            continue
-        parts = [g.describe() for g in groups if g.function == name]
-        shown = parts[:6] + ([f"{len(parts) - 6} more groups"] if len(parts) > 6 else [])
-        lines += ["", _wrap(f"FAIL {name}: {len(failed)} of {len(by_function[name])} failing = "
-                            + " + ".join(shown), indent=4)]
-        for d in report.diagnoses:
-            if d.function == name and d.failing:
-                lines.append(_wrap(f"  [{d.id}] {len(d.cases)} cases: {d.explanation}",
-                                   indent=4))
-                if d.id != UNEXPLAINED:
-                    lines.append(_wrap(f"      fix: {d.fix}", indent=11))
-        lines += ["  the first failing case:"] + _show_case(failed[0])
-    for problem in report.problems[:20]:
-        lines.append(f"PROBLEM: {problem}")
-    if len(report.problems) > 20:
-        lines.append(f"PROBLEM: ... and {len(report.problems) - 20} more")
-    failures = report.failures
-    total = len(outcomes)
-    lines += ["", f"FAILED: {len(failures)} of {total} checks failed" if failures
-              else f"PASSED: all {total} checks"]
     return lines
+
+
+def _text_inexact(report: Report) -> list[str]:
+    """The ``exact_only`` checks that pass only through atol (reported, not failed)."""
+    inexact = [o for o in report.outcomes
+               if o.check.ok and o.case.exact_only and not o.check.exact]
+    if not inexact:
+        return []
+    label = report.known_inaccuracy or "the implementation is not exact here"
+    lines = ["", _wrap(f"{len(inexact)} exact_only checks pass only through atol "
+                       f"(reported, not failed): {printable(label, 400)}")]
+    for d in report.diagnoses:
+        if not d.failing and d.id != UNEXPLAINED:
+            lines.append(_wrap(f"  [{d.id}] {d.function}: {d.explanation}", indent=4))
+    for o in inexact[:8]:
+        lines.append(f"  {printable(o.case.id)} ({o.function})")
+        got = np.asarray(o.got)[o.check.worst]
+        lines.append(f"      expected {o.expected[o.check.worst]!s}, got {got!s}")
+    if len(inexact) > 8:
+        lines.append(f"  ... and {len(inexact) - 8} more")
+    return lines
+
+
+def _text_failures(report: Report, name: str, rows: list[Outcome]) -> list[str]:
+    """A failing function: its groups, its diagnoses with their fixes, the first case."""
+    failed = [o for o in rows if not o.check.ok]
+    if not failed:
+        return []
+    parts = [g.describe() for g in report.groups if g.function == name]
+    shown = parts[:6] + ([f"{len(parts) - 6} more groups"] if len(parts) > 6 else [])
+    lines = ["", _wrap(f"FAIL {name}: {len(failed)} of {len(rows)} failing = "
+                       + " + ".join(shown), indent=4)]
+    for d in report.diagnoses:
+        if d.function == name and d.failing:
+            lines.append(_wrap(f"  [{d.id}] {len(d.cases)} cases: {d.explanation}", indent=4))
+            if d.id != UNEXPLAINED:
+                lines.append(_wrap(f"      fix: {d.fix}", indent=11))
+    return lines + ["  the first failing case:"] + _show_case(failed[0])
 
 
 def _html_report(report: Report) -> str:
