@@ -239,7 +239,7 @@ def test_all_inputs_are_pinned(cases):
 def test_the_inputs_hash_sees_a_one_ulp_change(cases):
     case = next(c for c in cases if c.function == "nll_loss")
     nudged = np.array(case.inputs["input"])
-    nudged.reshape(-1)[0] = np.nextafter(nudged.reshape(-1)[0], np.inf)
+    nudged.reshape(-1)[0] = np.nextafter(nudged.reshape(-1)[0], nudged.dtype.type(np.inf))
     changed = golden.Case(**{**case.__dict__, "inputs": {**case.inputs, "input": nudged}})
     assert golden.inputs_sha256([changed]) != golden.inputs_sha256([case])
 

@@ -163,10 +163,10 @@ def decode_grad(obj, where: str, base=None, limits=None):
 
 def _decode_input(obj, where: str, base=None, limits=None) -> np.ndarray:
     """A checked (:func:`~xent_ref.golden.schema.check_input`) array
-    (:func:`decode_stored`), or a seed
-    spec regenerated here: ``{"generate": "uniform", "stream": KEY, "low", "high",
-    "shape", "dtype"}`` or ``{"generate": "integers", "stream": KEY, "n", "shape",
-    "dtype"}``, drawn from :class:`Stream` (``KEY`` seeds it) as the generator draws."""
+    (:func:`decode_stored`), or a seed spec regenerated here: ``{"generate": "uniform",
+    "stream": KEY, "low", "high", "shape", "dtype"}`` or ``{"generate": "integers",
+    "stream": KEY, "n", "shape", "dtype"}``, drawn from :class:`Stream` (``KEY`` seeds
+    it) and rounded (:func:`rounded`) as the generator draws."""
     if isinstance(obj, dict) and "generate" in obj:
         stream, shape = Stream(obj["stream"]), tuple(obj["shape"])
         if obj["generate"] == "uniform":

@@ -5,7 +5,7 @@ Every input is made from the raw bits of PCG64 (:class:`Stream`) with exactly ro
 operations only (``+ - * /`` on float64), never NumPy's ``exp`` or ``log``, whose last
 bit may change with the NumPy version, and rounded to its dtype by :func:`rounded`, not
 by a cast whose rounding may change with the ml_dtypes version: ``inputs_sha256`` is the
-same under NumPy 1.23 and 2.x and ml_dtypes 0.6 and 0.7 (``tests/test_golden.py`` pins
+same under NumPy 1.23 to 2.x and ml_dtypes 0.3 to 0.7 (``tests/test_golden.py`` pins
 it). (The peaked rows of the vocabulary-scale cases need one logarithm: Python's
 ``math``, the C library's, rounded to the case's dtype.)
 
