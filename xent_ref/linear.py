@@ -51,7 +51,7 @@ import numpy as np
 from xent_ref import llm_options
 from xent_ref._engine import checks
 from xent_ref._engine.lowprec import computed_wide
-from xent_ref.cross_entropy import PreparedCall, cross_entropy_parts, prepare
+from xent_ref.cross_entropy import PreparedCall, cross_entropy_parts, prepare, split_mean
 
 # Rows per chunk, by default: about this many bytes of logits at a time, or a quarter of
 # linear_weight's bytes if that is more. Matrix products of a few rows run far below the
@@ -111,8 +111,8 @@ def _prepare_linear(input, linear_weight, target, *, linear_bias, weight, reduct
         rows = max(1, budget // max(1, outputs * h.dtype.itemsize))
     else:
         rows = checks.check_count(chunk_size, "chunk_size (rows per chunk)", minimum=1)
-    return _LinearCall(h=h[None, :] if h.ndim == 1 else h, w=w.reshape(-1, w.shape[-1]),
-                       b=None if b is None else b.reshape(-1), call=call, rows=rows,
+    return _LinearCall(h=h[None, :] if h.ndim == 1 else h, w=w.reshape(outputs, w.shape[-1]),
+                       b=None if b is None else b.reshape(outputs), call=call, rows=rows,
                        input_shape=h.shape, weight_shape=w.shape, out_features=out_features)
 
 
@@ -170,11 +170,14 @@ def _linear_cross_entropy(lin: _LinearCall, *, grad_output, with_grad: bool):
         grads = (np.empty_like(h), np.zeros(w.shape, dtype),
                  None if lin.b is None else np.zeros(w.shape[0], dtype))
     ce, zl = np.empty(loss_shape, dtype), np.empty(loss_shape, dtype)
+    parts = np.zeros(2, dtype) if call.splits_smoothing else None  # (their sums, over chunks)
     for start in range(0, n, lin.rows):
         c = slice(start, min(start + lin.rows, n))
         scales = dict(ce_scale=ce_scale[c], z_scale=z_scale[c]) if with_grad else {}
-        ce[c], zl[c] = _chunk(lin, c, kept[c], grads, **scales)
-    loss = llm_options.reduce_parts(ce, zl, call.reduction, ce_denominator, z_denominator, dtype)
+        ce[c], zl[c] = _chunk(lin, c, kept[c], grads, parts, **scales)
+    ce_total = None if parts is None else split_mean(call, *parts)
+    loss = llm_options.reduce_parts(ce, zl, call.reduction, ce_denominator, z_denominator, dtype,
+                                    ce_total=ce_total)
     if call.reduction == "none" and len(lin.input_shape) == 1:
         loss = loss.reshape(())
     if not with_grad:
@@ -184,16 +187,20 @@ def _linear_cross_entropy(lin: _LinearCall, *, grad_output, with_grad: bool):
                   None if grad_b is None else grad_b.reshape(lin.out_features))
 
 
-def _chunk(lin: _LinearCall, c: slice, kept, grads, ce_scale=None, z_scale=None):
-    """One chunk of rows ``c``: returns its ``(ce, zl)`` and, given the scales, adds its
-    share to the three gradients ``grads`` (``dh`` for its rows, ``dW``, ``db``)."""
+def _chunk(lin: _LinearCall, c: slice, kept, grads, parts=None, ce_scale=None, z_scale=None):
+    """One chunk of rows ``c``: returns its ``(ce, zl)``, adds its smoothing parts to
+    ``parts`` (when given: see :func:`~xent_ref.cross_entropy.split_mean`) and, given the
+    scales, its share to the three gradients ``grads`` (``dh`` for its rows, ``dW``, ``db``)."""
     h_c = lin.h[c]
     logits = h_c @ lin.w.T  # (rows, outputs): the only vocabulary-sized arrays are a chunk's
     if lin.b is not None:
         logits += lin.b
-    chunk = lin.call.chunk(c, logits.reshape((-1,) + lin.out_features))
-    ce, zl, g_logits = cross_entropy_parts(chunk, kept, ce_scale=ce_scale, z_scale=z_scale,
-                                           overwrite_logits=True)  # G, in the chunk's logits
+    chunk = lin.call.chunk(c, logits.reshape(logits.shape[:1] + lin.out_features))
+    ce, zl, g_logits, chunk_parts = cross_entropy_parts(
+        chunk, kept, ce_scale=ce_scale, z_scale=z_scale, overwrite_logits=True,
+        split=parts is not None)  # G, in the chunk's logits
+    if parts is not None:
+        parts += chunk_parts
     if ce_scale is not None:
         grad_h, grad_w, grad_b = grads
         g_logits = g_logits.reshape(logits.shape)

@@ -132,11 +132,15 @@ def scales(grad_output: np.ndarray, reduction: str, ce_denominator, z_denominato
     return g / ce_denominator, g / z_denominator  # (0 kept: inf, zeroed on ignored tokens)
 
 
-def reduce_parts(ce, zl, reduction: str, ce_denominator, z_denominator, dtype) -> np.ndarray:
-    """The loss of ``reduction`` from its two parts, each over its own denominator."""
+def reduce_parts(ce, zl, reduction: str, ce_denominator, z_denominator, dtype,
+                 ce_total=None) -> np.ndarray:
+    """The loss of ``reduction`` from its two parts, each over its own denominator;
+    ``ce_total``, when given, is the cross-entropy part already reduced (the smoothed
+    mean over a zero weight total, :func:`xent_ref.cross_entropy.split_mean`)."""
     if reduction == "none":
         return np.asarray(ce + zl, dtype)
-    ce_total = reduce(np.asarray(ce, dtype), reduction, ce_denominator)
+    if ce_total is None:
+        ce_total = reduce(np.asarray(ce, dtype), reduction, ce_denominator)
     z_total = reduce(np.asarray(zl, dtype), reduction, z_denominator)
     return np.asarray(ce_total + z_total, dtype)
 

@@ -11,7 +11,7 @@ import inspect
 import numpy as np
 
 from xent_ref._engine.blocks import library_errstate
-from xent_ref._engine.checks import as_array
+from xent_ref._engine.checks import as_array, tensor_as_numpy
 
 # ---------------------------------------------------------------------------------------------
 # float16 and bfloat16: computed in float64, rounded once
@@ -32,6 +32,10 @@ def low_precision_dtype(x) -> np.dtype | None:
     bfloat16 is recognised by its name (``ml_dtypes`` registers it with NumPy), so
     the library never needs to import ``ml_dtypes`` itself.
     """
+    try:
+        x = tensor_as_numpy(x, "input")
+    except TypeError:  # a tensor that requires grad: the function's checks report it
+        return None
     dtype = getattr(x, "dtype", None)
     if dtype is None:
         try:
@@ -112,8 +116,9 @@ def computed_wide(*companions: str, same_dtype: tuple[str, ...] = ()):
     (:func:`xent_ref._engine.blocks.library_errstate`), whatever the caller's.
 
     The parameters named in ``same_dtype`` (a layer's own parameters, such as
-    ``linear_weight``) must not carry a floating dtype other than the input's: PyTorch
-    refuses to multiply float32 by float64, and a silent cast would change the answer.
+    ``linear_weight``), when they are arrays or tensors, must carry the input's dtype
+    (byte order aside): PyTorch refuses to multiply float32 by float64 or by int64, and
+    a silent cast would change the answer. (Lists are read in the input's dtype.)
     The check comes first, before any widening or rounding.
 
     Usage, on every public entry point::
@@ -138,13 +143,19 @@ def computed_wide(*companions: str, same_dtype: tuple[str, ...] = ()):
     return decorate
 
 
-def _floating_dtype(x) -> np.dtype | None:
-    """The dtype of ``x`` when it is an array (or NumPy scalar) of floating point, bfloat16
-    included; ``None`` for lists, Python numbers, integers."""
-    dtype = getattr(x, "dtype", None)
-    if not isinstance(dtype, np.dtype):
+def _array_dtype(x) -> np.dtype | None:
+    """The native-order dtype of ``x`` when it is a numeric array or NumPy scalar (a
+    tensor's is its NumPy twin's, bfloat16 included); ``None`` for lists and Python
+    numbers. Byte order is not part of it: a big-endian array is read natively."""
+    try:
+        x = tensor_as_numpy(x, "input")
+    except TypeError:  # a tensor that requires grad: the function's checks report it
         return None
-    return dtype if dtype.kind == "f" or dtype.name == "bfloat16" else None
+    dtype = getattr(x, "dtype", None)
+    if not isinstance(dtype, np.dtype) or (dtype.kind not in "biuf"
+                                           and dtype.name != "bfloat16"):
+        return None
+    return dtype.newbyteorder("=")
 
 
 def _check_same_dtype(signature, first, names, args, kwargs):
@@ -152,11 +163,11 @@ def _check_same_dtype(signature, first, names, args, kwargs):
         arguments = signature.bind(*args, **kwargs).arguments
     except TypeError:  # a wrong call: the function itself says what is wrong
         return
-    dtype = _floating_dtype(arguments.get(first))
-    if dtype is None:
+    dtype = _array_dtype(arguments.get(first))
+    if dtype is None or dtype.kind in "biu":  # (an integer input is read as float64)
         return
     for name in names:
-        other = _floating_dtype(arguments.get(name))
+        other = _array_dtype(arguments.get(name))
         if other is not None and other != dtype:
             raise TypeError(f"{name}: dtype {other} differs from the {first}'s {dtype}; "
                             f"cast one of them (PyTorch refuses mixed dtypes here too)")
@@ -172,7 +183,7 @@ def _call_wide(function, signature, first, companions, args, kwargs):
     except TypeError:  # a wrong call: the function itself says what is wrong
         return function(*args, **kwargs)
     arguments = bound.arguments
-    arguments[first] = np.asarray(arguments[first]).astype(COMPUTE_DTYPE)
+    arguments[first] = as_array(arguments[first], first).astype(COMPUTE_DTYPE)
     for name in companions:
         if arguments.get(name) is not None:
             arguments[name] = _widened(arguments[name], dtype, name)
