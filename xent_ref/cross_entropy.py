@@ -380,27 +380,33 @@ def cross_entropy_parts(call: PreparedCall, kept, *, ce_scale=None, z_scale=None
     logits' own memory.
     """
     options, with_grad = call.options, ce_scale is not None
-    logits = call.logits.reshape(call.input_shape)
-    z, dz_dx = llm_options.transform(logits, options, with_slope=with_grad)  # z = c tanh(s x / c)
-    axis = 0 if z.ndim == 1 else 1
-    if options.z_loss:  # (before the gradient may overwrite z)
-        lse, probs = llm_options.lse_and_probs(z, axis)
-    own_z = overwrite_logits or z is not logits  # a transformed z is ours to overwrite
+    logits = call.logits  # (N, C, S)
+    # z = c tanh(s x / c), in the logits' own memory when they are ours and the chain
+    # rule will not read them again; the gradient is then built in z's memory: at most
+    # two logits-sized arrays (x and z), and one when x may be overwritten
+    in_place = overwrite_logits and not options.rereads_logits
+    z = llm_options.transformed(logits, options, out=logits if in_place else None)
+    lse = llm_options.lse_of(z) if options.z_loss else None  # (N, S)
     z_call = call.with_logits(z, reduction="none")
     parts = smoothing_parts(z_call) if split else None  # (before the gradient overwrites z)
+    own_z = in_place or z is not logits
     ce_grad_scale = None if not with_grad else _token_scale(z_call, ce_scale)
     ce, grad = _cross_entropy(z_call, ce_grad_scale,
                               out=z if with_grad and own_z and z.flags.c_contiguous else None)
+    kept3 = kept.reshape(lse.shape) if options.z_loss else None
     zl = np.zeros_like(ce)
     if options.z_loss:
-        zl = np.where(kept, options.z_loss * lse * lse, 0).astype(z.dtype, copy=False)
-        if with_grad:
+        zl = np.where(kept3, options.z_loss * lse * lse, 0).astype(z.dtype,
+                                                                  copy=False).reshape(ce.shape)
+    if with_grad:
+        grad3 = grad.reshape(logits.shape)
+        if options.rereads_logits:
             # d(lambda lse^2)/dz = 2 lambda lse p, on kept tokens, times their scale
-            pull = np.where(kept, z_scale * (2.0 * options.z_loss) * lse, 0)
-            probs *= np.expand_dims(pull, axis).astype(z.dtype)
-            grad += probs  # dL/dz = s_ce (A p - q) + s_z 2 lambda lse p
-    if with_grad and not (np.ndim(dz_dx) == 0 and dz_dx == 1.0):
-        grad *= dz_dx  # dL/dx = dL/dz dz/dx
+            pull = None if not options.z_loss else np.where(
+                kept3, np.asarray(z_scale).reshape(lse.shape) * (2.0 * options.z_loss) * lse, 0)
+            llm_options.chain_rule(grad3, logits, options, lse, pull)
+        elif options.logit_scale != 1.0:
+            grad3 *= logits.dtype.type(options.logit_scale)  # dz/dx = s
     return ce, zl, grad, parts
 
 

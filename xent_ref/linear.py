@@ -108,7 +108,10 @@ def _prepare_linear(input, linear_weight, target, *, linear_bias, weight, reduct
     outputs = int(np.prod(out_features))
     if chunk_size is None:
         budget = max(CHUNK_BYTES, w.nbytes // 4)
-        rows = max(1, budget // max(1, outputs * h.dtype.itemsize))
+        # the budget counts every logits-sized array a chunk holds: with a softcap or
+        # z-loss the chain rule rereads the logits, so they and z (then G) are two
+        arrays = 2 if options.rereads_logits else 1
+        rows = max(1, budget // max(1, outputs * h.dtype.itemsize * arrays))
     else:
         rows = checks.check_count(chunk_size, "chunk_size (rows per chunk)", minimum=1)
     return _LinearCall(h=h[None, :] if h.ndim == 1 else h, w=w.reshape(outputs, w.shape[-1]),

@@ -10,7 +10,7 @@ import inspect
 
 import numpy as np
 
-from xent_ref._engine.blocks import library_errstate
+from xent_ref._engine.blocks import library_errstate, row_blocks
 from xent_ref._engine.checks import as_array, tensor_as_numpy
 
 # ---------------------------------------------------------------------------------------------
@@ -59,6 +59,16 @@ def round_once(values, dtype: np.dtype):
     Overflow gives +-inf, silently (the value is out of the dtype's range).
     """
     values = np.asarray(values, dtype=np.float64)
+    out = np.empty(values.shape, dtype)
+    flat_values, flat_out = values.reshape(-1), out.reshape(-1)
+    # a block at a time, into the output: the rounding's temporaries are a block's
+    for block in row_blocks(flat_values.size, 1):
+        flat_out[block] = _rounded_block(flat_values[block], dtype)
+    return out
+
+
+def _rounded_block(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """One block of :func:`round_once`."""
     # (its own error state: the corpus builder and the tests call it outside any
     # public function, so outside library_errstate)
     with np.errstate(over="ignore"):
@@ -183,11 +193,14 @@ def _call_wide(function, signature, first, companions, args, kwargs):
     except TypeError:  # a wrong call: the function itself says what is wrong
         return function(*args, **kwargs)
     arguments = bound.arguments
-    arguments[first] = as_array(arguments[first], first).astype(COMPUTE_DTYPE)
+    # (straight to float64: a bfloat16 array read by as_array would pass through float32)
+    arguments[first] = np.asarray(tensor_as_numpy(arguments[first], first)).astype(COMPUTE_DTYPE)
     for name in companions:
         if arguments.get(name) is not None:
             arguments[name] = _widened(arguments[name], dtype, name)
-    return _rounded_result(function(*bound.args, **bound.kwargs), dtype)
+    result = function(*bound.args, **bound.kwargs)
+    del bound, arguments  # the widened arguments, freed before the result is rounded
+    return _rounded_result(result, dtype)
 
 
 def _rounded_result(result, dtype: np.dtype):
