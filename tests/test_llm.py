@@ -407,3 +407,41 @@ def test_linear_cross_entropy_loss_module_matches_torch_with_its_parameters():
                                atol=1e-15)
     np.testing.assert_allclose(db.reshape(21), theirs.linear.bias.grad.numpy(), rtol=1e-10,
                                atol=1e-15)
+
+
+def _peak_bytes(call) -> int:
+    call()  # (the worker threads and their pool exist before measuring)
+    tracemalloc.start()
+    try:
+        call()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("options", [{"softcap": 30.0}, {"z_loss": 1e-4},
+                                     {"logit_scale": 0.5, "softcap": 30.0, "z_loss": 1e-4}])
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_linear_peak_bound_holds_with_every_option_and_dtype(monkeypatch, options, dtype):
+    # The documented rule: peak <= 1.25x inputs + gradients in float32, softcap and z-loss
+    # included (they hold two logits-sized arrays, counted in the chunk's budget). Both
+    # byte budgets are made small (the chunk's, and the option's per-block temporaries,
+    # a fixed cost) so that this small call is in the regime of a large vocabulary.
+    # float16 and bfloat16 are the float64 call on widened copies (4x the bytes): its
+    # peak within the same rule, plus the widened inputs, plus the rounded gradients --
+    # (I + 4I + 1.5 * 4I + I) / 2I = 6x the low-precision inputs + gradients.
+    from xent_ref import linear, llm_options
+    from xent_ref._engine.dtypes import dtype_named
+
+    monkeypatch.setattr(linear, "CHUNK_BYTES", 1 << 16)
+    monkeypatch.setattr(llm_options, "ELEMENTWISE_BLOCK", 1 << 11)
+    rng = np.random.default_rng(9)
+    n, h, v = 256, 64, 4096
+    dt = dtype_named(dtype)
+    hidden = rng.normal(size=(n, h)).astype(np.float32).astype(dt)
+    w = (rng.normal(size=(v, h)) / 8).astype(np.float32).astype(dt)
+    t = rng.integers(0, v, n)
+    inputs = hidden.nbytes + w.nbytes
+    peak = _peak_bytes(lambda: xr.linear_cross_entropy_with_grad(hidden, w, t, **options))
+    bound = 1.25 if dtype == "float32" else 6.0
+    assert (inputs + peak) / (2 * inputs) <= bound, (peak, inputs)
