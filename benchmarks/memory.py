@@ -19,27 +19,23 @@ have none: their row repeats the same call).
 from __future__ import annotations
 
 import argparse
-import tracemalloc
 
 import numpy as np
+from bench import peak_memory
 
 import xent_ref as xr
 from xent_ref import linear
 from xent_ref._engine.dtypes import dtype_named
 
+
+def peak_of(call) -> float:
+    """The peak bytes traced while ``call()`` runs (:func:`bench.peak_memory`)."""
+    return peak_memory(call, 1)
+
+
 OPTIONS = {"none": {}, "softcap": {"softcap": 30.0}, "z_loss": {"z_loss": 1e-4},
            "all": {"logit_scale": 0.5, "softcap": 30.0, "z_loss": 1e-4}}
 DTYPES = ("float32", "float16", "bfloat16")
-
-
-def peak_of(call) -> int:
-    """The peak bytes tracemalloc sees while ``call()`` runs (its result freed after)."""
-    tracemalloc.start()
-    try:
-        call()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
 
 
 def rows(n: int, c: int, h: int, v: int):

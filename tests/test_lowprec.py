@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from peak import peak_bytes
 
 import xent_ref as xr
 from strategies import class_inputs, class_weights, index_targets, probability_targets
@@ -389,18 +390,6 @@ def test_no_further_from_float64_than_pytorch(function, kwargs, dtype):
 # ---------------------------------------------------------------------------------------------
 
 
-def _peak_bytes(call) -> int:
-    import tracemalloc
-
-    call()  # (the worker threads and their pool exist before measuring)
-    tracemalloc.start()
-    try:
-        call()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
 MEMORY_CALLS = {
     "cross_entropy_grad": lambda x, y, t: xr.cross_entropy_grad(x, t),
     "cross_entropy_grad-softcap-z_loss": lambda x, y, t: xr.cross_entropy_grad(
@@ -423,7 +412,7 @@ def test_low_precision_peak_is_the_float64_peak_plus_widened_arguments_and_outpu
     t = rng.integers(0, 2048, 512)
     x, y = round_once(x64, dtype), round_once(y64, dtype)
     call = MEMORY_CALLS[name]
-    float64_peak = _peak_bytes(lambda: call(x.astype(np.float64), y.astype(np.float64), t))
+    float64_peak = peak_bytes(lambda: call(x.astype(np.float64), y.astype(np.float64), t))
     widened = x64.nbytes * (2 if name.startswith("bce") else 1)  # the input (and target)
-    peak = _peak_bytes(lambda: call(x, y, t))
+    peak = peak_bytes(lambda: call(x, y, t))
     assert peak <= 1.05 * (float64_peak + widened) + x.nbytes, (peak, float64_peak)

@@ -5,6 +5,7 @@ computed in float64 and their results rounded once to the input's dtype
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import inspect
 
@@ -24,6 +25,21 @@ from xent_ref._engine.checks import as_array, tensor_as_numpy
 # when the exact value is that close to a midpoint between two float16 numbers, so the
 # one rounding at the end is, in practice, the only error.
 COMPUTE_DTYPE = np.dtype(np.float64)
+# The dtype the running public call's float64 result will be rounded to (None: the
+# call is not a low-precision one); see rounding_to.
+_ROUNDING_TO = contextvars.ContextVar("rounding_to", default=None)
+
+
+def rounding_to() -> np.dtype | None:
+    """The dtype (float16 or bfloat16) that :func:`computed_wide` will round the running
+    call's result to, or ``None`` for a call in float32 or float64.
+
+    A function whose float64 result may carry a *residue* -- a few float64 ulps of the
+    magnitudes that cancelled in it, where the exact answer is 0 -- asks this to know
+    that the residue would survive into the output (a bfloat16 holds 1e-17 as well as
+    1): :mod:`xent_ref.linear` then returns such entries as 0.
+    """
+    return _ROUNDING_TO.get()
 
 
 def low_precision_dtype(x) -> np.dtype | None:
@@ -198,7 +214,11 @@ def _call_wide(function, signature, first, companions, args, kwargs):
     for name in companions:
         if arguments.get(name) is not None:
             arguments[name] = _widened(arguments[name], dtype, name)
-    result = function(*bound.args, **bound.kwargs)
+    token = _ROUNDING_TO.set(dtype)
+    try:
+        result = function(*bound.args, **bound.kwargs)
+    finally:
+        _ROUNDING_TO.reset(token)
     del bound, arguments  # the widened arguments, freed before the result is rounded
     return _rounded_result(result, dtype)
 
