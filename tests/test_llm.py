@@ -467,3 +467,12 @@ def test_low_precision_gradients_that_cancel_to_zero_are_zero(dtype, scale):
     for grad, expected in zip((dw, db), wide[1:]):
         assert np.all(grad.astype(np.float64) != 0.0)
         assert np.array_equal(grad, round_once(expected, dt))
+
+
+def test_linear_module_with_an_empty_axis_gives_pytorchs_answer():
+    # PyTorch 2.13: no input features -> logits 0, loss log V; no positions -> a mean
+    # over nothing, nan (the functions' answers: tests/fixtures/parity.json)
+    no_features = xr.LinearCrossEntropyLoss(0, 5, dtype=np.float64)
+    assert float(no_features(np.zeros((3, 0)), [0, 3, 4])) == pytest.approx(np.log(5))
+    no_positions = xr.LinearCrossEntropyLoss(2, 5, out_features=(0,), dtype=np.float64)
+    assert np.isnan(no_positions(np.ones((3, 2)), np.zeros((3, 0), np.int64)))
