@@ -138,7 +138,8 @@ def softmax_cross_entropy_grad(logits, labels, axis=-1, where=None, grad_output=
 
 
 def safe_softmax_cross_entropy(logits, labels):
-    r"""``optax.safe_softmax_cross_entropy``: :math:`-\sum_c [y_c \ne 0]\, y_c \log p_c`, classes last.
+    r"""``optax.safe_softmax_cross_entropy``: :math:`-\sum_c [y_c \ne 0]\, y_c \log p_c`
+    (classes last).
 
     The term of a zero label is 0 even where :math:`\log p_c = -\infty` (the
     convention :math:`0 \log 0 = 0`), so ``-inf`` logits off the target are fine:
@@ -220,7 +221,8 @@ def _integer_labels(labels, flat: np.ndarray) -> np.ndarray:
 
 
 def softmax_cross_entropy_with_integer_labels(logits, labels, axis=-1, where=None):
-    r"""``optax.softmax_cross_entropy_with_integer_labels``: :math:`\log\sum_{k \in W} e^{x_k} - x_t`.
+    r"""``optax.softmax_cross_entropy_with_integer_labels``:
+    :math:`\log\sum_{k \in W} e^{x_k} - x_t` per example.
 
     The normaliser runs over the kept classes :math:`W`; the label's own logit is
     taken whether or not its class is kept (as optax does). ``axis`` may be a tuple
