@@ -1,4 +1,4 @@
-r"""ONNX's ``SoftmaxCrossEntropyLoss`` and ``NegativeLogLikelihoodLoss`` (opset 13 on), with gradients.
+r"""ONNX's ``SoftmaxCrossEntropyLoss`` and ``NegativeLogLikelihoodLoss``, with gradients.
 
 Named as the operators name their inputs and attributes (``scores``, ``labels``,
 ``weights``; ``reduction``, ``ignore_index``). The loss is PyTorch's: the class

@@ -36,7 +36,7 @@ from xent_ref.binary import (
     binary_cross_entropy_with_logits,
     binary_cross_entropy_with_logits_grad,
 )
-from xent_ref.frameworks.shared import class_axis, per_example_cross_entropy
+from xent_ref.frameworks.shared import class_axis, integer_labels, per_example_cross_entropy
 from xent_ref.softmax import log_softmax, softmax
 
 
@@ -204,22 +204,6 @@ def _integer_layout(logits: np.ndarray, axis, where):
     return flat, mask, undo
 
 
-def _integer_labels(labels, flat: np.ndarray) -> np.ndarray:
-    """Integer labels of the batch shape, each in ``[0, C)`` (C the flattened classes)."""
-    labels = checks.as_array(labels, "labels")
-    if labels.dtype.kind not in "iu":
-        raise TypeError(f"labels: expected integers, got dtype {labels.dtype}")
-    if labels.shape != flat.shape[:-1]:
-        raise ValueError(f"labels: expected shape {flat.shape[:-1]} (the logits without "
-                         f"their class axes), got shape {labels.shape}")
-    n_classes = flat.shape[-1]
-    bad = (labels < 0) | (labels >= n_classes)
-    if bad.any():
-        raise ValueError(f"labels: class index {int(labels[bad].flat[0])} is out of range "
-                         f"for {n_classes} classes")
-    return labels.astype(np.int64, copy=False)
-
-
 def softmax_cross_entropy_with_integer_labels(logits, labels, axis=-1, where=None):
     r"""``optax.softmax_cross_entropy_with_integer_labels``:
     :math:`\log\sum_{k \in W} e^{x_k} - x_t` per example.
@@ -257,7 +241,7 @@ def softmax_cross_entropy_with_integer_labels_grad(logits, labels, axis=-1, wher
 def _integer_labels_pass(logits, labels, axis, where, grad_output, with_grad):
     logits = checks.as_input(logits, "logits")
     flat, mask, undo = _integer_layout(logits, axis, where)
-    labels = _integer_labels(labels, flat)
+    labels = integer_labels(labels, flat.shape)
     g = _upstream(grad_output, flat.shape[:-1], logits.dtype) if with_grad else None
     if mask is None:
         # (no label equals the ignore_index int64's minimum: they were checked in range)

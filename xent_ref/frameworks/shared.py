@@ -63,3 +63,23 @@ def per_example_cross_entropy(logits, target, axis=-1, *, label_smoothing=0.0,
     loss, grad = cross_entropy_with_grad(x, target, weight, ignore_index, "none",
                                          label_smoothing, grad_output)
     return loss, from_torch_layout(grad, axis)
+
+
+def integer_labels(labels, logits_shape: tuple, name: str = "labels") -> np.ndarray:
+    """Class indices of shape ``logits_shape[:-1]`` (the classes last), each in ``[0, C)``.
+
+    None is ignored: where a framework has no ignore index, an out-of-range label
+    is a ``ValueError`` here (frameworks gather whatever index they are given).
+    """
+    labels = checks.as_array(labels, name)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"{name}: expected integer class indices, got dtype {labels.dtype}")
+    if labels.shape != tuple(logits_shape[:-1]):
+        raise ValueError(f"{name}: expected shape {tuple(logits_shape[:-1])} (the logits "
+                         f"without their class axis), got shape {labels.shape}")
+    n_classes = logits_shape[-1]
+    bad = (labels < 0) | (labels >= n_classes)
+    if bad.any():
+        raise ValueError(f"{name}: class index {int(labels[bad].flat[0])} is out of range "
+                         f"for {n_classes} classes")
+    return labels.astype(np.int64, copy=False)

@@ -24,19 +24,13 @@ from __future__ import annotations
 import numpy as np
 
 from xent_ref._engine import checks
-from xent_ref.frameworks.shared import class_axis, per_example_cross_entropy
+from xent_ref.frameworks.shared import class_axis, integer_labels, per_example_cross_entropy
 from xent_ref.softmax import log_softmax, softmax
 
 
 def _sparse_call(labels, logits):
     logits = checks.as_input(logits, "logits")
-    labels = checks.as_array(labels, "labels")
-    if labels.dtype.kind not in "iu":
-        raise TypeError(f"labels: expected integer class indices, got dtype {labels.dtype}")
-    if labels.shape != logits.shape[:-1]:
-        raise ValueError(f"labels: expected shape {logits.shape[:-1]} (the logits without "
-                         f"their last axis), got shape {labels.shape}")
-    return labels, logits
+    return integer_labels(labels, logits.shape), logits
 
 
 def sparse_softmax_cross_entropy_with_logits(labels, logits):
