@@ -15,22 +15,9 @@ import os
 import numpy as np
 import pytest
 
+from test_finite_differences import BOUND, numerical_gradient, relative_error
 from xent_ref.cross_entropy import cross_entropy, cross_entropy_grad
 from xent_ref.frameworks import keras, onnx, optax, sklearn, tensorflow, torchtune
-
-H = 1e-6
-BOUND = 1e-7
-
-
-def numerical_gradient(f, x: np.ndarray) -> np.ndarray:
-    """Central differences of the scalar ``f`` at ``x`` (float64), one coordinate at a time."""
-    grad = np.zeros_like(x)
-    for i in np.ndindex(*x.shape):
-        up, down = x.copy(), x.copy()
-        up[i] += H
-        down[i] -= H
-        grad[i] = (f(up) - f(down)) / (up[i] - down[i])
-    return grad
 
 
 def assert_gradient(loss, grad, x, g=1.0):
@@ -39,8 +26,7 @@ def assert_gradient(loss, grad, x, g=1.0):
     numeric = numerical_gradient(lambda z: float(np.sum(g * loss(z))), x)
     assert analytic.shape == x.shape and analytic.dtype == np.float64
     assert np.linalg.norm(numeric) > 0
-    error = np.linalg.norm(analytic - numeric) / max(np.linalg.norm(analytic),
-                                                     np.linalg.norm(numeric))
+    error = relative_error(analytic, numeric)
     assert error < BOUND, f"relative error {error:.3g}"
 
 
@@ -363,8 +349,8 @@ def test_torchtune_linear_gradients(chunks):
                     HIDDEN, 1.4)
     assert_gradient(lambda w: call(HIDDEN, w, BIAS), lambda w: grads(HIDDEN, w, BIAS)[1],
                     PROJECTION, 1.4)
-    assert_gradient(lambda b: call(HIDDEN, PROJECTION, b), lambda b: grads(HIDDEN, PROJECTION, b)[2],
-                    BIAS, 1.4)
+    assert_gradient(lambda b: call(HIDDEN, PROJECTION, b),
+                    lambda b: grads(HIDDEN, PROJECTION, b)[2], BIAS, 1.4)
     logits = HIDDEN @ PROJECTION.T + BIAS
     mean = cross_entropy(logits.transpose(0, 2, 1), TOKENS)
     assert np.isclose(call(HIDDEN, PROJECTION, BIAS), mean, rtol=1e-14)
