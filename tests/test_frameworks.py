@@ -137,6 +137,10 @@ def test_keras_reductions_and_errors():
                                               sample_weight=np.ones(4))
     with pytest.raises(TypeError, match="y_true"):
         keras.sparse_categorical_crossentropy(np.array([0.5, 1, 1, 1, 1]), LOGITS)
+    with pytest.raises(ValueError, match="y_true: class index 4 is out of range"):
+        keras.sparse_categorical_crossentropy(TARGET + 1, LOGITS)  # Keras: silently 0
+    with pytest.raises(ValueError, match=r"y_true: expected shape \(5,\)"):
+        keras.sparse_categorical_crossentropy(TARGET[:3], LOGITS)
     # integral floats and a trailing 1 are what Keras users pass
     assert np.array_equal(keras.sparse_categorical_crossentropy(TARGET[:, None].astype(float),
                                                                 PROBS),

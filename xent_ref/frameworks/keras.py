@@ -41,7 +41,12 @@ from xent_ref.binary import (
     binary_cross_entropy_with_logits,
     binary_cross_entropy_with_logits_grad,
 )
-from xent_ref.frameworks.shared import class_axis, per_example_cross_entropy
+from xent_ref.frameworks.shared import (
+    batch_shape,
+    class_axis,
+    integer_labels,
+    per_example_cross_entropy,
+)
 
 EPSILON = 1e-7  # keras.config.epsilon()
 REDUCTIONS = ("none", None, "sum", "sum_over_batch_size", "mean", "mean_with_sample_weight")
@@ -172,34 +177,38 @@ def _sparse_targets(y_true, y_pred: np.ndarray, axis: int) -> np.ndarray:
         if not np.all(np.isfinite(y_true) & (y_true == np.round(y_true))):
             raise TypeError("y_true: class indices must be whole numbers")
         y_true = y_true.astype(np.int64)
-    if y_true.dtype.kind not in "iu":
-        raise TypeError(f"y_true: expected class indices, got dtype {y_true.dtype}")
     return y_true
 
 
-def _sparse(y_true, y_pred, from_logits, ignore_class, axis, grad_values=None):
-    """``(losses, mask, grad)`` of the sparse categorical cross-entropy (grad when asked)."""
+def _sparse_call(y_true, y_pred, ignore_class, axis):
+    """``(y_pred, axis, t, ignore_index, mask)`` of a sparse call (``mask`` None without
+    ``ignore_class``)."""
     y_pred = checks.as_input(y_pred, "y_pred")
     axis = class_axis(y_pred, axis)
-    t = _sparse_targets(y_true, y_pred, axis)
-    ignore = -(2**63) if ignore_class is None else checks.check_ignore_index(ignore_class)
-    mask = None if ignore_class is None else t != ignore
+    ignore = None if ignore_class is None else checks.check_ignore_index(ignore_class)
+    # (in range, or ignore_class: Keras's one-hot would silently give 0 for the rest)
+    t = integer_labels(_sparse_targets(y_true, y_pred, axis), batch_shape(y_pred.shape, axis),
+                       y_pred.shape[axis], "y_true", ignore)
+    ignore = -(2**63) if ignore is None else ignore  # (no label equals it: all in range)
+    return y_pred, axis, t, ignore, None if ignore_class is None else t != ignore
+
+
+def _sparse(call, from_logits, grad_values=None):
+    """The per-example losses, or with ``grad_values`` (per example) the gradient."""
+    y_pred, axis, t, ignore, mask = call
+    with_grad = grad_values is not None
     if from_logits:
         loss, grad = per_example_cross_entropy(y_pred, t, axis, ignore_index=ignore,
-                                               grad_output=grad_values,
-                                               with_grad=grad_values is not None)
-        return loss, mask, grad
+                                               grad_output=grad_values, with_grad=with_grad)
+        return grad if with_grad else loss
     n_classes = y_pred.shape[axis]
-    shape = np.delete(y_pred.shape, axis)
-    checks.index_target(t.reshape(-1), (t.size, n_classes), ignore)
-    kept = np.ones(tuple(shape), bool) if mask is None else mask
+    kept = np.ones(t.shape, bool) if mask is None else mask
     one_hot = np.moveaxis(np.eye(n_classes, dtype=y_pred.dtype)[np.where(kept, t, 0)], -1,
                           axis) * np.expand_dims(kept, axis)
-    g = None if grad_values is None else np.where(kept, grad_values, 0.0)
+    g = np.where(kept, grad_values, 0.0) if with_grad else None
     out = _categorical_from_probs(y_pred, one_hot, axis, g)
-    if g is None:
-        return np.where(kept, out, 0.0).astype(y_pred.dtype), mask, None
-    return None, mask, np.where(np.expand_dims(kept, axis), out, 0.0).astype(y_pred.dtype)
+    keep = np.expand_dims(kept, axis) if with_grad else kept
+    return np.where(keep, out, 0.0).astype(y_pred.dtype)
 
 
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None,
@@ -218,8 +227,8 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
     ...                                       ignore_class=-1, reduction="sum_over_batch_size"))
     0.0
     """
-    losses, mask, _ = _sparse(y_true, y_pred, from_logits, ignore_class, axis)
-    return reduce_weighted_values(losses, sample_weight, mask, reduction)
+    call = _sparse_call(y_true, y_pred, ignore_class, axis)
+    return reduce_weighted_values(_sparse(call, from_logits), sample_weight, call[-1], reduction)
 
 
 def sparse_categorical_crossentropy_grad(y_true, y_pred, from_logits=False, ignore_class=None,
@@ -238,10 +247,10 @@ def sparse_categorical_crossentropy_grad(y_true, y_pred, from_logits=False, igno
     array([[-0.25,  0.25],
            [ 0.25, -0.25]])
     """
-    probe, mask, _ = _sparse(y_true, y_pred, from_logits, ignore_class, axis)
-    y_pred = checks.as_input(y_pred, "y_pred")
-    g = _upstream(probe.shape, sample_weight, mask, reduction, grad_output, y_pred.dtype)
-    return _sparse(y_true, y_pred, from_logits, ignore_class, axis, g)[2]
+    call = _sparse_call(y_true, y_pred, ignore_class, axis)
+    y_pred, _, t, _, mask = call
+    g = _upstream(t.shape, sample_weight, mask, reduction, grad_output, y_pred.dtype)
+    return _sparse(call, from_logits, g)
 
 
 def _categorical(y_true, y_pred, from_logits, label_smoothing, axis, g=None):
@@ -287,8 +296,8 @@ def categorical_crossentropy_grad(y_true, y_pred, from_logits=False, label_smoot
     array([[-0.5,  0.5]])
     """
     y_pred = checks.as_input(y_pred, "y_pred")
-    shape = np.delete(y_pred.shape, class_axis(y_pred, axis))
-    g = _upstream(tuple(shape), sample_weight, None, reduction, grad_output, y_pred.dtype)
+    shape = batch_shape(y_pred.shape, class_axis(y_pred, axis))
+    g = _upstream(shape, sample_weight, None, reduction, grad_output, y_pred.dtype)
     return _categorical(y_true, y_pred, from_logits, label_smoothing, axis, g)
 
 
@@ -341,7 +350,7 @@ def binary_crossentropy_grad(y_true, y_pred, from_logits=False, label_smoothing=
     """
     y_pred = checks.as_input(y_pred, "y_pred")
     axis = class_axis(y_pred, axis)
-    shape = tuple(np.delete(y_pred.shape, axis))
+    shape = batch_shape(y_pred.shape, axis)
     g = _upstream(shape, sample_weight, None, reduction, grad_output, y_pred.dtype)
     g = np.broadcast_to(np.expand_dims(g, axis) / y_pred.shape[axis], y_pred.shape)
     return _binary(y_true, y_pred, from_logits, label_smoothing, axis,

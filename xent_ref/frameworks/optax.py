@@ -36,7 +36,12 @@ from xent_ref.binary import (
     binary_cross_entropy_with_logits,
     binary_cross_entropy_with_logits_grad,
 )
-from xent_ref.frameworks.shared import class_axis, integer_labels, per_example_cross_entropy
+from xent_ref.frameworks.shared import (
+    batch_shape,
+    class_axis,
+    integer_labels,
+    per_example_cross_entropy,
+)
 from xent_ref.softmax import log_softmax, softmax
 
 
@@ -127,7 +132,7 @@ def softmax_cross_entropy_grad(logits, labels, axis=-1, where=None, grad_output=
     axis = class_axis(logits, axis)
     labels = _labels_like(labels, logits)
     mask = _class_mask(where, logits, axis)
-    g = _upstream(grad_output, np.delete(logits.shape, axis), logits.dtype)
+    g = _upstream(grad_output, batch_shape(logits.shape, axis), logits.dtype)
     if mask is None:
         return per_example_cross_entropy(logits, labels, axis, grad_output=g,
                                          with_grad=True)[1]
@@ -241,7 +246,7 @@ def softmax_cross_entropy_with_integer_labels_grad(logits, labels, axis=-1, wher
 def _integer_labels_pass(logits, labels, axis, where, grad_output, with_grad):
     logits = checks.as_input(logits, "logits")
     flat, mask, undo = _integer_layout(logits, axis, where)
-    labels = integer_labels(labels, flat.shape)
+    labels = integer_labels(labels, flat.shape[:-1], flat.shape[-1])
     g = _upstream(grad_output, flat.shape[:-1], logits.dtype) if with_grad else None
     if mask is None:
         # (no label equals the ignore_index int64's minimum: they were checked in range)

@@ -20,6 +20,11 @@ def class_axis(logits: np.ndarray, axis) -> int:
     return checks.check_axis(axis, logits.ndim)
 
 
+def batch_shape(shape: tuple, axis: int) -> tuple:
+    """``shape`` without its class axis: the shape of one loss per example."""
+    return tuple(shape[:axis]) + tuple(shape[axis + 1:])
+
+
 def to_torch_layout(x: np.ndarray, axis: int) -> np.ndarray:
     """``x`` with its class axis moved to PyTorch's place (1; a 1-D input stays as it is).
 
@@ -65,21 +70,24 @@ def per_example_cross_entropy(logits, target, axis=-1, *, label_smoothing=0.0,
     return loss, from_torch_layout(grad, axis)
 
 
-def integer_labels(labels, logits_shape: tuple, name: str = "labels") -> np.ndarray:
-    """Class indices of shape ``logits_shape[:-1]`` (the classes last), each in ``[0, C)``.
+def integer_labels(labels, batch_shape: tuple, n_classes: int, name: str = "labels",
+                   ignore_index=None) -> np.ndarray:
+    """Class indices of shape ``batch_shape``, each in ``[0, n_classes)`` or ``ignore_index``.
 
-    None is ignored: where a framework has no ignore index, an out-of-range label
-    is a ``ValueError`` here (frameworks gather whatever index they are given).
+    Where a framework does not check (its gather or one-hot takes whatever index it
+    is given), an out-of-range label is a ``ValueError`` here.
     """
     labels = checks.as_array(labels, name)
     if labels.dtype.kind not in "iu":
         raise TypeError(f"{name}: expected integer class indices, got dtype {labels.dtype}")
-    if labels.shape != tuple(logits_shape[:-1]):
-        raise ValueError(f"{name}: expected shape {tuple(logits_shape[:-1])} (the logits "
+    if labels.shape != tuple(batch_shape):
+        raise ValueError(f"{name}: expected shape {tuple(batch_shape)} (the predictions "
                          f"without their class axis), got shape {labels.shape}")
-    n_classes = logits_shape[-1]
     bad = (labels < 0) | (labels >= n_classes)
+    if ignore_index is not None:
+        bad &= labels != ignore_index
     if bad.any():
+        allowed = "" if ignore_index is None else f", or {ignore_index}"
         raise ValueError(f"{name}: class index {int(labels[bad].flat[0])} is out of range "
-                         f"for {n_classes} classes")
+                         f"for {n_classes} classes (valid: 0..{n_classes - 1}{allowed})")
     return labels.astype(np.int64, copy=False)

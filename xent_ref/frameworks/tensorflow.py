@@ -24,13 +24,18 @@ from __future__ import annotations
 import numpy as np
 
 from xent_ref._engine import checks
-from xent_ref.frameworks.shared import class_axis, integer_labels, per_example_cross_entropy
+from xent_ref.frameworks.shared import (
+    batch_shape,
+    class_axis,
+    integer_labels,
+    per_example_cross_entropy,
+)
 from xent_ref.softmax import log_softmax, softmax
 
 
 def _sparse_call(labels, logits):
     logits = checks.as_input(logits, "logits")
-    return integer_labels(labels, logits.shape), logits
+    return integer_labels(labels, logits.shape[:-1], logits.shape[-1]), logits
 
 
 def sparse_softmax_cross_entropy_with_logits(labels, logits):
@@ -98,7 +103,7 @@ def softmax_cross_entropy_with_logits_grad(labels, logits, axis=-1, grad_output=
     (array([[ 0.5, -0.5]]), array([[0.6931, 0.6931]]))
     """
     labels, logits, axis = _dense_call(labels, logits, axis)
-    g = checks.grad_output(grad_output, "none", tuple(np.delete(logits.shape, axis)),
+    g = checks.grad_output(grad_output, "none", batch_shape(logits.shape, axis),
                            logits.dtype)
     g = np.expand_dims(g, axis)
     grad_logits = (softmax(logits, axis) - labels) * g
