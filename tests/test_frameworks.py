@@ -344,11 +344,14 @@ TOKENS = np.array([[0, 5, -100, 2, 1], [3, -100, -100, 4, 0]])
 
 @pytest.mark.parametrize("chunks", [1, 2, 8])
 def test_torchtune_linear_gradients(chunks):
-    options = dict(num_output_chunks=chunks)
-    call = (lambda h, w, b: torchtune.linear_cross_entropy_loss(h, w, TOKENS, linear_bias=b,
-                                                                **options))
-    grads = (lambda h, w, b: torchtune.linear_cross_entropy_loss_grad(
-        h, w, TOKENS, linear_bias=b, **options, grad_output=1.4))
+    def call(h, w, b):
+        return torchtune.linear_cross_entropy_loss(h, w, TOKENS, linear_bias=b,
+                                                   num_output_chunks=chunks)
+
+    def grads(h, w, b):
+        return torchtune.linear_cross_entropy_loss_grad(h, w, TOKENS, linear_bias=b,
+                                                        num_output_chunks=chunks, grad_output=1.4)
+
     assert_gradient(lambda h: call(h, PROJECTION, BIAS), lambda h: grads(h, PROJECTION, BIAS)[0],
                     HIDDEN, 1.4)
     assert_gradient(lambda w: call(HIDDEN, w, BIAS), lambda w: grads(HIDDEN, w, BIAS)[1],

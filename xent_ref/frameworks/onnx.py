@@ -23,8 +23,6 @@ targets (the count without ``weights``), and when every target is ignored the
 
 from __future__ import annotations
 
-import numpy as np
-
 from xent_ref._engine import checks
 from xent_ref.cross_entropy import cross_entropy, cross_entropy_grad, nll_loss, nll_loss_grad
 from xent_ref.softmax import log_softmax, log_softmax_grad
