@@ -592,3 +592,25 @@ def test_keras_all_ignored_is_the_library():
     assert float(loss(everything, LOGITS.astype(np.float32))) == 0.0
     assert keras.sparse_categorical_crossentropy(everything, LOGITS, True, 2,
                                                  reduction="sum_over_batch_size") == 0.0
+
+
+@pytest.mark.jax
+def test_keras_clipped_probabilities_and_float32_are_the_library():
+    jax, library = _keras()
+    p = np.array([[1.0, 0.0, 0.0], [0.0, 0.5, 0.5], [0.2, 0.3, 0.5]])
+    t = np.array([1, 0, 2])
+    loss = library.losses.SparseCategoricalCrossentropy(reduction="sum", dtype="float64")
+    value, grad = _vjp(jax, lambda z: loss(jax.numpy.asarray(t), z), p, 1.0)
+    assert np.isclose(keras.sparse_categorical_crossentropy(t, p, reduction="sum"), value,
+                      rtol=1e-13)
+    assert np.allclose(keras.sparse_categorical_crossentropy_grad(t, p, reduction="sum"), grad,
+                       rtol=1e-13, atol=0)
+    x32 = LOGITS.astype(np.float32)
+    default = library.losses.SparseCategoricalCrossentropy(from_logits=True)  # floatx: float32
+    value, grad = _vjp(jax, lambda z: default(jax.numpy.asarray(TARGET), z), x32,
+                       np.float32(1.0))
+    ours = keras.sparse_categorical_crossentropy(TARGET, x32, True,
+                                                 reduction="sum_over_batch_size")
+    assert ours.dtype == np.float32 and np.isclose(ours, value, rtol=1e-6)
+    assert np.allclose(keras.sparse_categorical_crossentropy_grad(
+        TARGET, x32, True, reduction="sum_over_batch_size"), grad, rtol=1e-5, atol=1e-7)
