@@ -1,11 +1,13 @@
 """The framework references (xent_ref.frameworks): gradients against finite differences,
-the conventions each docstring states, and -- behind the markers ``sklearn``, ``onnx`` and
-``jax`` (optax, and keras on the jax backend) -- the real libraries where they are installed.
+the conventions each docstring states, and -- behind the markers ``sklearn``, ``onnx``,
+``jax`` (optax, and keras on the jax backend) and ``tensorflow`` -- the real libraries where
+they are installed.
 
-Without those packages the marked tests skip; with them (an optional extra,
-``pip install -e ".[frameworks]"``)::
+Without those packages the marked tests skip; with them (the optional extra
+``pip install -e ".[frameworks]"``, and TensorFlow by hand: it is in no extra)::
 
-    PYTHONPATH=. python -m pytest -m "sklearn or onnx or jax" tests/test_frameworks.py
+    PYTHONPATH=. python -m pytest -m "sklearn or onnx or jax or tensorflow" -o addopts="" \
+        tests/test_frameworks.py
 """
 
 from __future__ import annotations
@@ -614,3 +616,37 @@ def test_keras_clipped_probabilities_and_float32_are_the_library():
     assert ours.dtype == np.float32 and np.isclose(ours, value, rtol=1e-6)
     assert np.allclose(keras.sparse_categorical_crossentropy_grad(
         TARGET, x32, True, reduction="sum_over_batch_size"), grad, rtol=1e-5, atol=1e-7)
+
+
+def _tape(tf, f, *arrays, g):
+    """``(f(*arrays), gradients)`` with TensorFlow's autodiff (``output_gradients=g``)."""
+    variables = [tf.constant(a) for a in arrays]
+    with tf.GradientTape() as tape:
+        for v in variables:
+            tape.watch(v)
+        value = f(*variables)
+    grads = tape.gradient(value, variables, output_gradients=tf.constant(g, value.dtype))
+    return value.numpy(), [None if d is None else d.numpy() for d in grads]
+
+
+@pytest.mark.tensorflow
+def test_tensorflow_is_the_library():
+    tf = pytest.importorskip("tensorflow")
+    g = rng.normal(size=5)
+    value, (grad,) = _tape(tf, lambda x: tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=TARGET, logits=x), LOGITS, g=g)
+    assert np.allclose(tensorflow.sparse_softmax_cross_entropy_with_logits(TARGET, LOGITS), value,
+                       rtol=1e-13)
+    assert np.allclose(tensorflow.sparse_softmax_cross_entropy_with_logits_grad(TARGET, LOGITS, g),
+                       grad, rtol=1e-12, atol=1e-16)
+    x = rng.normal(size=(4, 2, 3))
+    for labels in (rng.dirichlet(np.ones(4), size=(2, 3)).transpose(2, 0, 1),
+                   rng.random((4, 2, 3))):  # rows that do not sum to 1: TF's p - y
+        g = rng.normal(size=(2, 3))
+        value, (grad_x, grad_y) = _tape(tf, lambda z, y: tf.nn.softmax_cross_entropy_with_logits(
+            labels=y, logits=z, axis=0), x, labels, g=g)
+        assert np.allclose(tensorflow.softmax_cross_entropy_with_logits(labels, x, axis=0), value,
+                           rtol=1e-13)
+        ours_x, ours_y = tensorflow.softmax_cross_entropy_with_logits_grad(labels, x, 0, g)
+        assert np.allclose(ours_x, grad_x, rtol=1e-12, atol=1e-16)
+        assert np.allclose(ours_y, grad_y, rtol=1e-12, atol=1e-16)
