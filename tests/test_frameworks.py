@@ -650,3 +650,36 @@ def test_tensorflow_is_the_library():
         ours_x, ours_y = tensorflow.softmax_cross_entropy_with_logits_grad(labels, x, 0, g)
         assert np.allclose(ours_x, grad_x, rtol=1e-12, atol=1e-16)
         assert np.allclose(ours_y, grad_y, rtol=1e-12, atol=1e-16)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("ignored", [False, True], ids=["some-kept", "all-ignored"])
+def test_torchtune_is_its_algorithm_under_autograd(ignored):
+    """torchtune's ``LinearCrossEntropyLoss.forward`` (chunks of the sequence, ignored
+    tokens masked before the projection, one token unmasked in an empty chunk, no division
+    when nothing is kept), run by PyTorch with its autograd."""
+    torch = pytest.importorskip("torch")
+    targets = np.full_like(TOKENS, -100) if ignored else TOKENS
+    h = torch.tensor(HIDDEN, requires_grad=True)
+    w = torch.tensor(PROJECTION, requires_grad=True)
+    b = torch.tensor(BIAS, requires_grad=True)
+    t = torch.tensor(targets)
+    total = 0.0
+    for hidden_chunk, target_chunk in zip(h.tensor_split(2, dim=1), t.tensor_split(2, dim=1)):
+        mask = target_chunk != -100
+        if mask.sum() == 0:
+            mask[0] = True
+        logits = torch.nn.functional.linear(hidden_chunk[mask], w, b)
+        total = total + torch.nn.functional.cross_entropy(logits, target_chunk[mask],
+                                                          reduction="sum", ignore_index=-100)
+    kept = (t != -100).sum()
+    loss = total if kept == 0 else total / kept
+    loss.backward(torch.tensor(1.4, dtype=torch.float64))
+    ours = torchtune.linear_cross_entropy_loss(HIDDEN, PROJECTION, targets, linear_bias=BIAS,
+                                               num_output_chunks=2)
+    assert np.isclose(ours, loss.item(), rtol=1e-13, atol=0)
+    grads = torchtune.linear_cross_entropy_loss_grad(HIDDEN, PROJECTION, targets,
+                                                     linear_bias=BIAS, num_output_chunks=2,
+                                                     grad_output=1.4)
+    for got, leaf in zip(grads, (h, w, b)):
+        assert np.allclose(got, leaf.grad.numpy(), rtol=1e-12, atol=1e-15)
