@@ -404,3 +404,21 @@ def binary_cross_entropy_with_logits_with_grad(input, target, weight=None, pos_w
     if call.reduction == "none":
         loss = loss.reshape(call.shape)
     return loss, grad.reshape(call.shape)
+
+
+# ---------------------------------------------------------------------------------------------
+# For the modules built on these losses (xent_ref.hvp): the checked call and its scale
+# ---------------------------------------------------------------------------------------------
+
+
+def prepare(input, target, *, weight=None, reduction="mean", pos_weight=None,
+            probabilities=False):
+    """A binary loss's arguments checked once (the losses' own checks, messages and layout:
+    a 0-d input is held as ``(1,)``, the caller's shape in ``.shape``)."""
+    return _prepare(input, target, weight=weight, reduction=reduction, pos_weight=pos_weight,
+                    probabilities=probabilities)
+
+
+def upstream(call, grad_output) -> np.ndarray:
+    """``dL/d loss`` of every element of a :func:`prepare`\\ d call, the input's shape."""
+    return _upstream(call, grad_output)
