@@ -80,6 +80,15 @@ def _like(value, name: str, shape: tuple, dtype) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 
 
+def _softmax_arguments(x, grad_output, v, axis):
+    """``(p, g, v, axis)``: the softmax of ``x`` and the checked companions."""
+    logits = checks.as_input(x, "x")
+    axis = checks.check_axis(axis, logits.ndim)
+    p = softmax(logits, axis)
+    return (p, _like(grad_output, "grad_output", p.shape, p.dtype),
+            _like(v, "v", p.shape, p.dtype), axis)
+
+
 @computed_wide("grad_output", "v")
 def softmax_hvp(x, grad_output, v, axis: int = -1) -> np.ndarray:
     r""":math:`\partial_x \langle g, J(x)\, v \rangle` for :math:`p = \operatorname{softmax}(x)`:
@@ -102,11 +111,7 @@ def softmax_hvp(x, grad_output, v, axis: int = -1) -> np.ndarray:
     >>> xr.softmax_hvp([0.0, 1.0], [1.0, 0.0], [1.0, 0.0]).round(6)
     array([ 0.090858, -0.090858])
     """
-    logits = checks.as_input(x, "x")
-    axis = checks.check_axis(axis, logits.ndim)
-    p = softmax(logits, axis)
-    g = _like(grad_output, "grad_output", p.shape, p.dtype)
-    v = _like(v, "v", p.shape, p.dtype)
+    p, g, v, axis = _softmax_arguments(x, grad_output, v, axis)
 
     def dot(a):
         return (a * p).sum(axis=axis, keepdims=True)
@@ -136,11 +141,7 @@ def log_softmax_hvp(x, grad_output, v, axis: int = -1) -> np.ndarray:
     >>> xr.log_softmax_hvp([0.0, 0.0], [-1.0, 0.0], [1.0, 0.0])
     array([ 0.25, -0.25])
     """
-    logits = checks.as_input(x, "x")
-    axis = checks.check_axis(axis, logits.ndim)
-    p = softmax(logits, axis)
-    g = _like(grad_output, "grad_output", p.shape, p.dtype)
-    v = _like(v, "v", p.shape, p.dtype)
+    p, g, v, axis = _softmax_arguments(x, grad_output, v, axis)
     g_sum = g.sum(axis=axis, keepdims=True)
     return -g_sum * p * (v - (v * p).sum(axis=axis, keepdims=True))
 
