@@ -19,7 +19,7 @@ Every input comes from one seeded NumPy generator; every expected value is compu
   ``torch.autograd.functional.hessian`` of the whole loss (the script asserts that the blocks
   between different tokens are 0);
 * ``*_stats``: ``torch.logsumexp``, ``torch.argmax`` (the first maximal index),
-  ``-(softmax * log_softmax)`` summed (0 where p = 0), ``log_softmax`` at the target, and the
+  ``-(softmax * log_softmax)`` summed (0 where p = 0, nan in a nan row), ``log_softmax`` at the target, and the
   losses, all on the transformed logits.
 
 Case layout::
@@ -340,7 +340,7 @@ def stats_expected(z_from, target, kw, dtype):
     return {
         "lse": torch.logsumexp(z, dim=axis), "loss": ce + zl, "z_loss": zl,
         "target_logprob": target_logprob,
-        "entropy": -torch.where(p > 0, p * logp, torch.zeros_like(p)).sum(axis),
+        "entropy": -torch.where(p == 0, torch.zeros_like(p), p * logp).sum(axis),
         "argmax": argmax, "correct": correct, "kept": kept,
         "reduced_loss": ce_loss(z_from, target, kw, dtype),
         "reduced_z_loss": {"none": zl, "sum": zl.sum(),
@@ -363,6 +363,11 @@ def stats_cases():
         yield stats_case(f"ce/stats/ties/{dtype}", dtype, ties, np.array([1, 2, -100]),
                          {"softcap": 1.0, "z_loss": 0.1})
         yield stats_case(f"ce/stats/ties-unscaled/{dtype}", dtype, ties[1:], np.array([2, 0]), {})
+        # an impossible class (p = 0 adds no entropy), a nan logit (nan everywhere, argmax
+        # on it), a uniform row (entropy log C)
+        edges = np.array([[1.0, -np.inf, 0.0], [np.nan, 1.0, 2.0], [0.0, 0.0, 0.0]], dtype)
+        yield stats_case(f"ce/stats/edges/{dtype}", dtype, edges, np.array([0, 2, 1]),
+                         {"reduction": "none", "z_loss": 0.1})
         probs = rng.dirichlet(np.ones(5), size=4).astype(dtype)
         yield stats_case(f"ce/stats/probs/{dtype}", dtype, (rng.normal(size=(4, 5)) * 2).astype(dtype),
                          probs, {"logit_scale": 2.0, "label_smoothing": 0.1, "z_loss": 0.01})

@@ -169,3 +169,18 @@ def test_the_result_is_frozen_and_errors_are_the_losses():
         xr.cross_entropy_stats([[0.0, 1.0]], [1], softcap=-1.0)
     with pytest.raises(ValueError, match="^target: "):
         xr.linear_cross_entropy_stats(np.ones((2, 3)), np.ones((4, 3)), [0, 1, 2])
+
+
+def test_one_token_and_empty_batches():
+    one = xr.cross_entropy_stats([1.0, 2.0, 3.0], 1, z_loss=0.1)
+    for name in FIELDS + ("reduced_loss", "reduced_z_loss"):
+        assert isinstance(getattr(one, name), np.ndarray) and getattr(one, name).shape == ()
+    empty = xr.linear_cross_entropy_stats(np.ones((0, 3)), np.ones((4, 3)), np.zeros(0, int))
+    assert empty.lse.shape == (0,) and np.isnan(empty.reduced_loss)
+    assert xr.cross_entropy_stats(np.zeros((0, 3)), np.zeros(0, int)).argmax.shape == (0,)
+
+
+def test_a_nan_logit_makes_the_row_nan_and_is_its_argmax():
+    stats = xr.cross_entropy_stats([[1.0, np.nan, 3.0]], [2])
+    assert np.isnan(stats.entropy[0]) and np.isnan(stats.lse[0])
+    assert stats.argmax.tolist() == [1]  # as torch.argmax and np.argmax

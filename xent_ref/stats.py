@@ -66,8 +66,8 @@ def token_stats(call, kept) -> tuple:
     axis = 0 if z.ndim == 1 else 1
     lse, probs = llm_options.lse_and_probs(z, axis)
     log_probs = z - np.expand_dims(lse, axis)
-    # -sum_c p_c log p_c, a class with p = 0 adding 0 (not 0 * -inf)
-    entropy = -np.where(probs > 0, probs * log_probs, 0).sum(axis=axis)
+    # -sum_c p_c log p_c, a class with p = 0 adding 0 (not 0 * -inf; a nan row stays nan)
+    entropy = -np.where(probs == 0, 0, probs * log_probs).sum(axis=axis)
     argmax = np.argmax(z, axis=axis)  # the first maximal index (nan counts as maximal)
     ce, zl, _ = cross_entropy_parts(call, kept)
     target = call.target.reshape(z.shape if call.probabilities else kept.shape)
@@ -80,8 +80,9 @@ def token_stats(call, kept) -> tuple:
                                   .squeeze(axis), 0)
         correct = (argmax == target) & kept
     dtype = call.logits.dtype
-    return (lse, ce + zl, zl, np.asarray(target_logprob, dtype), entropy,
-            argmax.astype(np.int64), correct, kept, ce)
+    floats = (np.asarray(part, dtype) for part in (lse, ce + zl, zl, target_logprob, entropy))
+    return (*floats, np.asarray(argmax, np.int64), np.asarray(correct), np.asarray(kept),
+            np.asarray(ce, dtype))
 
 
 def _reduced(call, kept, ce, zl):
@@ -131,7 +132,7 @@ def _linear_cross_entropy_stats(input, linear_weight, target, **kwargs) -> tuple
     call, n = lin.call, lin.h.shape[0]
     kept = call.kept().reshape(lin.loss_shape)
     stats = None
-    for start in range(0, n, lin.rows):
+    for start in range(0, max(n, 1), lin.rows):  # (an empty batch: one empty chunk)
         c = slice(start, min(start + lin.rows, n))
         logits = lin.h[c] @ lin.w.T  # a chunk's logits, the only vocabulary-sized array
         if lin.b is not None:
