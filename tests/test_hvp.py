@@ -327,3 +327,17 @@ def test_each_wrong_implementation_differs_from_the_right_answer(diagnosis):
         wrong, right = getattr(wrong, field), getattr(right, field)
     assert wrong.shape == right.shape
     assert not np.allclose(wrong, right, rtol=1e-6, atol=0), diagnosis
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_linear_hvp_in_low_precision_is_the_float64_answer_rounded_once(dtype):
+    low = dtype_named(dtype)
+    h, w = rng.normal(size=(3, 3)).astype(low), rng.normal(size=(3, 3)).astype(low)
+    v = (rng.normal(size=(3, 3)).astype(low), rng.normal(size=(3, 3)).astype(low))
+    t = np.array([0, 2, 1])
+    got = xr.linear_cross_entropy_hvp(h, w, t, v, softcap=2.0)
+    wide = xr.linear_cross_entropy_hvp(h.astype(float), w.astype(float), t,
+                                       tuple(a.astype(float) for a in v), softcap=2.0)
+    for part, want in zip(got[:2], wide[:2]):
+        assert part.dtype == low
+        np.testing.assert_array_equal(part.astype(float), round_once(want, low).astype(float))

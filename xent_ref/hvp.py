@@ -409,7 +409,8 @@ def binary_cross_entropy_with_logits_hvp(input, target, v, weight=None, pos_weig
 # ---------------------------------------------------------------------------------------------
 
 
-@computed_wide("linear_weight", "target", "linear_bias", "weight", "grad_output", "v",
+# (``v`` is a tuple, not one array: each direction is cast to the computing dtype as given)
+@computed_wide("linear_weight", "target", "linear_bias", "weight", "grad_output",
                same_dtype=("linear_weight", "linear_bias"))
 def linear_cross_entropy_hvp(input, linear_weight, target, v, *, linear_bias=None, weight=None,
                              reduction="mean", ignore_index=None, label_smoothing=0.0,
