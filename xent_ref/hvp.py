@@ -205,7 +205,10 @@ def second_order(call, kept, ce_scale, z_scale) -> SecondOrder:
 
     kept3 = per_token(kept)
     z_part = per_token(z_scale) * (2.0 * options.z_loss)
-    a = np.where(kept3, per_token(ce_scale) * _target_total(call) + z_part * per_token(lse), 0)
+    a = per_token(ce_scale) * _target_total(call)
+    if options.z_loss:  # (only then: 0 * a non-finite lse would be nan)
+        a = a + z_part * per_token(lse)
+    a = np.where(kept3, a, 0)
     b = np.where(kept3, z_part, 0) if options.z_loss else np.zeros_like(a)
     # dL/dz: the same call on z itself, its z-loss kept, its transform the identity
     z_call = call.with_logits(z, options=llm_options.Options(z_loss=options.z_loss))
