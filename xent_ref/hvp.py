@@ -469,7 +469,8 @@ def linear_cross_entropy_hvp(input, linear_weight, target, v, *, linear_bias=Non
         g = (pieces.slope * pieces.grad_z).reshape(logits.shape)  # G = phi' dL/dz
         g_moved = pieces.hvp(moved.reshape(chunk.logits.shape)).reshape(logits.shape)  # G'
         hv_h[c] = g_moved @ lin.w + g @ v_w
-        hv_w += g_moved.T @ h_c + g.T @ v_h[c]
+        hv_w += g_moved.T @ h_c  # (two updates: one W-sized temporary at a time)
+        hv_w += g.T @ v_h[c]
         if hv_b is not None:
             hv_b += g_moved.sum(axis=0)
     return (hv_h.reshape(lin.input_shape), hv_w.reshape(lin.weight_shape),
