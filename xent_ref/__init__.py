@@ -15,6 +15,16 @@ from xent_ref.cross_entropy import (
     nll_loss_grad,
 )
 from xent_ref.teach.explain import Explanation, explain
+from xent_ref.hvp import (
+    binary_cross_entropy_hvp,
+    binary_cross_entropy_with_logits_hvp,
+    cross_entropy_hessian,
+    cross_entropy_hvp,
+    linear_cross_entropy_hvp,
+    log_softmax_hvp,
+    nll_loss_hvp,
+    softmax_hvp,
+)
 from xent_ref.linear import (
     linear_cross_entropy,
     linear_cross_entropy_grad,
@@ -28,6 +38,7 @@ from xent_ref.modules import (
     NLLLoss,
 )
 from xent_ref.softmax import log_softmax, log_softmax_grad, softmax, softmax_grad
+from xent_ref.stats import TokenStats, cross_entropy_stats, linear_cross_entropy_stats
 
 from xent_ref.version import __version__  # noqa: E402
 
@@ -49,6 +60,17 @@ __all__ = [
     "binary_cross_entropy_with_logits",
     "binary_cross_entropy_with_logits_grad",
     "binary_cross_entropy_with_logits_with_grad",
+    "softmax_hvp",
+    "log_softmax_hvp",
+    "cross_entropy_hvp",
+    "cross_entropy_hessian",
+    "nll_loss_hvp",
+    "binary_cross_entropy_hvp",
+    "binary_cross_entropy_with_logits_hvp",
+    "linear_cross_entropy_hvp",
+    "cross_entropy_stats",
+    "linear_cross_entropy_stats",
+    "TokenStats",
     "CrossEntropyLoss",
     "NLLLoss",
     "BCELoss",

@@ -27,7 +27,18 @@ from xent_ref.linear import (
     linear_cross_entropy_grad,
     linear_cross_entropy_with_grad,
 )
+from xent_ref.hvp import (
+    binary_cross_entropy_hvp,
+    binary_cross_entropy_with_logits_hvp,
+    cross_entropy_hessian,
+    cross_entropy_hvp,
+    linear_cross_entropy_hvp,
+    log_softmax_hvp,
+    nll_loss_hvp,
+    softmax_hvp,
+)
 from xent_ref.softmax import log_softmax, log_softmax_grad, softmax, softmax_grad
+from xent_ref.stats import cross_entropy_stats, linear_cross_entropy_stats
 
 BY_NAME = {function.__name__: function for function in (
     softmax, softmax_grad, log_softmax, log_softmax_grad,
@@ -36,6 +47,9 @@ BY_NAME = {function.__name__: function for function in (
     binary_cross_entropy, binary_cross_entropy_grad,
     binary_cross_entropy_with_logits, binary_cross_entropy_with_logits_grad,
     binary_cross_entropy_with_logits_with_grad,
+    softmax_hvp, log_softmax_hvp, cross_entropy_hvp, cross_entropy_hessian, nll_loss_hvp,
+    binary_cross_entropy_hvp, binary_cross_entropy_with_logits_hvp, linear_cross_entropy_hvp,
+    cross_entropy_stats, linear_cross_entropy_stats,
 )}
 
 
