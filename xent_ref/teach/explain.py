@@ -21,6 +21,18 @@ checks that ``numerator / denominator`` is the library's result and that
 disagrees with the library. (``q`` is :func:`xent_ref.textbook.target_distribution`,
 the one place the target distribution is written down.)
 
+With the LLM options of ``cross_entropy`` the rows are those of ``z``, the logits
+the library's :func:`xent_ref.llm_options.transform` makes (``z = c tanh(s x / c)``):
+the plain loss of ``z`` (the library's, on ``z``) is each row's CE part, the z-loss
+term ``z_loss * lse(z)^2`` is added beside it, and the check is that the parts add up
+to the library's per-row losses and result, and that
+``dz/dx * (scale * (A p - q) + pull * p)`` is the library's gradient.
+
+Every header, status word and sentence comes from the catalogues of
+:mod:`xent_ref.teach.i18n` (``explain(..., lang="zh")``); the tables are aligned by
+display width, so Chinese columns line up. The HTML carries its own small style
+block (numbers right-aligned, tables apart, summaries monospace) and loads nothing.
+
 >>> from xent_ref.teach.explain import explain
 >>> ex = explain("cross_entropy", [[0.9, 0.1], [0.8, 0.2], [0.7, 0.3]], [0, 1, 0],
 ...              weight=[1.0, 2.0])
@@ -113,6 +125,10 @@ class Gradient:
     curvature : ndarray or None
         binary_cross_entropy only: ``max(p (1 - p), 1e-12)``, which ``A`` and
         ``q`` are divided by (the chain rule through ``log p`` and ``log(1 - p)``).
+    slope, pull : ndarray or None
+        cross_entropy with LLM options: ``slope = dz/dx`` per class (a ``logit_scale``
+        or a ``softcap``) and, with a ``z_loss``, ``pull = z_scale * 2 z_loss lse(z)``
+        per row; then ``rows = slope * (scale * (A p - q) + pull * p)``, ``p = softmax(z)``.
     """
 
     grad: np.ndarray
@@ -166,6 +182,16 @@ class Explanation:
     gradient : Gradient
         The gradient with respect to the input, row by row (:attr:`grad` is
         the library's ``*_grad`` output).
+    logits : ndarray or None
+        ``cross_entropy`` with a ``logit_scale`` or a ``softcap``: ``z``, the scaled
+        and capped logits the loss sees, ``(samples, C)`` (the rows are those of ``z``).
+    z_numerator, z_denominator : float or None
+        With a ``z_loss``: the sum of the rows' ``z_loss * lse(z)^2`` and what it is
+        divided by (the number of kept rows for ``mean``, 1 for ``sum``); then
+        :attr:`numerator` sums the rows' cross-entropy parts only, and the result is
+        ``numerator / denominator + z_numerator / z_denominator``.
+    lang : str
+        The language of ``str()`` and the HTML (``explain(..., lang="zh")``).
     """
 
     function: str
@@ -466,10 +492,16 @@ def explain(fn: str | Callable, input: Any, target: Any, grad_output: Any = None
         ``"binary_cross_entropy_with_logits"``, or one of those functions.
     input, target, **kwargs
         Exactly what you would pass to ``fn`` (``weight``, ``ignore_index``,
-        ``reduction``, ``label_smoothing``, ``pos_weight``).
+        ``reduction``, ``label_smoothing``, ``pos_weight``; for ``cross_entropy``
+        also the LLM options ``logit_scale``, ``softcap`` and ``z_loss``, whose steps
+        the tables show: the scaled and capped logits ``z``, each row's ``lse(z)``
+        and z-loss term, and ``dz/dx`` and the z-loss's pull in the gradient).
     grad_output : scalar or array_like, optional
         The upstream gradient, as for ``fn``'s ``*_grad`` function: a scalar for
         ``mean``/``sum`` (default 1), shaped like the loss for ``"none"``.
+    lang : str
+        The language of the printed and HTML breakdown (a catalogue of
+        :mod:`xent_ref.teach.i18n`: ``"en"``, ``"zh"``); the numbers are the same.
 
     Returns
     -------
