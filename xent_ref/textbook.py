@@ -187,14 +187,8 @@ def rows_of_classes(input, target, weight=None, ignore_index=-100, reduction="me
 
 def _binary_checked(input, target, weight, pos_weight, reduction, probabilities):
     """``(x, y, weight, pos_weight)`` checked by the production's checks, in x's dtype."""
-    x = checks.as_float_array(input, "input")
-    checks.check_reduction(reduction)
-    y = checks.same_shape_target(target, x)
-    if probabilities:
-        checks.check_unit_interval(x, "input")
-        checks.check_unit_interval(y, "target")
-    weight = checks.broadcast_weight(weight, x.shape, "weight", x.dtype)
-    pos_weight = checks.broadcast_weight(pos_weight, y.shape, "pos_weight", x.dtype)
+    x, y, weight, pos_weight, _ = checks.binary_arguments(input, target, weight, pos_weight,
+                                                          reduction, probabilities)
     one = x.dtype.type(1)
     return x, y, one if weight is None else weight, one if pos_weight is None else pos_weight
 
