@@ -56,7 +56,7 @@ def lse(z):
 # chain rule every logit's gradient is multiplied by the slope
 # $1 - \tanh^2(z / c)$, which is small exactly where the logit is large.
 # <!-- zh -->
-# ## Softcap：$c \tanh(z / c)$
+# ## 软截顶 softcap：$c \tanh(z / c)$
 #
 # Gemma 2 在计算损失之前，把最终的 logits 送进 $z \mapsto c \tanh(z / c)$，取 $c = 30$。这条曲线在 0 附近
 # 就是恒等映射（斜率为 1），所以普通大小的 logits 几乎不受影响；离 0 越远它越平，最终贴近 $\pm c$，任何
