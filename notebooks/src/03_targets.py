@@ -169,8 +169,8 @@ assert np.isclose(as_probs, library, rtol=1e-14, atol=0)
 # sample: `-log p` and the smoothing term `smooth` $= -\sum_c \log p_c$.
 # <!-- zh -->
 # 它们为什么一致：$\sum_c y_c (-\log p_c) = (1-\varepsilon)(-\log p_t) +
-# \frac{\varepsilon}{K} \sum_c (-\log p_c)$。`explain` 逐个样本列出这两部分：`-log p` 和平滑项
-# `smooth` $= -\sum_c \log p_c$。
+# \frac{\varepsilon}{K} \sum_c (-\log p_c)$。`explain` 逐个样本列出这两部分：`-log p` 列和「平滑项」列，
+# 后者为 $-\sum_c \log p_c$。
 
 # %%
 print(explain("cross_entropy", logits10, targets, label_smoothing=eps).to_text(lang=LANG))
