@@ -441,3 +441,21 @@ def test_html_is_styled_without_external_resources():
 def test_explain_rejects_an_unknown_language():
     with pytest.raises(ValueError, match="lang"):
         explain("cross_entropy", LOGITS_4X3, LABELS_4X3, lang="xx")
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_llm_options_on_4d_low_precision_input(dtype):
+    """(N, C, d) input, an ignored position, smoothing and weights with every option; the
+    low-precision library computes wide, and the breakdown still adds up to it."""
+    from xent_ref._engine.dtypes import dtype_named
+
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(2, 4, 3)) * 5).astype(dtype_named(dtype))
+    t = rng.integers(0, 4, size=(2, 3))
+    t[0, 0] = -100
+    options = {"logit_scale": 2.0, "softcap": 4.0, "z_loss": 0.01, "label_smoothing": 0.1,
+               "weight": [1.0, 2.0, 3.0, 4.0]}
+    ex = explain("cross_entropy", x, t, **options)
+    assert len(ex.rows) == 6 and ex.rows[0].z_term == 0.0 and not ex.rows[0].kept
+    np.testing.assert_array_equal(ex.grad, xr.cross_entropy_grad(x, t, **options))
+    assert ex.logits.shape == (6, 4)
