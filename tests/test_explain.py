@@ -57,8 +57,9 @@ def test_html_has_the_table(four_by_three):
     assert page.count("<table>") == 3
     assert page.count("<tr>") == 5 + 5 + 13
     assert "<td>ignored</td>" in page and "1.0400556" in page
-    assert "<td>0.5138973</td>" in page  # the probability table
-    assert "<td>-0.29912</td>" in page  # weight 2 / 4 * (p - 1) for row 2, class 0
+    # numbers are right-aligned cells, words are not
+    assert '<td class="num">0.5138973</td>' in page  # the probability table
+    assert '<td class="num">-0.29912</td>' in page  # weight 2 / 4 * (p - 1), row 2, class 0
     # the summary is one <pre>, so its "=" signs line up
     summary = page[page.index("<pre>numerator") + 5:].split("</pre>")[0].splitlines()
     assert len({line.index("=") for line in summary[:3]}) == 1
@@ -128,7 +129,11 @@ def test_nll_loss_reads_log_probabilities():
 def test_binary_with_logits_pos_weight():
     ex = explain("binary_cross_entropy_with_logits", [2.0, -1.0, 0.5], [1.0, 0.0, 1.0],
                  pos_weight=[3.0])
-    assert [row.pos_weight for row in ex.rows] == [3.0, 3.0, 3.0]
+    # pos_weight multiplies the y = 1 term only: a y = 0 row shows none ("-")
+    assert [row.pos_weight for row in ex.rows] == [3.0, None, 3.0]
+    table = [line.split() for line in str(ex).splitlines()
+             if line.split()[:1] == ["1"] and len(line.split()) == 7]
+    assert table[0][5] == "-", table
     assert ex.rows[1].prob == pytest.approx(1 - 1 / (1 + np.exp(1.0)), rel=1e-15)
     assert ex.rows[0].loss == pytest.approx(3 * ex.rows[0].neg_log_prob, rel=1e-15)
     assert ex.rows[1].loss == pytest.approx(ex.rows[1].neg_log_prob, rel=1e-15)
@@ -281,3 +286,176 @@ def test_the_readme_excerpt_is_current():
     logits = np.array([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3]])
     ex = explain("cross_entropy", logits, np.array([0, 1, 0]), weight=[1.0, 2.0])
     assert excerpt.strip() and excerpt in str(ex) + "\n"
+
+
+# ----- the LLM options: the steps shown, and their numbers the library's -------------
+LLM_LOGITS = np.array([[12.0, 4.0, 0.0, -5.0, 2.0],
+                       [60.0, 15.0, -3.0, 4.0, 0.0],
+                       [1.0, -2.0, 0.5, 0.0, 3.0]])
+LLM_LABELS = np.array([0, 3, 1])
+LLM_CASES = {
+    "softcap": {"softcap": 30.0},
+    "z_loss": {"z_loss": 1e-2},
+    "logit_scale": {"logit_scale": 1.5},
+    "all": {"logit_scale": 0.5, "softcap": 20.0, "z_loss": 1e-3},
+}
+
+
+def _by_hand_z(options, x):
+    z = x * options.get("logit_scale", 1.0)
+    cap = options.get("softcap")
+    return z if cap is None else cap * np.tanh(z / cap)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("case", list(LLM_CASES))
+def test_llm_options_steps_equal_the_library(case, reduction, dtype):
+    options = {**LLM_CASES[case], "reduction": reduction, "weight": [1.0, 2.0, 1.0, 3.0, 1.0],
+               "ignore_index": 1}
+    x = LLM_LOGITS.astype(dtype)
+    ex = explain("cross_entropy", x, LLM_LABELS, **options)
+    assert [row.kept for row in ex.rows] == [True, True, False]
+    library = xr.cross_entropy(x, LLM_LABELS, **options)
+    np.testing.assert_array_equal(np.asarray(ex.result), library)
+    np.testing.assert_array_equal(ex.grad, xr.cross_entropy_grad(x, LLM_LABELS, **options))
+    none = xr.cross_entropy(x, LLM_LABELS, **{**options, "reduction": "none"})
+    assert [row.loss for row in ex.rows] == none.tolist()
+    tol = {"rtol": 1e-12 if dtype == np.float64 else 2e-6, "atol": 0}
+    if reduction != "none":
+        assert ex.value == pytest.approx(float(library), rel=tol["rtol"] * 10)
+    z = _by_hand_z(options, LLM_LOGITS)
+    if "softcap" in options or "logit_scale" in options:
+        np.testing.assert_allclose(ex.logits, z, **tol)  # the table of scaled, capped logits
+    else:
+        assert ex.logits is None  # z = x: nothing to show
+    lse = np.log(np.exp(z - z.max(axis=1, keepdims=True)).sum(axis=1)) + z.max(axis=1)
+    if "z_loss" in options:
+        terms = [row.z_term for row in ex.rows]
+        np.testing.assert_allclose(terms[:2], options["z_loss"] * lse[:2] ** 2, **tol)
+        assert terms[2] == 0.0  # an ignored row has no z-loss
+        kept_ce = [row.ce for row in ex.rows[:2]]
+        plain = xr.cross_entropy(z, LLM_LABELS, weight=options["weight"], ignore_index=1,
+                                 reduction="none")
+        np.testing.assert_allclose(kept_ce, plain[:2], **tol)
+        if reduction == "mean":  # the CE part over the weights, the z-loss over kept rows
+            assert ex.denominator == 1.0 + 3.0 and ex.z_denominator == 2.0
+    else:
+        assert all(row.z_term is None for row in ex.rows)
+    for lang in ("en", "zh"):
+        text = ex.to_text(lang=lang)
+        # the sentences and the gradient table fit 80 columns (the call and the loss
+        # table are as wide as their numbers)
+        after = text.splitlines()[text.splitlines().index(ex._summary(lang)[0]) - 1:]
+        assert max(i18n.width(line) for line in after) <= 80, text
+        assert "<table>" in ex.to_html(lang=lang)
+
+
+def test_llm_options_text_shows_each_step():
+    ex = explain("cross_entropy", LLM_LOGITS, LLM_LABELS, softcap=30.0)
+    text = str(ex)
+    assert "z = 30 tanh(x / 30), the logits the loss sees" in text
+    assert "probabilities p = softmax(z)" in text
+    assert "dz/dx = (1 - tanh^2(x / 30))" in text
+    # the capped logit of 60 is 30 tanh(2)
+    assert f"{30 * np.tanh(2.0):.7f}" in text
+    both = explain("cross_entropy", LLM_LOGITS, LLM_LABELS, logit_scale=2.0, softcap=30.0)
+    assert "z = 30 tanh(2 x / 30)" in str(both) and "dz/dx = 2 (1 - tanh^2(2 x / 30))" in str(both)
+    zl = explain("cross_entropy", LLM_LOGITS, LLM_LABELS, z_loss=0.01, ignore_index=1)
+    text = zl.to_text()
+    assert "z-loss part = " in text and "/ 2 kept rows" in text
+    assert "pull = z_scale * 2 * 0.01 * lse(z), z_scale = 1 / 2" in text
+    zh = zl.to_text(lang="zh")
+    assert "z 损失部分" in zh and "保留的 2 行" in zh
+    page = zl.to_html(lang="zh")
+    assert "<th>z 损失</th>" in page and "<th>lse(z)</th>" in page
+
+
+def test_llm_options_with_probability_targets():
+    targets = xr.softmax(np.array([[0.0, 1.0, 2.0, 0.0, 0.0]] * 3), axis=1)
+    ex = explain("cross_entropy", LLM_LOGITS, targets, z_loss=0.1, softcap=10.0)
+    assert ex.denominator == ex.z_denominator == 3.0
+    assert float(ex.result) == pytest.approx(ex.value, rel=1e-13)
+
+
+def test_llm_options_on_nll_loss_are_the_library_s_error():
+    with pytest.raises(TypeError):
+        explain("nll_loss", np.log(xr.softmax(LLM_LOGITS, axis=1)), LLM_LABELS, softcap=30.0)
+
+
+# ----- languages: headers, words in cells, CJK alignment --------------------------
+import re  # noqa: E402
+
+from xent_ref.teach import i18n  # noqa: E402
+
+# formulas and symbols, the same in every language
+_FORMULA_WORDS = {"log", "lse", "sum", "softmax", "exp", "dz", "dx"}
+
+
+def _english_words(cells):
+    return {word for cell in cells for word in re.findall(r"[A-Za-z]{2,}", cell)
+            if word not in _FORMULA_WORDS}
+
+
+@pytest.mark.parametrize("call", [
+    ("cross_entropy", LOGITS_4X3, LABELS_4X3, OPTIONS_4X3),
+    ("cross_entropy", LOGITS_4X3, LABELS_4X3, {"label_smoothing": 0.1}),
+    ("cross_entropy", LLM_LOGITS, LLM_LABELS, {"softcap": 30.0, "z_loss": 0.01, "ignore_index": 1}),
+    ("nll_loss", np.log(xr.softmax(np.array(LOGITS_4X3), axis=1)), LABELS_4X3, {}),
+    ("binary_cross_entropy", [0.2, 0.7], [1.0, 0.0], {"weight": [2.0, 1.0]}),
+    ("binary_cross_entropy_with_logits", [2.0, -1.0], [1.0, 0.0], {"pos_weight": [3.0]}),
+], ids=["weights", "smoothing", "llm", "nll", "bce", "bce-logits"])
+def test_chinese_html_has_no_english_header_or_word_cell(call):
+    name, x, t, options = call
+    page = explain(name, x, t, lang="zh", **options)._repr_html_()
+    headers = re.findall(r"<th[^>]*>(.*?)</th>", page)
+    assert headers and not _english_words(headers), _english_words(headers)
+    cells = re.findall(r"<td>(.*?)</td>", page)  # the word cells (numbers have class="num")
+    assert not _english_words(cells), _english_words(cells)
+    english = explain(name, x, t, **options)._repr_html_()
+    assert _english_words(re.findall(r"<th[^>]*>(.*?)</th>", english))  # the test can fail
+    # the numbers are the same
+    number = re.compile(r'<td class="num">(.*?)</td>')
+    assert number.findall(page) == number.findall(english)
+
+
+def test_chinese_text_tables_translate_status_and_align_by_display_width():
+    ex = explain("cross_entropy", LOGITS_4X3, LABELS_4X3, **OPTIONS_4X3)
+    text = ex.to_text(lang="zh")
+    assert "ignored" not in text and "kept" not in text and "忽略" in text and "保留" in text
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("i  目标"))
+    table = lines[start:lines.index("", start)]
+    # right-aligned columns: every line of the table ends at the same display column
+    assert len({i18n.width(line) for line in table}) == 1, table
+    assert len({len(line) for line in table}) > 1  # (counted in characters they differ)
+
+
+def test_html_is_styled_without_external_resources():
+    page = explain("cross_entropy", LOGITS_4X3, LABELS_4X3, **OPTIONS_4X3).to_html()
+    assert "<style>" in page and "text-align: right" in page and "monospace" in page
+    assert "http" not in page and "<link" not in page and "<script" not in page
+    assert page.count('class="num"') > 30
+
+
+def test_explain_rejects_an_unknown_language():
+    with pytest.raises(ValueError, match="lang"):
+        explain("cross_entropy", LOGITS_4X3, LABELS_4X3, lang="xx")
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_llm_options_on_4d_low_precision_input(dtype):
+    """(N, C, d) input, an ignored position, smoothing and weights with every option; the
+    low-precision library computes wide, and the breakdown still adds up to it."""
+    from xent_ref._engine.dtypes import dtype_named
+
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(2, 4, 3)) * 5).astype(dtype_named(dtype))
+    t = rng.integers(0, 4, size=(2, 3))
+    t[0, 0] = -100
+    options = {"logit_scale": 2.0, "softcap": 4.0, "z_loss": 0.01, "label_smoothing": 0.1,
+               "weight": [1.0, 2.0, 3.0, 4.0]}
+    ex = explain("cross_entropy", x, t, **options)
+    assert len(ex.rows) == 6 and ex.rows[0].z_term == 0.0 and not ex.rows[0].kept
+    np.testing.assert_array_equal(ex.grad, xr.cross_entropy_grad(x, t, **options))
+    assert ex.logits.shape == (6, 4)

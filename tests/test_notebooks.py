@@ -159,3 +159,42 @@ def test_zh_labels_come_from_the_catalogue():
     assert not any(naive["en"] in cell for cell in cells["zh"])
     assert any(f"print({naive['en']}, naive_softmax(row))" in cell for cell in cells["en"])
     assert not any("_(" in cell and "nb." in cell for cell in cells["en"] + cells["zh"])
+
+
+def _images(path: Path) -> list[bytes]:
+    nb = nbformat.read(path, as_version=4)
+    return [out["data"]["image/png"] for c in nb.cells for out in c.get("outputs", [])
+            if "image/png" in out.get("data", {})]
+
+
+@pytest.mark.parametrize("source", BILINGUAL, ids=[s.stem for s in BILINGUAL])
+def test_chinese_plots_are_drawn_in_chinese(source):
+    """Every plot of a Chinese notebook differs from the English one's (its labels come
+    from the catalogue, set in a CJK font that a package ships, registered in the first
+    code cell); every notebook with plots is translated."""
+    english = _images(build_notebooks.target(source, "en"))
+    chinese = _images(build_notebooks.target(source, "zh"))
+    assert len(english) == len(chinese)
+    assert all(en != zh for en, zh in zip(english, chinese))
+    if english:
+        first = next(body for kind, body in build_notebooks.parse(
+            source.read_text(encoding="utf-8"), "zh") if kind == "code")
+        assert "font_manager.fontManager.addfont(" in first
+
+
+def test_every_notebook_is_bilingual():
+    assert BILINGUAL == SOURCES
+
+
+def test_chinese_plot_font_has_the_glyphs():
+    """The font the Chinese notebooks register draws the CJK characters of every plot
+    label (no tofu): matplotlib finds a glyph for each of them in it."""
+    fonts = pytest.importorskip("pylopdf_fonts_zh_cn")
+    from matplotlib.ft2font import FT2Font
+
+    font = FT2Font(str(fonts.sans_path()))
+    labels = "".join(text for key, text in i18n.catalogue("zh").items() if ".plot." in key)
+    cjk = {ch for ch in labels if _CJK.match(ch)}
+    assert len(cjk) > 50
+    missing = [ch for ch in cjk if font.get_char_index(ord(ch)) == 0]
+    assert not missing, missing

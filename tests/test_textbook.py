@@ -143,3 +143,94 @@ def test_binary_with_logits_at_40():
     with np.errstate(divide="ignore"):
         assert tb.binary_cross_entropy_with_logits(x, y) == np.inf
     assert float(xr.binary_cross_entropy_with_logits(x, y)) == pytest.approx(40.0, rel=1e-15)
+
+
+# ----- what the textbook functions take: dtypes, shapes, bad arguments ----------------
+MULTICLASS = ["cross_entropy", "cross_entropy_grad", "nll_loss", "nll_loss_grad"]
+BINARY = ["binary_cross_entropy", "binary_cross_entropy_grad",
+          "binary_cross_entropy_with_logits", "binary_cross_entropy_with_logits_grad"]
+
+
+def _call(name, x, t, **kwargs):
+    return getattr(tb, name)(x, t, **kwargs), getattr(xr, name)(x, t, **kwargs)
+
+
+@pytest.mark.parametrize("name", MULTICLASS + BINARY)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_textbook_keeps_the_input_dtype(name, dtype):
+    rng = np.random.default_rng(3)
+    if name in MULTICLASS:
+        x = rng.normal(size=(4, 3)).astype(dtype)
+        x = x if name.startswith("cross") else np.log(tb.softmax(x))
+        t = np.array([0, 2, 1, -100])
+        kwargs = {"weight": [1.0, 2.0, 0.5]}  # a float64 list must not promote float32
+    else:
+        x = rng.uniform(0.1, 0.9, size=(4, 3)).astype(dtype)
+        t = (rng.uniform(size=(4, 3)) > 0.5).astype(dtype)
+        kwargs = {"weight": [1.0, 2.0, 0.5]}
+    for reduction in ("mean", "sum", "none"):
+        ours, production = _call(name, x, t, reduction=reduction, **kwargs)
+        assert ours.dtype == dtype == production.dtype, (reduction, ours.dtype)
+        np.testing.assert_allclose(ours, production, rtol=1e-5 if dtype == np.float32 else 1e-12,
+                                   atol=1e-6 if dtype == np.float32 else 1e-14)
+
+
+@pytest.mark.parametrize("name", MULTICLASS)
+def test_textbook_takes_4d_and_1d_inputs(name):
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(2, 3, 4, 5))
+    x = x if name.startswith("cross") else np.log(xr.softmax(x, axis=1))
+    t = rng.integers(0, 3, size=(2, 4, 5))
+    t[0, 0, 0] = -100
+    for reduction in ("mean", "sum", "none"):
+        ours, production = _call(name, x, t, reduction=reduction, weight=[1.0, 2.0, 3.0])
+        assert ours.shape == production.shape
+        close(ours, production)
+    ours, production = _call(name, x[0, :, 0, 0], t[1, 0, 0])  # (C,) with a 0-d target
+    assert ours.shape == production.shape
+    close(ours, production)
+
+
+def test_textbook_cross_entropy_takes_4d_probability_targets():
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(2, 3, 4, 5))
+    y = xr.softmax(rng.normal(size=x.shape), axis=1)
+    for reduction in ("mean", "none"):
+        for name in ("cross_entropy", "cross_entropy_grad"):
+            close(*_call(name, x, y, reduction=reduction, label_smoothing=0.1))
+
+
+@pytest.mark.parametrize(("name", "call", "error", "argument"), [
+    ("cross_entropy", lambda f: f(np.zeros((2, 3)), [0, 3]), ValueError, "target"),
+    ("cross_entropy", lambda f: f(np.zeros((2, 3)), [0.5, 1]), (TypeError, ValueError),
+     "target"),
+    ("cross_entropy", lambda f: f(np.zeros((2, 3)), [0, 1], weight=[1.0]), ValueError, "weight"),
+    ("cross_entropy", lambda f: f(np.zeros((2, 3)), [0, 1], reduction="avg"), ValueError,
+     "reduction"),
+    ("cross_entropy_grad", lambda f: f(np.zeros((2, 3)), [0, 1], grad_output=[1.0, 2.0]),
+     ValueError, "grad_output"),
+    ("nll_loss", lambda f: f(np.zeros((2, 3)), [0, -1]), ValueError, "target"),
+    ("binary_cross_entropy", lambda f: f(np.array([0.5, 1.5]), np.array([1.0, 0.0])),
+     ValueError, "input"),
+    ("binary_cross_entropy_with_logits",
+     lambda f: f(np.zeros(3), np.zeros(3), pos_weight=np.ones(2)), ValueError, "pos_weight"),
+])
+def test_textbook_gives_the_production_errors(name, call, error, argument):
+    with pytest.raises(error, match=argument) as ours:
+        call(getattr(tb, name))
+    with pytest.raises(error) as production:
+        call(getattr(xr, name))
+    assert str(ours.value) == str(production.value)
+
+
+def test_textbook_does_not_take_the_llm_options():
+    with pytest.raises(TypeError):
+        tb.cross_entropy(np.zeros((2, 3)), [0, 1], softcap=30.0)
+
+
+def test_textbook_leaves_its_inputs_alone():
+    x, t, w = np.array([[1.0, 2.0, 3.0]], np.float32), np.array([2]), np.array([1.0, 2.0, 3.0])
+    before = [a.copy() for a in (x, t, w)]
+    tb.cross_entropy_grad(x, t, weight=w)
+    for a, b in zip((x, t, w), before):
+        np.testing.assert_array_equal(a, b)

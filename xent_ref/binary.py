@@ -81,17 +81,9 @@ class _Call:
 def _prepare(input, target, *, weight, reduction, pos_weight=None, probabilities=False) -> _Call:
     """The arguments checked once, into a :class:`_Call`."""
     # A 0-d input is one element (PyTorch accepts it): checked as it is, computed as (1,).
-    x = checks.as_float_array(input, "input")
-    if x.ndim:
-        x = checks.as_input(x)
+    x, y, weight, pos_weight, reduction = checks.binary_arguments(
+        input, target, weight, pos_weight, reduction, probabilities)
     shape = x.shape
-    reduction = checks.check_reduction(reduction)
-    y = checks.same_shape_target(target, x)
-    if probabilities:
-        checks.check_unit_interval(x, "input")
-        checks.check_unit_interval(y, "target")
-    weight = checks.broadcast_weight(weight, x.shape, "weight", x.dtype)
-    pos_weight = checks.broadcast_weight(pos_weight, y.shape, "pos_weight", x.dtype)
     if x.ndim == 0:
         x, y = x.reshape(1), y.reshape(1)
         weight = None if weight is None else weight.reshape(1)

@@ -8,6 +8,15 @@ numbers; ``tests/test_textbook.py`` holds the two equal on ordinary inputs.
 Where the plain formula loses accuracy or overflows, the production version
 does not: ``docs/textbook.md`` shows each case with numbers.
 
+What the losses take is what the production functions take, checked by the same
+checks (so a bad argument is the same clear ``ValueError`` or ``TypeError`` naming
+it): the multiclass losses also take ``(C,)`` and ``(N, C, d1, ..., dk)`` inputs,
+laid out as rows of classes (:func:`rows_of_classes`) before the formula; the
+result has the input's floating dtype (float32 in, float32 out, computed in
+float32: no wide accumulation, no rounding care, so float16 rounds as it goes).
+The softmax functions take any array and work along its last axis, unchecked.
+None of them takes the LLM options (``logit_scale``, ``softcap``, ``z_loss``).
+
 Every gradient here has the same shape: a *scale* (``grad_output`` divided by
 the reduction's denominator) times "what the model predicts minus what the
 target asks for".
@@ -23,9 +32,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from xent_ref._engine import checks
+from xent_ref.cross_entropy import prepare
+
 __all__ = [
     "softmax", "log_softmax", "softmax_grad", "log_softmax_grad",
-    "target_distribution",
+    "target_distribution", "rows_of_classes",
     "cross_entropy", "cross_entropy_grad", "nll_loss", "nll_loss_grad",
     "binary_cross_entropy", "binary_cross_entropy_grad",
     "binary_cross_entropy_with_logits", "binary_cross_entropy_with_logits_grad",
@@ -126,30 +138,72 @@ def target_distribution(logits, target, weight=None, ignore_index=-100, label_sm
            [0., 0.]]), 1.0)
     """
     n, num_classes = logits.shape
-    w = np.ones(num_classes) if weight is None else np.asarray(weight, dtype=float)
+    dtype = logits.dtype if logits.dtype.kind == "f" else np.float64
+    w = np.ones(num_classes, dtype) if weight is None else np.asarray(weight, dtype=dtype)
     target = np.asarray(target)
     if target.shape == logits.shape:  # probability targets: every row counts once
-        y, kept = target, np.ones(n, dtype=bool)
+        y, kept = target.astype(dtype, copy=False), np.ones(n, dtype=bool)
         denominator = float(n)
     else:
         kept = target != ignore_index
         # An ignored row's one-hot is all zeros (clip only makes the index valid).
-        y = np.eye(num_classes)[np.clip(target, 0, num_classes - 1)] * kept[:, None]
+        y = np.eye(num_classes, dtype=dtype)[np.clip(target, 0, num_classes - 1)] * kept[:, None]
         denominator = float(w[target[kept]].sum())
     q = w * ((1 - label_smoothing) * y + label_smoothing / num_classes)
     return q * kept[:, None], kept, denominator
 
 
+def rows_of_classes(input, target, weight=None, ignore_index=-100, reduction="mean",
+                    label_smoothing=0.0, probabilities=True):
+    """Check a multiclass call as the production functions do, and lay it out as rows.
+
+    Returns ``(logits, target, weight, loss_shape, to_input)``: ``(N * d1 * ... * dk, C)``
+    logits in the input's floating dtype (the class axis moved last), the target as
+    one class index per row (or one distribution per row), the class weights in that
+    dtype, the shape of ``reduction="none"``'s result and a function that lays a
+    ``(rows, C)`` gradient back out in the input's shape. Bad arguments raise the
+    production's errors (:func:`xent_ref.cross_entropy.prepare`).
+
+    >>> x, t, w, shape, to_input = rows_of_classes(np.zeros((2, 3, 4)), np.zeros((2, 4), int))
+    >>> x.shape, t.shape, shape, to_input(x).shape
+    ((8, 3), (8,), (2, 4), (2, 3, 4))
+    """
+    call = prepare(input, target, weight=weight, ignore_index=ignore_index,
+                   reduction=reduction, label_smoothing=label_smoothing,
+                   allow_probabilities=probabilities)
+    n, num_classes, positions = call.logits.shape  # (N, C, d1 * ... * dk)
+    logits = np.moveaxis(call.logits, 1, -1).reshape(-1, num_classes)
+    if call.probabilities:
+        target = np.moveaxis(call.target, 1, -1).reshape(-1, num_classes)
+    else:
+        target = np.asarray(call.target).reshape(-1)
+
+    def to_input(rows):
+        return np.moveaxis(rows.reshape(n, positions, num_classes), -1, 1).reshape(
+            call.input_shape)
+
+    return logits, target, call.weight, call.loss_shape, to_input
+
+
+def _binary_checked(input, target, weight, pos_weight, reduction, probabilities):
+    """``(x, y, weight, pos_weight)`` checked by the production's checks, in x's dtype."""
+    x, y, weight, pos_weight, _ = checks.binary_arguments(input, target, weight, pos_weight,
+                                                          reduction, probabilities)
+    one = x.dtype.type(1)
+    return x, y, one if weight is None else weight, one if pos_weight is None else pos_weight
+
+
 def _reduce(losses, reduction, denominator):
     if reduction == "none":
         return losses
-    return losses.sum() if reduction == "sum" else losses.sum() / denominator
+    total = losses.sum()
+    return total if reduction == "sum" else total / total.dtype.type(denominator)
 
 
-def _scale(grad_output, reduction, denominator):
-    """d(reduced loss) / d(each element's loss), times the upstream gradient."""
-    g = np.asarray(grad_output, dtype=float)
-    return g / denominator if reduction == "mean" else g
+def _scale(grad_output, reduction, denominator, loss_shape=(), dtype=np.float64):
+    """d(reduced loss) / d(each element's loss), times the upstream gradient (checked)."""
+    g = checks.grad_output(grad_output, reduction, loss_shape, dtype)
+    return g / g.dtype.type(denominator) if reduction == "mean" else g
 
 
 def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mean",
@@ -166,18 +220,19 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
     0.739773
 
     The production :func:`xent_ref.cross_entropy` adds: the max-shifted ``log1p``
-    log-sum-exp (exact tiny losses, no overflow), inputs ``(C,)`` and
-    ``(N, C, d1, ..., dk)``, dtype handling (float32 in, float32 out), argument
-    checks with clear errors, and blocks run on threads so memory stays small.
+    log-sum-exp (exact tiny losses, no overflow), low-precision inputs computed wide,
+    the LLM options, and blocks run on threads so memory stays small.
     """
+    logits, target, weight, shape, _ = rows_of_classes(logits, target, weight, ignore_index,
+                                                       reduction, label_smoothing)
     q, kept, denominator = target_distribution(logits, target, weight, ignore_index,
                                                label_smoothing)
     losses = -(q * log_softmax(logits)).sum(axis=1)
-    return _reduce(losses, reduction, denominator)
+    return _reduce(losses.reshape(shape), reduction, denominator)
 
 
 def cross_entropy_grad(logits, target, weight=None, ignore_index=-100, reduction="mean",
-                       label_smoothing=0.0, grad_output=1.0):
+                       label_smoothing=0.0, grad_output=None):
     r"""Gradient of :func:`cross_entropy` with respect to the logits.
 
     Since :math:`\partial(-\log p_c)/\partial x_j = p_j - \delta_{cj}`,
@@ -197,13 +252,15 @@ def cross_entropy_grad(logits, target, weight=None, ignore_index=-100, reduction
     adds, and writes the target's entry ``A p_t - q_t`` in whichever of two equal forms
     rounds less, so a confident row's gradient is exact rather than ``p_t - 1 = 0``.
     """
+    logits, target, weight, shape, to_input = rows_of_classes(
+        logits, target, weight, ignore_index, reduction, label_smoothing)
     q, kept, denominator = target_distribution(logits, target, weight, ignore_index,
                                                label_smoothing)
     A = q.sum(axis=1, keepdims=True)
-    scale = _scale(grad_output, reduction, denominator)
+    scale = _scale(grad_output, reduction, denominator, shape, logits.dtype)
     if reduction == "none":
-        scale = scale[:, None]  # one upstream gradient per row
-    return scale * (A * softmax(logits) - q)
+        scale = scale.reshape(-1, 1)  # one upstream gradient per row
+    return to_input(scale * (A * softmax(logits) - q))
 
 
 def nll_loss(log_probs, target, weight=None, ignore_index=-100, reduction="mean"):
@@ -215,17 +272,18 @@ def nll_loss(log_probs, target, weight=None, ignore_index=-100, reduction="mean"
     ...                weight=[1.0, 3.0]))
     0.2
 
-    The production :func:`xent_ref.nll_loss` adds the other input shapes, dtype
-    handling and argument checks (an out-of-range target is a clear
-    ``ValueError`` there; here it is an ``IndexError`` or a wrong number).
+    The production :func:`xent_ref.nll_loss` adds low-precision inputs computed wide
+    and reads only the target's entry (here ``0 * inf`` off the target would be nan).
     """
+    log_probs, target, weight, shape, _ = rows_of_classes(
+        log_probs, target, weight, ignore_index, reduction, probabilities=False)
     q, kept, denominator = target_distribution(log_probs, target, weight, ignore_index)
     losses = -(q * log_probs).sum(axis=1)  # q is w_t at the target, 0 elsewhere
-    return _reduce(losses, reduction, denominator)
+    return _reduce(losses.reshape(shape), reduction, denominator)
 
 
 def nll_loss_grad(log_probs, target, weight=None, ignore_index=-100, reduction="mean",
-                  grad_output=1.0):
+                  grad_output=None):
     r"""Gradient of :func:`nll_loss`: :math:`\partial \ell_i / \partial x_{ij} = -q_{ij}`.
 
     .. math:: \frac{\partial \ell_i}{\partial x_{ij}} = -w_{t_i}\,[j = t_i]
@@ -239,11 +297,13 @@ def nll_loss_grad(log_probs, target, weight=None, ignore_index=-100, reduction="
     The production :func:`xent_ref.nll_loss_grad` writes the nonzero entries only, with
     no ``(N, C)`` one-hot in memory.
     """
+    log_probs, target, weight, shape, to_input = rows_of_classes(
+        log_probs, target, weight, ignore_index, reduction, probabilities=False)
     q, kept, denominator = target_distribution(log_probs, target, weight, ignore_index)
-    scale = _scale(grad_output, reduction, denominator)
+    scale = _scale(grad_output, reduction, denominator, shape, log_probs.dtype)
     if reduction == "none":
-        scale = scale[:, None]
-    return scale * (0.0 - q)  # (0 - q, not -q: the zero entries print as 0, not -0)
+        scale = scale.reshape(-1, 1)
+    return to_input(scale * (0 - q))  # (0 - q, not -q: the zero entries print as 0, not -0)
 
 
 def binary_cross_entropy(probs, target, weight=None, reduction="mean"):
@@ -258,12 +318,12 @@ def binary_cross_entropy(probs, target, weight=None, reduction="mean"):
     PyTorch does, so ``p = 0`` with ``y = 1`` gives 100, not ``inf`` (and no
     warning), and checks that targets lie in [0, 1].
     """
-    w = 1.0 if weight is None else np.asarray(weight)
+    probs, target, w, _ = _binary_checked(probs, target, weight, None, reduction, True)
     losses = -w * (target * np.log(probs) + (1 - target) * np.log(1 - probs))
     return _reduce(losses, reduction, np.size(losses))
 
 
-def binary_cross_entropy_grad(probs, target, weight=None, reduction="mean", grad_output=1.0):
+def binary_cross_entropy_grad(probs, target, weight=None, reduction="mean", grad_output=None):
     r"""Gradient of :func:`binary_cross_entropy` with respect to ``p``.
 
     .. math::
@@ -278,8 +338,8 @@ def binary_cross_entropy_grad(probs, target, weight=None, reduction="mean", grad
     :math:`\max(p(1-p), 10^{-12})` as PyTorch does, so ``p = 0`` or ``1`` gives a large
     finite number, not ``inf``/``nan``.
     """
-    w = 1.0 if weight is None else np.asarray(weight)
-    scale = _scale(grad_output, reduction, np.size(probs))
+    probs, target, w, _ = _binary_checked(probs, target, weight, None, reduction, True)
+    scale = _scale(grad_output, reduction, np.size(probs), probs.shape, probs.dtype)
     return scale * w * (probs - target) / (probs * (1 - probs))
 
 
@@ -305,15 +365,14 @@ def binary_cross_entropy_with_logits(logits, target, weight=None, pos_weight=Non
     no overflow at ``|x| = 1000`` and no ``log(1 - 1) = -inf`` when :math:`\sigma(x)`
     rounds to 1 (here ``x = 40``).
     """
-    w = 1.0 if weight is None else np.asarray(weight)
-    r = 1.0 if pos_weight is None else np.asarray(pos_weight)
+    logits, target, w, r = _binary_checked(logits, target, weight, pos_weight, reduction, False)
     p = _sigmoid(logits)
     losses = -w * (r * target * np.log(p) + (1 - target) * np.log(1 - p))
     return _reduce(losses, reduction, np.size(losses))
 
 
 def binary_cross_entropy_with_logits_grad(logits, target, weight=None, pos_weight=None,
-                                          reduction="mean", grad_output=1.0):
+                                          reduction="mean", grad_output=None):
     r"""Gradient of :func:`binary_cross_entropy_with_logits` with respect to ``x``.
 
     Using :math:`\sigma'(x) = \sigma(x)(1 - \sigma(x))`:
@@ -332,8 +391,7 @@ def binary_cross_entropy_with_logits_grad(logits, target, weight=None, pos_weigh
     :math:`1 - \sigma(x)` as :math:`\sigma(-x)` from ``exp(-|x|)``, so it neither
     overflows nor loses the tiny gradient of a confident logit to cancellation.
     """
-    w = 1.0 if weight is None else np.asarray(weight)
-    r = 1.0 if pos_weight is None else np.asarray(pos_weight)
-    scale = _scale(grad_output, reduction, np.size(logits))
+    logits, target, w, r = _binary_checked(logits, target, weight, pos_weight, reduction, False)
+    scale = _scale(grad_output, reduction, np.size(logits), logits.shape, logits.dtype)
     p = _sigmoid(logits)
     return scale * w * ((1 + (r - 1) * target) * p - r * target)

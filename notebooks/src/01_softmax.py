@@ -26,6 +26,11 @@
 
 # %%
 import matplotlib.pyplot as plt
+# [zh] Chinese plot labels: Noto Sans SC from the pylopdf-fonts-zh-cn package (the notebooks extra)
+import pylopdf_fonts_zh_cn  # [zh]
+from matplotlib import font_manager  # [zh]
+font_manager.fontManager.addfont(pylopdf_fonts_zh_cn.sans_path())  # [zh]
+plt.rcParams["font.sans-serif"] = ["Noto Sans SC", *plt.rcParams["font.sans-serif"]]  # [zh]
 import numpy as np
 
 import xent_ref as xr
@@ -183,13 +188,13 @@ stable_log = xr.log_softmax(logits, axis=1)[:, 1]
 fig, ax = plt.subplots(figsize=(7, 3.5))
 ax.plot(gaps, stable_log, label="log_softmax (log-sum-exp)", linewidth=3, alpha=0.5)
 finite = np.isfinite(naive_log)
-ax.plot(gaps[finite], naive_log[finite], "k--", label="log(softmax): finite part")
+ax.plot(gaps[finite], naive_log[finite], "k--", label=_("nb.01.plot.log_softmax_finite_part"))
 first_inf = gaps[~finite][0]
-ax.axvline(first_inf, color="red", linestyle=":", label=f"log(softmax) = -inf from d = {first_inf:g}")
-ax.set_xlabel("gap d between the logits (0, -d)")
-ax.set_ylabel("log p of the second class")
+ax.axvline(first_inf, color="red", linestyle=":", label=_("nb.01.plot.log_softmax_inf_from_d_first_i"))
+ax.set_xlabel(_("nb.01.plot.gap_d_between_the_logits_0_d"))
+ax.set_ylabel(_("nb.01.plot.log_p_of_the_second_class"))
 ax.legend()
-ax.set_title("Underflow: log of softmax versus log-softmax")
+ax.set_title(_("nb.01.plot.underflow_log_of_softmax_versu"))
 plt.show()
 print(_("nb.01.log_softmax_first_gives_inf"))
 assert 740 < first_inf < 750 and np.isfinite(stable_log).all()
@@ -217,18 +222,18 @@ entropy = -(table * np.log(table)).sum(axis=1)
 
 fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
 for c in range(len(scores)):
-    left.plot(temperatures, table[:, c], label=f"class {c} (logit {scores[c]:+g})")
+    left.plot(temperatures, table[:, c], label=_("nb.01.plot.class_c_logit_scores_c_g"))
 left.set_xscale("log")
-left.set_xlabel("temperature T")
+left.set_xlabel(_("nb.01.plot.temperature_t"))
 left.set_ylabel("softmax(z / T)")
 left.legend(fontsize=8)
 right.plot(temperatures, entropy)
-right.axhline(np.log(len(scores)), color="gray", linestyle=":", label="log C (uniform)")
+right.axhline(np.log(len(scores)), color="gray", linestyle=":", label=_("nb.01.plot.log_c_uniform"))
 right.set_xscale("log")
-right.set_xlabel("temperature T")
-right.set_ylabel("entropy (nats)")
+right.set_xlabel(_("nb.01.plot.temperature_t"))
+right.set_ylabel(_("nb.01.plot.entropy_nats"))
 right.legend()
-fig.suptitle("Temperature sharpens (T < 1) or flattens (T > 1) the softmax")
+fig.suptitle(_("nb.01.plot.temperature_sharpens_t_1_or_fl"))
 plt.show()
 
 for t in (0.1, 1.0, 10.0):

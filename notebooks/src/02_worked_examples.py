@@ -30,6 +30,7 @@ import numpy as np
 import xent_ref as xr
 from xent_ref import textbook
 from xent_ref import explain
+from xent_ref.teach.i18n import ljust
 
 LANG = _("nb.lang")
 
@@ -96,20 +97,19 @@ assert round(by_hand, 4) == 0.6406 and round(exact, 7) == 0.6405346
 # `explain` shows every number of the same call: the rows, the numerator, the
 # denominator, and the library's result (which it checks equals their ratio).
 # Printed as text it also shows the gradient, row by row (notebook 5 derives
-# it); `to_text(lang="zh")` writes the same in Chinese.
+# it); with `lang="zh"` it writes its headers and sentences in Chinese, as
+# `to_text(lang="zh")` does. Shown as the cell's result, it is an HTML table.
 # <!-- zh -->
 # 就它取整后的输入而言，文档的结果没有算错；精确值四舍五入是 0.6405。单是把
 # 0.3543437 舍成 0.3543，就让这个样本的 $-\log p$ 增加了约 $1.2 \times 10^{-4}$。
 #
 # `explain` 会列出同一次调用中的每个数：逐行明细、分子、分母，以及库函数的结果
 # （它会核对结果确实等于分子除以分母）。以文本打印时，它还逐行给出梯度（推导见
-# 笔记本 5）；`to_text(lang="zh")` 用中文写出说明文字。下面直接显示的表格是英文的，
-# 表头含义：`target` 是目标类别，`p(target)` 是它的概率，`weight` 是权重，
-# `status` 表示保留（kept）还是忽略（ignored），`loss` 是该行的损失；`numerator`
-# 是分子，`denominator` 是分母。
+# 笔记本 5）。传入 `lang="zh"`，表头、状态和说明文字都用中文写出；`to_text(lang="zh")`
+# 也是如此。下面直接显示的是它的 HTML 表格。
 
 # %%
-explain(xr.cross_entropy, logits, labels)
+explain(xr.cross_entropy, logits, labels, lang=LANG)
 
 # %% [markdown]
 # <!-- en -->
@@ -196,7 +196,7 @@ losses = {
     "weight=[1, 2]": float(xr.cross_entropy(logits, labels, weight=[1.0, 2.0])),
 }
 for name, value in losses.items():
-    print(f"{name:14} {value:.7f}")
+    print(f"{ljust(name, 14)} {value:.7f}")  # ljust: a CJK character takes 2 columns
 low, plain, high = losses.values()
 assert low < plain < high
 
@@ -216,7 +216,7 @@ assert low < plain < high
 # %%
 logits4 = np.array([[0.9, 0.1, 0.2], [0.8, 0.2, 0.1], [0.7, 0.3, 0.5], [0.1, 0.5, 0.6]])
 labels4 = np.array([2, 1, 0, 1])
-ex = explain("cross_entropy", logits4, labels4, weight=[2.0, 1.0, 2.0], ignore_index=2)
+ex = explain("cross_entropy", logits4, labels4, weight=[2.0, 1.0, 2.0], ignore_index=2, lang=LANG)
 ex
 
 # %%

@@ -13,7 +13,7 @@
 # `reduction='none'` returns an `(N, C)` matrix. This notebook also exists in
 # Chinese, `zh/03_targets.ipynb`, built from the same source.
 # <!-- zh -->
-# # 3. 目标的几种形式：类别下标、one-hot、概率、标签平滑
+# # 3. 目标的几种形式：类别索引、one-hot、概率、标签平滑
 #
 # `cross_entropy` 接受两种形式的目标，而源文档把它们混在一起的方式很有启发性。本笔记本把这几种形式
 # 并排放在一起，说明它们什么时候给出相同的损失、什么时候不同，重放文档 003《PyTorch实现CrossEntropyLoss示例》
@@ -23,10 +23,16 @@
 
 # %%
 import matplotlib.pyplot as plt
+# [zh] Chinese plot labels: Noto Sans SC from the pylopdf-fonts-zh-cn package (the notebooks extra)
+import pylopdf_fonts_zh_cn  # [zh]
+from matplotlib import font_manager  # [zh]
+font_manager.fontManager.addfont(pylopdf_fonts_zh_cn.sans_path())  # [zh]
+plt.rcParams["font.sans-serif"] = ["Noto Sans SC", *plt.rcParams["font.sans-serif"]]  # [zh]
 import numpy as np
 
 import xent_ref as xr
 from xent_ref import explain
+from xent_ref.teach.i18n import ljust  # pads by display width: a CJK character takes 2
 
 np.set_printoptions(precision=7, suppress=True)
 
@@ -49,9 +55,9 @@ labels = np.array([0, 1, 0])
 #
 # Without weights the two forms give the same loss:
 # <!-- zh -->
-# ## 下标、one-hot、概率
+# ## 类别索引、one-hot、概率
 #
-# * **类别下标**：形状为 `(N,)`（或 `(N, d1, ...)`）的整数目标，每个样本一个类别。这是最常见的形式。
+# * **类别索引**：形状为 `(N,)`（或 `(N, d1, ...)`）的整数目标，每个样本一个类别。这是最常见的形式。
 # * **概率**：与*输入形状相同*的浮点目标；每一行是类别上的一个分布，损失为 $-\sum_c y_c \log p_c$
 #   （文档 002《Softmax损失函数计算详解》就是这样写的）。one-hot 行是其中只有一个 1 的特例。
 #
@@ -73,7 +79,7 @@ assert np.isclose(by_index, by_probs, rtol=1e-15)
 # function), marks that target as wrong, and the library refuses it with an
 # error that names the argument:
 # <!-- zh -->
-# *整数*类型的 one-hot 数组两种形式都不是：它与输入形状相同，所以不是下标列表；它又不是浮点数，所以也不是
+# *整数*类型的 one-hot 数组两种形式都不是：它与输入形状相同，所以不是类别索引列表；它又不是浮点数，所以也不是
 # 分布列表。文档 004《交叉熵损失函数》把这种目标标为错误，库会拒绝它，并在错误信息里指明是哪个参数：
 
 # %%
@@ -94,7 +100,7 @@ else:
 # <!-- zh -->
 # ### 带类别权重时，两种形式就分道扬镳了
 #
-# 下标目标除以各目标权重之和；概率目标不管权重如何，都除以样本数 $N$。分子相同（one-hot 行各自取出一个
+# 类别索引目标除以各目标权重之和；概率目标不管权重如何，都除以样本数 $N$。分子相同（one-hot 行各自取出一个
 # 加权项），分母不同：
 
 # %%
@@ -103,7 +109,7 @@ ex_index = explain("cross_entropy", logits, labels, weight=w)
 ex_probs = explain("cross_entropy", logits, one_hot, weight=w)
 for name, ex in ((_("nb.03.index_targets_2"), ex_index),
                  (_("nb.03.one_hot_probabilities"), ex_probs)):
-    print(f"{name:22} {ex.numerator:.7f} / {ex.denominator:g} = {ex.value:.7f}")
+    print(f"{ljust(name, 22)} {ex.numerator:.7f} / {ex.denominator:g} = {ex.value:.7f}")
 assert np.isclose(ex_index.numerator, ex_probs.numerator, rtol=1e-15)
 assert (ex_index.denominator, ex_probs.denominator) == (4.0, 3.0)
 
@@ -163,8 +169,8 @@ assert np.isclose(as_probs, library, rtol=1e-14, atol=0)
 # sample: `-log p` and the smoothing term `smooth` $= -\sum_c \log p_c$.
 # <!-- zh -->
 # 它们为什么一致：$\sum_c y_c (-\log p_c) = (1-\varepsilon)(-\log p_t) +
-# \frac{\varepsilon}{K} \sum_c (-\log p_c)$。`explain` 逐个样本列出这两部分：`-log p` 和平滑项
-# `smooth` $= -\sum_c \log p_c$。
+# \frac{\varepsilon}{K} \sum_c (-\log p_c)$。`explain` 逐个样本列出这两部分：`-log p` 列和「平滑项」列，
+# 后者为 $-\sum_c \log p_c$。
 
 # %%
 print(explain("cross_entropy", logits10, targets, label_smoothing=eps).to_text(lang=LANG))
@@ -187,7 +193,7 @@ print(explain("cross_entropy", logits10, targets, label_smoothing=eps).to_text(l
 # 文档 000 的第二段代码先算 `probs = torch.softmax(logits)`，再把 `probs` 连同用 `scatter_` 构造的
 # one-hot 目标交给 `CrossEntropyLoss`。但 `CrossEntropyLoss` 自己会做 log-softmax，于是概率又经过了一次
 # softmax。概率都在 $[0, 1]$ 之内，对彼此这么接近的数做 softmax 几乎是均匀的，所以损失永远不可能接近 0。
-# 对两个类别，即使是完全自信且正确的预测（$p = (1, 0)$），得分也是
+# 对两个类别，即使是完全自信且正确的预测（$p = (1, 0)$），损失也是
 # $-\log \operatorname{softmax}(1, 0)_0 = \log(1 + e^{-1}) \approx 0.3133$。
 
 # %%
@@ -199,14 +205,14 @@ twice = xr.cross_entropy(xr.softmax(two_class, axis=1), target0, reduction="none
 floor = np.log1p(np.exp(-1.0))
 
 fig, ax = plt.subplots(figsize=(7, 3.5))
-ax.plot(margins, right, label="cross_entropy(logits)  (right)")
-ax.plot(margins, twice, label="cross_entropy(softmax(logits))  (softmax twice)")
-ax.axhline(floor, color="gray", linestyle=":", label=f"floor log(1 + 1/e) = {floor:.4f}")
-ax.set_xlabel("logit margin of the true class")
-ax.set_ylabel("loss")
+ax.plot(margins, right, label=_("nb.03.plot.cross_entropy_logits_right"))
+ax.plot(margins, twice, label=_("nb.03.plot.cross_entropy_softmax_logits_s"))
+ax.axhline(floor, color="gray", linestyle=":", label=_("nb.03.plot.floor_log_1_1_e_floor_4f"))
+ax.set_xlabel(_("nb.03.plot.logit_margin_of_the_true_class"))
+ax.set_ylabel(_("nb.03.plot.loss"))
 ax.set_ylim(0, 3)
 ax.legend()
-ax.set_title("Softmax before CrossEntropyLoss: the loss cannot go below a floor")
+ax.set_title(_("nb.03.plot.softmax_before_crossentropylos"))
 plt.show()
 
 print(_("nb.03.margin_12_right_softmax_twice"))
@@ -256,7 +262,7 @@ rng = np.random.default_rng(7)
 seg_logits = rng.normal(size=(2, 3, 4, 4)).round(2)
 seg_labels = rng.integers(0, 3, size=(2, 4, 4))
 seg_labels[:, 0, :] = 255  # the top row of each image is unlabeled
-seg = explain("cross_entropy", seg_logits, seg_labels, ignore_index=255)
+seg = explain("cross_entropy", seg_logits, seg_labels, ignore_index=255, lang=LANG)
 print(_("nb.03.per_pixel_losses"), xr.cross_entropy(seg_logits, seg_labels,
                                                           ignore_index=255, reduction="none").shape)
 print(_("nb.03.kept_pixels_of_loss"))

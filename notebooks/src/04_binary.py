@@ -27,6 +27,11 @@
 
 # %%
 import matplotlib.pyplot as plt
+# [zh] Chinese plot labels: Noto Sans SC from the pylopdf-fonts-zh-cn package (the notebooks extra)
+import pylopdf_fonts_zh_cn  # [zh]
+from matplotlib import font_manager  # [zh]
+font_manager.fontManager.addfont(pylopdf_fonts_zh_cn.sans_path())  # [zh]
+plt.rcParams["font.sans-serif"] = ["Noto Sans SC", *plt.rcParams["font.sans-serif"]]  # [zh]
 import numpy as np
 
 import xent_ref as xr
@@ -121,8 +126,8 @@ assert round(ex.value, 7) == 0.7054256
 # <!-- zh -->
 # ## `-100` 截断
 #
-# 用概率计算时，$p = 0$ 且 $y = 1$ 会得到 $-\log 0 = \infty$。PyTorch 改为把每个对数截断在 $-100$，于是一个
-# 完全没希望的预测恰好花费 100，$p$ 低于 $e^{-100} \approx 3.7 \times 10^{-44}$ 时也都是 100。
+# 用概率计算时，$p = 0$ 且 $y = 1$ 会得到 $-\log 0 = \infty$。PyTorch 改为把每个对数截断在 $-100$，于是
+# 彻底错误的预测（$p = 0$）损失正好是 100，$p$ 低于 $e^{-100} \approx 3.7 \times 10^{-44}$ 时也都是 100。
 
 # %%
 tiny = np.array([0.0, 1e-50, 1e-44, 1e-43, 1e-10])
@@ -171,10 +176,10 @@ ax.plot(x, with_logits, label="BCEWithLogits(x): softplus(x)", linewidth=3, alph
 ax.plot(x, on_probs64, "--", label="BCE(sigmoid(x)), float64")
 ax.plot(x, on_probs32, ":", label="BCE(sigmoid(x)), float32")
 ax.axhline(100, color="gray", linewidth=0.8)
-ax.set_xlabel("logit x of a negative sample (y = 0)")
-ax.set_ylabel("loss")
+ax.set_xlabel(_("nb.04.plot.logit_x_of_a_negative_sample_y"))
+ax.set_ylabel(_("nb.04.plot.loss"))
 ax.legend()
-ax.set_title("The probability form saturates where sigmoid(x) rounds to 1")
+ax.set_title(_("nb.04.plot.the_probability_form_saturates"))
 plt.show()
 
 break64 = x[np.argmax(sigmoid == 1.0)]
@@ -212,9 +217,9 @@ fig, ax = plt.subplots(figsize=(7, 3.5))
 for name, values in curves.items():
     ax.plot(x, values, label=name)
 ax.set_xlabel("logit x")
-ax.set_ylabel("loss")
+ax.set_ylabel(_("nb.04.plot.loss"))
 ax.legend()
-ax.set_title("Binary cross-entropy with logits")
+ax.set_title(_("nb.04.plot.binary_cross_entropy_with_logi"))
 plt.show()
 
 assert np.allclose(curves["y = 1"], curves["y = 0"][::-1], rtol=1e-15)

@@ -49,10 +49,16 @@
 import json
 
 import matplotlib.pyplot as plt
+# [zh] Chinese plot labels: Noto Sans SC from the pylopdf-fonts-zh-cn package (the notebooks extra)
+import pylopdf_fonts_zh_cn  # [zh]
+from matplotlib import font_manager  # [zh]
+font_manager.fontManager.addfont(pylopdf_fonts_zh_cn.sans_path())  # [zh]
+plt.rcParams["font.sans-serif"] = ["Noto Sans SC", *plt.rcParams["font.sans-serif"]]  # [zh]
 import numpy as np
 
 import xent_ref as xr
 from xent_ref import textbook
+from xent_ref.teach.i18n import ljust  # pads by display width: a CJK character takes 2
 
 np.set_printoptions(precision=6, suppress=True)
 
@@ -348,13 +354,13 @@ fig, ax = plt.subplots(figsize=(7, 3.5))
 width = 0.25
 for c in range(3):
     ax.bar(np.arange(4) + (c - 1) * width, by_hand[:, c], width, label=f"d L / d x[:, {c}]")
-ax.plot(np.arange(4), by_hand.sum(axis=1), "k*", markersize=12, label="row sum")
+ax.plot(np.arange(4), by_hand.sum(axis=1), "k*", markersize=12, label=_("nb.05.plot.row_sum"))
 ax.axhline(0, color="gray", linewidth=0.8)
 ax.set_xticks(np.arange(4), [f"sample {i}\nlabel {t}" + (" (ignored)" if t == 2 else "")
                              for i, t in enumerate(labels)])
-ax.set_ylabel("gradient")
+ax.set_ylabel(_("nb.05.plot.gradient"))
 ax.legend(fontsize=8)
-ax.set_title("Gradient rows of the 4x3 example: each sums to zero")
+ax.set_title(_("nb.05.plot.gradient_rows_of_the_4x3_examp"))
 plt.show()
 
 print(_("nb.05.largest_row_sum") + f"{np.abs(by_hand.sum(axis=1)).max():.1e}")
@@ -511,15 +517,15 @@ left.plot(xs, n * xr.binary_cross_entropy_with_logits_grad(xs, ones, pos_weight=
 left.set_xlabel("logit x")
 left.set_ylabel("d loss / d x")
 left.legend(fontsize=8)
-left.set_title("w.r.t. the logit: sigmoid(x) - y")
+left.set_title(_("nb.05.plot.w_r_t_the_logit_sigmoid_x_y"))
 ps = 1 / (1 + np.exp(-xs))
 right.plot(ps, n * xr.binary_cross_entropy_grad(ps, ones), label="y = 1")
 right.plot(ps, n * xr.binary_cross_entropy_grad(ps, zeros), label="y = 0")
 right.set_yscale("symlog", linthresh=1)
-right.set_xlabel("probability p")
+right.set_xlabel(_("nb.05.plot.probability_p"))
 right.set_ylabel("d loss / d p")
 right.legend(fontsize=8)
-right.set_title("w.r.t. the probability: (p - y) / (p (1 - p))")
+right.set_title(_("nb.05.plot.w_r_t_the_probability_p_y_p_1"))
 plt.show()
 
 logit_grads = n * xr.binary_cross_entropy_with_logits_grad(xs, ones, pos_weight=[3.0])
@@ -657,16 +663,16 @@ for name, (losses, grad_norms, W_final) in runs.items():
     left.plot(losses, label=name)
     right.plot(losses, grad_norms, label=name)
 left.set_yscale("log")
-left.set_xlabel("step")
+left.set_xlabel(_("nb.05.plot.step"))
 left.set_ylabel("cross_entropy(logits)")
-left.set_title("Same model, same learning rate")
+left.set_title(_("nb.05.plot.same_model_same_learning_rate"))
 left.legend(fontsize=8)
 right.set_xscale("log")
 right.set_yscale("log")
 right.invert_xaxis()
-right.set_xlabel("cross_entropy(logits)  (training goes right)")
+right.set_xlabel(_("nb.05.plot.cross_entropy_logits_training"))
 right.set_ylabel("|dL/dW|")
-right.set_title("Gradient norm at the same loss")
+right.set_title(_("nb.05.plot.gradient_norm_at_the_same_loss"))
 plt.show()
 
 # %% [markdown]

@@ -241,6 +241,23 @@ def broadcast_weight(weight, shape: tuple, name: str, dtype) -> np.ndarray | Non
     return np.broadcast_to(weight, shape)
 
 
+def binary_arguments(input, target, weight, pos_weight, reduction, probabilities: bool):
+    """``(x, y, weight, pos_weight, reduction)`` of a binary cross-entropy call, checked:
+    the input (a 0-d one as it is), a target of its shape, ``[0, 1]`` values for the
+    probability form, the weights broadcast to the input's shape in its dtype."""
+    x = as_float_array(input, "input")
+    if x.ndim:
+        x = as_input(x)
+    reduction = check_reduction(reduction)
+    y = same_shape_target(target, x)
+    if probabilities:
+        check_unit_interval(x, "input")
+        check_unit_interval(y, "target")
+    weight = broadcast_weight(weight, x.shape, "weight", x.dtype)
+    pos_weight = broadcast_weight(pos_weight, y.shape, "pos_weight", x.dtype)
+    return x, y, weight, pos_weight, reduction
+
+
 def grad_output(grad_output, reduction: str, loss_shape: tuple, dtype) -> np.ndarray:
     """The upstream gradient: a scalar for ``mean``/``sum``, the loss's shape for ``none``."""
     if grad_output is None:

@@ -21,6 +21,18 @@ checks that ``numerator / denominator`` is the library's result and that
 disagrees with the library. (``q`` is :func:`xent_ref.textbook.target_distribution`,
 the one place the target distribution is written down.)
 
+With the LLM options of ``cross_entropy`` the rows are those of ``z``, the logits
+the library's :func:`xent_ref.llm_options.transform` makes (``z = c tanh(s x / c)``):
+the plain loss of ``z`` (the library's, on ``z``) is each row's CE part, the z-loss
+term ``z_loss * lse(z)^2`` is added beside it, and the check is that the parts add up
+to the library's per-row losses and result, and that
+``dz/dx * (scale * (A p - q) + pull * p)`` is the library's gradient.
+
+Every header, status word and sentence comes from the catalogues of
+:mod:`xent_ref.teach.i18n` (``explain(..., lang="zh")``); the tables are aligned by
+display width, so Chinese columns line up. The HTML carries its own small style
+block (numbers right-aligned, tables apart, summaries monospace) and loads nothing.
+
 >>> from xent_ref.teach.explain import explain
 >>> ex = explain("cross_entropy", [[0.9, 0.1], [0.8, 0.2], [0.7, 0.3]], [0, 1, 0],
 ...              weight=[1.0, 2.0])
@@ -35,14 +47,16 @@ array([ 0.322828, -0.322828])
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import numpy as np
 
 from xent_ref import functions as lib
+from xent_ref import llm_options
 from xent_ref._engine.lowprec import finfo
-from xent_ref.teach.i18n import ljust, message, width
+from xent_ref.teach.i18n import languages, ljust, message, rjust, width
 from xent_ref.binary import GRAD_EPSILON
 from xent_ref.textbook import target_distribution
 
@@ -56,6 +70,7 @@ LOSSES = (
 )
 _WIDTH = 80  # the plain-text table must fit an 80-column terminal
 _MAX_ROWS = 20  # str() shows at most this many sample rows
+_LLM = ("logit_scale", "softcap", "z_loss")  # cross_entropy's LLM options
 
 
 @dataclass(frozen=True)
@@ -75,7 +90,10 @@ class Row:
     kept: bool  # False when target == ignore_index
     smooth: float | None  # -sum_c weight[c] * log p[c], the label-smoothing term
     loss: float  # the library's reduction="none" value for this element
-    pos_weight: float | None = None  # binary_cross_entropy_with_logits only
+    pos_weight: float | None = None  # binary_cross_entropy_with_logits, rows with y > 0
+    ce: float | None = None  # LLM options with z_loss: the cross-entropy part of ``loss``
+    lse: float | None = None  # with z_loss: lse(z) of the row's (scaled, capped) logits
+    z_term: float | None = None  # with z_loss: z_loss * lse(z)^2 (0 on an ignored row)
 
 
 @dataclass(frozen=True)
@@ -107,6 +125,10 @@ class Gradient:
     curvature : ndarray or None
         binary_cross_entropy only: ``max(p (1 - p), 1e-12)``, which ``A`` and
         ``q`` are divided by (the chain rule through ``log p`` and ``log(1 - p)``).
+    slope, pull : ndarray or None
+        cross_entropy with LLM options: ``slope = dz/dx`` per class (a ``logit_scale``
+        or a ``softcap``) and, with a ``z_loss``, ``pull = z_scale * 2 z_loss lse(z)``
+        per row; then ``rows = slope * (scale * (A p - q) + pull * p)``, ``p = softmax(z)``.
     """
 
     grad: np.ndarray
@@ -117,6 +139,8 @@ class Gradient:
     scale: np.ndarray
     curvature: np.ndarray | None = None
     grad_output: Any = None  # as given to explain (None: 1, or ones for "none")
+    slope: np.ndarray | None = None  # LLM options: dz/dx, (samples, C), the chain rule's factor
+    pull: np.ndarray | None = None  # z_loss: z_scale * 2 z_loss lse(z) per row, times p
 
 
 @dataclass(frozen=True)
@@ -158,6 +182,16 @@ class Explanation:
     gradient : Gradient
         The gradient with respect to the input, row by row (:attr:`grad` is
         the library's ``*_grad`` output).
+    logits : ndarray or None
+        ``cross_entropy`` with a ``logit_scale`` or a ``softcap``: ``z``, the scaled
+        and capped logits the loss sees, ``(samples, C)`` (the rows are those of ``z``).
+    z_numerator, z_denominator : float or None
+        With a ``z_loss``: the sum of the rows' ``z_loss * lse(z)^2`` and what it is
+        divided by (the number of kept rows for ``mean``, 1 for ``sum``); then
+        :attr:`numerator` sums the rows' cross-entropy parts only, and the result is
+        ``numerator / denominator + z_numerator / z_denominator``.
+    lang : str
+        The language of ``str()`` and the HTML (``explain(..., lang="zh")``).
     """
 
     function: str
@@ -170,6 +204,10 @@ class Explanation:
     result: Any
     notes: tuple[Note, ...] = field(default=())
     gradient: Gradient | None = None
+    logits: np.ndarray | None = None  # LLM options: z, the logits the loss sees, (samples, C)
+    z_numerator: float | None = None  # z_loss: sum of the rows' z_loss * lse(z)^2
+    z_denominator: float | None = None  # z_loss, mean: the number of kept tokens (sum: 1)
+    lang: str = "en"  # the language str() and the HTML are written in
 
     @property
     def grad(self) -> np.ndarray:
@@ -182,11 +220,15 @@ class Explanation:
 
     @property
     def value(self) -> float | None:
-        """``numerator / denominator`` (equal to :attr:`result`, checked)."""
+        """``numerator / denominator`` (plus ``z_numerator / z_denominator`` with a
+        z-loss), equal to :attr:`result`, checked."""
         if self.numerator is None:
             return None
         with np.errstate(invalid="ignore", divide="ignore"):
-            return float(np.float64(self.numerator) / np.float64(self.denominator))
+            value = np.float64(self.numerator) / np.float64(self.denominator)
+            if self.z_numerator is not None:
+                value += np.float64(self.z_numerator) / np.float64(self.z_denominator)
+        return float(value)
 
     @property
     def kept(self) -> np.ndarray:
@@ -194,17 +236,19 @@ class Explanation:
         return np.array([row.kept for row in self.rows])
 
     # ----- plain text -------------------------------------------------------
-    def to_text(self, max_rows: int | None = _MAX_ROWS, lang: str = "en") -> str:
+    def to_text(self, max_rows: int | None = _MAX_ROWS, lang: str | None = None) -> str:
         """The aligned plain-text breakdown (at most ``max_rows`` sample rows).
 
-        ``lang="zh"`` writes the sentences in Chinese; tables and numbers are the same.
+        ``lang`` (default: the one given to :func:`explain`) is the language of the
+        sentences and the column headers; the numbers are the same in every language.
         """
+        lang = lang or self.lang
         lines = [self._call_text(), ""]
-        if self.probs is not None:
-            table = _format_table(*self._probs_columns(), max_rows, lang)
-            if max(len(line) for line in table) <= _WIDTH:
-                lines += [self._probs_title(lang), *table, ""]
-        lines += _format_table(*self._columns(), max_rows, lang)
+        for title, columns in self._class_tables(lang):
+            table = _format_table(*columns, max_rows, lang)
+            if max(map(width, table)) <= _WIDTH:
+                lines += [title, *table, ""]
+        lines += _format_table(*self._columns(lang), max_rows, lang)
         lines += ["", *self._notes_text(lang), *self._summary(lang)]
         if self.gradient is not None:
             lines += ["", *self._gradient_intro(lang), *self._gradient_text(max_rows, lang)]
@@ -218,18 +262,26 @@ class Explanation:
         return f"<Explanation {self.function} ({len(self.rows)} rows) = {value}>"
 
     # ----- Jupyter ----------------------------------------------------------
-    def _repr_html_(self) -> str:
+    def to_html(self, lang: str | None = None) -> str:
+        """The breakdown as one self-contained HTML fragment (its own small style block:
+        numbers right-aligned, tables apart, the summaries in a monospace ``<pre>``)."""
+        lang = lang or self.lang
         esc = html.escape
-        parts = [f"<p><code>{esc(self._call_text())}</code></p>"]
-        if self.probs is not None:
-            parts += [f"<p>{esc(self._probs_title())}</p>", _html_table(*self._probs_columns())]
-        parts.append(_html_table(*self._columns()))
+        parts = [_STYLE, '<div class="xent-explain">',
+                 f"<p><code>{esc(self._call_text())}</code></p>"]
+        for title, columns in self._class_tables(lang):
+            parts += [f"<p>{esc(title)}</p>", _html_table(*columns)]
+        parts.append(_html_table(*self._columns(lang)))
         # one <pre> block, so the "=" of the summary lines stay aligned
-        parts.append(f"<pre>{esc(chr(10).join((*self._notes_text(), *self._summary())))}</pre>")
+        summary = (*self._notes_text(lang), *self._summary(lang))
+        parts.append(f"<pre>{esc(chr(10).join(summary))}</pre>")
         if self.gradient is not None:
-            parts.append(f"<pre>{esc(chr(10).join(self._gradient_intro()))}</pre>")
-            parts.append(_html_table(*self._gradient_columns()))
-        return "\n".join(parts)
+            parts.append(f"<pre>{esc(chr(10).join(self._gradient_intro(lang)))}</pre>")
+            parts.append(_html_table(*self._gradient_columns(lang=lang)))
+        return "\n".join(parts + ["</div>"])
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
 
     # ----- pieces -----------------------------------------------------------
     def _call_text(self) -> str:
@@ -241,51 +293,58 @@ class Explanation:
         """Multiclass with a probability target (no single target class per row)."""
         return not self.function.startswith("binary") and self.rows[0].target is None
 
-    def _probs_title(self, lang: str = "en") -> str:
-        source = "softmax(input)" if self.function == "cross_entropy" else "exp(input)"
-        return message("probs.title", lang, source=source)
+    def _class_tables(self, lang: str) -> list[tuple[str, tuple[list[str], list[list[str]]]]]:
+        """``(title, (headers, body))`` of the per-class tables: z (with a logit_scale or a
+        softcap), then the probabilities."""
+        tables = []
+        if self.logits is not None:
+            title = message("llm.z_title", lang, formula=_z_formula(self.options))
+            tables.append((title, self._class_columns("z", self.logits, lang)))
+        if self.probs is not None:
+            if self.function != "cross_entropy":
+                source = "exp(input)"
+            else:
+                source = "softmax(input)" if self.logits is None else "softmax(z)"
+            title = message("probs.title", lang, source=source)
+            tables.append((title, self._class_columns("p", self.probs, lang)))
+        return tables
 
     def _notes_text(self, lang: str = "en") -> list[str]:
         return [note.text(lang) for note in self.notes]
 
-    def _probs_columns(self) -> tuple[list[str], list[list[str]]]:
-        headers = ["i"] + [f"p[{c}]" for c in range(self.probs.shape[1])]
-        body = [[_position(row.position)] + [f"{p:.7f}" for p in probs]
-                for row, probs in zip(self.rows, self.probs)]
+    def _class_columns(self, symbol: str, table: np.ndarray, lang: str = "en"):
+        headers = [message("col.i", lang)] + [f"{symbol}[{c}]" for c in range(table.shape[1])]
+        body = [[_position(row.position)] + [f"{v:.7f}" for v in values]
+                for row, values in zip(self.rows, table)]
         return headers, body
 
-    def _columns(self) -> tuple[list[str], list[list[str]]]:
-        binary = self.function.startswith("binary")
-        has_smooth = any(row.smooth is not None for row in self.rows)
-        has_pw = any(row.pos_weight is not None for row in self.rows)
+    def _columns(self, lang: str = "en") -> tuple[list[str], list[list[str]]]:
+        col = lambda key: message("col." + key, lang)  # noqa: E731
+        has = lambda name: any(getattr(row, name) is not None for row in self.rows)  # noqa: E731
         has_ignored = not all(row.kept for row in self.rows)
+        z_cols = ["ce", "lse", "z_term"] if has("z_term") else []
         if self._distribution:
             # -sum_c w[c] y[c] log p[c]: the library's loss of the row without smoothing
             plain = "-sum w y log p" if self.options.get("weight") is not None else "-sum y log p"
-            headers = ["i", "target", plain] + ["smooth"] * has_smooth + ["loss"]
-            body = [[_position(row.position), "dist", _num(row.neg_log_prob)]
-                    + [_num(row.smooth)] * has_smooth + [_num(row.loss)] for row in self.rows]
-            return headers, body
-        if binary:
-            headers = ["i", "y", "p(y)", "-log p(y)", "weight"]
+            names = ["neg_log_prob"] + ["smooth"] * has("smooth") + z_cols
+            headers = [col("i"), col("target"), plain] + [col(n) for n in names[1:]]
         else:
-            headers = ["i", "target", "p(target)", "-log p", "weight"]
-        headers += ["pos_weight"] * has_pw + ["status"] * has_ignored
-        headers += ["smooth"] * has_smooth + ["loss"]
+            binary = self.function.startswith("binary")
+            names = ["prob", "neg_log_prob", "weight"] + ["pos_weight"] * has("pos_weight")
+            names += ["status"] * has_ignored + ["smooth"] * has("smooth") + z_cols
+            keys = ["y", "p_y", "neg_log_p_y"] if binary else ["target", "p_target", "neg_log_p"]
+            headers = [col("i")] + [col(k) for k in keys] + [col(n) for n in names[2:]]
         body = []
         for row in self.rows:
-            cells = [
-                _position(row.position),
-                "dist" if row.target is None else _num(row.target),
-                _num(row.prob),
-                _num(row.neg_log_prob),
-                _num(row.weight),
-            ]
-            cells += [_num(row.pos_weight)] * has_pw
-            cells += ["kept" if row.kept else "ignored"] * has_ignored
-            cells += [_num(row.smooth)] * has_smooth
+            cells = [_position(row.position),
+                     col("dist") if row.target is None else _num(row.target)]
+            for name in names:
+                if name == "status":
+                    cells.append(col("kept" if row.kept else "ignored"))
+                else:
+                    cells.append(_num(getattr(row, name)))
             body.append(cells + [_num(row.loss)])
-        return headers, body
+        return headers + [col("loss")], body
 
     def _summary(self, lang: str = "en") -> list[str]:
         if self.numerator is None:
@@ -298,10 +357,21 @@ class Explanation:
             rule = "rule.samples"
         else:
             rule = "rule.weights"
+        z = self.z_numerator is not None
         pairs = [
-            ("summary.numerator", message("summary.sum_of_loss", lang), self.numerator),
+            ("summary.numerator", message("summary.sum_of_ce" if z else "summary.sum_of_loss",
+                                          lang), self.numerator),
             ("summary.denominator", message(rule, lang), self.denominator),
-            ("summary.result", message("summary.ratio", lang), self.value),
+        ]
+        if z:
+            rule = "rule.z_sum" if self.reduction == "sum" else "rule.z_mean"
+            z_rule = message(rule, lang, total=_num(self.z_numerator),
+                             count=_num(self.z_denominator))
+            pairs.append(("summary.z_part", z_rule, self.z_numerator / self.z_denominator
+                          if self.z_denominator else float("nan")))
+        pairs += [
+            ("summary.result", message("summary.ratio_z" if z else "summary.ratio", lang),
+             self.value),
             ("summary.library", f"{self.function}(reduction={self.reduction!r})", self.result),
         ]
         labels = [message(key, lang) for key, _, _ in pairs]
@@ -333,45 +403,74 @@ class Explanation:
         eps = float(self.options.get("label_smoothing", 0.0))
         y = "y" if self._distribution else "one_hot(target)"
         q = f"weight * ((1 - {eps:g}) * {y} + {eps:g} / C)" if eps else f"weight * {y}"
-        return lines + [
-            "grad = scale * (A p - q), p = softmax(input), A = sum_c q[c],",
-            f"q = {q}:",
-            message("grad.ce_rows", lang),
-        ]
+        if self.gradient.slope is None and self.gradient.pull is None:
+            return lines + [
+                "grad = scale * (A p - q), p = softmax(input), A = sum_c q[c],",
+                f"q = {q}:",
+                message("grad.ce_rows", lang),
+            ]
+        return lines + self._llm_gradient_intro(q, lang)
 
-    def _gradient_columns(self, num_classes: int | None = None,
-                          max_rows: int | None = None) -> tuple[list[str], list[list[str]]]:
+    def _llm_gradient_intro(self, q: str, lang: str) -> list[str]:
+        """The chain rule of the LLM options: through the z-loss term and dz/dx."""
+        z_loss = self.options.get("z_loss", 0.0)
+        inner = "scale * (A p - q)" + (" + pull * p" if self.gradient.pull is not None else "")
+        slope = _slope_formula(self.options)
+        lines = [f"grad = dz/dx * ({inner})" if slope else f"grad = {inner}",
+                 f"p = softmax(z), A = sum_c q[c], q = {q}"]
+        if slope:
+            lines.append(f"dz/dx = {slope}")
+        if self.gradient.pull is not None:
+            z_scale = "grad_output" if self.reduction != "mean" else \
+                f"{_short(1 if self.gradient.grad_output is None else self.gradient.grad_output)}" \
+                f" / {_num(self.z_denominator)}"
+            lines += [f"pull = z_scale * 2 * {z_loss:g} * lse(z), z_scale = {z_scale}",
+                      message("grad.z_pull", lang)]
+        return lines + [message("grad.llm_rows", lang)]
+
+    def _gradient_columns(self, num_classes: int | None = None, max_rows: int | None = None,
+                          lang: str = "en") -> tuple[list[str], list[list[str]]]:
         g = self.gradient
+        col = lambda key: message("col." + key, lang)  # noqa: E731
         labels = [_position(row.position) for row in self.rows][:max_rows]
         if g.rows.ndim == 1:  # binary: one line per element
             y = [_num(row.target) for row in self.rows]
             if self.function == "binary_cross_entropy":
                 w = [_num(row.weight) for row in self.rows]
-                headers = ["i", "p", "y", "weight", "p(1-p)", "scale", "grad"]
+                headers = ["i", "p", "y", col("weight"), "p(1-p)", col("scale"), col("grad")]
                 cols = [g.p, y, w, g.curvature, g.scale, g.rows]
             else:
-                headers = ["i", "p", "y", "A", "q", "scale", "grad"]
+                headers = ["i", "p", "y", "A", "q", col("scale"), col("grad")]
                 cols = [g.p, y, g.A, g.q, g.scale, g.rows]
-            cols = [[c if isinstance(c, str) else _short_num(c) for c in col] for col in cols]
+            headers[0] = col("i")
+            cols = [[c if isinstance(c, str) else _short_num(c) for c in col_] for col_ in cols]
             return headers, [[label, *cells] for label, *cells in zip(labels, *cols)]
         shown = g.p.shape[1] if num_classes is None else num_classes
         more = ["..."] if shown < g.p.shape[1] else []
-        headers = ["i", "scale", "A", ""] + [f"[{c}]" for c in range(shown)] + more
+        pull = [] if g.pull is None else [col("pull")]
+        headers = [col("i"), col("scale"), "A", *pull, ""] + [f"[{c}]" for c in range(shown)]
+        lines = [("p", g.p), ("q", g.q)]
+        lines += [] if g.slope is None else [("dz/dx", g.slope)]
+        lines += [(col("grad"), g.rows)]
         body = []
         for i, label in enumerate(labels):
             lead = [label, _short_num(g.scale[i]), _short_num(g.A[i])]
-            for name, values in (("p", g.p[i]), ("q", g.q[i]), ("grad", g.rows[i])):
-                body.append(lead + [name] + [_short_num(v) for v in values[:shown]] + more)
-                lead = ["", "", ""]
-        return headers, body
+            lead += [] if g.pull is None else [_short_num(g.pull[i])]
+            for name, values in lines:
+                body.append(lead + [name] + [_short_num(v) for v in values[i][:shown]] + more)
+                lead = [""] * len(lead)
+        return headers + more, body
 
     def _gradient_text(self, max_rows: int | None, lang: str = "en") -> list[str]:
         g = self.gradient
         cut = max_rows if max_rows is not None and len(self.rows) > max_rows else None
         shown = None if g.rows.ndim == 1 else g.p.shape[1]
         while True:
-            lines = _format_table(*self._gradient_columns(shown, cut), None)
-            if shown is None or shown == 1 or max(map(len, lines)) <= _WIDTH:
+            # the same classes in every language: the table fits in English and in lang
+            tables = [_format_table(*self._gradient_columns(shown, cut, each), None)
+                      for each in dict.fromkeys(("en", lang))]
+            lines = tables[-1]
+            if shown is None or shown == 1 or max(width(x) for t in tables for x in t) <= _WIDTH:
                 break
             shown -= 1
         if shown is not None and shown < g.p.shape[1]:
@@ -383,7 +482,7 @@ class Explanation:
 
 
 def explain(fn: str | Callable, input: Any, target: Any, grad_output: Any = None,
-            **kwargs: Any) -> Explanation:
+            lang: str = "en", **kwargs: Any) -> Explanation:
     """Break a loss call down into per-sample rows, numerator and denominator.
 
     Parameters
@@ -393,10 +492,16 @@ def explain(fn: str | Callable, input: Any, target: Any, grad_output: Any = None
         ``"binary_cross_entropy_with_logits"``, or one of those functions.
     input, target, **kwargs
         Exactly what you would pass to ``fn`` (``weight``, ``ignore_index``,
-        ``reduction``, ``label_smoothing``, ``pos_weight``).
+        ``reduction``, ``label_smoothing``, ``pos_weight``; for ``cross_entropy``
+        also the LLM options ``logit_scale``, ``softcap`` and ``z_loss``, whose steps
+        the tables show: the scaled and capped logits ``z``, each row's ``lse(z)``
+        and z-loss term, and ``dz/dx`` and the z-loss's pull in the gradient).
     grad_output : scalar or array_like, optional
         The upstream gradient, as for ``fn``'s ``*_grad`` function: a scalar for
         ``mean``/``sum`` (default 1), shaped like the loss for ``"none"``.
+    lang : str
+        The language of the printed and HTML breakdown (a catalogue of
+        :mod:`xent_ref.teach.i18n`: ``"en"``, ``"zh"``); the numbers are the same.
 
     Returns
     -------
@@ -422,6 +527,8 @@ def explain(fn: str | Callable, input: Any, target: Any, grad_output: Any = None
            [ 0.  , -0.75]])
     """
     name = _loss_name(fn)
+    if lang not in languages():
+        raise ValueError(f"lang: expected one of {languages()}, got {lang!r}")
     loss_fn = lib.named(name)
     reduction = kwargs.get("reduction", "mean")
     # The library validates the arguments; its errors surface unchanged.
@@ -432,34 +539,84 @@ def explain(fn: str | Callable, input: Any, target: Any, grad_output: Any = None
     if losses.size == 0:
         raise ValueError(f"input: an empty batch has no samples to explain ({name} gives "
                          f"{result} for reduction={reduction!r})")
+    llm = _llm_steps(name, input, kwargs)
     if name.startswith("binary"):
         rows, probs, denominator = _binary_rows(name, input, target, kwargs, losses)
         gradient = _binary_gradient(name, input, target, kwargs, grad, losses)
-    else:
+    elif llm is None:
         rows, probs, denominator = _multiclass_rows(name, input, target, kwargs, losses)
         gradient = _multiclass_gradient(name, input, target, kwargs, grad, probs)
-    numerator = None
+    else:
+        # the rows of the plain loss of z, the logits the loss sees; then the z-loss
+        base = {k: v for k, v in kwargs.items() if k not in _LLM}
+        ce = np.asarray(lib.cross_entropy(llm["z"], target, **{**base, "reduction": "none"}))
+        rows, probs, denominator = _multiclass_rows(name, llm["z"], target, base, ce)
+        gradient = _multiclass_gradient(name, llm["z"], target, base, grad, probs)
+        rows = _llm_rows(llm, rows, losses)
+    numerator = z_numerator = z_denominator = None
     if reduction != "none":
-        numerator = float(np.sum(losses, dtype=np.float64))
+        parts = [row.ce if row.z_term is not None else row.loss for row in rows]
+        numerator = float(np.sum(parts, dtype=np.float64))
         denominator = 1.0 if reduction == "sum" else denominator
+        if rows[0].z_term is not None:
+            z_numerator = float(np.sum([row.z_term for row in rows], dtype=np.float64))
+            z_denominator = 1.0 if reduction == "sum" else float(sum(r.kept for r in rows))
     gradient = _scaled(gradient, grad_output, reduction, denominator, losses.shape)
+    if llm is not None:
+        gradient = _llm_gradient(llm, gradient, rows, grad_output, reduction, losses.shape)
     explanation = Explanation(
-        function=name,
-        options=dict(kwargs),
-        rows=tuple(rows),
-        losses=losses,
-        probs=probs,
-        numerator=numerator,
-        denominator=denominator,
-        result=result,
+        function=name, options=dict(kwargs), rows=tuple(rows), losses=losses, probs=probs,
+        numerator=numerator, denominator=denominator, result=result,
         notes=tuple(_notes(name, kwargs, distribution=rows[0].target is None
                            and not name.startswith("binary"))),
-        gradient=gradient,
+        gradient=gradient, logits=None if llm is None else llm["table"],
+        z_numerator=z_numerator, z_denominator=z_denominator, lang=lang,
     )
-    if numerator is not None:
-        _check(explanation)
+    _check(explanation)
     _check_gradient(explanation)
     return explanation
+
+
+def _llm_steps(name: str, input, kwargs: dict) -> dict | None:
+    """cross_entropy with LLM options: the checked options, ``z`` (scaled and capped
+    logits, the library's :func:`xent_ref.llm_options.transform`) and ``dz/dx``."""
+    options = llm_options.Options.checked(**{k: kwargs[k] for k in _LLM if k in kwargs})
+    if name != "cross_entropy" or options.is_default:
+        return None
+    x = np.asarray(input)
+    if x.dtype.kind != "f" or x.dtype.itemsize < 4:  # the library computes these wide
+        x = x.astype(np.float64)
+    z, slope = llm_options.transform(x, options, with_slope=True)
+    axis = 1 if x.ndim >= 2 else 0
+    lse = np.asarray(llm_options.lse_and_probs(z, axis)[0]).reshape(-1)
+    plain = options.softcap is None and options.logit_scale == 1.0  # z = x: no z table
+    return {"options": options, "z": z, "lse": lse,
+            "table": None if plain else _class_last(z, axis),
+            "slope": None if plain else _class_last(np.broadcast_to(slope, z.shape), axis)}
+
+
+def _llm_rows(llm: dict, rows: list[Row], losses: np.ndarray) -> list[Row]:
+    """The rows of the capped logits with the library's own losses (options included),
+    and with a z-loss, each row's lse(z) and z_loss * lse(z)^2 beside its CE part."""
+    z_loss = llm["options"].z_loss
+    flat = losses.reshape(-1)
+    if not z_loss:
+        return [replace(row, loss=float(flat[i])) for i, row in enumerate(rows)]
+    return [replace(row, ce=row.loss, loss=float(flat[i]), lse=float(llm["lse"][i]),
+                    z_term=float(z_loss * llm["lse"][i] ** 2) if row.kept else 0.0)
+            for i, row in enumerate(rows)]
+
+
+def _llm_gradient(llm, gradient: Gradient, rows, grad_output, reduction, shape) -> Gradient:
+    """The z-loss's pull (``z_scale * 2 z_loss lse``, the coefficient of ``p`` it adds)
+    and the slope ``dz/dx`` the chain rule multiplies by."""
+    z_loss = llm["options"].z_loss
+    pull = None
+    if z_loss:
+        kept = np.array([row.kept for row in rows])
+        z_scale = _row_scale(grad_output, reduction, float(kept.sum()), shape)
+        pull = np.where(kept, z_scale * (2.0 * z_loss) * llm["lse"], 0.0)
+    return replace(gradient, slope=llm["slope"], pull=pull)
 
 
 def _loss_name(fn: str | Callable) -> str:
@@ -568,15 +725,19 @@ def _binary_gradient(name, input, target, kwargs, grad, losses) -> Gradient:
 
 def _scaled(gradient: Gradient, grad_output, reduction: str, denominator, shape) -> Gradient:
     """Fill in each row's scale: d(reduced loss) / d(row's loss) times the upstream gradient."""
-    g = 1.0 if grad_output is None else grad_output
-    n = len(gradient.rows)
-    if reduction == "none":
-        scale = np.broadcast_to(np.asarray(g, dtype=np.float64), shape).reshape(-1)
-    else:
-        g = np.float64(np.asarray(g, dtype=np.float64))
-        with np.errstate(divide="ignore", invalid="ignore"):  # mean of nothing: 1/0, as PyTorch
-            scale = np.full(n, g / np.float64(denominator) if reduction == "mean" else g)
+    scale = _row_scale(grad_output, reduction, denominator, shape)
     return replace(gradient, scale=scale, grad_output=grad_output)
+
+
+def _row_scale(grad_output, reduction: str, denominator, shape) -> np.ndarray:
+    """``grad_output`` per row, over ``denominator`` for ``mean``."""
+    g = 1.0 if grad_output is None else grad_output
+    if reduction == "none":
+        return np.broadcast_to(np.asarray(g, dtype=np.float64), shape).reshape(-1)
+    g = np.float64(np.asarray(g, dtype=np.float64))
+    n = int(np.prod(shape))
+    with np.errstate(divide="ignore", invalid="ignore"):  # mean of nothing: 1/0, as PyTorch
+        return np.full(n, g / np.float64(denominator) if reduction == "mean" else g)
 
 
 def _binary_rows(name, input, target, kwargs, losses):
@@ -602,11 +763,12 @@ def _binary_rows(name, input, target, kwargs, losses):
             # p(y) = exp(-softplus(-x)) or exp(-softplus(x)): the library's softplus,
             # which gives 1 - sigmoid(x) without cancellation.
             prob = float(np.exp(-plain[i]))
+        # pos_weight multiplies the y log p term only: a y = 0 row has none
+        applies = pos_weight is not None and label != 0.0
         rows.append(
             Row(
                 pos, label, prob, float(plain[i]), float(weight[i]), True, None,
-                float(losses.reshape(-1)[i]),
-                None if pos_weight is None else float(pos_weight[i]),
+                float(losses.reshape(-1)[i]), float(pos_weight[i]) if applies else None,
             )
         )
     return rows, None, float(len(rows))
@@ -623,10 +785,21 @@ def _notes(name: str, kwargs: dict, distribution: bool = False) -> list[Note]:
         return [Note("note.bce_clamp")]
     if name == "binary_cross_entropy_with_logits" and kwargs.get("pos_weight") is not None:
         return [Note("note.pos_weight")]
+    if name == "cross_entropy" and float(kwargs.get("z_loss", 0.0)):
+        return [Note("note.z_loss", {"z_loss": f"{float(kwargs['z_loss']):g}"})]
     return []
 
 
 def _check(ex: Explanation) -> None:
+    tiny = finfo(ex.losses.dtype).eps
+    if ex.rows[0].z_term is not None:  # each row's loss is its CE part plus its z-loss term
+        parts = np.array([[row.ce, row.z_term, row.loss] for row in ex.rows], dtype=np.float64)
+        if not np.allclose(parts[:, 0] + parts[:, 1], parts[:, 2], rtol=16 * tiny,
+                           atol=16 * tiny * np.abs(parts[:, 1]).max(), equal_nan=True):
+            raise AssertionError(f"{ex.function}: CE part + z-loss term is not the "
+                                 f"library's per-row loss")
+    if ex.numerator is None:
+        return
     result = np.asarray(ex.result)
     value = ex.value
     # The library may add the terms in another order: allow a few ulps per term.
@@ -644,15 +817,19 @@ def _check_gradient(ex: Explanation) -> None:
     rows = g.rows.astype(np.float64)
     wide = rows.ndim == 2  # multiclass: one scale and one A per row, broadcast over classes
     scale, A = (g.scale[:, None], g.A[:, None]) if wide else (g.scale, g.A)
+    slope = 1.0 if g.slope is None else g.slope
     with np.errstate(all="ignore"):  # inf and nan rows are compared as they are
         Ap = np.where(A == 0, 0.0, A * g.p)  # 0 * p is 0 even where p = exp(input) is inf
-        expected = scale * (Ap - g.q)
+        # z_loss adds pull * p, the gradient of z_loss * lse(z)^2
+        pull_p = 0.0 if g.pull is None else g.pull[:, None] * g.p
+        expected = slope * (scale * (Ap - g.q) + pull_p)
         info = finfo(g.grad.dtype)
         tiny = info.eps
         # the library writes the same number in a form that rounds less: a few ulps of
         # the terms it is made of, not of the (possibly tiny) result; and a subnormal
         # result keeps only the ulps it has
-        atol = 16 * tiny * np.abs(scale) * (np.abs(Ap) + np.abs(g.q))
+        atol = 16 * tiny * np.abs(slope) * (np.abs(scale) * (np.abs(Ap) + np.abs(g.q))
+                                            + np.abs(pull_p))
         atol += 16 * info.smallest_subnormal
         same = np.isclose(expected, rows, rtol=16 * tiny, atol=0.0, equal_nan=True)
         same |= np.abs(expected - rows) <= atol
@@ -668,11 +845,44 @@ def _check_gradient(ex: Explanation) -> None:
         )
 
 
+# Inline, so a page shows the tables the same offline and in any notebook front end.
+_STYLE = """<style>
+.xent-explain table { border-collapse: collapse; margin: 0.4em 0 1.2em 0; }
+.xent-explain th, .xent-explain td { padding: 0.15em 0.7em; border-bottom: 1px solid #ddd; }
+.xent-explain th { text-align: right; border-bottom: 2px solid #888; }
+.xent-explain td { text-align: left; }
+.xent-explain td.num, .xent-explain th.num { text-align: right;
+  font-family: ui-monospace, Menlo, Consolas, "DejaVu Sans Mono", monospace;
+  font-variant-numeric: tabular-nums; }
+.xent-explain pre { font-family: ui-monospace, Menlo, Consolas, "DejaVu Sans Mono",
+  monospace; background: #f7f7f7; padding: 0.5em; margin: 0.4em 0 1.2em 0; }
+</style>"""
+_NUMBER = re.compile(r"^[-+]?(?:\d[\d.,]*(?:e[-+]?\d+)?|inf|nan|-)$")  # "-": a missing number
+
+
 def _html_table(headers: list[str], body: list[list[str]]) -> str:
     esc = html.escape
+    cell = lambda tag, c: (f'<{tag} class="num">' if _NUMBER.match(c) else f"<{tag}>") \
+        + f"{esc(c)}</{tag}>"  # noqa: E731
     parts = ["<table>", "<tr>" + "".join(f"<th>{esc(h)}</th>" for h in headers) + "</tr>"]
-    parts += ["<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>" for cells in body]
+    parts += ["<tr>" + "".join(cell("td", c) for c in cells) + "</tr>" for cells in body]
     return "\n".join(parts + ["</table>"])
+
+
+def _z_formula(options: dict) -> str:
+    """``z`` from the input ``x``, as the call's options make it."""
+    s, c = float(options.get("logit_scale", 1.0)), options.get("softcap")
+    scaled = "x" if s == 1.0 else f"{s:g} x"
+    return scaled if c is None else f"{float(c):g} tanh({scaled} / {float(c):g})"
+
+
+def _slope_formula(options: dict) -> str | None:
+    """``dz/dx`` of :func:`_z_formula` (``None`` where ``z = x``)."""
+    s, c = float(options.get("logit_scale", 1.0)), options.get("softcap")
+    if c is None:
+        return None if s == 1.0 else f"{s:g}"
+    scaled = "x" if s == 1.0 else f"{s:g} x"
+    return ("" if s == 1.0 else f"{s:g} ") + f"(1 - tanh^2({scaled} / {float(c):g}))"
 
 
 def _short_num(value: Any) -> str:
@@ -699,9 +909,10 @@ def _short(value: Any) -> str:
 def _format_table(headers: list[str], body: list[list[str]], max_rows: int | None,
                   lang: str = "en") -> list[str]:
     shown = body if max_rows is None or len(body) <= max_rows else body[:max_rows]
-    widths = [max(len(h), *(len(r[j]) for r in shown)) for j, h in enumerate(headers)]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(headers, widths))]
-    lines += ["  ".join(c.rjust(w) for c, w in zip(cells, widths)) for cells in shown]
+    # display columns, not characters: a CJK header or cell takes two per character
+    widths = [max(width(h), *(width(r[j]) for r in shown)) for j, h in enumerate(headers)]
+    lines = ["  ".join(rjust(c, w) for c, w in zip(headers, widths))]
+    lines += ["  ".join(rjust(c, w) for c, w in zip(cells, widths)) for cells in shown]
     if len(shown) < len(body):
         lines.append(message("rows.more", lang, n=len(body) - len(shown)))
     return lines
