@@ -85,7 +85,7 @@ def markdown():
 
     md = MarkdownIt("commonmark", {"html": True}).enable("table")
     md.add_render_rule("softbreak", softbreak)
-    return md.use(dollarmath_plugin, allow_digits=False, renderer=math)
+    return md.use(dollarmath_plugin, allow_digits=False, double_inline=True, renderer=math)
 
 
 def relink(body: str, source: str, known: dict[str, str]) -> str:

@@ -248,8 +248,24 @@ def test_chinese_text_is_drawn_with_a_cjk_font(site, browser, page):
 
 def test_markdown_math_is_left_for_mathjax_and_chinese_lines_join():
     md = build_site.markdown()
-    rendered = md.render("the loss $-\\log p_t$ and\n$$\\frac{a}{b}$$\n\n再一个\n一个 and\nnext")
+    rendered = md.render("the loss $-\\log p_t$ and\n$$\\frac{a}{b}$$\n\n$$c$$\n\n再一个\n一个 and\nnext")
     assert '<span class="math inline">\\(-\\log p_t\\)</span>' in rendered
-    assert '<div class="math block">\\[\\frac{a}{b}\\]</div>' in rendered
+    assert '<div class="math inline">\\[\\frac{a}{b}\\]</div>' in rendered  # $$ inside a paragraph
+    assert '<div class="math block">\n\\[c\\]\n</div>' in rendered
     assert "再一个一个 and\nnext" in rendered
     assert "$" not in rendered
+
+
+def test_the_browser_checks_can_fail(browser, tmp_path):
+    """A page with raw TeX, a missing image and an image from another host: the probe
+    sees all three (the host name is reserved, so nothing leaves the machine)."""
+    bad = tmp_path / "bad.html"
+    bad.write_text('<!DOCTYPE html><html><body><main><p>raw $\\frac{a}{b}$</p>'
+                   '<img src="missing.png"><img src="http://xent-ref.invalid/x.png">'
+                   "</main></body></html>", encoding="utf-8")
+    report, requests, failed = _open(browser, bad)
+    assert "$\\frac{a}{b}$" in report["text"]
+    assert not report["mathjax"]
+    assert [width for _src, _complete, width in report["images"]] == [0, 0]
+    assert any(url.startswith("http://xent-ref.invalid") for url in requests)
+    assert failed
