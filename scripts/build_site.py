@@ -255,7 +255,7 @@ def build(out: Path, root: Path = ROOT) -> list[Path]:
             rendered[source] = notebook(path, out / page, md)
         else:
             rendered[source] = document(path, md)
-    titles = {source: title for source, (title, _body) in rendered.items()}
+    titles = {source: title.replace("`", "") for source, (title, _body) in rendered.items()}
     written = []
     for source, page in known.items():
         title, body = rendered[source]

@@ -54,6 +54,8 @@ def test_the_site_has_every_page_and_no_solutions(site):
     exercises = (site / "notebooks" / "06_exercises.html").read_text(encoding="utf-8")
     assert "not attempted yet" in exercises
     assert "(solutions)" not in exercises
+    port = (site / "notebooks" / "11_c_port.html").read_text(encoding="utf-8")
+    assert "your code here" in port and "shifted_sum" not in port  # the C answer's helper
 
 
 def test_pages_load_nothing_from_another_host(site):
