@@ -35,9 +35,10 @@ def _run(stem: str) -> dict:
     matplotlib.use("Agg")  # no display; plt.show() then draws nothing
     source = ROOT / "notebooks" / "src" / f"{stem}.py"
     namespace: dict = {}
-    for kind, body in build_notebooks.parse(source.read_text(encoding="utf-8"), "en"):
-        if kind == "code":
-            exec(compile(body, f"{stem}.py", "exec"), namespace)  # noqa: S102 (our own source)
+    with np.printoptions():  # the notebooks set print options; give the next test its own
+        for kind, body in build_notebooks.parse(source.read_text(encoding="utf-8"), "en"):
+            if kind == "code":
+                exec(compile(body, f"{stem}.py", "exec"), namespace)  # noqa: S102 (our source)
     import matplotlib.pyplot as plt
 
     plt.close("all")
