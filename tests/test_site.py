@@ -12,6 +12,7 @@ its glyphs (no boxes in place of characters).
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -25,7 +26,8 @@ import pytest
 from scripts import build_site
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")
+# Debian's package; XENT_REF_CHROMIUM names another build (or a missing one, to see the skips)
+CHROMIUM = Path(os.environ.get("XENT_REF_CHROMIUM", "/usr/bin/chromium"))
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run"]
 
@@ -132,7 +134,7 @@ class DevTools:
 @pytest.fixture(scope="module")
 def browser():
     if not CHROMIUM.exists():
-        pytest.skip("no /usr/bin/chromium (Debian: apt-get install chromium)")
+        pytest.skip(f"no {CHROMIUM} (Debian: apt-get install chromium)")
     pytest.importorskip("websocket")
     profile = tempfile.mkdtemp(prefix="xent-ref-chromium-")
     process = subprocess.Popen(
