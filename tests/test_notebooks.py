@@ -23,6 +23,7 @@ from xent_ref.teach import i18n
 # them these tests skip instead of failing the whole collection.
 nbformat = pytest.importorskip("nbformat")
 pytest.importorskip("nbclient")
+pytest.importorskip("sklearn")  # notebook 10 trains on scikit-learn's bundled digits
 
 from scripts import build_notebooks  # noqa: E402 (after the skips: it needs nbformat to build)
 
