@@ -43,6 +43,12 @@ import numpy as np
 
 import xent_ref as xr
 
+# [zh] Chinese plot labels: Noto Sans SC from the pylopdf-fonts-zh-cn package (the notebooks extra)
+import pylopdf_fonts_zh_cn  # [zh]
+from matplotlib import font_manager  # [zh]
+font_manager.fontManager.addfont(pylopdf_fonts_zh_cn.sans_path())  # [zh]
+plt.rcParams["font.sans-serif"] = ["Noto Sans SC", *plt.rcParams["font.sans-serif"]]  # [zh]
+
 np.set_printoptions(precision=5, suppress=True)
 
 

@@ -45,6 +45,12 @@ from sklearn.datasets import load_digits
 
 import xent_ref as xr
 
+# [zh] Chinese plot labels: Noto Sans SC from the pylopdf-fonts-zh-cn package (the notebooks extra)
+import pylopdf_fonts_zh_cn  # [zh]
+from matplotlib import font_manager  # [zh]
+font_manager.fontManager.addfont(pylopdf_fonts_zh_cn.sans_path())  # [zh]
+plt.rcParams["font.sans-serif"] = ["Noto Sans SC", *plt.rcParams["font.sans-serif"]]  # [zh]
+
 np.set_printoptions(precision=4, suppress=True)
 
 
@@ -264,10 +270,10 @@ assert min(accuracy.values()) >= 0.95
 fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
 epochs = np.arange(1, 21)
 for (name, (params, history)), color in zip(results.items(), ("tab:blue", "tab:orange")):
-    left.plot(epochs, history[:, 0], color=color, label=name + " (train)")
-    left.plot(epochs, history[:, 1], color=color, linestyle="--", label=name + " (test)")
-    right.plot(epochs, 100 * history[:, 2], color=color, label=name + " (train)")
-    right.plot(epochs, 100 * history[:, 3], color=color, linestyle="--", label=name + " (test)")
+    left.plot(epochs, history[:, 0], color=color, label=_("nb.10.plot_train"))
+    left.plot(epochs, history[:, 1], color=color, linestyle="--", label=_("nb.10.plot_test"))
+    right.plot(epochs, 100 * history[:, 2], color=color, label=_("nb.10.plot_train"))
+    right.plot(epochs, 100 * history[:, 3], color=color, linestyle="--", label=_("nb.10.plot_test"))
 left.set_yscale("log")
 left.set_xlabel(_("nb.10.plot_epoch"))
 left.set_ylabel(_("nb.10.plot_loss"))
