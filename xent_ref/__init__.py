@@ -15,6 +15,7 @@ from xent_ref.cross_entropy import (
     nll_loss_grad,
 )
 from xent_ref.teach.explain import Explanation, explain
+from xent_ref.kl import kl_div, kl_div_grad
 from xent_ref.linear import (
     linear_cross_entropy,
     linear_cross_entropy_grad,
@@ -27,6 +28,7 @@ from xent_ref.modules import (
     LinearCrossEntropyLoss,
     NLLLoss,
 )
+from xent_ref.modules_family import KLDivLoss
 from xent_ref.softmax import log_softmax, log_softmax_grad, softmax, softmax_grad
 
 from xent_ref.version import __version__  # noqa: E402
@@ -54,6 +56,7 @@ __all__ = [
     "BCELoss",
     "BCEWithLogitsLoss",
     "LinearCrossEntropyLoss",
+    "kl_div", "kl_div_grad", "KLDivLoss",
     "explain",
     "Explanation",
 ]

@@ -1,0 +1,42 @@
+"""Loss objects for the relatives of cross-entropy, named like PyTorch's modules (and
+torchvision's functions): thin wrappers that store the options and call the function of
+the same name and its ``_grad`` twin, as the classes of :mod:`xent_ref.modules` do.
+"""
+
+from __future__ import annotations
+
+from xent_ref.kl import kl_div, kl_div_grad
+from xent_ref.modules import CrossEntropyLoss
+
+
+class _Loss:
+    """Stores the options; subclasses name the function and its gradient."""
+
+    def __init__(self, **options):
+        self.options = options
+
+    def __call__(self, input, target):
+        """The loss, as ``forward(input, target)`` would be in PyTorch."""
+        return type(self)._forward(input, target, **self.options)
+
+    def grad(self, input, target, grad_output=None):
+        """The gradient of the loss with respect to ``input``."""
+        return type(self)._backward(input, target, grad_output=grad_output, **self.options)
+
+    __repr__ = CrossEntropyLoss.__repr__
+
+
+class KLDivLoss(_Loss):
+    """``KLDivLoss(reduction="mean", log_target=False)``: input is log-probabilities.
+
+    >>> import numpy as np, xent_ref as xr
+    >>> loss = xr.KLDivLoss(reduction="batchmean")
+    >>> round(float(loss(np.log([[0.5, 0.5]]), [[0.9, 0.1]])), 6)
+    0.368064
+    """
+
+    _forward = staticmethod(kl_div)
+    _backward = staticmethod(kl_div_grad)
+
+    def __init__(self, reduction="mean", log_target=False):
+        super().__init__(reduction=reduction, log_target=log_target)
