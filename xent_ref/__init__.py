@@ -15,6 +15,7 @@ from xent_ref.cross_entropy import (
     nll_loss_grad,
 )
 from xent_ref.teach.explain import Explanation, explain
+from xent_ref.focal import sigmoid_focal_loss, sigmoid_focal_loss_grad
 from xent_ref.kl import kl_div, kl_div_grad
 from xent_ref.linear import (
     linear_cross_entropy,
@@ -28,7 +29,7 @@ from xent_ref.modules import (
     LinearCrossEntropyLoss,
     NLLLoss,
 )
-from xent_ref.modules_family import KLDivLoss
+from xent_ref.modules_family import KLDivLoss, SigmoidFocalLoss
 from xent_ref.softmax import log_softmax, log_softmax_grad, softmax, softmax_grad
 
 from xent_ref.version import __version__  # noqa: E402
@@ -57,6 +58,7 @@ __all__ = [
     "BCEWithLogitsLoss",
     "LinearCrossEntropyLoss",
     "kl_div", "kl_div_grad", "KLDivLoss",
+    "sigmoid_focal_loss", "sigmoid_focal_loss_grad", "SigmoidFocalLoss",
     "explain",
     "Explanation",
 ]

@@ -22,6 +22,7 @@ from xent_ref.cross_entropy import (
     nll_loss,
     nll_loss_grad,
 )
+from xent_ref.focal import sigmoid_focal_loss, sigmoid_focal_loss_grad
 from xent_ref.kl import kl_div, kl_div_grad
 from xent_ref.linear import (
     linear_cross_entropy,
@@ -38,6 +39,7 @@ BY_NAME = {function.__name__: function for function in (
     binary_cross_entropy_with_logits, binary_cross_entropy_with_logits_grad,
     binary_cross_entropy_with_logits_with_grad,
     kl_div, kl_div_grad,
+    sigmoid_focal_loss, sigmoid_focal_loss_grad,
 )}
 
 

@@ -5,6 +5,7 @@ the same name and its ``_grad`` twin, as the classes of :mod:`xent_ref.modules` 
 
 from __future__ import annotations
 
+from xent_ref.focal import sigmoid_focal_loss, sigmoid_focal_loss_grad
 from xent_ref.kl import kl_div, kl_div_grad
 from xent_ref.modules import CrossEntropyLoss
 
@@ -40,3 +41,19 @@ class KLDivLoss(_Loss):
 
     def __init__(self, reduction="mean", log_target=False):
         super().__init__(reduction=reduction, log_target=log_target)
+
+
+class SigmoidFocalLoss(_Loss):
+    """``SigmoidFocalLoss(alpha=0.25, gamma=2.0, reduction="none")``: torchvision's
+    ``sigmoid_focal_loss`` as an object (input is logits).
+
+    >>> import xent_ref as xr
+    >>> float(xr.SigmoidFocalLoss(alpha=-1, gamma=0.0, reduction="sum")([0.0], [1.0]))
+    0.6931471805599453
+    """
+
+    _forward = staticmethod(sigmoid_focal_loss)
+    _backward = staticmethod(sigmoid_focal_loss_grad)
+
+    def __init__(self, alpha=0.25, gamma=2.0, reduction="none"):
+        super().__init__(alpha=alpha, gamma=gamma, reduction=reduction)
