@@ -29,7 +29,8 @@ from xent_ref.modules import (
     LinearCrossEntropyLoss,
     NLLLoss,
 )
-from xent_ref.modules_family import KLDivLoss, SigmoidFocalLoss
+from xent_ref.modules_family import KLDivLoss, Poly1CrossEntropyLoss, SigmoidFocalLoss
+from xent_ref.poly import poly1_cross_entropy, poly1_cross_entropy_grad
 from xent_ref.softmax import log_softmax, log_softmax_grad, softmax, softmax_grad
 
 from xent_ref.version import __version__  # noqa: E402
@@ -59,6 +60,7 @@ __all__ = [
     "LinearCrossEntropyLoss",
     "kl_div", "kl_div_grad", "KLDivLoss",
     "sigmoid_focal_loss", "sigmoid_focal_loss_grad", "SigmoidFocalLoss",
+    "poly1_cross_entropy", "poly1_cross_entropy_grad", "Poly1CrossEntropyLoss",
     "explain",
     "Explanation",
 ]

@@ -29,6 +29,7 @@ from xent_ref.linear import (
     linear_cross_entropy_grad,
     linear_cross_entropy_with_grad,
 )
+from xent_ref.poly import poly1_cross_entropy, poly1_cross_entropy_grad
 from xent_ref.softmax import log_softmax, log_softmax_grad, softmax, softmax_grad
 
 BY_NAME = {function.__name__: function for function in (
@@ -40,6 +41,7 @@ BY_NAME = {function.__name__: function for function in (
     binary_cross_entropy_with_logits_with_grad,
     kl_div, kl_div_grad,
     sigmoid_focal_loss, sigmoid_focal_loss_grad,
+    poly1_cross_entropy, poly1_cross_entropy_grad,
 )}
 
 

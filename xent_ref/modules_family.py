@@ -8,6 +8,7 @@ from __future__ import annotations
 from xent_ref.focal import sigmoid_focal_loss, sigmoid_focal_loss_grad
 from xent_ref.kl import kl_div, kl_div_grad
 from xent_ref.modules import CrossEntropyLoss
+from xent_ref.poly import poly1_cross_entropy, poly1_cross_entropy_grad
 
 
 class _Loss:
@@ -57,3 +58,21 @@ class SigmoidFocalLoss(_Loss):
 
     def __init__(self, alpha=0.25, gamma=2.0, reduction="none"):
         super().__init__(alpha=alpha, gamma=gamma, reduction=reduction)
+
+
+class Poly1CrossEntropyLoss(_Loss):
+    """``Poly1CrossEntropyLoss(epsilon=1.0, weight=None, ignore_index=-100, reduction="mean",
+    label_smoothing=0.0)``: input is logits, targets as for ``CrossEntropyLoss``.
+
+    >>> import xent_ref as xr
+    >>> float(xr.Poly1CrossEntropyLoss(epsilon=0.0)([[0.0, 0.0]], [1]))  # cross-entropy
+    0.6931471805599453
+    """
+
+    _forward = staticmethod(poly1_cross_entropy)
+    _backward = staticmethod(poly1_cross_entropy_grad)
+
+    def __init__(self, epsilon=1.0, weight=None, ignore_index=-100, reduction="mean",
+                 label_smoothing=0.0):
+        super().__init__(epsilon=epsilon, weight=weight, ignore_index=ignore_index,
+                         reduction=reduction, label_smoothing=label_smoothing)

@@ -442,3 +442,54 @@ def sigmoid_focal_loss_grad(logits, target, alpha=0.25, gamma=2.0, reduction="no
     q = 1 - p_t
     slope = (p - target) * q**gamma + gamma * q ** (gamma - 1) * (1 - 2 * target) * p * (1 - p) * ce
     return _scale(grad_output, reduction, np.size(logits)) * alpha_t * slope
+
+
+__all__ += ["poly1_cross_entropy", "poly1_cross_entropy_grad"]
+
+
+def poly1_cross_entropy(logits, target, epsilon=1.0, weight=None, ignore_index=-100,
+                        reduction="mean", label_smoothing=0.0):
+    r"""Poly-1 of ``(N, C)`` logits: cross-entropy plus :math:`\varepsilon (1 - p)` per unit
+    of target mass.
+
+    .. math:: \ell_i = \sum_c q_{ic}\big(-\log p_{ic} + \varepsilon (1 - p_{ic})\big)
+
+    with ``q`` from :func:`target_distribution` (a class index: :math:`-\log p_t +
+    \varepsilon (1 - p_t)`).
+
+    >>> round(float(poly1_cross_entropy(np.array([[2.0, 0.0]]), np.array([1]))), 6)
+    3.007725
+
+    The production version adds cross-entropy's, and forms :math:`1 - p` at a row's top
+    class as the sum of the other probabilities (a confident row's poly term is not 0).
+    """
+    q, kept, denominator = target_distribution(logits, target, weight, ignore_index,
+                                               label_smoothing)
+    probs = softmax(logits)
+    losses = (q * (-np.log(probs) + epsilon * (1 - probs))).sum(axis=1)
+    return _reduce(losses, reduction, denominator)
+
+
+def poly1_cross_entropy_grad(logits, target, epsilon=1.0, weight=None, ignore_index=-100,
+                             reduction="mean", label_smoothing=0.0, grad_output=1.0):
+    r"""Gradient of :func:`poly1_cross_entropy` with respect to the logits.
+
+    .. math::
+
+        \frac{\partial \ell_i}{\partial x_{ij}} = A_i p_{ij} - q_{ij}
+        + \varepsilon\, p_{ij}\Big(\sum_c q_{ic} p_{ic} - q_{ij}\Big)
+
+    (the second term from :math:`\partial p_c/\partial x_j = p_c(\delta_{cj} - p_j)`).
+
+    >>> poly1_cross_entropy_grad(np.array([[0.0, 0.0]]), np.array([0]))
+    array([[-0.75,  0.75]])
+    """
+    q, kept, denominator = target_distribution(logits, target, weight, ignore_index,
+                                               label_smoothing)
+    probs = softmax(logits)
+    A = q.sum(axis=1, keepdims=True)
+    q_dot_p = (q * probs).sum(axis=1, keepdims=True)
+    scale = _scale(grad_output, reduction, denominator)
+    if reduction == "none":
+        scale = scale[:, None]
+    return scale * (A * probs - q + epsilon * probs * (q_dot_p - q))
