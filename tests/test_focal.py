@@ -235,3 +235,211 @@ def test_sigmoid_within_four_units_of_exact():
                 worst[("grad", gamma, alpha)] = fh.error_units(
                     xr.sigmoid_focal_loss_grad(x, y, **kw), grads, scale(terms))
     assert max(worst.values()) <= fh.BOUND, worst
+
+
+# ============================================================================ softmax focal
+
+SOFTMAX_CASES = fh.fixture_cases("softmax_focal_loss")
+
+
+def _class_batch(kind, shape=(5, 4)):
+    """Logits and a target of ``kind``: index, ignored (some -100), probs, image (N, C, H)."""
+    if kind == "image":
+        x = rng.normal(size=(2, 4, 3)) * 3
+        t = rng.integers(0, 4, (2, 3))
+        t[0, 1] = -100
+        return x, t
+    x = rng.normal(size=shape) * 3
+    if kind == "probs":
+        return x, rng.dirichlet(np.ones(shape[1]), shape[0])
+    t = rng.integers(0, shape[1], shape[0])
+    if kind == "ignored":
+        t[1] = -100
+    return x, t
+
+
+def test_softmax_fixture_covers_the_options():
+    assert {c["id"].split("/")[1] for c in SOFTMAX_CASES} == {"index", "ignored", "probs",
+                                                              "image"}
+    assert {c["kwargs"]["gamma"] for c in SOFTMAX_CASES} == {0.0, 0.5, 2.0}
+
+
+@pytest.mark.parametrize("case", SOFTMAX_CASES, ids=[c["id"] for c in SOFTMAX_CASES])
+def test_softmax_matches_torch(case):
+    fh.assert_torch_fixture(case)
+
+
+@pytest.mark.parametrize("kind", ["index", "ignored", "probs", "image"])
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_softmax_gamma_zero_is_cross_entropy_exactly(kind, reduction):
+    x, t = _class_batch(kind)
+    kw = dict(weight=rng.uniform(0.5, 2, 4), reduction=reduction, label_smoothing=0.1)
+    np.testing.assert_array_equal(xr.softmax_focal_loss(x, t, 0.0, **kw),
+                                  xr.cross_entropy(x, t, **kw))
+    np.testing.assert_array_equal(xr.softmax_focal_loss_grad(x, t, 0, **kw),
+                                  xr.cross_entropy_grad(x, t, **kw))
+    # and the general formula is continuous there
+    np.testing.assert_allclose(xr.softmax_focal_loss(x, t, 1e-12, **kw),
+                               xr.cross_entropy(x, t, **kw), rtol=1e-10)
+    np.testing.assert_allclose(xr.softmax_focal_loss_grad(x, t, 1e-12, **kw),
+                               xr.cross_entropy_grad(x, t, **kw), rtol=1e-9, atol=1e-15)
+
+
+@pytest.mark.parametrize("kind", ["index", "ignored", "probs", "image"])
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+@pytest.mark.parametrize("gamma", [0.5, 2.0, 5.0])
+def test_softmax_gradient_matches_central_differences(kind, reduction, gamma):
+    x, t = _class_batch(kind)
+    loss_shape = np.shape(xr.softmax_focal_loss(x, t, reduction="none"))
+    g = rng.uniform(0.5, 2, loss_shape) if reduction == "none" else np.float64(1.3)
+    for options in ({}, {"weight": rng.uniform(0.5, 2, 4), "label_smoothing": 0.2}):
+        fh.assert_gradient(xr.softmax_focal_loss, xr.softmax_focal_loss_grad, x, t,
+                           grad_output=g, gamma=gamma, reduction=reduction, **options)
+
+
+@pytest.mark.parametrize("gamma", [0.1, 0.5])
+def test_softmax_gradient_is_finite_for_gamma_below_one_at_p_one(gamma):
+    x, t = np.array([[800.0, 0.0, 0.0], [40.0, 0.0, 0.0]]), np.array([0, 0])
+    grad = xr.softmax_focal_loss_grad(x, t, gamma=gamma, reduction="none")
+    assert np.isfinite(grad).all()
+    assert (grad[0] == 0).all()
+    assert grad[1, 0] < 0 < grad[1, 1]  # a tiny pull, the right way
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        assert np.isnan(tb.softmax_focal_loss_grad(x[:1], t[:1], gamma=gamma)).any()
+
+
+@given(st.integers(1, 4), st.integers(1, 5), st.sampled_from([0.5, 1.0, 2.0, 5.0]),
+       st.sampled_from(["none", "mean", "sum"]), st.sampled_from([0.0, 0.1]), st.booleans(),
+       st.data())
+@settings(max_examples=80, deadline=None)
+def test_softmax_textbook_equals_production(n, c, gamma, reduction, smoothing, probabilities,
+                                            data):
+    x = data.draw(hnp.arrays(np.float64, (n, c), elements=st.floats(-15, 15)))
+    if probabilities:
+        t = tb.softmax(np.cos(np.arange(n * c)).reshape(n, c))
+    else:
+        t = data.draw(hnp.arrays(np.int64, (n,), elements=st.integers(0, c - 1)))
+    if c == 1 or (np.max(tb.softmax(x), axis=1) > 1 - 1e-9).any():
+        return  # the textbook's (1 - p)^(gamma - 1) at p = 1 is its own subject (above)
+    kw = dict(gamma=gamma, reduction=reduction, label_smoothing=smoothing)
+    g = np.ones(n) if reduction == "none" else 0.7
+    np.testing.assert_allclose(tb.softmax_focal_loss(x, t, **kw),
+                               xr.softmax_focal_loss(x, t, **kw), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(tb.softmax_focal_loss_grad(x, t, **kw, grad_output=g),
+                               xr.softmax_focal_loss_grad(x, t, **kw, grad_output=g),
+                               rtol=1e-8, atol=1e-12)
+
+
+@given(hnp.arrays(np.float64, (3, 4), elements=st.floats(-30, 30)), st.floats(0.1, 5))
+@settings(max_examples=60, deadline=None)
+def test_softmax_focal_is_a_down_weighted_cross_entropy(x, gamma):
+    t = np.array([0, 1, 3])
+    ce = xr.cross_entropy(x, t, reduction="none")
+    loss = xr.softmax_focal_loss(x, t, gamma=gamma, reduction="none")
+    assert (loss >= 0).all() and (loss <= ce).all()
+    assert (xr.softmax_focal_loss(x, t, gamma=gamma + 1, reduction="none") <= loss).all()
+
+
+def test_softmax_mean_uses_cross_entropys_denominator():
+    x, t = _class_batch("ignored")
+    w = np.array([0.5, 2.0, 1.0, 1.5])
+    total = xr.softmax_focal_loss(x, t, weight=w, reduction="sum")
+    kept = t != -100
+    assert xr.softmax_focal_loss(x, t, weight=w) == pytest.approx(total / w[t[kept]].sum(),
+                                                                   rel=1e-15)
+    # a weight of alpha for every class cancels out of mean (Keras's alpha does not)
+    np.testing.assert_allclose(xr.softmax_focal_loss(x, t, weight=np.full(4, 0.25)),
+                               xr.softmax_focal_loss(x, t), rtol=1e-15)
+
+
+def test_softmax_module_and_dtypes():
+    x, t = _class_batch("image")
+    x = x.astype(np.float32)
+    saved = x.copy(), t.copy()
+    module = xr.SoftmaxFocalLoss(gamma=1.5, reduction="sum")
+    assert module(x, t) == xr.softmax_focal_loss(x, t, 1.5, reduction="sum")
+    assert module(x, t).dtype == np.float32 and module.grad(x, t).dtype == np.float32
+    assert module.grad(x, t).shape == x.shape
+    np.testing.assert_array_equal(x, saved[0])
+    np.testing.assert_array_equal(t, saved[1])
+
+
+@pytest.mark.parametrize("call, error, words", [
+    (lambda: xr.softmax_focal_loss([[0.0, 1.0]], [0], gamma=-0.5), ValueError, "gamma"),
+    (lambda: xr.softmax_focal_loss([[0.0, 1.0]], [0], gamma="2"), TypeError, "gamma"),
+    (lambda: xr.softmax_focal_loss([[0.0, 1.0]], [5]), ValueError, "target"),
+    (lambda: xr.softmax_focal_loss([[0.0, 1.0]], [0.5]), TypeError, "target"),
+    (lambda: xr.softmax_focal_loss([[0.0, 1.0]], [0], label_smoothing=2.0), ValueError,
+     "label_smoothing"),
+    (lambda: xr.softmax_focal_loss_grad([[0.0, 1.0]], [0], reduction="none",
+                                        grad_output=1.0), ValueError, "grad_output"),
+])
+def test_softmax_errors_name_the_argument(call, error, words):
+    with pytest.raises(error, match=words):
+        call()
+
+
+@pytest.mark.parametrize("dtype", LOW)
+@pytest.mark.parametrize("kind", ["ignored", "probs", "image"])
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_softmax_low_precision_is_rounded_once(dtype, kind, reduction):
+    x, t = _class_batch(kind)
+    kw = dict(gamma=2.0, weight=rng.uniform(0.5, 2, 4), reduction=reduction,
+              label_smoothing=0.1)
+    loss_shape = np.shape(xr.softmax_focal_loss(x, t, reduction="none"))
+    g = rng.uniform(0.5, 2, loss_shape) if reduction == "none" else np.float64(0.6)
+    fh.assert_rounded_once(xr.softmax_focal_loss, [x, t], kw, dtype)
+    fh.assert_rounded_once(xr.softmax_focal_loss_grad, [x, t], dict(kw, grad_output=g), dtype)
+
+
+def _softmax_exact_rows(x, q, gamma):
+    """Per row: the exact loss and gradient rows H p - h, with 1 - p_c as the sum of the
+    other probabilities and the top class's entry in its complement form."""
+    import accuracy_oracle as oracle
+
+    g = mpmath.mpf(gamma)
+    losses, grads = [], []
+    for row, q_row in zip(x, q):
+        gaps, probs = oracle.row_gaps(row)  # gaps: -log p_c
+        a = fh.mp(q_row)
+        u = oracle.others_sum(probs)
+        losses.append(mpmath.fsum(a[c] * u[c]**g * gaps[c] for c in range(len(a)) if a[c]))
+        h = [a[c] * u[c]**g * (1 + g * (probs[c] * gaps[c] / u[c] if u[c] else 1))
+             if a[c] else mpmath.mpf(0) for c in range(len(a))]
+        h_others = oracle.others_sum(h)
+        grads.append([probs[j] * h_others[j] - h[j] * u[j] for j in range(len(a))])
+    return losses, grads
+
+
+def test_softmax_within_four_units_of_exact():
+    """accuracy_oracle's measure, as in tests/test_poly.py."""
+    import accuracy_oracle as oracle
+
+    draw = np.random.default_rng(oracle.SEED)
+    worst = []
+    for label, x in oracle.class_batches(draw):
+        if label not in ("random x1", "random x10", "random x100", "near-ties", "confident",
+                         "random x3, C=100"):
+            continue
+        for target in (oracle.index_targets(draw, x), oracle.prob_targets(draw, x.shape)):
+            for gamma in (0.5, 2.0):
+                q, _, denominator = tb.target_distribution(x, target)
+                with mpmath.workdps(60):
+                    losses, grads = _softmax_exact_rows(x, q, gamma)
+                    scales = [oracle.loss_scale(r) for r in x]
+                    for reduction in ("none", "mean"):
+                        got = xr.softmax_focal_loss(x, target, gamma, reduction=reduction)
+                        grad = xr.softmax_focal_loss_grad(x, target, gamma, reduction=reduction)
+                        rows = np.array(grads, dtype=object)
+                        if reduction == "none":
+                            value = oracle.ratios(got, np.array(losses, object), scales)
+                        else:
+                            d = mpmath.mpf(float(denominator))
+                            value = oracle.ratios(got, np.array([mpmath.fsum(losses) / d],
+                                                                object), [oracle.loss_scale(x)])
+                            rows = rows / d
+                        grad_ratio = oracle.grad_ratios(grad, rows, scales)
+                        worst.append((max(value.max(), grad_ratio.max()), label,
+                                      "index" if target.ndim == 1 else "probs", gamma, reduction))
+    assert len(worst) == 6 * 2 * 2 * 2
+    assert max(worst)[0] <= oracle.BOUND, max(worst)

@@ -15,7 +15,12 @@ from xent_ref.cross_entropy import (
     nll_loss_grad,
 )
 from xent_ref.teach.explain import Explanation, explain
-from xent_ref.focal import sigmoid_focal_loss, sigmoid_focal_loss_grad
+from xent_ref.focal import (
+    sigmoid_focal_loss,
+    sigmoid_focal_loss_grad,
+    softmax_focal_loss,
+    softmax_focal_loss_grad,
+)
 from xent_ref.kl import kl_div, kl_div_grad
 from xent_ref.linear import (
     linear_cross_entropy,
@@ -29,7 +34,12 @@ from xent_ref.modules import (
     LinearCrossEntropyLoss,
     NLLLoss,
 )
-from xent_ref.modules_family import KLDivLoss, Poly1CrossEntropyLoss, SigmoidFocalLoss
+from xent_ref.modules_family import (
+    KLDivLoss,
+    Poly1CrossEntropyLoss,
+    SigmoidFocalLoss,
+    SoftmaxFocalLoss,
+)
 from xent_ref.poly import poly1_cross_entropy, poly1_cross_entropy_grad
 from xent_ref.softmax import log_softmax, log_softmax_grad, softmax, softmax_grad
 
@@ -60,6 +70,7 @@ __all__ = [
     "LinearCrossEntropyLoss",
     "kl_div", "kl_div_grad", "KLDivLoss",
     "sigmoid_focal_loss", "sigmoid_focal_loss_grad", "SigmoidFocalLoss",
+    "softmax_focal_loss", "softmax_focal_loss_grad", "SoftmaxFocalLoss",
     "poly1_cross_entropy", "poly1_cross_entropy_grad", "Poly1CrossEntropyLoss",
     "explain",
     "Explanation",

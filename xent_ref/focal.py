@@ -30,6 +30,9 @@ from xent_ref.binary import (
     binary_cross_entropy_with_logits,
     binary_cross_entropy_with_logits_grad,
 )
+from xent_ref.cross_entropy import cross_entropy, cross_entropy_grad
+from xent_ref.softmax import log_softmax, log_softmax_grad, softmax
+from xent_ref.target_mass import one_minus_probs, target_mass
 
 # ---------------------------------------------------------------------------------------------
 # sigmoid_focal_loss
@@ -164,3 +167,107 @@ def sigmoid_focal_loss_grad(input, target, alpha=0.25, gamma=2.0, reduction="non
     if alpha_t is not None:
         grad *= alpha_t
     return np.asarray(grad * scale, dtype=x.dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# softmax_focal_loss
+# ---------------------------------------------------------------------------------------------
+
+
+@computed_wide("target", "weight", "grad_output")
+def softmax_focal_loss(input, target, gamma=2.0, weight=None, ignore_index=-100,
+                       reduction="mean", label_smoothing=0.0):
+    r"""The multi-class focal loss on logits, with cross-entropy's targets and options.
+
+    Each term of cross-entropy's sum over its target mass :math:`q`
+    (:mod:`xent_ref.target_mass`) is modulated by its own :math:`(1 - p_c)^\gamma`:
+
+    .. math::
+
+        \ell_i = -\sum_c q_{ic}\,(1 - p_{ic})^\gamma \log p_{ic}, \qquad p = \operatorname{softmax}(x_i),
+
+    so a class index without weights or smoothing gives :math:`-(1 - p_t)^\gamma \log p_t`.
+    ``gamma = 0`` is :func:`xent_ref.cross_entropy` exactly (it is what is called).
+
+    **mean** divides by cross-entropy's denominator: the kept targets' total weight
+    :math:`\sum_{i\,\text{kept}} w_{t_i}` for class indices (their count without weights),
+    the number of samples for probabilities. The reason: ``gamma = 0`` must be
+    ``cross_entropy`` for every option, and the weighted mean stays a weighted average of
+    per-sample losses (a batch whose weights are all doubled has the same mean).
+
+    Keras's ``CategoricalFocalCrossentropy`` differs in four ways: it takes probabilities
+    (or logits with ``from_logits=True``) and clips them to :math:`[10^{-7}, 1 - 10^{-7}]`,
+    so a confident right answer costs about :math:`10^{-7\gamma - 7}` instead of its true,
+    smaller loss; its ``alpha`` (default 0.25) is one factor for every class and sample and
+    its mean divides by the batch size, so ``alpha`` scales the mean -- here a ``weight`` of
+    ``alpha`` for every class cancels out of ``mean``, as in cross-entropy (``sum`` and
+    ``none`` agree with Keras's ``alpha``); it has no ``ignore_index``; and it has no
+    per-class weights beyond ``alpha``. Its label smoothing is cross-entropy's.
+
+    Examples
+    --------
+    >>> import xent_ref as xr
+    >>> float(xr.softmax_focal_loss([[2.0, 0.0, 0.0]], [0], gamma=2.0))
+    0.01086933...
+    """
+    gamma = checks.check_nonnegative(gamma, "gamma")
+    if gamma == 0:
+        return cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
+    tm = target_mass(input, target, weight, ignore_index, reduction, label_smoothing)
+    log_p = log_softmax(tm.logits, axis=1)
+    u = one_minus_probs(softmax(tm.logits, axis=1))
+    # (a class outside the target mass may have a -inf logit: 0 * inf, silently discarded)
+    with np.errstate(invalid="ignore"):
+        terms = np.where(tm.q != 0, tm.q * u**gamma * -log_p, 0)
+    return tm.reduced(terms.sum(axis=1))
+
+
+@computed_wide("target", "weight", "grad_output")
+def softmax_focal_loss_grad(input, target, gamma=2.0, weight=None, ignore_index=-100,
+                            reduction="mean", label_smoothing=0.0, grad_output=None):
+    r"""Gradient of :func:`softmax_focal_loss` with respect to ``input``.
+
+    For one term :math:`f_c = u_c^\gamma L_c` with :math:`u_c = 1 - p_c`,
+    :math:`L_c = -\log p_c`, :math:`\partial L_c/\partial x_j = -(\delta_{cj} - p_j)` and
+    :math:`\partial u_c/\partial x_j = -p_c(\delta_{cj} - p_j)`:
+
+    .. math::
+
+        \frac{\partial f_c}{\partial x_j}
+        = -(\delta_{cj} - p_j)\big[u_c^\gamma + \gamma\,u_c^{\gamma - 1} p_c L_c\big].
+
+    So with :math:`h_c = q_c\,u_c^\gamma\big(1 + \gamma\,p_c L_c / u_c\big)` and
+    :math:`H = \sum_c h_c`, the gradient has cross-entropy's shape with :math:`h` for
+    :math:`q`:
+
+    .. math::
+
+        \frac{\partial \ell}{\partial x_j} = H\,p_j - h_j,
+
+    the log-softmax vector-Jacobian product for the upstream :math:`-h`
+    (:func:`xent_ref.log_softmax_grad`, accurate at the top class). :math:`L_c / u_c`
+    tends to 1 as :math:`p_c \to 1`, so :math:`h` is finite for every ``gamma >= 0`` --
+    also below 1, where the :math:`u^{\gamma - 1}` of the naive form is infinite.
+
+    Examples
+    --------
+    >>> import xent_ref as xr
+    >>> xr.softmax_focal_loss_grad([[0.0, 0.0]], [0], gamma=1.0).round(6)
+    array([[-0.423287,  0.423287]])
+    """
+    gamma = checks.check_nonnegative(gamma, "gamma")
+    if gamma == 0:
+        return cross_entropy_grad(input, target, weight, ignore_index, reduction,
+                                  label_smoothing, grad_output)
+    tm = target_mass(input, target, weight, ignore_index, reduction, label_smoothing)
+    log_p = log_softmax(tm.logits, axis=1)
+    p = softmax(tm.logits, axis=1)
+    u = one_minus_probs(p)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # p L / u, with its limit 1 at p = 1 (u = 0) and 0 where p underflows to 0
+        ratio = np.where(u > 0, p * -log_p / u, 1.0)
+        ratio = np.where(p > 0, ratio, 0.0)
+    h = tm.q * u**gamma * (1 + gamma * ratio)
+    grad = log_softmax_grad(tm.logits, -h, axis=1)
+    grad *= tm.row_scale(grad_output)
+    return tm.in_input_layout(grad)

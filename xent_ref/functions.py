@@ -22,7 +22,12 @@ from xent_ref.cross_entropy import (
     nll_loss,
     nll_loss_grad,
 )
-from xent_ref.focal import sigmoid_focal_loss, sigmoid_focal_loss_grad
+from xent_ref.focal import (
+    sigmoid_focal_loss,
+    sigmoid_focal_loss_grad,
+    softmax_focal_loss,
+    softmax_focal_loss_grad,
+)
 from xent_ref.kl import kl_div, kl_div_grad
 from xent_ref.linear import (
     linear_cross_entropy,

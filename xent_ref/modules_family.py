@@ -5,7 +5,12 @@ the same name and its ``_grad`` twin, as the classes of :mod:`xent_ref.modules` 
 
 from __future__ import annotations
 
-from xent_ref.focal import sigmoid_focal_loss, sigmoid_focal_loss_grad
+from xent_ref.focal import (
+    sigmoid_focal_loss,
+    sigmoid_focal_loss_grad,
+    softmax_focal_loss,
+    softmax_focal_loss_grad,
+)
 from xent_ref.kl import kl_div, kl_div_grad
 from xent_ref.modules import CrossEntropyLoss
 from xent_ref.poly import poly1_cross_entropy, poly1_cross_entropy_grad
@@ -75,4 +80,23 @@ class Poly1CrossEntropyLoss(_Loss):
     def __init__(self, epsilon=1.0, weight=None, ignore_index=-100, reduction="mean",
                  label_smoothing=0.0):
         super().__init__(epsilon=epsilon, weight=weight, ignore_index=ignore_index,
+                         reduction=reduction, label_smoothing=label_smoothing)
+
+
+class SoftmaxFocalLoss(_Loss):
+    """``SoftmaxFocalLoss(gamma=2.0, weight=None, ignore_index=-100, reduction="mean",
+    label_smoothing=0.0)``: the multi-class focal loss on logits, targets as for
+    ``CrossEntropyLoss``.
+
+    >>> import xent_ref as xr
+    >>> float(xr.SoftmaxFocalLoss(gamma=0.0)([[0.0, 0.0]], [1]))  # cross-entropy
+    0.6931471805599453
+    """
+
+    _forward = staticmethod(softmax_focal_loss)
+    _backward = staticmethod(softmax_focal_loss_grad)
+
+    def __init__(self, gamma=2.0, weight=None, ignore_index=-100, reduction="mean",
+                 label_smoothing=0.0):
+        super().__init__(gamma=gamma, weight=weight, ignore_index=ignore_index,
                          reduction=reduction, label_smoothing=label_smoothing)
