@@ -11,32 +11,48 @@ anything.
 One source can yield several variants of its notebook, so that they cannot
 drift apart: ``en`` (the default, ``notebooks/NAME.ipynb``), ``zh`` (a Chinese
 translation, ``notebooks/zh/NAME.ipynb``) and ``solutions`` (exercises filled
-in, ``notebooks/solutions/NAME.ipynb``). In a markdown cell a line
-``<!-- en -->``, ``<!-- zh -->`` or ``<!-- solutions -->`` starts text for that
-variant only and ``<!-- both -->`` returns to shared text; in a code cell a line
-ending in the comment ``# [en]`` (``# [zh]``, ``# [solutions]``), or a comment
-line starting with that tag, belongs to that variant only (the tag is dropped;
-a line holding only the tag is an empty line of that variant). A tag may name
-several variants, separated by spaces: ``<!-- en solutions -->``, ``# [en zh]``.
-Untagged lines belong to every variant. A bilingual notebook defines ``LANG``
-with one tagged line per language and prints through ``_(english, chinese)``;
-everything else, the numbers included, is the same code. A source is built
-once per variant it mentions, and always as ``en``.
+in, ``notebooks/solutions/NAME.ipynb``). A variant named after a language of
+:mod:`xent_ref.teach.i18n` is written in that language; the others in English.
+
+Text reaches a notebook in one of two ways, both per language:
+
+* Prose: in a markdown cell a line ``<!-- en -->``, ``<!-- zh -->`` or
+  ``<!-- solutions -->`` starts text for that variant only and ``<!-- both -->``
+  returns to shared text.
+* Printed labels: a code cell names a message of the text catalogues
+  (``xent_ref/teach/locale/LANG.json``, the ones ``explain`` and ``xent-ref
+  examples`` use) as ``_("nb.01.naive")``; the build writes the message of the
+  variant's language in its place, as a string literal (an f-string when the
+  message has ``{placeholders}``: they are the notebook's own expressions). A
+  built notebook's code holds the words of its language only, and every variant
+  runs the same code, so the numbers are the same.
+
+In a code cell a line ending in the comment ``# [en]`` (``# [zh]``,
+``# [solutions]``), or a comment line starting with that tag, belongs to that
+variant only (the tag is dropped; a line holding only the tag is an empty line
+of that variant): the solutions, and paths that depend on the notebook's folder.
+A tag may name several variants, separated by spaces: ``<!-- en solutions -->``,
+``# [en zh]``. Untagged lines belong to every variant. A source is built once
+per variant it mentions, and always as ``en``.
 
     uv run python scripts/build_notebooks.py            # all notebooks
     uv run python scripts/build_notebooks.py 03_targets  # one (with its variants)
 
-``tests/test_notebooks.py`` imports this file to run the notebooks the same way
-and to check that the committed notebooks match their sources and outputs.
+The tests import this module (``from scripts import build_notebooks``; pytest
+puts the repository root on ``sys.path``) to run the notebooks the same way and
+to check that the committed notebooks match their sources and outputs.
 """
 
 from __future__ import annotations
 
 import copy
 import re
+import string
 import sys
 import time
 from pathlib import Path
+
+from xent_ref.teach import i18n
 
 # nbformat and nbclient (the notebooks extra) are imported where a notebook is
 # built or run, so parse() works without them (tests/test_exercises.py uses it).
@@ -54,6 +70,7 @@ _NAMES = r"((?:en|zh|solutions)(?: (?:en|zh|solutions))*)"
 _MD_TAG = re.compile(r"^<!-- (both|" + _NAMES[1:] + r" -->\s*$")
 _CODE_TRAILING = re.compile(r"\s*# \[" + _NAMES + r"\]\s*$")
 _CODE_LEADING = re.compile(r"^(\s*)# \[" + _NAMES + r"\] ?")
+_TEXT = re.compile(r"""_\((["'])(nb\.[\w.]+)\1\)""")  # _("nb.01.naive"): a catalogue message
 
 
 def sources() -> list[Path]:
@@ -106,8 +123,34 @@ def _select(kind: str, lines: list[str], variant: str) -> list[str]:
     return kept
 
 
-def parse(text: str, variant: str = VARIANTS[0]) -> list[tuple[str, str]]:
-    """Split a percent-format source into ``(kind, source)`` cells of ``variant``."""
+def language(variant: str) -> str:
+    """The catalogue language ``variant`` is written in."""
+    return variant if variant in i18n.languages() else i18n.FALLBACK
+
+
+def _literal(key: str, lang: str) -> str:
+    """The message ``key`` of ``lang`` as Python source: an f-string if it has fields."""
+    text = i18n.text(key, lang)
+    parts = list(string.Formatter().parse(text))
+    if any(field is not None for _, field, _, _ in parts):
+        return "f" + _quoted(text)
+    return _quoted("".join(literal for literal, _, _, _ in parts))
+
+
+def _quoted(text: str) -> str:
+    """``repr(text)``, in double quotes as the sources write strings, where it can be."""
+    literal = repr(text)
+    return literal if literal[0] == '"' or '"' in text else '"' + literal[1:-1] + '"'
+
+
+def localize(code: str, lang: str) -> str:
+    """``code`` with each ``_("KEY")`` replaced by the message ``KEY`` of ``lang``."""
+    return _TEXT.sub(lambda match: _literal(match.group(2), lang), code)
+
+
+def split(text: str) -> list[tuple[str, list[str]]]:
+    """A percent-format source's cells, ``(kind, lines)``, every variant's lines still
+    in, markdown uncommented, labels still catalogue keys."""
     cells: list[tuple[str, list[str]]] = []
     for line in text.splitlines():
         match = _MARKER.match(line)
@@ -115,11 +158,22 @@ def parse(text: str, variant: str = VARIANTS[0]) -> list[tuple[str, str]]:
             cells.append(("markdown" if match.group(1) else "code", []))
         elif cells:
             cells[-1][1].append(line)
+    return [(kind, [re.sub(r"^# ?", "", line) for line in lines] if kind == "markdown" else lines)
+            for kind, lines in cells]
+
+
+def keys(code: str) -> set[str]:
+    """The catalogue keys ``code`` prints, ``_("KEY")``."""
+    return {match.group(2) for match in _TEXT.finditer(code)}
+
+
+def parse(text: str, variant: str = VARIANTS[0]) -> list[tuple[str, str]]:
+    """Split a percent-format source into ``(kind, source)`` cells of ``variant``."""
     result = []
-    for kind, lines in cells:
-        if kind == "markdown":
-            lines = [re.sub(r"^# ?", "", line) for line in lines]
+    for kind, lines in split(text):
         body = "\n".join(_select(kind, lines, variant)).strip("\n")
+        if kind == "code":
+            body = localize(body, language(variant))
         if body:
             result.append((kind, body))
     return result

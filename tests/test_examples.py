@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import string
@@ -135,18 +136,76 @@ def test_chinese_has_the_same_numbers_line_by_line(name):
     assert "梯度。" in text and "The gradient" not in text
 
 
-def test_every_message_has_both_languages_with_the_same_placeholders():
-    # ... in the same order, and the same literal numbers in the same order: a reader (or
-    # a test, as tests/test_notebooks.py does) can then follow the numbers from one
-    # language to the other.
-    fields = string.Formatter()
-    for key, texts in _i18n.MESSAGES.items():
-        assert set(texts) == set(_i18n.LANGS), key
-        names = [[f for _, f, _, _ in fields.parse(text) if f] for text in texts.values()]
-        assert all(n == names[0] for n in names), key
-        digits = [re.findall(r"\d+", "".join(literal for literal, _, _, _ in fields.parse(text)))
-                  for text in texts.values()]
-        assert all(d == digits[0] for d in digits), key
+def _fields(text: str) -> set[str]:
+    return {field for _, field, _, _ in string.Formatter().parse(text) if field}
+
+
+def _literal_numbers(text: str) -> list[str]:
+    literal = "".join(part for part, _, _, _ in string.Formatter().parse(text))
+    return sorted(re.findall(r"\d+", literal))
+
+
+def test_every_catalogue_has_the_english_keys():
+    english = _i18n.catalogue("en")
+    assert set(_i18n.languages()) >= {"en", "zh"}
+    assert (Path(_i18n.__file__).parent / "locale" / "zh.json").is_file()
+    for lang in _i18n.languages():
+        assert set(_i18n.catalogue(lang)) == set(english), lang
+
+
+def test_every_message_has_the_same_placeholders_and_numbers_in_every_language():
+    # the same set of named placeholders (a language may order them as its grammar
+    # wants) and the same literal numbers: a reader, or a test (tests/test_notebooks.py),
+    # can then follow the numbers from one language to the other
+    english = _i18n.catalogue("en")
+    for lang in _i18n.languages():
+        for key, text in _i18n.catalogue(lang).items():
+            assert _fields(text) == _fields(english[key]), (lang, key)
+            assert _literal_numbers(text) == _literal_numbers(english[key]), (lang, key)
+
+
+def test_placeholders_are_named():
+    for lang in _i18n.languages():
+        for key, text in _i18n.catalogue(lang).items():
+            assert all(not field.isdigit() for field in _fields(text)), (lang, key)
+            # a positional "{}" parses as an empty field name
+            assert all(field for _, field, _, _ in string.Formatter().parse(text)
+                       if field is not None), (lang, key)
+
+
+def _fake_locale(tmp_path: Path, fake: dict) -> Path:
+    for lang in ("en", "zh"):
+        shutil.copy(Path(_i18n.__file__).parent / "locale" / f"{lang}.json", tmp_path)
+    (tmp_path / "xx.json").write_text(json.dumps(fake, ensure_ascii=False), encoding="utf-8")
+    return tmp_path
+
+
+def test_a_third_language_is_one_file(tmp_path, monkeypatch):
+    # a language that reorders a message's placeholders and lacks every other key
+    fake = {"grad.cut_classes": "[{width}] {last}..{first}"}
+    monkeypatch.setattr(_i18n, "LOCALE", _fake_locale(tmp_path, fake))
+    assert _i18n.languages() == ("en", "xx", "zh")
+    assert _i18n.message("grad.cut_classes", "xx", first=2, last=9, width=80) == "[80] 9..2"
+    # English for the keys it lacks: the example runs, worded as in English
+    assert examples.run("plain", lang="xx") == examples.run("plain", lang="en")
+    with pytest.raises(ValueError, match="lang"):
+        _i18n.message("grad.cut_classes", "fr", first=2, last=9, width=80)
+
+
+def test_the_cli_offers_every_catalogue(tmp_path, monkeypatch, capsys):
+    from xent_ref import cli
+
+    monkeypatch.setattr(_i18n, "LOCALE", _fake_locale(tmp_path, {}))
+    assert cli.main(["examples", "plain", "--lang", "xx"]) == 0
+    assert capsys.readouterr().out == examples.run("plain")
+
+
+def test_notes_are_catalogue_keys():
+    ex = xr.explain("binary_cross_entropy", [0.2, 0.9], [0.0, 1.0])
+    assert [note.key for note in ex.notes] == ["note.bce_clamp"]
+    assert _i18n.message("note.bce_clamp", "zh") in ex.to_text(lang="zh")
+    assert _i18n.message("note.bce_clamp", "en") not in ex.to_text(lang="zh")
+    assert _i18n.message("note.bce_clamp", "en") in ex._repr_html_()
 
 
 def test_chinese_wrap_keeps_ascii_words_whole():

@@ -15,7 +15,6 @@ float64 whatever the input dtype, all to keep the formulas bare.)
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import re
 from pathlib import Path
@@ -23,10 +22,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from scripts import build_notebooks
+
 ROOT = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location("build_notebooks", ROOT / "scripts" / "build_notebooks.py")
-build_notebooks = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(build_notebooks)
 
 SOURCE = ROOT / "notebooks" / "src" / "06_exercises.py"
 

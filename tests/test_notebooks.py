@@ -11,22 +11,22 @@ Marked ``notebooks`` so it can be selected (``-m notebooks``) or skipped
 from __future__ import annotations
 
 import copy
-import importlib.util
 import re
 import sys
 from pathlib import Path
 
 import pytest
 
+from xent_ref.teach import i18n
+
 # The notebook packages are an extra (`pip install -e ".[test,notebooks]"`); without
 # them these tests skip instead of failing the whole collection.
 nbformat = pytest.importorskip("nbformat")
 pytest.importorskip("nbclient")
 
+from scripts import build_notebooks  # noqa: E402 (after the skips: it needs nbformat to build)
+
 ROOT = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location("build_notebooks", ROOT / "scripts" / "build_notebooks.py")
-build_notebooks = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(build_notebooks)
 
 SOURCES = build_notebooks.sources()
 TARGETS = [(source, variant) for source in SOURCES for variant in build_notebooks.variants(source)]
@@ -117,3 +117,45 @@ def test_variant_tags_leave_nothing_behind():
         for kind, body in build_notebooks.parse(source.read_text(encoding="utf-8"), variant):
             for tag in build_notebooks.VARIANTS:
                 assert f"<!-- {tag} -->" not in body and f"# [{tag}]" not in body, (source, variant)
+
+
+# CJK ideographs, CJK punctuation, full-width forms
+_CJK = re.compile("[\u4e00-\u9fff\u3000-\u303f\uff00-\uffef]")
+
+
+def test_english_notebooks_have_no_chinese_in_their_code():
+    """The English notebooks' code holds English words only (the catalogues hold the rest)."""
+    paths = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    paths += sorted((ROOT / "notebooks" / "solutions").glob("*.ipynb"))
+    assert len(paths) >= 7
+    for path in paths:
+        nb = nbformat.read(path, as_version=4)
+        for number, cell in enumerate(nb.cells):
+            if cell.cell_type == "code":
+                assert not _CJK.search(cell.source), (path.name, number, cell.source)
+
+
+def test_sources_name_their_labels_and_the_catalogue_has_them():
+    """A source's code cells carry no Chinese (no pair of translations); every ``_("nb...")`` key is in the catalogue, and every notebook
+    key of the catalogue is used by some source."""
+    used = set()
+    for source in SOURCES:
+        for kind, lines in build_notebooks.split(source.read_text(encoding="utf-8")):
+            if kind == "code":
+                body = "\n".join(lines)
+                assert not _CJK.search(body), (source.name, body)
+                used |= build_notebooks.keys(body)
+    keys = {key for key in i18n.catalogue("en") if key.startswith("nb.")}
+    assert used == keys
+
+
+def test_zh_labels_come_from_the_catalogue():
+    source = ROOT / "notebooks" / "src" / "01_softmax.py"
+    cells = {lang: [body for kind, body in build_notebooks.parse(
+        source.read_text(encoding="utf-8"), lang) if kind == "code"] for lang in ("en", "zh")}
+    naive = {lang: '"' + i18n.text("nb.01.naive", lang) + '"' for lang in ("en", "zh")}
+    assert naive["en"] == '"naive   :"' and naive["zh"] != naive["en"]
+    assert any(f"print({naive['zh']}, naive_softmax(row))" in cell for cell in cells["zh"])
+    assert not any(naive["en"] in cell for cell in cells["zh"])
+    assert any(f"print({naive['en']}, naive_softmax(row))" in cell for cell in cells["en"])
+    assert not any("_(" in cell and "nb." in cell for cell in cells["en"] + cells["zh"])

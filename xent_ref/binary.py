@@ -37,8 +37,10 @@ LOG_CLAMP = -100.0
 GRAD_EPSILON = float(np.float32(1e-12))
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Call:
+    """One checked binary call: every block function and both gradients read from it."""
+
     input: np.ndarray
     target: np.ndarray
     weight: np.ndarray | None  # broadcast (read-only view) to the input's shape
@@ -75,7 +77,8 @@ class _Call:
         return grad.reshape(self.shape)
 
 
-def _prepare(input, target, weight, reduction, pos_weight=None, probabilities=False) -> _Call:
+def _prepare(input, target, *, weight, reduction, pos_weight=None, probabilities=False) -> _Call:
+    """The arguments checked once, into a :class:`_Call`."""
     # A 0-d input is one element (PyTorch accepts it): checked as it is, computed as (1,).
     x = checks.as_float_array(input, "input")
     if x.ndim:
@@ -112,6 +115,9 @@ def _upstream(call: _Call, grad_output) -> np.ndarray:
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     r"""Binary cross-entropy of probabilities ``input`` against ``target``.
 
+    Textbook twin: :func:`xent_ref.textbook.binary_cross_entropy`; this one clamps each
+    log at -100, as PyTorch does, and uses ``log1p(-p)``.
+
     .. math::
 
         \ell = -w\,\big[\,y \max(\log p, -100) + (1 - y) \max(\operatorname{log1p}(-p), -100)\,\big]
@@ -139,15 +145,14 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     >>> xr.binary_cross_entropy([0.0], [1.0], reduction="none")
     array([100.])
     """
-    call = _prepare(input, target, weight, reduction, probabilities=True)
+    call = _prepare(input, target, weight=weight, reduction=reduction, probabilities=True)
     return call.loss(_bce_losses)
 
 
 def _bce_losses(call: _Call, rows: slice) -> np.ndarray:
     p, y = call.input[rows], call.target[rows]
-    with np.errstate(divide="ignore"):  # log(0) = -inf, clamped just below
-        log_p = np.maximum(np.log(p), LOG_CLAMP)
-        log_1mp = np.maximum(np.log1p(-p), LOG_CLAMP)
+    log_p = np.maximum(np.log(p), LOG_CLAMP)  # (log(0) = -inf, clamped)
+    log_1mp = np.maximum(np.log1p(-p), LOG_CLAMP)
     losses = (y - 1) * log_1mp - y * log_p  # PyTorch's arrangement of the same formula
     if call.weight is not None:
         losses *= call.weight[rows]
@@ -157,6 +162,9 @@ def _bce_losses(call: _Call, rows: slice) -> np.ndarray:
 @computed_wide("target", "weight", "grad_output")
 def binary_cross_entropy_grad(input, target, weight=None, reduction="mean", grad_output=None):
     r"""Gradient of :func:`binary_cross_entropy` with respect to ``input``.
+
+    Textbook twin: :func:`xent_ref.textbook.binary_cross_entropy_grad`; this one floors
+    the denominator at PyTorch's float 1e-12.
 
     .. math::
 
@@ -175,17 +183,17 @@ def binary_cross_entropy_grad(input, target, weight=None, reduction="mean", grad
     >>> xr.binary_cross_entropy_grad([0.8, 0.4], [1.0, 0.0], reduction="sum")
     array([-1.25      ,  1.66666667])
     """
-    call = _prepare(input, target, weight, reduction, probabilities=True)
+    call = _prepare(input, target, weight=weight, reduction=reduction, probabilities=True)
     return call.grad(_bce_grad, _upstream(call, grad_output))
 
 
 def _bce_grad(call: _Call, rows: slice, scale: np.ndarray) -> np.ndarray:
+    # grad = s w (p - y) / max(p (1 - p), eps): the textbook's s w (p - y) / (p (1 - p)),
+    # with PyTorch's floor. (A float16 call runs in float64 with this same floor: p = 0
+    # gives -1e12, which the final rounding makes -inf, PyTorch's float16 answer too.)
     p, y = call.input[rows], call.target[rows]
     denominator = np.maximum((1 - p) * p, p.dtype.type(GRAD_EPSILON))
-    # (a float16 call runs in float64 with this same floor: p = 0 gives -1e12, which the
-    # final rounding makes -inf, PyTorch's float16 answer too)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        grad = scale * (p - y) / denominator
+    grad = scale * (p - y) / denominator
     if call.weight is not None:
         grad *= call.weight[rows]
     return grad
@@ -200,6 +208,9 @@ def _bce_grad(call: _Call, rows: slice, scale: np.ndarray) -> np.ndarray:
 def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None,
                                      reduction="mean"):
     r"""Binary cross-entropy on logits: the sigmoid and the loss in one stable formula.
+
+    Textbook twin: :func:`xent_ref.textbook.binary_cross_entropy_with_logits`; this one
+    uses the softplus form (no overflow, no cancellation).
 
     With :math:`\log \sigma(x) = -\operatorname{softplus}(-x)` and
     :math:`\log(1 - \sigma(x)) = -\operatorname{softplus}(x)`,
@@ -235,7 +246,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None
     >>> float(xr.binary_cross_entropy_with_logits([2.0, -1.0, 0.5], [1.0, 0.0, 1.0]))
     0.30475556...
     """
-    call = _prepare(input, target, weight, reduction, pos_weight)
+    call = _prepare(input, target, weight=weight, reduction=reduction, pos_weight=pos_weight)
     return call.loss(_logits_losses)
 
 
@@ -259,14 +270,13 @@ def _logits_losses(call: _Call, rows: slice, e: np.ndarray | None = None) -> np.
     np.subtract(tail, softplus_neg, out=softplus_neg)
     softplus_pos = np.maximum(x, 0)
     softplus_pos += tail
-    # (an infinite logit makes a 0 * inf below: nan, as in PyTorch, without a warning)
-    with np.errstate(invalid="ignore"):
-        losses = softplus_neg
-        losses *= y  # y softplus(-x)
-        if call.pos_weight is not None:
-            losses *= call.pos_weight[rows]
-        softplus_pos *= 1 - y  # (1 - y) softplus(x)
-        losses += softplus_pos
+    # (an infinite logit makes a 0 * inf below: nan, as in PyTorch)
+    losses = softplus_neg
+    losses *= y  # y softplus(-x)
+    if call.pos_weight is not None:
+        losses *= call.pos_weight[rows]
+    softplus_pos *= 1 - y  # (1 - y) softplus(x)
+    losses += softplus_pos
     if call.weight is not None:
         losses *= call.weight[rows]
     return losses
@@ -276,6 +286,10 @@ def _logits_losses(call: _Call, rows: slice, e: np.ndarray | None = None) -> np.
 def binary_cross_entropy_with_logits_grad(input, target, weight=None, pos_weight=None,
                                           reduction="mean", grad_output=None):
     r"""Gradient of :func:`binary_cross_entropy_with_logits` with respect to ``input``.
+
+    Textbook twin: :func:`xent_ref.textbook.binary_cross_entropy_with_logits_grad`; this
+    one forms both sigmoids from :math:`e^{-|x|}` and gives PyTorch's nan for an
+    infinite ``pos_weight``.
 
     From :math:`\operatorname{softplus}'(z) = \sigma(z)`:
 
@@ -295,18 +309,45 @@ def binary_cross_entropy_with_logits_grad(input, target, weight=None, pos_weight
     ...                                          reduction="sum")
     array([-1.5,  0.5])
     """
-    call = _prepare(input, target, weight, reduction, pos_weight)
+    call = _prepare(input, target, weight=weight, reduction=reduction, pos_weight=pos_weight)
     return call.grad(_logits_grad, _upstream(call, grad_output))
 
 
 def _logits_grad(call: _Call, rows: slice, scale: np.ndarray,
                  e: np.ndarray | None = None) -> np.ndarray:
-    """The gradient of a block (``e = e^-|x|`` may be given, by the fused pass)."""
+    r"""The gradient :math:`s\,w\,[(1 - y)\,\sigma(x) - p_w\, y\,\sigma(-x)]` of a block
+    (``e = e^{-|x|}`` may be given, by the fused pass).
+
+    Textbook twin: :func:`xent_ref.textbook.binary_cross_entropy_with_logits_grad`
+    (``scale * weight * (sigma(x) - y)`` with the ``pos_weight`` term); the two sigmoids
+    come from :func:`_sigmoids`, which neither overflows nor cancels.
+    """
+    # grad = s w [(1 - y) sigma(x) - p_w y sigma(-x)]
     x, y = call.input[rows], call.target[rows]
-    # sigma(x) = e^min(x,0) / (1 + e^-|x|) and sigma(-x) = e^-max(x,0) / (1 + e^-|x|):
-    # no exponent is ever positive (no overflow), neither is 1 minus the other (no
-    # cancellation), and no np.where picks between two branches per element (measured
-    # here 4x slower on logits of random sign).
+    sigma_x, sigma_neg_x = _sigmoids(x, e)
+    sigma_neg_x *= y  # y sigma(-x), the pull towards a positive
+    if call.pos_weight is not None:
+        sigma_neg_x *= call.pos_weight[rows]  # p_w y sigma(-x)
+    sigma_x *= 1 - y  # (1 - y) sigma(x), the pull towards a negative
+    grad = sigma_x
+    grad -= sigma_neg_x  # (1 - y) sigma(x) - p_w y sigma(-x)
+    if call.infinite_pos_weight:
+        _nan_where_pos_weight_is_infinite(grad, y, call.pos_weight[rows])
+    if call.weight is not None:
+        grad *= call.weight[rows]  # w [...]
+    grad *= scale  # s w [...]
+    return grad
+
+
+def _sigmoids(x: np.ndarray, e: np.ndarray | None = None):
+    r"""``(sigma(x), sigma(-x))``, new arrays, from ``e = e^{-|x|}`` (computed if not given).
+
+    :math:`\sigma(x) = e^{\min(x, 0)} / (1 + e^{-|x|})` and
+    :math:`\sigma(-x) = e^{-\max(x, 0)} / (1 + e^{-|x|})`: no exponent is ever positive
+    (no overflow), neither is 1 minus the other (no cancellation), and no ``np.where``
+    picks between two branches per element (that would be slower on logits of random
+    sign).
+    """
     sigma_abs = 1 + (_exp_minus_abs(x) if e is None else e)
     np.reciprocal(sigma_abs, out=sigma_abs)  # sigma(|x|) = 1 / (1 + e^-|x|)
     sigma_x = np.minimum(x, 0)
@@ -316,20 +357,13 @@ def _logits_grad(call: _Call, rows: slice, scale: np.ndarray,
     np.negative(sigma_neg_x, out=sigma_neg_x)
     np.exp(sigma_neg_x, out=sigma_neg_x)
     sigma_neg_x *= sigma_abs
-    sigma_neg_x *= y  # y sigma(-x), the pull towards a positive
-    if call.pos_weight is not None:
-        sigma_neg_x *= call.pos_weight[rows]
-    sigma_x *= 1 - y  # (1 - y) sigma(x), the pull towards a negative
-    grad = sigma_x
-    grad -= sigma_neg_x
-    if call.infinite_pos_weight:
-        # PyTorch forms sigma(x) (p_w y + 1 - y) - p_w y: nan wherever p_w y is infinite
-        # (where the limit would be -inf), and that is its answer we give.
-        grad[np.isinf(y * call.pos_weight[rows])] = np.nan
-    if call.weight is not None:
-        grad *= call.weight[rows]
-    grad *= scale
-    return grad
+    return sigma_x, sigma_neg_x
+
+
+def _nan_where_pos_weight_is_infinite(grad, y, pos_weight) -> None:
+    """PyTorch forms sigma(x) (p_w y + 1 - y) - p_w y: nan wherever p_w y is infinite
+    (where the limit would be -inf), and that is its answer we give."""
+    grad[np.isinf(y * pos_weight)] = np.nan
 
 
 @computed_wide("target", "weight", "grad_output", "pos_weight")
@@ -338,6 +372,9 @@ def binary_cross_entropy_with_logits_with_grad(input, target, weight=None, pos_w
     """``(binary_cross_entropy_with_logits(...), binary_cross_entropy_with_logits_grad(...))``
     in one pass: each block's :math:`e^{-|x|}` serves both.
 
+    Textbook twins: :func:`xent_ref.textbook.binary_cross_entropy_with_logits` and its
+    ``_grad``; this one shares one exponential between them.
+
     Examples
     --------
     >>> import xent_ref as xr
@@ -345,7 +382,7 @@ def binary_cross_entropy_with_logits_with_grad(input, target, weight=None, pos_w
     >>> round(float(loss), 6), grad
     (0.693147, array([-0.25,  0.25]))
     """
-    call = _prepare(input, target, weight, reduction, pos_weight)
+    call = _prepare(input, target, weight=weight, reduction=reduction, pos_weight=pos_weight)
     scale = _upstream(call, grad_output)
     grad = np.empty_like(call.input)
 

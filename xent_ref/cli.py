@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from xent_ref.teach.i18n import languages
 from xent_ref.version import __version__
 
 
@@ -29,7 +30,7 @@ def _build_parser() -> argparse.ArgumentParser:
     ex = sub.add_parser("examples", help="replay the worked examples of the source documents")
     ex.add_argument("names", nargs="*", metavar="NAME", help="run only these examples")
     ex.add_argument("--list", action="store_true", help="list the examples and exit")
-    ex.add_argument("--lang", choices=["en", "zh"], default="en",
+    ex.add_argument("--lang", choices=languages(), default="en",
                     help="language of the explanations (zh: Chinese); the numbers are the same")
     ex.set_defaults(_parser=ex)
 

@@ -49,7 +49,7 @@ overflows float16's 65504, and the one final rounding is the only error.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -61,21 +61,29 @@ from xent_ref._engine.reduce import divided, per_sample_scale, reduce, reduce_bl
 from xent_ref.softmax import exp_shifted_inplace, shifted_logits
 
 
-@dataclass
-class _Call:
-    """A validated call, laid out as ``(N, C, S)``: class axis 1, the trailing
-    dimensions ``d1..dk`` flattened to ``S`` positions (``S = 1`` for ``(N, C)``
-    input; a ``(C,)`` input is one sample, ``N = 1``)."""
+@dataclass(frozen=True)
+class PreparedCall:
+    """One checked call of the cross-entropy family, laid out as ``(N, C, S)``: class
+    axis 1, the trailing dimensions ``d1..dk`` flattened to ``S`` positions (``S = 1``
+    for ``(N, C)`` input; a ``(C,)`` input is one sample, ``N = 1``).
+
+    :func:`prepare` makes it once per public call; the loss, the gradient, the LLM
+    options' chain rule and :mod:`xent_ref.linear`'s chunks (:meth:`chunk`) all read
+    from it, and none of them validates again.
+    """
 
     input_shape: tuple  # the caller's input shape (and the gradient's)
     loss_shape: tuple  # the shape of reduction="none"
     logits: np.ndarray  # (N, C, S)
     target: np.ndarray  # (N, S) int64 class indices, or (N, C, S) probabilities
-    weight: np.ndarray | None  # (C,)
+    weight: np.ndarray | None  # (C,), as given
+    w: np.ndarray  # (C,): the class weights w_c, ones without a weight
     ignore_index: int
     reduction: str
     probabilities: bool
     denominator: float  # of reduction="mean" (an int when it is a count)
+    label_smoothing: float = 0.0
+    options: llm_options.Options = llm_options.DEFAULT
 
     @property
     def n_classes(self) -> int:
@@ -86,28 +94,52 @@ class _Call:
         n, c, s = self.logits.shape
         return class_blocks(n, c, s)
 
-    def class_weights(self) -> np.ndarray:
-        """``w`` of shape ``(C,)``: the given weights, or ones."""
-        if self.weight is None:
-            return np.ones(self.n_classes, self.logits.dtype)
-        return self.weight
-
     def index_targets(self, rows, positions):
         """For a block: ``(t, kept, w_t)``, the targets with ignored ones replaced by
         class 0 (so they can index), shape ``(n, 1, s)``; the kept mask ``(n, s)``;
         and the target weights :math:`w_{t_i}`, 0 where ignored, ``(n, s)``."""
-        target = self.target[rows, positions]
-        kept = target != self.ignore_index
-        t = np.where(kept, target, 0)
-        if self.weight is None:
-            w_t = kept.astype(self.logits.dtype)
-        else:
-            w_t = np.where(kept, self.weight[t], 0).astype(self.logits.dtype, copy=False)
-        return t[:, None], kept, w_t
+        return _index_targets(self.target[rows, positions], self.ignore_index, self.weight,
+                              self.logits.dtype)
+
+    def kept(self) -> np.ndarray:
+        """The kept samples, ``(N, S)`` (probability targets: every sample)."""
+        if self.probabilities:
+            return np.ones(self.target.shape[:1] + self.target.shape[2:], bool)
+        return self.target != self.ignore_index
+
+    def with_logits(self, logits: np.ndarray, **changes) -> "PreparedCall":
+        """This call on other logits of the same shape (the LLM options' ``z``)."""
+        return replace(self, logits=logits.reshape(self.logits.shape), **changes)
+
+    def chunk(self, rows: slice, logits: np.ndarray) -> "PreparedCall":
+        """Rows ``rows`` of this call as a ``reduction="none"`` call of their own, on
+        their ``logits`` (``(rows, C, d1, ..., dk)``, e.g. a chunk of
+        :mod:`xent_ref.linear`'s): the targets are sliced, not checked again."""
+        _, n_classes, positions = self.logits.shape
+        return replace(self, input_shape=logits.shape,
+                       loss_shape=logits.shape[:1] + logits.shape[2:],
+                       logits=logits.reshape(-1, n_classes, positions),
+                       target=self.target[rows], reduction="none")
 
 
-def _prepare(input, target, weight, ignore_index, reduction, label_smoothing=0.0,
-             allow_probabilities=True) -> _Call:
+def _index_targets(target, ignore_index, weight, dtype):
+    """``(t, kept, w_t)`` of :meth:`PreparedCall.index_targets`, for ``target`` ``(n, s)``."""
+    kept = target != ignore_index
+    t = np.where(kept, target, 0)
+    if weight is None:
+        w_t = kept.astype(dtype)
+    else:
+        w_t = np.where(kept, weight[t], 0).astype(dtype, copy=False)
+    return t[:, None], kept, w_t
+
+
+def prepare(input, target, *, weight=None, ignore_index=-100, reduction="mean",
+            label_smoothing=0.0, options=None, allow_probabilities=True) -> PreparedCall:
+    """Check a call's arguments once and lay them out as a :class:`PreparedCall`.
+
+    ``options`` are the LLM options, already checked (:meth:`llm_options.Options.checked`);
+    ``allow_probabilities=False`` is for ``nll_loss`` (class indices only).
+    """
     logits = checks.as_input(input)
     reduction = checks.check_reduction(reduction)
     ignore_index = checks.check_ignore_index(ignore_index)
@@ -123,24 +155,27 @@ def _prepare(input, target, weight, ignore_index, reduction, label_smoothing=0.0
     loss_shape = () if logits.ndim == 1 else (batch,) + logits.shape[2:]
     positions = int(np.prod(logits.shape[2:]))  # S = d1 * ... * dk (1 for 1-D and 2-D input)
     as_3d = (batch, n_classes, positions)
+    common = dict(input_shape=logits.shape, loss_shape=loss_shape,
+                  logits=logits.reshape(as_3d), weight=weight,
+                  w=np.ones(n_classes, logits.dtype) if weight is None else weight,
+                  ignore_index=ignore_index,
+                  reduction=reduction, label_smoothing=float(label_smoothing),
+                  options=llm_options.DEFAULT if options is None else options)
     if allow_probabilities and target.shape == logits.shape:
         target = checks.probability_target(target, ignore_index, logits.dtype)
-        return _Call(logits.shape, loss_shape, logits.reshape(as_3d), target.reshape(as_3d),
-                     weight, ignore_index, reduction, probabilities=True,
-                     denominator=float(np.prod(loss_shape)))
-    target = checks.index_target(target, logits.shape, ignore_index)
-    call = _Call(logits.shape, loss_shape, logits.reshape(as_3d), target.reshape(batch, positions),
-                 weight, ignore_index, reduction, probabilities=False, denominator=0.0)
+        return PreparedCall(target=target.reshape(as_3d), probabilities=True,
+                            denominator=float(np.prod(loss_shape)), **common)
+    target = checks.index_target(target, logits.shape, ignore_index).reshape(batch, positions)
     # mean = sum_i w_{t_i} l_i / sum_{i kept} w_{t_i}: the same denominator for the loss
     # and (through the per-sample scale) for the gradient. Without weights it is a
     # count, kept an exact integer (float32 cannot hold every count above 2**24).
-    _, kept, w_t = call.index_targets(slice(None), slice(None))
-    call.denominator = (int(np.count_nonzero(kept)) if weight is None
-                        else w_t.sum(dtype=logits.dtype))
-    return call
+    _, kept, w_t = _index_targets(target, ignore_index, weight, logits.dtype)
+    denominator = (int(np.count_nonzero(kept)) if weight is None
+                   else w_t.sum(dtype=logits.dtype))
+    return PreparedCall(target=target, probabilities=False, denominator=denominator, **common)
 
 
-def _scale(call: _Call, grad_output):
+def _scale(call: PreparedCall, grad_output):
     """``dL/d loss_i`` for all samples: a scalar, or an ``(N, S)`` array for ``none``."""
     g = checks.grad_output(grad_output, call.reduction, call.loss_shape, call.logits.dtype)
     scale = per_sample_scale(g, call.reduction, call.denominator)
@@ -157,6 +192,11 @@ def _block_scale(scale, rows, positions, kept=None) -> np.ndarray:
     return np.asarray(scale)[..., None, :] if np.ndim(scale) else scale
 
 
+def _checked(input, target, *, logit_scale, softcap, z_loss, **kwargs) -> PreparedCall:
+    """The :class:`PreparedCall` of a public cross-entropy call (the options checked first)."""
+    options = llm_options.Options.checked(logit_scale, softcap, z_loss)
+    return prepare(input, target, options=options, **kwargs)
+
 # ---------------------------------------------------------------------------------------------
 # cross_entropy
 # ---------------------------------------------------------------------------------------------
@@ -166,6 +206,10 @@ def _block_scale(scale, rows, positions, kept=None) -> np.ndarray:
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
                   label_smoothing=0.0, *, logit_scale=1.0, softcap=None, z_loss=0.0):
     r"""Cross-entropy between the softmax of ``input`` (logits) and ``target``.
+
+    Textbook twin: :func:`xent_ref.textbook.cross_entropy`; this one adds any trailing
+    dimensions, the ``log1p`` form of tiny losses, PyTorch's inf/nan answers, the LLM
+    options and block-by-block memory.
 
     Exactly ``torch.nn.functional.cross_entropy``; the formulas, reductions and
     accuracy notes are in the module docstring.
@@ -204,8 +248,10 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     >>> float(xr.cross_entropy(logits, [0, 1, 0]))
     0.6405346...
     """
-    return _with_options(input, target, weight, ignore_index, reduction, label_smoothing,
-                         None, False, logit_scale, softcap, z_loss)[0]
+    call = _checked(input, target, weight=weight, ignore_index=ignore_index,
+                    reduction=reduction, label_smoothing=label_smoothing,
+                    logit_scale=logit_scale, softcap=softcap, z_loss=z_loss)
+    return _with_options(call, grad_output=None, with_grad=False)[0]
 
 
 @computed_wide("target", "weight", "grad_output")
@@ -213,6 +259,11 @@ def cross_entropy_grad(input, target, weight=None, ignore_index=-100, reduction=
                        label_smoothing=0.0, grad_output=None, *, logit_scale=1.0, softcap=None,
                        z_loss=0.0):
     r"""Gradient of :func:`cross_entropy` with respect to ``input`` (the logits).
+
+    Textbook twin: :func:`xent_ref.textbook.cross_entropy_grad` (one line:
+    ``scale * (softmax - q)``); this one adds the top-class form of a confident prediction,
+    PyTorch's inf/nan answers, the LLM options' chain rule and a gradient built in its
+    own buffer, a block at a time.
 
     Derivation (for one sample; :math:`\log p_c = x_c - \operatorname{lse}(x)` so
     :math:`\partial(-\log p_c)/\partial x_j = p_j - \delta_{cj}`):
@@ -246,8 +297,10 @@ def cross_entropy_grad(input, target, weight=None, ignore_index=-100, reduction=
     >>> xr.cross_entropy_grad([[0.0, 0.0]], [0])
     array([[-0.5,  0.5]])
     """
-    return _with_options(input, target, weight, ignore_index, reduction, label_smoothing,
-                         grad_output, True, logit_scale, softcap, z_loss)[1]
+    call = _checked(input, target, weight=weight, ignore_index=ignore_index,
+                    reduction=reduction, label_smoothing=label_smoothing,
+                    logit_scale=logit_scale, softcap=softcap, z_loss=z_loss)
+    return _with_options(call, grad_output=grad_output, with_grad=True)[1]
 
 
 @computed_wide("target", "weight", "grad_output")
@@ -255,6 +308,10 @@ def cross_entropy_with_grad(input, target, weight=None, ignore_index=-100, reduc
                             label_smoothing=0.0, grad_output=None, *, logit_scale=1.0,
                             softcap=None, z_loss=0.0):
     """``(cross_entropy(...), cross_entropy_grad(...))`` in one pass over the logits.
+
+    Textbook twins: :func:`xent_ref.textbook.cross_entropy` and
+    :func:`xent_ref.textbook.cross_entropy_grad`; this one shares one softmax between
+    them.
 
     A training step needs both; the softmax computed for the gradient already
     holds everything the loss needs, so this costs about as much as the gradient
@@ -267,63 +324,59 @@ def cross_entropy_with_grad(input, target, weight=None, ignore_index=-100, reduc
     >>> float(loss), grad
     (0.6931471805599453, array([[-0.5,  0.5]]))
     """
-    return _with_options(input, target, weight, ignore_index, reduction, label_smoothing,
-                         grad_output, True, logit_scale, softcap, z_loss)
+    call = _checked(input, target, weight=weight, ignore_index=ignore_index,
+                    reduction=reduction, label_smoothing=label_smoothing,
+                    logit_scale=logit_scale, softcap=softcap, z_loss=z_loss)
+    return _with_options(call, grad_output=grad_output, with_grad=True)
 
 
-def _with_options(input, target, weight, ignore_index, reduction, label_smoothing,
-                  grad_output, with_grad, logit_scale, softcap, z_loss):
+def _with_options(call: PreparedCall, *, grad_output, with_grad: bool):
     """``(loss, grad or None)`` with the LLM options (:mod:`xent_ref.llm_options`); the
     defaults go straight to :func:`_cross_entropy`, PyTorch's semantics bit for bit."""
-    options = llm_options.Options.checked(logit_scale, softcap, z_loss)
-    if options.is_default:
-        return _cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing,
-                              grad_output, with_grad)
-    call = _prepare(input, target, weight, ignore_index, reduction, label_smoothing)
-    logits, target = call.logits.reshape(call.input_shape), np.asarray(target)
-    kept = llm_options.kept_mask(target, logits, call.ignore_index)
+    if call.options.is_default:
+        return _cross_entropy(call, _scale(call, grad_output) if with_grad else None)
+    dtype = call.logits.dtype
+    kept = call.kept().reshape(call.loss_shape)
     ce_denominator, z_denominator = llm_options.denominators(kept, call.denominator,
                                                              call.probabilities)
     ce_scale = z_scale = None
     if with_grad:
-        g = checks.grad_output(grad_output, call.reduction, call.loss_shape, logits.dtype)
+        g = checks.grad_output(grad_output, call.reduction, call.loss_shape, dtype)
         ce_scale, z_scale = llm_options.scales(g, call.reduction, ce_denominator, z_denominator,
                                                call.loss_shape)
-    ce, zl, grad = cross_entropy_parts(logits, target, call.weight, call.ignore_index,
-                                                   label_smoothing, options, kept, ce_scale,
-                                                   z_scale)
-    loss = llm_options.reduce_parts(ce, zl, call.reduction, ce_denominator, z_denominator,
-                                    logits.dtype)
+    ce, zl, grad = cross_entropy_parts(call, kept, ce_scale=ce_scale, z_scale=z_scale)
+    loss = llm_options.reduce_parts(ce, zl, call.reduction, ce_denominator, z_denominator, dtype)
     return loss, grad
 
 
-def cross_entropy_parts(logits, target, weight, ignore_index, label_smoothing,
-                        options: llm_options.Options, kept, ce_scale=None, z_scale=None,
+def cross_entropy_parts(call: PreparedCall, kept, *, ce_scale=None, z_scale=None,
                         overwrite_logits=False):
-    r"""The per-token pieces of a cross-entropy call with LLM options.
+    r"""The per-token pieces of a prepared cross-entropy call with LLM options.
 
     Returns ``(ce, zl, grad)``: the cross-entropy losses of ``reduction="none"``
     (class-weighted, as PyTorch's), the z-loss terms :math:`\lambda \operatorname{lse}^2`
-    (0 where ``kept``, the mask of :func:`xent_ref.llm_options.kept_mask`, is False), and --
-    when the per-token scales ``ce_scale`` and ``z_scale`` (the loss's shape) are
-    given -- the gradient with respect to ``logits``:
+    (0 where ``kept``, the loss-shaped mask of kept tokens, is False), and -- when the
+    per-token scales ``ce_scale`` and ``z_scale`` (the loss's shape) are given -- the
+    gradient with respect to the logits, by the chain rule
     ``(ce_scale (A p - q) + z_scale 2 lambda lse p) * dz/dx``.
 
     Both :func:`xent_ref.cross_entropy` (on the whole input) and
-    :func:`xent_ref.linear_cross_entropy` (a chunk of rows at a time) call this;
-    the reductions are theirs, because their denominators are global. With
-    ``overwrite_logits`` (a caller that owns them) the gradient is built in the
+    :func:`xent_ref.linear_cross_entropy` (a :meth:`PreparedCall.chunk` of rows at a
+    time) call this; the reductions are theirs, because their denominators are global.
+    With ``overwrite_logits`` (a caller that owns them) the gradient is built in the
     logits' own memory.
     """
-    with_grad = ce_scale is not None
-    z, slope = llm_options.transform(logits, options, with_slope=with_grad)
+    options, with_grad = call.options, ce_scale is not None
+    logits = call.logits.reshape(call.input_shape)
+    z, dz_dx = llm_options.transform(logits, options, with_slope=with_grad)  # z = c tanh(s x / c)
     axis = 0 if z.ndim == 1 else 1
     if options.z_loss:  # (before the gradient may overwrite z)
         lse, probs = llm_options.lse_and_probs(z, axis)
     own_z = overwrite_logits or z is not logits  # a transformed z is ours to overwrite
-    ce, grad_z = _cross_entropy(z, target, weight, ignore_index, "none", label_smoothing,
-                                ce_scale, with_grad=with_grad,
-                                out=z if with_grad and own_z and z.flags.c_contiguous else None)
+    z_call = call.with_logits(z, reduction="none")
+    ce_grad_scale = None if not with_grad else _token_scale(z_call, ce_scale)
+    ce, grad = _cross_entropy(z_call, ce_grad_scale,
+                              out=z if with_grad and own_z and z.flags.c_contiguous else None)
     zl = np.zeros_like(ce)
     if options.z_loss:
         zl = np.where(kept, options.z_loss * lse * lse, 0).astype(z.dtype, copy=False)
@@ -331,15 +384,21 @@ def cross_entropy_parts(logits, target, weight, ignore_index, label_smoothing,
             # d(lambda lse^2)/dz = 2 lambda lse p, on kept tokens, times their scale
             pull = np.where(kept, z_scale * (2.0 * options.z_loss) * lse, 0)
             probs *= np.expand_dims(pull, axis).astype(z.dtype)
-            grad_z += probs
-    if with_grad and not (np.ndim(slope) == 0 and slope == 1.0):
-        grad_z *= slope
-    return ce, zl, grad_z
+            grad += probs  # dL/dz = s_ce (A p - q) + s_z 2 lambda lse p
+    if with_grad and not (np.ndim(dz_dx) == 0 and dz_dx == 1.0):
+        grad *= dz_dx  # dL/dx = dL/dz dz/dx
+    return ce, zl, grad
 
 
-def _cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing,
-                   grad_output=None, with_grad=False, out=None):
-    """The one pass behind the three public functions: ``(loss, grad or None)``.
+def _token_scale(call: PreparedCall, scale) -> np.ndarray:
+    """A per-token scale of the loss's shape as the ``(N, S)`` scale of :func:`_scale`."""
+    n, _, positions = call.logits.shape
+    return np.asarray(scale).astype(call.logits.dtype, copy=False).reshape(n, positions)
+
+
+def _cross_entropy(call: PreparedCall, scale=None, out=None):
+    """The one pass behind the public functions: ``(loss, grad or None)``, the gradient
+    when the per-sample ``scale`` (:func:`_scale`) is given.
 
     The logits are visited a block at a time. Each block's ``x - m`` is written into
     a block-sized temporary -- or, when the gradient is wanted, straight into the
@@ -349,32 +408,30 @@ def _cross_entropy(input, target, weight, ignore_index, reduction, label_smoothi
     logits once, before writing) is that buffer, for callers that own their logits
     (:mod:`xent_ref.linear`'s chunks).
     """
-    call = _prepare(input, target, weight, ignore_index, reduction, label_smoothing)
-    eps = float(label_smoothing)
+    with_grad = scale is not None
     block = _probability_block if call.probabilities else _index_block
     n, _, positions = call.logits.shape
     grad = None
     if with_grad:
         grad = (np.empty(call.logits.shape, dtype=call.logits.dtype) if out is None
                 else out.reshape(call.logits.shape))
-    scale = _scale(call, grad_output) if with_grad else None
 
     def block_losses(index):
         rows, cols = index
         buffer = grad[rows, :, cols] if with_grad else None  # a view into `grad`
-        return block(call, rows, cols, eps, buffer, scale)
+        return block(call, rows, cols, buffer, scale)
 
     loss = reduce_blocks(block_losses, call.blocks(), call.reduction, call.denominator,
                          call.logits.dtype, (n, positions))
-    if (eps and not call.probabilities and call.reduction == "mean" and call.denominator == 0
-            and call.logits.size):
-        loss = _smoothed_mean_over_no_weight(input, target, weight, ignore_index, eps, call)
+    if (call.label_smoothing and not call.probabilities and call.reduction == "mean"
+            and call.denominator == 0 and call.logits.size):
+        loss = _smoothed_mean_over_no_weight(call)
     if call.reduction == "none":
         loss = loss.reshape(call.loss_shape)
     return loss, (grad.reshape(call.input_shape) if with_grad else None)
 
 
-def _smoothed_mean_over_no_weight(input, target, weight, ignore_index, eps, call):
+def _smoothed_mean_over_no_weight(call: PreparedCall):
     r"""The smoothed ``mean`` when the kept weights total 0, as PyTorch forms it.
 
     PyTorch divides its two parts separately, :math:`(1-\varepsilon)\,N/0 +
@@ -384,76 +441,125 @@ def _smoothed_mean_over_no_weight(input, target, weight, ignore_index, eps, call
     Each part's sign is that of a ``sum`` (``M``'s of the sum at ``eps = 1``, which is
     ``M / C``).
     """
-    nll_sum = _cross_entropy(input, target, weight, ignore_index, "sum", 0.0)[0]
-    smooth_sum = _cross_entropy(input, target, weight, ignore_index, "sum", 1.0)[0]
-    dtype = call.logits.dtype
+    eps, dtype = call.label_smoothing, call.logits.dtype
+    nll_sum = _cross_entropy(replace(call, reduction="sum", label_smoothing=0.0))[0]
+    smooth_sum = _cross_entropy(replace(call, reduction="sum", label_smoothing=1.0))[0]
     return np.asarray((1.0 - eps) * divided(nll_sum, 0, dtype)
                       + (eps / call.n_classes) * divided(smooth_sum, 0, dtype), dtype=dtype)
 
 
-def _index_block(call: _Call, rows, positions, eps: float, buffer=None, scale=None):
+# ---------------------------------------------------------------------------------------------
+# One block: the losses, then (in the same buffer) the gradient s (A p - q)
+# ---------------------------------------------------------------------------------------------
+
+
+def _index_block(call: PreparedCall, rows, positions, buffer=None, scale=None):
     r"""One block of class-index samples: returns their losses :math:`\ell_i` ``(n, s)``
     and, when ``scale`` is given, writes :math:`s_i (A_i p_i - q_i)` into ``buffer``."""
-    n_classes = call.n_classes
+    eps = call.label_smoothing
     t, kept, w_t = call.index_targets(rows, positions)
-    w = call.class_weights()
     shifted = shifted_logits(call.logits[rows, :, positions], axis=1, out=buffer)  # x - m
     shifted_t = np.take_along_axis(shifted, t, axis=1)[:, 0]  # x_t - m  (<= 0)
-    if eps:
-        # sum_c w_c (x_c - m), taken before `shifted` is exponentiated in place
-        weighted_shifted = np.einsum("ncs,c->ns", shifted, w)
+    # sum_c w_c (x_c - m), taken before `shifted` is exponentiated in place
+    weighted_shifted = np.einsum("ncs,c->ns", shifted, call.w) if eps else None
     # (the top class's entry is left 0: the gradient's _top_class writes it)
     others, j_max = exp_shifted_inplace(shifted, axis=1, keep_max=False)
-    log_s = np.log1p(others[:, 0])  # lse - m
-    # -log p_t = lse - x_t = log S - (x_t - m): two non-negative terms, no cancellation.
-    # (An ignored sample's "target" may have a -inf logit: its 0 weight times inf is
-    # nan, silently, and the `where` at the end replaces it with 0.)
-    with np.errstate(invalid="ignore"):
-        losses = (1.0 - eps) * w_t * (log_s - shifted_t)
-        if eps:
-            # sum_c w_c (-log p_c) = W log S - sum_c w_c (x_c - m): two non-negative terms
-            losses += (eps / n_classes) * (w.sum() * log_s - weighted_shifted)
+    losses = _index_losses(call, w_t, np.log1p(others[:, 0]), shifted_t, weighted_shifted)
     if scale is not None:
-        # When every kept target has weight 0, `mean` divides by 0: s is inf, s w_t is
-        # inf * 0 = nan and the whole row is nan, as in PyTorch -- without a warning.
-        with np.errstate(invalid="ignore"):
-            s = _block_scale(scale, rows, positions, kept)  # (n, 1, s), 0 on ignored samples
-            w_t = w_t[:, None]
-            total = 1.0 + others
-            grad = shifted
-            grad /= total  # p
-            # The smoothing terms are formed only when eps > 0, as in PyTorch: an
-            # infinite weight off the target, or s = inf, would otherwise add 0 * inf = nan.
-            w_sum = w.sum()  # W
-            a = (1.0 - eps) * w_t  # A = sum_c q_c
-            # s A as two products, so that s = inf times w_t = 0 gives nan (see above)
-            s_a = s * a
-            q_max = a * (t == j_max)
-            rest = a * (t != j_max)
-            if eps:
-                a = a + (eps / n_classes) * w_sum
-                s_a = s_a + s * ((eps / n_classes) * w_sum)
-                q_max = q_max + (eps / n_classes) * w[j_max]
-                rest = rest + (eps / n_classes) * (w_sum - w[j_max])
-            grad *= s_a  # s A p
-            # minus s q, where q = (1 - eps) w_t at the target ...
-            grad_t = np.take_along_axis(grad, t, axis=1)
-            np.put_along_axis(grad, t, grad_t - s * ((1.0 - eps) * w_t), axis=1)
-            if eps:
-                # ... plus (eps / C) w_c everywhere (a block-sized temporary for the product)
-                grad -= (s * (eps / n_classes)) * w[:, None]
-            # The top class j*: see _top_class. Without smoothing q_{j*} is 0 unless j* is
-            # the target, and s q_{j*} is then 0 too, even for s = inf (PyTorch's).
-            s_q_max = None if eps else np.where(t == j_max, s * q_max, 0.0)
-            _top_class(grad, j_max, a, q_max, rest, others, total, s, s_a, s_q_max)
+        s = _block_scale(scale, rows, positions, kept)  # (n, 1, s), 0 on ignored samples
+        _index_grad(call, shifted, others, j_max, t, w_t[:, None], s)
     # `where`, not a product: an ignored sample may have an infinite loss (inf * 0 = nan).
     return np.where(kept, losses, 0)
 
 
-def _probability_block(call: _Call, rows, positions, eps: float, buffer=None, scale=None):
+def _index_losses(call: PreparedCall, w_t, log_s, shifted_t, weighted_shifted):
+    r"""The block's losses
+    :math:`\ell = (1-\varepsilon) w_t (-\log p_t) + \tfrac{\varepsilon}{C}\sum_c w_c (-\log p_c)`,
+    each :math:`-\log p_c = \log S - (x_c - m)` a sum of two non-negative terms (no
+    cancellation). (An ignored sample's "target" may have a -inf logit: its 0 weight
+    times inf is nan, which the caller's ``where`` replaces with 0.)"""
+    eps = call.label_smoothing
+    losses = (1.0 - eps) * w_t * (log_s - shifted_t)
+    if eps:
+        # sum_c w_c (-log p_c) = W log S - sum_c w_c (x_c - m)
+        losses += (eps / call.n_classes) * (call.w.sum() * log_s - weighted_shifted)
+    return losses
+
+
+def _index_grad(call: PreparedCall, grad, others, j_max, t, w_t, s) -> None:
+    r"""The gradient :math:`s\,(A p - q)` of a block of class-index samples, written in
+    place over :math:`e^{x - m}` (``grad``, its top-class entry 0).
+
+    Textbook twin: :func:`xent_ref.textbook.cross_entropy_grad`, one line,
+    ``scale * (softmax - q)``. The numerical care is in the helpers: the target
+    mass and every smoothing branch in :func:`_index_mass`, the top class in
+    :func:`_top_class`.
+    """
+    # grad = s (A p - q), q = (1 - eps) w_t [c = t] + (eps / C) w_c
+    eps, n_classes = call.label_smoothing, call.n_classes
+    mass = _index_mass(call, t, w_t, j_max, s)
+    total = 1.0 + others  # S
+    grad /= total  # p
+    grad *= mass.s_a  # s A p
+    _subtract_at(grad, t, s * mass.at_target)  # - s q, at the target
+    if eps:
+        # - s q, the smoothing part (eps / C) w_c everywhere (a block-sized product)
+        grad -= (s * (eps / n_classes)) * call.w[:, None]
+    _top_class(grad, j_max, mass, others, total, s)
+
+
+def _subtract_at(grad, index, values) -> None:
+    """``grad[..., index, ...] -= values`` along the class axis 1, in place."""
+    at_index = np.take_along_axis(grad, index, axis=1)
+    np.put_along_axis(grad, index, at_index - values, axis=1)
+
+
+@dataclass(frozen=True)
+class _TargetMass:
+    r"""The target mass :math:`q` of a block, as the gradient needs it: :math:`A = \sum_c q_c`,
+    :math:`q` at the target (its ``(1 - eps) w_t`` part), at the top class :math:`j^*`,
+    and summed over the other classes; ``s_a`` and ``s_q_max`` are :math:`s A` and
+    :math:`s q_{j^*}` as formed (``None``: the plain products)."""
+
+    a: np.ndarray
+    at_target: np.ndarray
+    q_max: np.ndarray
+    rest: np.ndarray
+    s_a: np.ndarray | None = None
+    s_q_max: np.ndarray | None = None
+
+
+def _index_mass(call: PreparedCall, t, w_t, j_max, s) -> _TargetMass:
+    """:class:`_TargetMass` of class-index targets (``w_t`` ``(n, 1, s)``), every
+    smoothing branch here.
+
+    When every kept target has weight 0, ``mean`` divides by 0: s is inf, s w_t is
+    inf * 0 = nan and the whole row is nan, as in PyTorch -- so ``s A`` is formed as
+    two products. The smoothing terms are formed only when eps > 0, as in PyTorch: an
+    infinite weight off the target, or s = inf, would otherwise add 0 * inf = nan.
+    """
+    eps, n_classes, w = call.label_smoothing, call.n_classes, call.w
+    w_sum = w.sum()  # W
+    at_target = a = (1.0 - eps) * w_t  # A = sum_c q_c, without smoothing
+    s_a = s * a
+    q_max = a * (t == j_max)
+    rest = a * (t != j_max)
+    if eps:
+        a = a + (eps / n_classes) * w_sum
+        s_a = s_a + s * ((eps / n_classes) * w_sum)
+        q_max = q_max + (eps / n_classes) * w[j_max]
+        rest = rest + (eps / n_classes) * (w_sum - w[j_max])
+    # Without smoothing q_{j*} is 0 unless j* is the target, and s q_{j*} is then 0
+    # too, even for s = inf (PyTorch's).
+    s_q_max = None if eps else np.where(t == j_max, s * q_max, 0.0)
+    return _TargetMass(a, at_target, q_max, rest, s_a, s_q_max)
+
+
+def _probability_block(call: PreparedCall, rows, positions, buffer=None, scale=None):
     r"""One block of probability-target samples: returns
     :math:`\ell_i = A_i \log S_i - \sum_c q_{ic}(x_{ic} - m_i)` ``(n, s)`` and, when
     ``scale`` is given, writes :math:`s\,(A_i p_i - q_i)` into ``buffer``."""
+    eps = call.label_smoothing
     # q = w ((1 - eps) y + eps / C), a new block-sized array
     q = call.target[rows, :, positions] * (1.0 - eps)
     if eps:
@@ -463,29 +569,42 @@ def _probability_block(call: _Call, rows, positions, eps: float, buffer=None, sc
     a = q.sum(axis=1)  # A
     shifted = shifted_logits(call.logits[rows, :, positions], axis=1, out=buffer)
     # (a 0 target against a -inf logit gives 0 * inf = nan here, as in PyTorch)
-    with np.errstate(invalid="ignore"):
-        q_dot_shifted = np.einsum("ncs,ncs->ns", q, shifted)
+    q_dot_shifted = np.einsum("ncs,ncs->ns", q, shifted)
     # (the top class's entry is left 0: the gradient's _top_class writes it)
     others, j_max = exp_shifted_inplace(shifted, axis=1, keep_max=False)
     losses = a * np.log1p(others[:, 0]) - q_dot_shifted
     if scale is not None:
-        a = a[:, None]
-        total = 1.0 + others
-        grad = shifted
-        grad /= total  # p
-        grad *= a
-        grad -= q  # A p - q
-        # The top class j*: see _top_class.
-        q_max = np.take_along_axis(q, j_max, axis=1)
-        np.put_along_axis(q, j_max, 0.0, axis=1)
-        rest = q.sum(axis=1, keepdims=True)  # sum_{c != j*} q_c, summed without q_{j*}
-        _top_class(grad, j_max, a, q_max, rest, others, total)
-        grad *= _block_scale(scale, rows, positions)
+        _probability_grad(shifted, others, j_max, q, a[:, None],
+                          _block_scale(scale, rows, positions))
     return losses
 
 
-def _top_class(grad, j_max, a, q_max, rest, others, total, s=1.0, s_a=None,
-               s_q_max=None) -> None:
+def _probability_grad(grad, others, j_max, q, a, s) -> None:
+    r"""The gradient :math:`s\,(A p - q)` of a block of probability targets, written in
+    place over :math:`e^{x - m}` (``grad``); ``q`` is consumed.
+
+    Textbook twin: :func:`xent_ref.textbook.cross_entropy_grad`; the top class is
+    formed by :func:`_top_class`.
+    """
+    # grad = s (A p - q)
+    total = 1.0 + others  # S
+    grad /= total  # p
+    grad *= a  # A p
+    grad -= q  # A p - q
+    _top_class(grad, j_max, _probability_mass(q, j_max, a), others, total)
+    grad *= s  # s (A p - q)
+
+
+def _probability_mass(q, j_max, a) -> _TargetMass:
+    """:class:`_TargetMass` of probability targets; zeroes ``q`` at the top class, to sum
+    the others without it (not as ``A - q_{j*}``, which would cancel)."""
+    q_max = np.take_along_axis(q, j_max, axis=1)
+    np.put_along_axis(q, j_max, 0.0, axis=1)
+    rest = q.sum(axis=1, keepdims=True)  # sum_{c != j*} q_c
+    return _TargetMass(a, None, q_max, rest)
+
+
+def _top_class(grad, j_max, mass: _TargetMass, others, total, s=1.0) -> None:
     r"""Rewrite the gradient's top-class entries :math:`s(A p_{j^*} - q_{j^*})` in place,
     in whichever of two equal forms rounds less.
 
@@ -499,14 +618,13 @@ def _top_class(grad, j_max, a, q_max, rest, others, total, s=1.0, s_a=None,
     :math:`A` and rounds to 0, while the right side's terms are tiny and exact (logits
     ``[50, 0, 0]``, target 0: :math:`-3.86 \times 10^{-22}`). Elsewhere the right side
     can be the one that cancels, so each entry takes the form whose terms are smaller.
-    ``s_a`` and ``s_q_max`` are ``s * A`` and ``s * q_max`` as the caller formed them
-    (by default the products). An infinite scale ``s`` (``grad_output = inf``, or a
-    ``mean`` over a zero total weight) makes the complement form inf - inf; the plain
-    form is PyTorch's own arrangement, so it is the one taken whenever the
-    complement is not finite.
+    An infinite scale ``s`` (``grad_output = inf``, or a ``mean`` over a zero total
+    weight) makes the complement form inf - inf; the plain form is PyTorch's own
+    arrangement, so it is the one taken whenever the complement is not finite.
     """
-    s_a = s * a if s_a is None else s_a
-    s_q_max = s * q_max if s_q_max is None else s_q_max
+    a, q_max, rest = mass.a, mass.q_max, mass.rest
+    s_a = s * a if mass.s_a is None else mass.s_a
+    s_q_max = s * q_max if mass.s_q_max is None else mass.s_q_max
     plain_terms = np.abs(a) / total + np.abs(q_max)
     complement_terms = np.abs(rest) + np.abs(a) * others / total
     complement = s * rest - s_a * others / total
@@ -523,6 +641,9 @@ def _top_class(grad, j_max, a, q_max, rest, others, total, s=1.0, s_a=None,
 @computed_wide("target", "weight", "grad_output")
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     r"""Negative log-likelihood: :math:`\ell_i = -w_{t_i}\, x_{i t_i}` for log-probabilities ``input``.
+
+    Textbook twin: :func:`xent_ref.textbook.nll_loss`; this one adds any trailing
+    dimensions and the exact count of kept targets.
 
     ``cross_entropy(x, t)`` equals ``nll_loss(log_softmax(x, axis=1), t)`` (without
     label smoothing). Only class-index targets (as in PyTorch); ``mean`` divides by
@@ -542,13 +663,13 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     >>> float(xr.nll_loss(np.log([[0.5, 0.5], [0.25, 0.75]]), [0, 1], weight=[1.0, 2.0]))
     0.4228...
     """
-    call = _prepare(input, target, weight, ignore_index, reduction, allow_probabilities=False)
+    call = prepare(input, target, weight=weight, ignore_index=ignore_index, reduction=reduction,
+                   allow_probabilities=False)
     t, kept, w_t = call.index_targets(slice(None), slice(None))
     picked = np.take_along_axis(call.logits, t, axis=1)[:, 0]
     # `where`, not a product: an ignored sample's picked value may be -inf (and its
-    # 0 weight times -inf, a nan that `where` discards, is computed silently).
-    with np.errstate(invalid="ignore"):
-        losses = np.where(kept, -w_t * picked, 0).astype(call.logits.dtype, copy=False)
+    # 0 weight times -inf, a nan that `where` discards).
+    losses = np.where(kept, -w_t * picked, 0).astype(call.logits.dtype, copy=False)
     return reduce(losses.reshape(call.loss_shape), call.reduction, call.denominator)
 
 
@@ -556,6 +677,9 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
 def nll_loss_grad(input, target, weight=None, ignore_index=-100, reduction="mean",
                   grad_output=None):
     r"""Gradient of :func:`nll_loss` with respect to ``input``.
+
+    Textbook twin: :func:`xent_ref.textbook.nll_loss_grad`; this one writes the nonzero
+    entries only.
 
     :math:`\ell_i = -w_{t_i} x_{i t_i}` depends on one entry per sample, so
 
@@ -573,11 +697,13 @@ def nll_loss_grad(input, target, weight=None, ignore_index=-100, reduction="mean
     array([[-0.33333333,  0.        ],
            [ 0.        , -0.66666667]])
     """
-    call = _prepare(input, target, weight, ignore_index, reduction, allow_probabilities=False)
+    call = prepare(input, target, weight=weight, ignore_index=ignore_index, reduction=reduction,
+                   allow_probabilities=False)
     t, kept, w_t = call.index_targets(slice(None), slice(None))
     s = _block_scale(_scale(call, grad_output), slice(None), slice(None), kept)
+    # grad = -s w_t at the target, 0 elsewhere (0 * inf = nan when the mean divides by
+    # 0, as in PyTorch; 0 - w_t s rather than -w_t s: an ignored sample's entry is 0.0,
+    # not -0.0)
     grad = np.zeros_like(call.logits)
-    with np.errstate(invalid="ignore"):  # 0 * inf = nan when the mean divides by 0, as in PyTorch
-        # (0 - w_t s rather than -w_t s: an ignored sample's entry is 0.0, not -0.0)
-        np.put_along_axis(grad, t, 0.0 - w_t[:, None] * s, axis=1)
+    _subtract_at(grad, t, w_t[:, None] * s)
     return grad.reshape(call.input_shape)

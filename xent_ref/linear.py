@@ -44,49 +44,94 @@ for every chunking up to the rounding of the sums.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from xent_ref import llm_options
 from xent_ref._engine import checks
 from xent_ref._engine.lowprec import computed_wide
-from xent_ref.cross_entropy import _prepare, cross_entropy_parts
+from xent_ref.cross_entropy import PreparedCall, cross_entropy_parts, prepare
 
 # Rows per chunk, by default: about this many bytes of logits at a time, or a quarter of
 # linear_weight's bytes if that is more. Matrix products of a few rows run far below the
 # machine's speed, and every chunk adds its share to all of dW (a pass over V x H
 # numbers), so a chunk is as large as the memory budget allows: one chunk (the logits,
 # then their gradient in the same buffer) is the only vocabulary-sized array, and at a
-# quarter of W it keeps the peak near 1.2x the inputs plus gradients. (N = 2048, H = 512,
-# V = 128256: 32 rows a chunk took 12 s, 128 rows -- a quarter of W -- 6.8 s.)
+# quarter of W it keeps the peak near 1.2x the inputs plus gradients.
 CHUNK_BYTES = 16 << 20
 # The weight gradient is updated a slice of the vocabulary at a time, so that the
 # product G_c^T h_c never needs a temporary as large as W itself.
 _VOCAB_SLICES = 8
 
 
-def _prepare_linear(input, linear_weight, target, linear_bias, weight, reduction, ignore_index,
-                    label_smoothing, chunk_size):
-    """Checked arrays ``(h, W, b, call, rows)``; ``call`` describes the (never formed)
-    logits ``(N, V, d1, ..., dK)``, ``rows`` is the chunk size."""
+@dataclass(frozen=True)
+class _LinearCall:
+    """A checked linear cross-entropy call: the products see ``h`` ``(N, H)`` and ``W``
+    ``(outputs, H)`` (a K-dimensional weight ``(V, d1, ..., dK, H)`` is one matrix of
+    ``V d1 ... dK`` rows); ``call`` is the :class:`~xent_ref.cross_entropy.PreparedCall`
+    of the (never formed) logits ``(N, V, d1, ..., dK)``, which every chunk reuses."""
+
+    h: np.ndarray  # (N, H): a 1-D input as one row
+    w: np.ndarray  # (outputs, H)
+    b: np.ndarray | None  # (outputs,)
+    call: PreparedCall
+    rows: int  # per chunk
+    input_shape: tuple  # the caller's h, W and b shapes, for the gradients
+    weight_shape: tuple
+    out_features: tuple  # (V,) or (V, d1, ..., dK)
+
+    @property
+    def loss_shape(self) -> tuple:
+        return self.h.shape[:1] + self.out_features[1:]
+
+
+def _prepare_linear(input, linear_weight, target, *, linear_bias, weight, reduction,
+                    ignore_index, label_smoothing, options, chunk_size) -> _LinearCall:
+    """The arguments checked once, into a :class:`_LinearCall`."""
     h = checks.as_input(input, "input")
     if h.ndim > 2:
         raise ValueError(f"input: expected shape (N, H) or (H,), got {h.ndim} dimensions "
                          f"{h.shape}")
     w = checks.as_float_array(linear_weight, "linear_weight", h.dtype)
-    if w.ndim < 2 or w.shape[-1] != h.shape[-1]:
-        raise ValueError(f"linear_weight: expected shape (V, {h.shape[-1]}) or "
-                         f"(V, d1, ..., dK, {h.shape[-1]}) for an input with {h.shape[-1]} "
-                         f"features, got shape {w.shape}")
+    _check_shapes(h, w)
     out_features = w.shape[:-1]  # (V,) or (V, d1, ..., dK)
-    if len(out_features) > 1 and h.ndim == 1:
-        raise ValueError(f"input: a K-dimensional linear_weight {w.shape} needs a batch of "
-                         f"inputs (N, {h.shape[-1]}), got the single input of shape {h.shape}")
     b = None
     if linear_bias is not None:
         b = checks.as_float_array(linear_bias, "linear_bias", h.dtype)
         if b.shape != out_features:
             raise ValueError(f"linear_bias: expected shape {out_features}, one per output, "
                              f"got shape {b.shape}")
+    call = _prepare_logits(h, w, target, weight=weight, reduction=reduction,
+                           ignore_index=ignore_index, label_smoothing=label_smoothing,
+                           options=options)
+    outputs = int(np.prod(out_features))
+    if chunk_size is None:
+        budget = max(CHUNK_BYTES, w.nbytes // 4)
+        rows = max(1, budget // max(1, outputs * h.dtype.itemsize))
+    else:
+        rows = checks.check_count(chunk_size, "chunk_size (rows per chunk)", minimum=1)
+    return _LinearCall(h=h[None, :] if h.ndim == 1 else h, w=w.reshape(-1, w.shape[-1]),
+                       b=None if b is None else b.reshape(-1), call=call, rows=rows,
+                       input_shape=h.shape, weight_shape=w.shape, out_features=out_features)
+
+
+def _check_shapes(h, w) -> None:
+    if w.ndim < 2 or w.shape[-1] != h.shape[-1]:
+        raise ValueError(f"linear_weight: expected shape (V, {h.shape[-1]}) or "
+                         f"(V, d1, ..., dK, {h.shape[-1]}) for an input with {h.shape[-1]} "
+                         f"features, got shape {w.shape}")
+    if w.ndim > 2 and h.ndim == 1:
+        raise ValueError(f"input: a K-dimensional linear_weight {w.shape} needs a batch of "
+                         f"inputs (N, {h.shape[-1]}), got the single input of shape {h.shape}")
+
+
+def _prepare_logits(h, w, target, *, weight, reduction, ignore_index, label_smoothing,
+                    options) -> PreparedCall:
+    """The :class:`~xent_ref.cross_entropy.PreparedCall` of the logits ``h W^T + b``, which
+    are never formed: the checks and the mean's denominator need only their shape, and
+    a broadcast zero of that shape takes no memory."""
+    out_features = w.shape[:-1]
     logits_shape = h.shape[:-1] + out_features
     target_shape = checks.as_array(target, "target").shape
     index_shape = h.shape[:-1] + out_features[1:]
@@ -94,87 +139,72 @@ def _prepare_linear(input, linear_weight, target, linear_bias, weight, reduction
         raise ValueError(f"target: expected shape {index_shape} (class indices) or "
                          f"{logits_shape} (probabilities) for an input of shape {h.shape} and "
                          f"a linear_weight of shape {w.shape}, got shape {target_shape}")
-    # The checks and the mean's denominator need only the logits' shape: a broadcast
-    # zero of that shape takes no memory.
     phantom = np.broadcast_to(np.zeros((), h.dtype), logits_shape)
     # PyTorch 2.13: ignore_index=None means -100 for class indices, and naming any
     # ignore_index with probability targets is an error (they have nothing to ignore).
-    call = _prepare(phantom, target, weight, -100 if ignore_index is None else ignore_index,
-                    reduction, label_smoothing)
+    call = prepare(phantom, target, weight=weight,
+                   ignore_index=-100 if ignore_index is None else ignore_index,
+                   reduction=reduction, label_smoothing=label_smoothing, options=options)
     if call.probabilities and ignore_index is not None:
         raise ValueError(f"ignore_index: cannot be given with probability targets (got "
                          f"{ignore_index!r}; leave it None, as PyTorch's linear_cross_entropy "
                          f"requires)")
-    outputs = int(np.prod(out_features))
-    if chunk_size is None:
-        budget = max(CHUNK_BYTES, w.nbytes // 4)
-        rows = max(1, budget // max(1, outputs * h.dtype.itemsize))
-    else:
-        rows = checks.check_count(chunk_size, "chunk_size (rows per chunk)", minimum=1)
-    return h, w, b, call, rows
+    return call
 
 
-def _linear_cross_entropy(input, linear_weight, target, linear_bias, weight, reduction,
-                          ignore_index, label_smoothing, logit_scale, softcap, z_loss,
-                          chunk_size, grad_output, with_grad):
-    """``(loss, (grad_input, grad_linear_weight, grad_linear_bias) or None)``."""
-    options = llm_options.Options.checked(logit_scale, softcap, z_loss)
-    h, w, b, call, rows = _prepare_linear(input, linear_weight, target, linear_bias, weight,
-                                          reduction, ignore_index, label_smoothing, chunk_size)
-    dtype = h.dtype
-    one_row = h.ndim == 1
-    h2 = h[None, :] if one_row else h
-    target = np.asarray(target)
-    target2 = target.reshape((1,) + target.shape) if one_row else target
-    n = h2.shape[0]
-    out_features = w.shape[:-1]
-    # A K-dimensional weight (V, d1, ..., dK, H) is one matrix of V d1...dK outputs: the
-    # products below see only (outputs, H); the loss sees each chunk as (rows, V, d1, ...).
-    w2 = w.reshape(-1, w.shape[-1])
-    b2 = None if b is None else b.reshape(-1)
-    loss_shape = (n,) + out_features[1:]
-    kept = llm_options.kept_mask(target2, np.broadcast_to(np.zeros((), dtype),
-                                                          (n,) + out_features),
-                                 call.ignore_index)
+def _linear_cross_entropy(lin: _LinearCall, *, grad_output, with_grad: bool):
+    """``(loss, (grad_input, grad_linear_weight, grad_linear_bias) or None)``, a chunk of
+    rows at a time: ``L = cross_entropy(h W^T + b)``, ``dh = G W``, ``dW = G^T h``,
+    ``db = G^T 1`` with ``G`` the chunk's logits gradient."""
+    call, h, w, dtype = lin.call, lin.h, lin.w, lin.h.dtype
+    n, loss_shape = h.shape[0], lin.loss_shape
+    kept = call.kept().reshape(loss_shape)
     ce_denominator, z_denominator = llm_options.denominators(kept, call.denominator,
                                                              call.probabilities)
-    ce_scale = z_scale = None
+    ce_scale = z_scale = grads = None
     if with_grad:
         g = checks.grad_output(grad_output, call.reduction, call.loss_shape, dtype)
-        ce_scale, z_scale = llm_options.scales(g.reshape(loss_shape) if one_row else g,
-                                               call.reduction, ce_denominator, z_denominator,
-                                               loss_shape)
-        grad_h = np.empty_like(h2)
-        grad_w = np.zeros(w2.shape, dtype)
-        grad_b = np.zeros(w2.shape[0], dtype) if b is not None else None
+        ce_scale, z_scale = llm_options.scales(g.reshape(loss_shape) if len(lin.input_shape) == 1
+                                               else g, call.reduction, ce_denominator,
+                                               z_denominator, loss_shape)
+        grads = (np.empty_like(h), np.zeros(w.shape, dtype),
+                 None if lin.b is None else np.zeros(w.shape[0], dtype))
     ce, zl = np.empty(loss_shape, dtype), np.empty(loss_shape, dtype)
-    for start in range(0, n, rows):
-        c = slice(start, min(start + rows, n))
-        logits = h2[c] @ w2.T  # (rows, outputs): the only vocabulary-sized arrays are a chunk's
-        if b2 is not None:
-            logits += b2
-        scales = (ce_scale[c], z_scale[c]) if with_grad else (None, None)
-        ce[c], zl[c], g_logits = cross_entropy_parts(
-            logits.reshape((-1,) + out_features), target2[c], call.weight, call.ignore_index,
-            label_smoothing, options, kept[c], *scales,
-            overwrite_logits=True)  # G is built in the chunk's logits
-        if with_grad:
-            g_logits = g_logits.reshape(logits.shape)
-            # dh = G W, computed as (W^T G^T)^T: the same product, but OpenBLAS runs this
-            # orientation several times faster (measured 8x for G (131, 32000) float32)
-            grad_h[c] = (w2.T @ g_logits.T).T
-            for v in _vocabulary_slices(w2.shape[0]):
-                grad_w[v] += g_logits[:, v].T @ h2[c]  # dW += G^T h, a slice at a time
-            if grad_b is not None:
-                grad_b += g_logits.sum(axis=0)  # db += G^T 1
-        del logits, g_logits  # (else the next chunk's product is made while this one lives)
+    for start in range(0, n, lin.rows):
+        c = slice(start, min(start + lin.rows, n))
+        scales = dict(ce_scale=ce_scale[c], z_scale=z_scale[c]) if with_grad else {}
+        ce[c], zl[c] = _chunk(lin, c, kept[c], grads, **scales)
     loss = llm_options.reduce_parts(ce, zl, call.reduction, ce_denominator, z_denominator, dtype)
-    if call.reduction == "none" and one_row:
+    if call.reduction == "none" and len(lin.input_shape) == 1:
         loss = loss.reshape(())
     if not with_grad:
         return loss, None
-    return loss, (grad_h.reshape(h.shape), grad_w.reshape(w.shape),
-                  None if grad_b is None else grad_b.reshape(out_features))
+    grad_h, grad_w, grad_b = grads
+    return loss, (grad_h.reshape(lin.input_shape), grad_w.reshape(lin.weight_shape),
+                  None if grad_b is None else grad_b.reshape(lin.out_features))
+
+
+def _chunk(lin: _LinearCall, c: slice, kept, grads, ce_scale=None, z_scale=None):
+    """One chunk of rows ``c``: returns its ``(ce, zl)`` and, given the scales, adds its
+    share to the three gradients ``grads`` (``dh`` for its rows, ``dW``, ``db``)."""
+    h_c = lin.h[c]
+    logits = h_c @ lin.w.T  # (rows, outputs): the only vocabulary-sized arrays are a chunk's
+    if lin.b is not None:
+        logits += lin.b
+    chunk = lin.call.chunk(c, logits.reshape((-1,) + lin.out_features))
+    ce, zl, g_logits = cross_entropy_parts(chunk, kept, ce_scale=ce_scale, z_scale=z_scale,
+                                           overwrite_logits=True)  # G, in the chunk's logits
+    if ce_scale is not None:
+        grad_h, grad_w, grad_b = grads
+        g_logits = g_logits.reshape(logits.shape)
+        # dh = G W, computed as (W^T G^T)^T: the same product, in the orientation that
+        # OpenBLAS runs fastest
+        grad_h[c] = (lin.w.T @ g_logits.T).T
+        for v in _vocabulary_slices(lin.w.shape[0]):
+            grad_w[v] += g_logits[:, v].T @ h_c  # dW += G^T h, a slice at a time
+        if grad_b is not None:
+            grad_b += g_logits.sum(axis=0)  # db += G^T 1
+    return ce, zl
 
 
 def _vocabulary_slices(v: int):
@@ -183,12 +213,22 @@ def _vocabulary_slices(v: int):
         yield slice(start, min(start + step, v))
 
 
+def _checked(input, linear_weight, target, *, logit_scale, softcap, z_loss,
+             **kwargs) -> _LinearCall:
+    """The :class:`_LinearCall` of a public call (the LLM options checked first)."""
+    options = llm_options.Options.checked(logit_scale, softcap, z_loss)
+    return _prepare_linear(input, linear_weight, target, options=options, **kwargs)
+
+
 @computed_wide("linear_weight", "target", "linear_bias", "weight", "grad_output",
                same_dtype=("linear_weight", "linear_bias"))
 def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weight=None,
                          reduction="mean", ignore_index=None, label_smoothing=0.0,
                          logit_scale=1.0, softcap=None, z_loss=0.0, chunk_size=None):
     r"""``cross_entropy(input @ linear_weight.T + linear_bias, target, ...)`` without the logits.
+
+    Textbook reading: :func:`xent_ref.textbook.cross_entropy` of ``h @ W.T + b``; this
+    one never forms the logits (a chunk of rows at a time).
 
     Parameters
     ----------
@@ -232,9 +272,11 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
     >>> round(float(xr.cross_entropy(h @ W.T, [0, 1])), 10)
     0.8637641851
     """
-    return _linear_cross_entropy(input, linear_weight, target, linear_bias, weight, reduction,
-                                 ignore_index, label_smoothing, logit_scale, softcap, z_loss,
-                                 chunk_size, None, False)[0]
+    lin = _checked(input, linear_weight, target, linear_bias=linear_bias, weight=weight,
+                   reduction=reduction, ignore_index=ignore_index,
+                   label_smoothing=label_smoothing, logit_scale=logit_scale, softcap=softcap,
+                   z_loss=z_loss, chunk_size=chunk_size)
+    return _linear_cross_entropy(lin, grad_output=None, with_grad=False)[0]
 
 
 @computed_wide("linear_weight", "target", "linear_bias", "weight", "grad_output",
@@ -244,6 +286,9 @@ def linear_cross_entropy_grad(input, linear_weight, target, *, linear_bias=None,
                               logit_scale=1.0, softcap=None, z_loss=0.0, chunk_size=None,
                               grad_output=None):
     r"""``(grad_input, grad_linear_weight, grad_linear_bias)`` of :func:`linear_cross_entropy`.
+
+    Textbook reading: :func:`xent_ref.textbook.cross_entropy_grad` ``G`` of ``h @ W.T +
+    b``, then ``G W``, ``G^T h``, ``G^T 1``; this one works a chunk of rows at a time.
 
     With :math:`G` the gradient of the loss with respect to the logits
     (:func:`xent_ref.cross_entropy_grad`, chained through the LLM options):
@@ -260,9 +305,11 @@ def linear_cross_entropy_grad(input, linear_weight, target, *, linear_bias=None,
     (array([[-0.119203,  0.119203]]), array([[-0.119203,  0.119203],
            [ 0.119203, -0.119203]]), array([-0.119203,  0.119203]))
     """
-    return _linear_cross_entropy(input, linear_weight, target, linear_bias, weight, reduction,
-                                 ignore_index, label_smoothing, logit_scale, softcap, z_loss,
-                                 chunk_size, grad_output, True)[1]
+    lin = _checked(input, linear_weight, target, linear_bias=linear_bias, weight=weight,
+                   reduction=reduction, ignore_index=ignore_index,
+                   label_smoothing=label_smoothing, logit_scale=logit_scale, softcap=softcap,
+                   z_loss=z_loss, chunk_size=chunk_size)
+    return _linear_cross_entropy(lin, grad_output=grad_output, with_grad=True)[1]
 
 
 @computed_wide("linear_weight", "target", "linear_bias", "weight", "grad_output",
@@ -274,6 +321,9 @@ def linear_cross_entropy_with_grad(input, linear_weight, target, *, linear_bias=
     """``(loss, (grad_input, grad_linear_weight, grad_linear_bias))`` in one pass over the
     chunks (a training step needs both; the chunk's softmax serves the loss too).
 
+    Textbook reading: as for :func:`linear_cross_entropy_grad`; one pass serves the loss
+    and the gradients.
+
     Examples
     --------
     >>> import numpy as np, xent_ref as xr
@@ -281,6 +331,8 @@ def linear_cross_entropy_with_grad(input, linear_weight, target, *, linear_bias=
     >>> float(loss), db is None
     (0.6931471805599453, True)
     """
-    return _linear_cross_entropy(input, linear_weight, target, linear_bias, weight, reduction,
-                                 ignore_index, label_smoothing, logit_scale, softcap, z_loss,
-                                 chunk_size, grad_output, True)
+    lin = _checked(input, linear_weight, target, linear_bias=linear_bias, weight=weight,
+                   reduction=reduction, ignore_index=ignore_index,
+                   label_smoothing=label_smoothing, logit_scale=logit_scale, softcap=softcap,
+                   z_loss=z_loss, chunk_size=chunk_size)
+    return _linear_cross_entropy(lin, grad_output=grad_output, with_grad=True)

@@ -74,6 +74,9 @@ class Options:
         return self.logit_scale == 1.0 and self.softcap is None and self.z_loss == 0.0
 
 
+DEFAULT = Options()  # PyTorch's cross-entropy: no scale, no cap, no z-loss
+
+
 def transform(logits: np.ndarray, options: Options, with_slope: bool = False):
     r"""``(z, dz/dx)``: the scaled and soft-capped logits, and (when asked) the slope
     (an array, or the scalar ``s`` when there is no softcap).
@@ -109,16 +112,8 @@ def lse_and_probs(z: np.ndarray, axis: int):
     others, _ = exp_shifted_inplace(probs, axis)
     probs /= 1.0 + others
     m = z.max(axis=axis, keepdims=True, initial=-np.inf)
-    with np.errstate(invalid="ignore"):  # a row with no finite maximum is nan, as in PyTorch
-        lse = m + np.log1p(others)
+    lse = m + np.log1p(others)  # (a row with no finite maximum is nan, as in PyTorch)
     return np.squeeze(lse, axis=axis), probs
-
-
-def kept_mask(target: np.ndarray, logits: np.ndarray, ignore_index: int) -> np.ndarray:
-    """The kept tokens, the loss's shape (probability targets: every sample)."""
-    if target.shape == logits.shape:
-        return np.ones(target.shape[:1] + target.shape[2:] if logits.ndim > 1 else (), bool)
-    return target != ignore_index
 
 
 def denominators(kept: np.ndarray, w_t_total, probabilities: bool):
@@ -134,8 +129,7 @@ def scales(grad_output: np.ndarray, reduction: str, ce_denominator, z_denominato
     g = np.broadcast_to(grad_output, shape)
     if reduction != "mean":
         return g, g
-    with np.errstate(divide="ignore", invalid="ignore"):  # 0 kept: inf, zeroed on ignored tokens
-        return g / ce_denominator, g / z_denominator
+    return g / ce_denominator, g / z_denominator  # (0 kept: inf, zeroed on ignored tokens)
 
 
 def reduce_parts(ce, zl, reduction: str, ce_denominator, z_denominator, dtype) -> np.ndarray:
@@ -144,6 +138,5 @@ def reduce_parts(ce, zl, reduction: str, ce_denominator, z_denominator, dtype) -
         return np.asarray(ce + zl, dtype)
     ce_total = reduce(np.asarray(ce, dtype), reduction, ce_denominator)
     z_total = reduce(np.asarray(zl, dtype), reduction, z_denominator)
-    with np.errstate(invalid="ignore"):
-        return np.asarray(ce_total + z_total, dtype)
+    return np.asarray(ce_total + z_total, dtype)
 

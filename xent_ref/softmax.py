@@ -83,16 +83,20 @@ def shifted_logits(logits: np.ndarray, axis: int, out: np.ndarray | None = None)
     """``logits - max(logits)`` along ``axis`` (written into ``out`` if given).
 
     A row that is entirely ``-inf`` has no finite maximum; ``-inf - (-inf)`` is nan,
-    which is PyTorch's answer for that row too, so we let it through silently.
+    which is PyTorch's answer for that row too, so we let it through (silently: every
+    caller runs under the library's error state, see
+    :func:`xent_ref._engine.blocks.library_errstate`).
     """
     m = logits.max(axis=axis, keepdims=True, initial=-np.inf)  # (-inf for an empty axis)
-    with np.errstate(invalid="ignore", over="ignore"):
-        return np.subtract(logits, m, out=out)
+    return np.subtract(logits, m, out=out)
 
 
 @computed_wide()
 def softmax(x, axis: int = -1) -> np.ndarray:
     r"""Softmax along ``axis``: :math:`p_c = e^{x_c - m} / S` (see the module docstring).
+
+    Textbook twin: :func:`xent_ref.textbook.softmax`; this one shifts by the maximum (no
+    overflow) and works along any axis.
 
     Parameters
     ----------
@@ -129,6 +133,9 @@ def _softmax_parts(x, axis: int):
 def softmax_grad(x, grad_output, axis: int = -1) -> np.ndarray:
     r"""Vector-Jacobian product of :func:`softmax`: the gradient with respect to ``x``.
 
+    Textbook twin: :func:`xent_ref.textbook.softmax_grad`; this one takes the top-class
+    form below (no cancellation) and works along any axis.
+
     The Jacobian is :math:`\partial p_c / \partial x_j = p_c(\delta_{cj} - p_j)`, so for an
     upstream gradient :math:`g = \partial L / \partial p`
 
@@ -160,6 +167,7 @@ def softmax_grad(x, grad_output, axis: int = -1) -> np.ndarray:
     """
     probs, _, j_max, axis = _softmax_parts(x, axis)
     g = _same_shape_grad(grad_output, probs)
+    # grad = p (g~ - sum_c g~_c p_c), g~ = g - g_{j*}: the textbook's p (g - sum_c g_c p_c)
     spread = g - np.take_along_axis(g, j_max, axis=axis)  # g - g_{j*}
     grad = probs * (spread - (spread * probs).sum(axis=axis, keepdims=True))
     # An infinite g_{j*} makes every entry of the second form inf - inf; the first is
@@ -173,6 +181,9 @@ def softmax_grad(x, grad_output, axis: int = -1) -> np.ndarray:
 @computed_wide()
 def log_softmax(x, axis: int = -1) -> np.ndarray:
     r"""Log-softmax along ``axis``: :math:`\log p_c = (x_c - m) - \operatorname{log1p}(\text{others})`.
+
+    Textbook twin: :func:`xent_ref.textbook.log_softmax`; this one shifts by the maximum
+    and takes ``log1p`` of the others (no overflow, tiny losses kept).
 
     Computed directly, not as ``log(softmax(x))``: a probability that underflows to 0
     would give ``-inf``, while ``x_c - lse`` stays finite (``[0, -1000]`` gives
@@ -195,6 +206,9 @@ def log_softmax(x, axis: int = -1) -> np.ndarray:
 @computed_wide("grad_output")
 def log_softmax_grad(x, grad_output, axis: int = -1) -> np.ndarray:
     r"""Vector-Jacobian product of :func:`log_softmax`.
+
+    Textbook twin: :func:`xent_ref.textbook.log_softmax_grad`; this one writes the top
+    class in the form that rounds less.
 
     From :math:`\partial \log p_c / \partial x_j = \delta_{cj} - p_j`,
 
@@ -219,9 +233,17 @@ def log_softmax_grad(x, grad_output, axis: int = -1) -> np.ndarray:
     """
     probs, others, j_max, axis = _softmax_parts(x, axis)
     g = _same_shape_grad(grad_output, probs)
+    # grad = g - p G, G = sum_c g_c: the textbook's line
     g_sum = g.sum(axis=axis, keepdims=True)  # G
     grad = g - probs * g_sum
-    # The top class: g* - p* G, or the same number as -sum_{c != j*} g_c + G others / S.
+    _log_softmax_top_class(grad, g, g_sum, probs, others, j_max, axis)
+    return grad
+
+
+def _log_softmax_top_class(grad, g, g_sum, probs, others, j_max, axis) -> None:
+    """Rewrite the top class's entry of :func:`log_softmax_grad` in place, in the form
+    with the smaller terms: ``g* - p* G``, or the same number as
+    ``-sum_{c != j*} g_c + G others / S``."""
     g_max = np.take_along_axis(g, j_max, axis=axis)
     g_others = g.copy()
     np.put_along_axis(g_others, j_max, 0.0, axis=axis)
@@ -232,7 +254,6 @@ def log_softmax_grad(x, grad_output, axis: int = -1) -> np.ndarray:
     complement_terms = np.abs(g_rest) + np.abs(g_sum) * tail
     top = np.where(complement_terms < plain_terms, g_sum * tail - g_rest, g_max - p_max * g_sum)
     np.put_along_axis(grad, j_max, top, axis=axis)
-    return grad
 
 
 def _same_shape_grad(grad_output, like: np.ndarray) -> np.ndarray:

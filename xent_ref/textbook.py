@@ -40,7 +40,7 @@ def softmax(logits):
     >>> softmax(np.array([[0.0, np.log(3.0)]]))
     array([[0.25, 0.75]])
 
-    The production ``xent_ref.softmax`` subtracts the row's maximum first, so
+    The production :func:`xent_ref.softmax` subtracts the row's maximum first, so
     ``e^{x}`` never overflows (here ``x = 1000`` gives ``inf / inf = nan``), and
     works along any axis.
     """
@@ -56,7 +56,7 @@ def log_softmax(logits):
     >>> log_softmax(np.array([[0.0, 0.0]]))
     array([[-0.69314718, -0.69314718]])
 
-    The production ``xent_ref.log_softmax`` shifts by the maximum ``m`` and
+    The production :func:`xent_ref.log_softmax` shifts by the maximum ``m`` and
     computes :math:`\log\sum_k e^{x_k - m}` as ``log1p`` of the non-maximal
     terms, so a confident row keeps its tiny ``-log p`` (``3.86e-22`` for
     ``[50, 0, 0]``) instead of rounding it to 0.
@@ -77,7 +77,8 @@ def softmax_grad(logits, grad_output):
     >>> softmax_grad(np.array([[0.0, 0.0]]), np.array([[1.0, 0.0]]))
     array([[ 0.25, -0.25]])
 
-    The production version shares the max-shifted softmax and works on any axis.
+    The production :func:`xent_ref.softmax_grad` shares the max-shifted softmax and
+    works on any axis.
     """
     probs = softmax(logits)
     return probs * (grad_output - (grad_output * probs).sum(axis=-1, keepdims=True))
@@ -95,8 +96,9 @@ def log_softmax_grad(logits, grad_output):
     >>> log_softmax_grad(np.array([[0.0, 0.0]]), np.array([[1.0, 0.0]]))
     array([[ 0.5, -0.5]])
 
-    The production version writes the largest entry in whichever of two equal
-    forms rounds less, so a confident row's gradient keeps its tiny terms.
+    The production :func:`xent_ref.log_softmax_grad` writes the largest entry in
+    whichever of two equal forms rounds less, so a confident row's gradient keeps its
+    tiny terms.
     """
     return grad_output - softmax(logits) * grad_output.sum(axis=-1, keepdims=True)
 
@@ -163,7 +165,7 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
     ...                           np.array([0, 1, 0]), weight=[1.0, 2.0])), 6)
     0.739773
 
-    The production ``xent_ref.cross_entropy`` adds: the max-shifted ``log1p``
+    The production :func:`xent_ref.cross_entropy` adds: the max-shifted ``log1p``
     log-sum-exp (exact tiny losses, no overflow), inputs ``(C,)`` and
     ``(N, C, d1, ..., dk)``, dtype handling (float32 in, float32 out), argument
     checks with clear errors, and blocks run on threads so memory stays small.
@@ -191,9 +193,9 @@ def cross_entropy_grad(logits, target, weight=None, ignore_index=-100, reduction
     >>> cross_entropy_grad(np.array([[0.0, 0.0]]), np.array([1]))
     array([[ 0.5, -0.5]])
 
-    The production version adds what :func:`cross_entropy` adds, and writes
-    the target's entry ``A p_t - q_t`` in whichever of two equal forms rounds
-    less, so a confident row's gradient is exact rather than ``p_t - 1 = 0``.
+    The production :func:`xent_ref.cross_entropy_grad` adds what :func:`cross_entropy`
+    adds, and writes the target's entry ``A p_t - q_t`` in whichever of two equal forms
+    rounds less, so a confident row's gradient is exact rather than ``p_t - 1 = 0``.
     """
     q, kept, denominator = target_distribution(logits, target, weight, ignore_index,
                                                label_smoothing)
@@ -213,7 +215,7 @@ def nll_loss(log_probs, target, weight=None, ignore_index=-100, reduction="mean"
     ...                weight=[1.0, 3.0]))
     0.2
 
-    The production ``xent_ref.nll_loss`` adds the other input shapes, dtype
+    The production :func:`xent_ref.nll_loss` adds the other input shapes, dtype
     handling and argument checks (an out-of-range target is a clear
     ``ValueError`` there; here it is an ``IndexError`` or a wrong number).
     """
@@ -234,8 +236,8 @@ def nll_loss_grad(log_probs, target, weight=None, ignore_index=-100, reduction="
     array([[-0.5,  0. ],
            [ 0. , -0.5]])
 
-    The production version writes the nonzero entries only, with no ``(N, C)``
-    one-hot in memory.
+    The production :func:`xent_ref.nll_loss_grad` writes the nonzero entries only, with
+    no ``(N, C)`` one-hot in memory.
     """
     q, kept, denominator = target_distribution(log_probs, target, weight, ignore_index)
     scale = _scale(grad_output, reduction, denominator)
@@ -252,7 +254,7 @@ def binary_cross_entropy(probs, target, weight=None, reduction="mean"):
     >>> round(float(binary_cross_entropy(np.array([0.8, 0.4]), np.array([1.0, 0.0]))), 6)
     0.366985
 
-    The production ``xent_ref.binary_cross_entropy`` clamps each log at -100 as
+    The production :func:`xent_ref.binary_cross_entropy` clamps each log at -100 as
     PyTorch does, so ``p = 0`` with ``y = 1`` gives 100, not ``inf`` (and no
     warning), and checks that targets lie in [0, 1].
     """
@@ -272,8 +274,9 @@ def binary_cross_entropy_grad(probs, target, weight=None, reduction="mean", grad
     >>> binary_cross_entropy_grad(np.array([0.8, 0.4]), np.array([1.0, 0.0]))
     array([-0.625     ,  0.83333333])
 
-    The production version divides by :math:`\max(p(1-p), 10^{-12})` as PyTorch
-    does, so ``p = 0`` or ``1`` gives a large finite number, not ``inf``/``nan``.
+    The production :func:`xent_ref.binary_cross_entropy_grad` divides by
+    :math:`\max(p(1-p), 10^{-12})` as PyTorch does, so ``p = 0`` or ``1`` gives a large
+    finite number, not ``inf``/``nan``.
     """
     w = 1.0 if weight is None else np.asarray(weight)
     scale = _scale(grad_output, reduction, np.size(probs))
@@ -297,9 +300,10 @@ def binary_cross_entropy_with_logits(logits, target, weight=None, pos_weight=Non
     ...                                               np.array([1.0, 0.0]))), 6)
     0.220095
 
-    The production version writes :math:`-\log\sigma(x) = \mathrm{softplus}(-x)`
-    as ``max(-x, 0) + log1p(exp(-|x|))``: no overflow at ``|x| = 1000`` and no
-    ``log(1 - 1) = -inf`` when :math:`\sigma(x)` rounds to 1 (here ``x = 40``).
+    The production :func:`xent_ref.binary_cross_entropy_with_logits` writes
+    :math:`-\log\sigma(x) = \mathrm{softplus}(-x)` as ``max(-x, 0) + log1p(exp(-|x|))``:
+    no overflow at ``|x| = 1000`` and no ``log(1 - 1) = -inf`` when :math:`\sigma(x)`
+    rounds to 1 (here ``x = 40``).
     """
     w = 1.0 if weight is None else np.asarray(weight)
     r = 1.0 if pos_weight is None else np.asarray(pos_weight)
@@ -324,9 +328,9 @@ def binary_cross_entropy_with_logits_grad(logits, target, weight=None, pos_weigh
     >>> binary_cross_entropy_with_logits_grad(np.array([0.0, 0.0]), np.array([1.0, 0.0]))
     array([-0.25,  0.25])
 
-    The production version computes :math:`1 - \sigma(x)` as :math:`\sigma(-x)`
-    from ``exp(-|x|)``, so it neither overflows nor loses the tiny gradient of a
-    confident logit to cancellation.
+    The production :func:`xent_ref.binary_cross_entropy_with_logits_grad` computes
+    :math:`1 - \sigma(x)` as :math:`\sigma(-x)` from ``exp(-|x|)``, so it neither
+    overflows nor loses the tiny gradient of a confident logit to cancellation.
     """
     w = 1.0 if weight is None else np.asarray(weight)
     r = 1.0 if pos_weight is None else np.asarray(pos_weight)

@@ -33,13 +33,6 @@ from xent_ref import textbook
 
 np.set_printoptions(precision=7, suppress=True)
 
-LANG = "en"  # [en]
-LANG = "zh"  # [zh]
-
-
-def _(english, chinese):
-    """The text in this notebook's language (the numbers are shared)."""
-    return chinese if LANG == "zh" else english
 
 # %% [markdown]
 # <!-- en -->
@@ -75,9 +68,9 @@ def naive_softmax(z):
 
 
 row = np.array([0.9, 0.1])
-print(_("naive   :", "朴素公式："), naive_softmax(row))
-print(_("textbook:", "textbook："), textbook.softmax(row))
-print(_("library :", "库函数  ："), xr.softmax(row))
+print(_("nb.01.naive"), naive_softmax(row))
+print(_("nb.01.textbook"), textbook.softmax(row))
+print(_("nb.01.library"), xr.softmax(row))
 assert np.allclose(naive_softmax(row), xr.softmax(row), rtol=1e-15)
 assert np.array_equal(textbook.softmax(row), naive_softmax(row))
 assert abs(xr.softmax(row).sum() - 1) < 1e-15
@@ -100,9 +93,9 @@ assert abs(xr.softmax(row).sum() - 1) < 1e-15
 # %%
 big = np.array([1000.0, 999.0, 998.0])
 with np.errstate(over="ignore", invalid="ignore"):  # the overflow is the point here
-    print(_("naive   :", "朴素公式："), naive_softmax(big))
-    print(_("textbook:", "textbook："), textbook.softmax(big))
-print(_("library :", "库函数  ："), xr.softmax(big))
+    print(_("nb.01.naive"), naive_softmax(big))
+    print(_("nb.01.textbook"), textbook.softmax(big))
+print(_("nb.01.library"), xr.softmax(big))
 with np.errstate(over="ignore", invalid="ignore"):
     assert np.isnan(naive_softmax(big)).all() and np.isnan(textbook.softmax(big)).all()
 assert np.allclose(xr.softmax(big), xr.softmax(big - 1000.0), rtol=1e-15)
@@ -198,8 +191,7 @@ ax.set_ylabel("log p of the second class")
 ax.legend()
 ax.set_title("Underflow: log of softmax versus log-softmax")
 plt.show()
-print(_(f"log(softmax) first gives -inf at d = {first_inf:g}",
-        f"log(softmax) 从 d = {first_inf:g} 起变成 -inf"))
+print(_("nb.01.log_softmax_first_gives_inf"))
 assert 740 < first_inf < 750 and np.isfinite(stable_log).all()
 
 # %% [markdown]
@@ -263,8 +255,8 @@ logits = np.array([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3]])
 labels = np.array([0, 1, 0])
 picked = -xr.log_softmax(logits, axis=1)[np.arange(3), labels]
 per_sample = xr.cross_entropy(logits, labels, reduction="none")
-print(_("-log_softmax picked:", "取出的 -log_softmax："), picked)
-print(_("cross_entropy none :", "cross_entropy none："), per_sample)
-print(_("mean", "平均") + f" = {per_sample.mean():.7f}")
+print(_("nb.01.log_softmax_picked"), picked)
+print(_("nb.01.cross_entropy_none"), per_sample)
+print(_("nb.01.mean") + f" = {per_sample.mean():.7f}")
 assert np.allclose(picked, per_sample, rtol=1e-15)
 assert round(float(xr.cross_entropy(logits, labels)), 7) == 0.6405346

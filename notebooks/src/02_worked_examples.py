@@ -31,13 +31,7 @@ import xent_ref as xr
 from xent_ref import textbook
 from xent_ref import explain
 
-LANG = "en"  # [en]
-LANG = "zh"  # [zh]
-
-
-def _(english, chinese):
-    """The text in this notebook's language (the numbers are shared)."""
-    return chinese if LANG == "zh" else english
+LANG = _("nb.lang")
 
 
 np.set_printoptions(precision=7, suppress=True)
@@ -61,9 +55,9 @@ labels = np.array([0, 1, 0])
 # %%
 probs = xr.softmax(logits, axis=1)
 p_true = probs[np.arange(len(labels)), labels]
-print(_("softmax table:", "softmax 表：") + "\n", probs)
-print(_("p(true class):", "真实类别的概率："), p_true)
-print(_("rounded to 4 places, as the document writes them:", "文档中保留 4 位小数的写法："),
+print(_("nb.02.softmax_table") + "\n", probs)
+print(_("nb.02.p_true_class"), p_true)
+print(_("nb.02.rounded_to_4_places_as"),
       p_true.round(4))
 
 # %% [markdown]
@@ -88,9 +82,9 @@ def hand(p_rounded, weights):
 
 by_hand = hand(p_true.round(4), np.ones(3))
 exact = float(xr.cross_entropy(logits, labels))
-print(_("document (by hand)      :", "文档（手算）        ："), "0.6406")
-print(_("hand method, replayed   :", "按文档方法重算      ："), f"{by_hand:.7f}")
-print(_("exact                   :", "精确值              ："), f"{exact:.7f}")
+print(_("nb.02.document_by_hand"), "0.6406")
+print(_("nb.02.hand_method_replayed"), f"{by_hand:.7f}")
+print(_("nb.02.exact"), f"{exact:.7f}")
 assert round(by_hand, 4) == 0.6406 and round(exact, 7) == 0.6405346
 
 # %% [markdown]
@@ -133,10 +127,9 @@ explain(xr.cross_entropy, logits, labels)
 ex = explain("cross_entropy", logits, labels, ignore_index=1)
 print(ex.to_text(lang=LANG))
 replayed = hand(p_true[[0, 2]].round(4), np.ones(2))
-print(_("\ndocument: PyTorch 0.4421, hand '(-ln0.69-ln0.5987)/2 = 0.4421'",
-        "\n文档：PyTorch 0.4421，手算 '(-ln0.69-ln0.5987)/2 = 0.4421'"))
-print(_("hand method, replayed:", "按文档方法重算："), f"{replayed:.7f}  ",
-      _("exact:", "精确值："), f"{ex.value:.7f}")
+print(_("nb.02.document_pytorch_0_4421_hand"))
+print(_("nb.02.hand_method_replayed_2"), f"{replayed:.7f}  ",
+      _("nb.02.exact_2"), f"{ex.value:.7f}")
 assert ex.denominator == 2 and round(ex.value, 7) == 0.4420580
 assert round(replayed, 4) == 0.4420  # the hand line really gives 0.4420
 
@@ -172,9 +165,9 @@ ex = explain("cross_entropy", logits, labels, weight=w)
 print(ex.to_text(lang=LANG))
 doc_terms = np.array([0.3711, 2.0741, 0.5130])  # the document's three terms
 our_terms = (w[labels] * -np.log(p_true.round(4))).round(4)
-print(_("\ndocument's terms   :", "\n文档的三项      ："), doc_terms, f"-> {doc_terms.sum() / 4:.6f}")
-print(_("same terms, redone :", "同样三项重算    ："), our_terms, f"-> {our_terms.sum() / 4:.6f}")
-print(_("exact              :", "精确值          ："), f"{ex.value:.7f}")
+print(_("nb.02.document_s_terms"), doc_terms, f"-> {doc_terms.sum() / 4:.6f}")
+print(_("nb.02.same_terms_redone"), our_terms, f"-> {our_terms.sum() / 4:.6f}")
+print(_("nb.02.exact_3"), f"{ex.value:.7f}")
 assert round(ex.value, 7) == 0.7397730 and ex.denominator == 4
 assert abs(doc_terms.sum() / 4 - 0.73955) < 1e-12  # which the document rounds up to 0.7396
 assert round(our_terms.sum() / 4, 4) == 0.7398
@@ -199,7 +192,7 @@ assert round(our_terms.sum() / 4, 4) == 0.7398
 # %%
 losses = {
     "weight=[2, 1]": float(xr.cross_entropy(logits, labels, weight=[2.0, 1.0])),
-    _("no weight", "不加权"): float(xr.cross_entropy(logits, labels)),
+    _("nb.02.no_weight"): float(xr.cross_entropy(logits, labels)),
     "weight=[1, 2]": float(xr.cross_entropy(logits, labels, weight=[1.0, 2.0])),
 }
 for name, value in losses.items():
@@ -231,12 +224,11 @@ kept = labels4 != 2
 p4 = xr.softmax(logits4, axis=1)[np.arange(4), labels4]
 w4 = np.array([2.0, 1.0, 2.0])[labels4]
 replayed = hand(p4[kept].round(4), w4[kept])
-print(_("document's rounded p :", "文档取整后的概率  ："), p4[kept].round(4))
-print(_("document (by hand)   :", "文档（手算）      ："), "1.0400175")
-print(_("hand method, replayed:", "按文档方法重算    ："), f"{replayed:.7f}")
-print(_("exact                :", "精确值            ："), f"{ex.value:.7f} ",
-      _(f"(numerator {ex.numerator:.7f} / denominator {ex.denominator:g})",
-        f"（分子 {ex.numerator:.7f} / 分母 {ex.denominator:g}）"))
+print(_("nb.02.document_s_rounded_p"), p4[kept].round(4))
+print(_("nb.02.document_by_hand_2"), "1.0400175")
+print(_("nb.02.hand_method_replayed_3"), f"{replayed:.7f}")
+print(_("nb.02.exact_4"), f"{ex.value:.7f} ",
+      _("nb.02.numerator_denominator"))
 assert round(ex.value, 7) == 1.0400556 and ex.denominator == 4
 assert abs(replayed - 1.0400175) < 1e-6
 assert [row.kept for row in ex.rows] == [False, True, True, True]
@@ -294,5 +286,5 @@ by_formula = [
 for (shown, value), plain in zip(table.items(), by_formula):
     assert round(float(value), 7) == shown == round(float(plain), 7), (shown, value, plain)
 gap = max(abs(float(v) - float(t)) for v, t in zip(table.values(), by_formula))
-print(_("all five exact figures confirmed", "五个精确值全部核对无误"), f"({len(table)})")
-print(_("largest |library - textbook| =", "库函数与教科书版本的最大差值 ="), f"{gap:.1e}")
+print(_("nb.02.all_five_exact_figures_confirmed"), f"({len(table)})")
+print(_("nb.02.largest_library_textbook"), f"{gap:.1e}")

@@ -30,13 +30,7 @@ from xent_ref import explain
 
 np.set_printoptions(precision=7, suppress=True)
 
-LANG = "en"  # [en]
-LANG = "zh"  # [zh]
-
-
-def _(english, chinese):
-    """The text in this notebook's language (the numbers are shared)."""
-    return chinese if LANG == "zh" else english
+LANG = _("nb.lang")
 
 
 logits = np.array([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3]])
@@ -67,8 +61,8 @@ labels = np.array([0, 1, 0])
 one_hot = np.eye(2)[labels]  # floating point: read as probabilities
 by_index = xr.cross_entropy(logits, labels)
 by_probs = xr.cross_entropy(logits, one_hot)
-print(_("index targets      : ", "下标目标          ：") + f"{float(by_index):.7f}")
-print(_("one-hot as probs   : ", "one-hot 当作概率  ：") + f"{float(by_probs):.7f}")
+print(_("nb.03.index_targets") + f"{float(by_index):.7f}")
+print(_("nb.03.one_hot_as_probs") + f"{float(by_probs):.7f}")
 assert np.isclose(by_index, by_probs, rtol=1e-15)
 
 # %% [markdown]
@@ -107,8 +101,8 @@ else:
 w = [1.0, 2.0]
 ex_index = explain("cross_entropy", logits, labels, weight=w)
 ex_probs = explain("cross_entropy", logits, one_hot, weight=w)
-for name, ex in ((_("index targets", "下标目标"), ex_index),
-                 (_("one-hot probabilities", "one-hot 概率"), ex_probs)):
+for name, ex in ((_("nb.03.index_targets_2"), ex_index),
+                 (_("nb.03.one_hot_probabilities"), ex_probs)):
     print(f"{name:22} {ex.numerator:.7f} / {ex.denominator:g} = {ex.value:.7f}")
 assert np.isclose(ex_index.numerator, ex_probs.numerator, rtol=1e-15)
 assert (ex_index.denominator, ex_probs.denominator) == (4.0, 3.0)
@@ -154,10 +148,10 @@ log_probs = xr.log_softmax(logits10, axis=1)
 document_003 = (-smoothed * log_probs).mean(0).sum()
 library = xr.cross_entropy(logits10, targets, label_smoothing=eps)
 as_probs = xr.cross_entropy(logits10, smoothed)
-print(_("document 003's formula          : ", "文档 003 的公式                 ：")
+print(_("nb.03.document_003_s_formula")
       + f"{document_003:.10f}")
 print(f"cross_entropy(label_smoothing)  : {float(library):.10f}")
-print(_("cross_entropy(smoothed as probs): ", "cross_entropy(平滑后当作概率)   ：")
+print(_("nb.03.cross_entropy_smoothed_as_probs")
       + f"{float(as_probs):.10f}")
 assert np.isclose(document_003, library, rtol=1e-14, atol=0)
 assert np.isclose(as_probs, library, rtol=1e-14, atol=0)
@@ -215,8 +209,7 @@ ax.legend()
 ax.set_title("Softmax before CrossEntropyLoss: the loss cannot go below a floor")
 plt.show()
 
-print(_(f"margin 12: right {right[-1]:.7f}, softmax twice {twice[-1]:.7f}, floor {floor:.7f}",
-        f"间隔 12：正确做法 {right[-1]:.7f}，两次 softmax {twice[-1]:.7f}，下限 {floor:.7f}"))
+print(_("nb.03.margin_12_right_softmax_twice"))
 assert right[-1] < 1e-5 and twice.min() > floor - 1e-12
 
 # %% [markdown]
@@ -241,7 +234,7 @@ assert right[-1] < 1e-5 and twice.min() > floor - 1e-12
 
 # %%
 per_sample = xr.cross_entropy(logits, labels, reduction="none")
-print(_("input", "输入"), logits.shape, _("-> reduction='none' gives", "-> reduction='none' 得到"),
+print(_("nb.03.input"), logits.shape, _("nb.03.reduction_none_gives"),
       per_sample.shape)
 assert per_sample.shape == (3,)
 
@@ -264,10 +257,9 @@ seg_logits = rng.normal(size=(2, 3, 4, 4)).round(2)
 seg_labels = rng.integers(0, 3, size=(2, 4, 4))
 seg_labels[:, 0, :] = 255  # the top row of each image is unlabeled
 seg = explain("cross_entropy", seg_logits, seg_labels, ignore_index=255)
-print(_("per-pixel losses:", "逐像素损失："), xr.cross_entropy(seg_logits, seg_labels,
+print(_("nb.03.per_pixel_losses"), xr.cross_entropy(seg_logits, seg_labels,
                                                           ignore_index=255, reduction="none").shape)
-print(_(f"kept pixels: {seg.kept.sum()} of {seg.kept.size}, loss {seg.value:.7f}",
-        f"保留的像素：{seg.kept.sum()} / {seg.kept.size}，损失 {seg.value:.7f}"))
+print(_("nb.03.kept_pixels_of_loss"))
 assert seg.kept.sum() == 24 and seg.denominator == 24
 
 # %% [markdown]
@@ -283,6 +275,6 @@ rows = np.moveaxis(seg_logits, 1, -1).reshape(-1, 3)
 flat = seg_labels.reshape(-1)
 kept = flat != 255
 flattened = xr.cross_entropy(rows[kept], flat[kept])
-print(_("(N, C, H, W) call: ", "(N, C, H, W) 调用：") + f"{seg.value:.10f}\n"
-      + _("flattened rows   : ", "展平后的各行     ：") + f"{float(flattened):.10f}")
+print(_("nb.03.n_c_h_w_call") + f"{seg.value:.10f}\n"
+      + _("nb.03.flattened_rows") + f"{float(flattened):.10f}")
 assert np.isclose(flattened, seg.result, rtol=1e-14)

@@ -35,13 +35,8 @@ from xent_ref import explain
 
 np.set_printoptions(precision=8, suppress=True)
 
-LANG = "en"  # [en]
-LANG = "zh"  # [zh]
+LANG = _("nb.lang")
 
-
-def _(english, chinese):
-    """The text in this notebook's language (the numbers are shared)."""
-    return chinese if LANG == "zh" else english
 
 # %% [markdown]
 # <!-- en -->
@@ -61,8 +56,8 @@ def _(english, chinese):
 logits = np.array([2.0, -1.0, 0.5])
 labels = np.array([1.0, 0.0, 1.0])
 probs = xr.softmax(np.stack([np.zeros_like(logits), logits], axis=-1), axis=-1)[:, 1]
-print(_("document 004:", "文档 004："), [0.8808, 0.2689, 0.6225])
-print(_("exact       :", "精确值  ："), probs)
+print(_("nb.04.document_004"), [0.8808, 0.2689, 0.6225])
+print(_("nb.04.exact"), probs)
 assert np.allclose(probs.round(4), [0.8808, 0.2689, 0.6225], rtol=0, atol=1e-12)
 assert np.allclose(probs, 1 / (1 + np.exp(-logits)), rtol=1e-15)
 
@@ -74,7 +69,7 @@ print(f"BCEWithLogitsLoss(x) : {float(bce_logits):.10f}")
 assert np.isclose(bce, bce_logits, rtol=1e-15)
 assert round(float(bce), 7) == 0.3047556
 # the same two losses as their formulas read (xent_ref.textbook)
-print(_("textbook, both forms : ", "textbook，两种形式  ：")
+print(_("nb.04.textbook_both_forms")
       + f"{float(textbook.binary_cross_entropy(probs, labels)):.10f}, "
       f"{float(textbook.binary_cross_entropy_with_logits(logits, labels)):.10f}")
 assert np.isclose(textbook.binary_cross_entropy(probs, labels), bce, rtol=1e-15)
@@ -133,7 +128,7 @@ assert round(ex.value, 7) == 0.7054256
 tiny = np.array([0.0, 1e-50, 1e-44, 1e-43, 1e-10])
 clamped = xr.binary_cross_entropy(tiny, np.ones_like(tiny), reduction="none")
 for p, loss in zip(tiny, clamped):
-    print(f"p = {p:7.0e}  ->  " + _("loss", "损失") + f" {loss:.6f}")
+    print(f"p = {p:7.0e}  ->  " + _("nb.04.loss") + f" {loss:.6f}")
 assert list(clamped[:3]) == [100.0, 100.0, 100.0] and clamped[3] < 100
 
 # %% [markdown]
@@ -184,10 +179,8 @@ plt.show()
 
 break64 = x[np.argmax(sigmoid == 1.0)]
 break32 = x[np.argmax(sigmoid.astype(np.float32) == 1.0)]
-print(_(f"sigmoid(x) rounds to 1 from x = {break64:g} (float64), {break32:g} (float32)",
-        f"sigmoid(x) 舍入为 1：从 x = {break64:g} 起（float64），{break32:g} 起（float32）"))
-print(_(f"at x = 60: logits form {with_logits[300]:.6f}, probability form {on_probs64[300]:.6f}",
-        f"x = 60 处：logits 形式 {with_logits[300]:.6f}，概率形式 {on_probs64[300]:.6f}"))
+print(_("nb.04.sigmoid_x_rounds_to_1"))
+print(_("nb.04.at_x_60_logits_form"))
 assert 36 < break64 < 38 and 16 < break32 < 18
 assert np.allclose(with_logits[x >= 10], x[x >= 10], rtol=1e-5)  # softplus(x) ~ x
 assert on_probs64[300] == 100.0
@@ -226,5 +219,4 @@ plt.show()
 
 assert np.allclose(curves["y = 1"], curves["y = 0"][::-1], rtol=1e-15)
 assert np.allclose(curves["y = 1, pos_weight = 3"], 3 * curves["y = 1"], rtol=1e-15)
-print(_("at x = 0 every unweighted curve is log 2 = ",
-        "x = 0 处每条不加权的曲线都等于 log 2 = ") + f"{curves['y = 1'][120]:.7f}")
+print(_("nb.04.at_x_0_every_unweighted") + f"{curves['y = 1'][120]:.7f}")

@@ -56,21 +56,14 @@ from xent_ref import textbook
 
 np.set_printoptions(precision=6, suppress=True)
 
-LANG = "en"  # [en]
-LANG = "zh"  # [zh]
 DATA = "data/torch_values.json"  # [en]
 DATA = "../data/torch_values.json"  # [zh]
-
-
-def _(english, chinese):
-    """The text in this notebook's language (the numbers are shared)."""
-    return chinese if LANG == "zh" else english
 
 
 with open(DATA, encoding="utf-8") as f:
     stored = json.load(f)
 torch_cases = {case["name"]: case for case in stored["cases"]}
-print("PyTorch", stored["torch_version"], _("values for:", "的参考值："), sorted(torch_cases))
+print("PyTorch", stored["torch_version"], _("nb.05.values_for"), sorted(torch_cases))
 
 
 def array(case, key):
@@ -86,8 +79,7 @@ def compare(name, ours, reference):
     exact = bool(np.array_equal(ours, reference))
     approx = bool(np.allclose(ours, reference))
     maxdiff = float(np.abs(ours - reference).max())
-    print(f"{name:34} | {_('exact', '逐位相等')}: {exact!s:5} | {_('approx', '近似相等')}: "
-          f"{approx!s:5} | {_('max |diff|', '最大误差')} = {maxdiff:.1e}")
+    print(_("nb.05.exact_approx_max_diff"))
     assert approx, name
 
 
@@ -134,9 +126,9 @@ J = np.diag(p) - np.outer(p, p)
 J_numeric = np.stack([central_differences(lambda z: xr.softmax(z)[i], x) for i in range(len(x))])
 print("p =", p)
 print("J =\n", J)
-compare(_("J vs finite differences", "J 对比有限差分"), J, J_numeric)
-print(_("largest |row sum| = ", "行和绝对值的最大值 = ") + f"{np.abs(J.sum(axis=1)).max():.1e}, "
-      + _("largest |J - J^T| = ", "|J - J^T| 的最大值 = ") + f"{np.abs(J - J.T).max():.1e}")
+compare(_("nb.05.j_vs_finite_differences"), J, J_numeric)
+print(_("nb.05.largest_row_sum") + f"{np.abs(J.sum(axis=1)).max():.1e}, "
+      + _("nb.05.largest_j_j_t") + f"{np.abs(J - J.T).max():.1e}")
 assert np.abs(J - J_numeric).max() < 1e-9 and np.abs(J.sum(axis=1)).max() < 1e-16
 
 fig, ax = plt.subplots(figsize=(4.5, 3.8))
@@ -179,9 +171,9 @@ plt.show()
 # %%
 g = np.array([0.5, -1.0, 2.0, 0.0])
 vjp = p * (g - g @ p)
-compare(_("p * (g - <g, p>) vs g^T J", "p * (g - <g, p>) 对比 g^T J"), vjp, g @ J)
-compare(_("p * (g - <g, p>) vs softmax_grad", "p * (g - <g, p>) 对比 softmax_grad"), vjp, xr.softmax_grad(x, g))
-compare(_("p * (g - <g, p>) vs finite diff.", "p * (g - <g, p>) 对比有限差分"), vjp, central_differences(lambda z: g @ xr.softmax(z), x))
+compare(_("nb.05.p_g_g_p_vs"), vjp, g @ J)
+compare(_("nb.05.p_g_g_p_vs_2"), vjp, xr.softmax_grad(x, g))
+compare(_("nb.05.p_g_g_p_vs_3"), vjp, central_differences(lambda z: g @ xr.softmax(z), x))
 assert np.abs(vjp - xr.softmax_grad(x, g)).max() < 1e-15
 
 # %% [markdown]
@@ -198,8 +190,8 @@ assert np.abs(vjp - xr.softmax_grad(x, g)).max() < 1e-15
 # %%
 t = 0
 g_loss = -np.eye(4)[t] / p[t]
-compare(_("VJP of -log p_t vs p - onehot", "-log p_t 的 VJP 对比 p - onehot"), p * (g_loss - g_loss @ p), p - np.eye(4)[t])
-compare(_("p - onehot vs cross_entropy_grad", "p - onehot 对比 cross_entropy_grad"), p - np.eye(4)[t],
+compare(_("nb.05.vjp_of_log_p_t"), p * (g_loss - g_loss @ p), p - np.eye(4)[t])
+compare(_("nb.05.p_onehot_vs_cross_entropy"), p - np.eye(4)[t],
         xr.cross_entropy_grad(x, np.array(t)))
 
 # %% [markdown]
@@ -274,11 +266,11 @@ by_hand = hand_grad(logits, labels, **options)
 library = xr.cross_entropy_grad(logits, labels, **options)
 numeric = central_differences(lambda z: float(xr.cross_entropy(z, labels, **options)), logits)
 torch_grad = array(torch_cases["4x3 weight ignore_index"], "grad")
-print(_("by hand:", "手推：") + "\n", by_hand)
-compare(_("by hand vs library", "手推对比库函数"), by_hand, library)
-compare(_("by hand vs textbook", "手推对比 textbook"), by_hand, textbook.cross_entropy_grad(logits, labels, **options))
-compare(_("by hand vs finite differences", "手推对比有限差分"), by_hand, numeric)
-compare(_("by hand vs PyTorch", "手推对比 PyTorch"), by_hand, torch_grad)
+print(_("nb.05.by_hand") + "\n", by_hand)
+compare(_("nb.05.by_hand_vs_library"), by_hand, library)
+compare(_("nb.05.by_hand_vs_textbook"), by_hand, textbook.cross_entropy_grad(logits, labels, **options))
+compare(_("nb.05.by_hand_vs_finite_differences"), by_hand, numeric)
+compare(_("nb.05.by_hand_vs_pytorch"), by_hand, torch_grad)
 assert np.allclose(by_hand, library, rtol=0, atol=1e-15)
 assert np.allclose(by_hand, torch_grad, rtol=0, atol=1e-15)
 assert np.allclose(by_hand, numeric, rtol=0, atol=1e-9)
@@ -322,15 +314,15 @@ D = weight[labels[kept]].sum()
 nll_hand = np.zeros_like(log_probs)
 nll_hand[np.flatnonzero(kept), labels[kept]] = -weight[labels[kept]] / D
 nll_case = torch_cases["nll_loss 4x3 weight ignore_index"]
-print(_("d nll / d log_probs:", "d nll / d log_probs（手推）：") + "\n", nll_hand)
-compare(_("by hand vs library", "手推对比库函数"), nll_hand, xr.nll_loss_grad(log_probs, labels, **options))
-compare(_("by hand vs textbook", "手推对比 textbook"), nll_hand, textbook.nll_loss_grad(log_probs, labels, **options))
-compare(_("by hand vs finite differences", "手推对比有限差分"), nll_hand, central_differences(
+print(_("nb.05.d_nll_d_log_probs") + "\n", nll_hand)
+compare(_("nb.05.by_hand_vs_library"), nll_hand, xr.nll_loss_grad(log_probs, labels, **options))
+compare(_("nb.05.by_hand_vs_textbook"), nll_hand, textbook.nll_loss_grad(log_probs, labels, **options))
+compare(_("nb.05.by_hand_vs_finite_differences"), nll_hand, central_differences(
     lambda a: float(xr.nll_loss(a, labels, **options)), log_probs))
-compare(_("by hand vs PyTorch", "手推对比 PyTorch"), nll_hand, array(nll_case, "grad"))
+compare(_("nb.05.by_hand_vs_pytorch"), nll_hand, array(nll_case, "grad"))
 chained = nll_hand - xr.softmax(logits, axis=1) * nll_hand.sum(axis=1, keepdims=True)
-compare(_("chained through log_softmax vs CE", "经 log_softmax 反传对比 CE"), chained, by_hand)
-compare(_("... vs log_softmax_grad", "……对比 log_softmax_grad"), chained, xr.log_softmax_grad(logits, nll_hand, axis=1))
+compare(_("nb.05.chained_through_log_softmax_vs"), chained, by_hand)
+compare(_("nb.05.vs_log_softmax_grad"), chained, xr.log_softmax_grad(logits, nll_hand, axis=1))
 assert np.array_equal(nll_hand, xr.nll_loss_grad(log_probs, labels, **options))
 assert np.allclose(chained, by_hand, rtol=0, atol=1e-15)
 
@@ -365,7 +357,7 @@ ax.legend(fontsize=8)
 ax.set_title("Gradient rows of the 4x3 example: each sums to zero")
 plt.show()
 
-print(_("largest |row sum| = ", "行和绝对值的最大值 = ") + f"{np.abs(by_hand.sum(axis=1)).max():.1e}")
+print(_("nb.05.largest_row_sum") + f"{np.abs(by_hand.sum(axis=1)).max():.1e}")
 assert np.abs(by_hand.sum(axis=1)).max() < 1e-16
 
 # %% [markdown]
@@ -390,11 +382,11 @@ smooth_torch = array(torch_cases["3x2 weight label_smoothing"], "grad")
 smooth_numeric = central_differences(
     lambda z: float(xr.cross_entropy(z, labels3, **options3)), logits3)
 print(smooth_hand)
-compare(_("by hand vs library", "手推对比库函数"), smooth_hand, xr.cross_entropy_grad(logits3, labels3, **options3))
-compare(_("by hand vs textbook", "手推对比 textbook"), smooth_hand,
+compare(_("nb.05.by_hand_vs_library"), smooth_hand, xr.cross_entropy_grad(logits3, labels3, **options3))
+compare(_("nb.05.by_hand_vs_textbook"), smooth_hand,
         textbook.cross_entropy_grad(logits3, labels3, **options3))
-compare(_("by hand vs finite differences", "手推对比有限差分"), smooth_hand, smooth_numeric)
-compare(_("by hand vs PyTorch", "手推对比 PyTorch"), smooth_hand, smooth_torch)
+compare(_("nb.05.by_hand_vs_finite_differences"), smooth_hand, smooth_numeric)
+compare(_("nb.05.by_hand_vs_pytorch"), smooth_hand, smooth_torch)
 assert np.allclose(smooth_hand, xr.cross_entropy_grad(logits3, labels3, **options3), atol=1e-15)
 assert np.allclose(smooth_hand, smooth_torch, rtol=0, atol=1e-15)
 assert np.allclose(smooth_hand, smooth_numeric, rtol=0, atol=1e-9)
@@ -420,10 +412,9 @@ seg_library = xr.cross_entropy_grad(seg_logits, seg_labels, ignore_index=255)
 seg_torch = array(seg, "grad")
 ignored = seg_labels == 255
 seg_loss = float(xr.cross_entropy(seg_logits, seg_labels, ignore_index=255))
-print(_(f"loss: library {seg_loss:.10f}, PyTorch {seg['loss']:.10f}",
-        f"损失：库 {seg_loss:.10f}，PyTorch {seg['loss']:.10f}"))
-print(_(f"{ignored.sum()} ignored pixels", f"被忽略的像素：{ignored.sum()} 个"))
-compare(_("library vs PyTorch", "库函数对比 PyTorch"), seg_library, seg_torch)
+print(_("nb.05.loss_library_pytorch"))
+print(_("nb.05.ignored_pixels"))
+compare(_("nb.05.library_vs_pytorch"), seg_library, seg_torch)
 assert np.allclose(seg_library, seg_torch, rtol=0, atol=1e-15)
 assert not np.moveaxis(seg_library, 1, -1)[ignored].any()
 assert np.abs(seg_library.sum(axis=1)).max() < 1e-16
@@ -458,12 +449,12 @@ bin_library = xr.binary_cross_entropy_with_logits_grad(x, y, pos_weight=[pos_wei
 bin_numeric = central_differences(
     lambda z: float(xr.binary_cross_entropy_with_logits(z, y, pos_weight=[pos_weight])), x)
 bin_torch = array(torch_cases["binary with logits pos_weight"], "grad")
-print(_("by hand:", "手推："), bin_hand)
-compare(_("by hand vs library", "手推对比库函数"), bin_hand, bin_library)
-compare(_("by hand vs textbook", "手推对比 textbook"), bin_hand,
+print(_("nb.05.by_hand"), bin_hand)
+compare(_("nb.05.by_hand_vs_library"), bin_hand, bin_library)
+compare(_("nb.05.by_hand_vs_textbook"), bin_hand,
         textbook.binary_cross_entropy_with_logits_grad(x, y, pos_weight=np.array([pos_weight])))
-compare(_("by hand vs finite differences", "手推对比有限差分"), bin_hand, bin_numeric)
-compare(_("by hand vs PyTorch", "手推对比 PyTorch"), bin_hand, bin_torch)
+compare(_("nb.05.by_hand_vs_finite_differences"), bin_hand, bin_numeric)
+compare(_("nb.05.by_hand_vs_pytorch"), bin_hand, bin_torch)
 assert np.allclose(bin_hand, bin_library, rtol=1e-14, atol=0)
 assert np.allclose(bin_hand, bin_torch, rtol=1e-14, atol=0)
 assert np.allclose(bin_hand, bin_numeric, rtol=0, atol=1e-9)
@@ -489,10 +480,10 @@ bce_case = torch_cases["binary on probabilities"]
 probs = array(bce_case, "input")
 prob_hand = (probs - y) / (probs * (1 - probs)) / len(y)
 prob_library = xr.binary_cross_entropy_grad(probs, y)
-print(_("by hand:", "手推："), prob_hand)
-compare(_("by hand vs library", "手推对比库函数"), prob_hand, prob_library)
-compare(_("by hand vs textbook", "手推对比 textbook"), prob_hand, textbook.binary_cross_entropy_grad(probs, y))
-compare(_("by hand vs PyTorch", "手推对比 PyTorch"), prob_hand, array(bce_case, "grad"))
+print(_("nb.05.by_hand"), prob_hand)
+compare(_("nb.05.by_hand_vs_library"), prob_hand, prob_library)
+compare(_("nb.05.by_hand_vs_textbook"), prob_hand, textbook.binary_cross_entropy_grad(probs, y))
+compare(_("nb.05.by_hand_vs_pytorch"), prob_hand, array(bce_case, "grad"))
 assert np.allclose(prob_hand, prob_library, rtol=1e-14, atol=0)
 assert np.allclose(prob_hand, array(bce_case, "grad"), rtol=1e-14, atol=0)
 # chain rule: d/dx = d/dp * p(1-p) is the "sigmoid minus target" above
@@ -532,7 +523,7 @@ right.set_title("w.r.t. the probability: (p - y) / (p (1 - p))")
 plt.show()
 
 logit_grads = n * xr.binary_cross_entropy_with_logits_grad(xs, ones, pos_weight=[3.0])
-print(_("largest |d/dx| with pos_weight 3: ", "pos_weight 为 3 时 |d/dx| 的最大值：")
+print(_("nb.05.largest_d_dx_with_pos")
       + f"{np.abs(logit_grads).max():.6f}")
 assert np.abs(logit_grads).max() <= 3.0
 
@@ -581,13 +572,11 @@ W0 = np.zeros((3, 3))
 dW = grad_of(W0)
 W1 = W0 - lr * dW
 print("dL/dW =\n", dW)
-compare(_("dL/dW vs finite differences", "dL/dW 对比有限差分"), dW, central_differences(loss_of, W0))
-print(_(f"loss before the step : {loss_of(W0):.6f}   (log 3 = {np.log(3):.6f})",
-        f"走这一步之前的损失：{loss_of(W0):.6f}   （log 3 = {np.log(3):.6f}）"))
-print(_(f"loss after the step  : {loss_of(W1):.6f}", f"走这一步之后的损失：{loss_of(W1):.6f}"))
+compare(_("nb.05.dl_dw_vs_finite_differences"), dW, central_differences(loss_of, W0))
+print(_("nb.05.loss_before_the_step_log"))
+print(_("nb.05.loss_after_the_step"))
 forecast = loss_of(W0) - lr * (dW ** 2).sum()
-print(_(f"first-order forecast : {forecast:.6f}   (loss - lr * |dW|^2: the tangent line)",
-        f"一阶预测：{forecast:.6f}   （loss - lr * |dW|^2，即切线）"))
+print(_("nb.05.first_order_forecast_loss_lr"))
 assert forecast < loss_of(W1) < 0.6 * loss_of(W0)
 assert np.abs(dW - central_differences(loss_of, W0)).max() < 1e-9
 
@@ -639,32 +628,25 @@ def train(double_softmax, steps=300):
 
 runs = {"cross_entropy(logits)": train(False), "cross_entropy(softmax(logits))": train(True)}
 thresholds = [0.5, 0.2, 0.1, 0.05, 0.02]
-print(_("steps until the cross-entropy of the logits falls below",
-        "logits 的交叉熵降到以下各值所需的步数："), thresholds)
+print(_("nb.05.steps_until_the_cross_entropy"), thresholds)
 steps = {}
 for name, (losses, grad_norms, W) in runs.items():
     steps[name] = np.array([int(np.argmax(losses < t)) for t in thresholds])
     print(f"  {name:31} {str(steps[name].tolist()):20} "
-          + _(f"loss after {len(losses)} steps: {losses[-1]:.5f}",
-              f"{len(losses)} 步后的损失：{losses[-1]:.5f}"))
+          + _("nb.05.loss_after_steps"))
 slowdown = steps["cross_entropy(softmax(logits))"] / steps["cross_entropy(logits)"]
-print(_("slowdown:", "变慢倍数："), slowdown.round(2))
+print(_("nb.05.slowdown"), slowdown.round(2))
 (right_losses, right_norms, W_right), (twice_losses, twice_norms, W_twice) = runs.values()
 first = (right_norms[0], twice_norms[0], twice_norms[0] / right_norms[0])
-print(_("first gradient norm: {:.6f} vs {:.6f} (ratio {:.6f})",
-        "第一个梯度的范数：{:.6f} 对 {:.6f}（比值 {:.6f}）").format(*first))
+print(_("nb.05.first_gradient_norm_vs_ratio"))
 # the losses fall monotonically, so the gradient norm at a given loss level interpolates
 at_level = {name: np.interp(thresholds, losses[::-1], norms[::-1])
             for name, (losses, norms, W_final) in runs.items()}
 norm_ratio = at_level["cross_entropy(softmax(logits))"] / at_level["cross_entropy(logits)"]
-print(_("gradient norm at those loss levels, double softmax / right:",
-        "在这些损失水平上的梯度范数之比（两次 softmax / 正确做法）："), norm_ratio.round(2))
+print(_("nb.05.gradient_norm_at_those_loss"), norm_ratio.round(2))
 floor3 = np.log1p(2 / np.e)
 own = float(xr.cross_entropy(xr.softmax(X @ W_twice.T, axis=1), classes))
-print(_(f"the double-softmax run's own loss after 300 steps: {own:.5f} "
-        f"(its floor log(1 + 2/e) = {floor3:.5f})",
-        f"两次 softmax 那一遍训练 300 步后自身的损失：{own:.5f}"
-        f"（它的下限 log(1 + 2/e) = {floor3:.5f}）"))
+print(_("nb.05.the_double_softmax_run_s"))
 assert all(np.diff(right_losses) < 0) and all(np.diff(twice_losses) < 0)
 assert all((twice_losses >= right_losses)[1:]) and all((1.5 < slowdown) & (slowdown < 2.5))
 assert np.isclose(twice_norms[0] / right_norms[0], 1 / 3, rtol=1e-12)

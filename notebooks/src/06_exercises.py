@@ -70,14 +70,6 @@ import numpy as np
 
 from xent_ref import testing
 
-LANG = "en"  # [en solutions]
-LANG = "zh"  # [zh]
-
-
-def _(english, chinese):
-    """The text in this notebook's language (the reports themselves are in English)."""
-    return chinese if LANG == "zh" else english
-
 
 # Small inputs on which each answer is tried once, to see whether it was attempted.
 _PROBES = {
@@ -105,9 +97,7 @@ def check_answer(name, fn=None, *, grad=None, **select):
     see ``testing.cases``) on your function and print the report."""
     answer, probe = (fn, name) if fn is not None else (grad, name + "_grad")
     if not _attempted(answer, probe):
-        print(_(f"{probe}: not attempted yet. Write the function in the cell above, run it, "
-                "then run this cell again.",
-                f"{probe}：尚未作答。在上面的单元格里写好函数并运行，然后再运行本单元格。"))
+        print(_("nb.06.not_attempted_yet_write_the"))
         return None
     cases = testing.cases(name, **select) if select else None
     report = testing.check(fn, name, grad=grad, cases=cases, dtypes=("float32", "float64"))

@@ -55,6 +55,8 @@ def round_once(values, dtype: np.dtype):
     Overflow gives +-inf, silently (the value is out of the dtype's range).
     """
     values = np.asarray(values, dtype=np.float64)
+    # (its own error state: the corpus builder and the tests call it outside any
+    # public function, so outside library_errstate)
     with np.errstate(over="ignore"):
         if dtype == np.float16:
             return values.astype(dtype)

@@ -6,6 +6,10 @@ number of samples, or the total weight of the kept targets). The gradient of a
 reduced loss with respect to each per-sample loss is therefore a single scale:
 ``grad_output`` for ``sum``, ``grad_output / denominator`` for ``mean`` -- and
 ``grad_output`` itself, element by element, for ``none``.
+
+Everything here runs inside a public call, under the library's error state
+(:func:`xent_ref._engine.blocks.library_errstate`): a zero denominator or an
+``inf - inf`` gives PyTorch's inf or nan without a NumPy warning.
 """
 
 from __future__ import annotations
@@ -40,8 +44,7 @@ def divided(value, denominator, dtype) -> np.ndarray:
     float32's own division (a quotient rounded to 53 bits, then to 24, is rounded
     correctly), so float32 results do not change where they were right.
     """
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        return np.asarray(np.divide(value, np.float64(denominator)), dtype=dtype)
+    return np.asarray(np.divide(value, np.float64(denominator)), dtype=dtype)
 
 
 def reduce_blocks(block_losses, blocks, reduction: str, denominator, dtype, shape) -> np.ndarray:
@@ -67,9 +70,8 @@ def reduce_blocks(block_losses, blocks, reduction: str, denominator, dtype, shap
 
 def total_of(losses: np.ndarray):
     """``losses.sum()`` in the losses' dtype; +inf and -inf add up to nan (as in
-    PyTorch) without NumPy's warning."""
-    with np.errstate(invalid="ignore"):
-        return losses.sum(dtype=losses.dtype)
+    PyTorch)."""
+    return losses.sum(dtype=losses.dtype)
 
 
 def per_sample_scale(grad_output: np.ndarray, reduction: str, denominator) -> np.ndarray:

@@ -48,6 +48,7 @@ import numpy as np
 from xent_ref import functions as lib
 from xent_ref.version import __version__
 from xent_ref.golden import schema as _schema
+from xent_ref._engine.checks import REDUCTIONS
 from xent_ref._engine.lowprec import finfo, round_once
 from xent_ref.golden.jsonio import (decode_array, dtype_named, encode_array, is_float, npy_bytes, read_npy)
 # FUNCTIONS is re-exported: golden.FUNCTIONS is the corpus's list of functions.
@@ -308,7 +309,6 @@ LOW_PRECISION_DTYPES = ("float16", "bfloat16")
 _SUFFIX = {dtype: suffix for suffix, dtype in DTYPE_SUFFIXES.items()}
 C = 5  # classes; distinct from every other dimension, so a wrong axis shows
 SHAPES = {"C": (C,), "NxC": (3, C), "NxCxd1": (3, C, 4), "NxCxd1xd2": (2, C, 3, 2)}
-REDUCTIONS = ("none", "mean", "sum")
 
 
 def _loss_shape(input_shape: tuple) -> tuple:

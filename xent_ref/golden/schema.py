@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from xent_ref._engine.checks import REDUCTIONS
 from xent_ref.golden.jsonio import DTYPES, FLOAT_DTYPES, dtype_named
 
 
@@ -85,8 +86,6 @@ SIGNATURES: dict[str, Signature] = {
         grads=("input", "linear_weight", "linear_bias")),
 }
 FUNCTIONS = tuple(SIGNATURES)
-REDUCTIONS = ("none", "mean", "sum")
-
 
 
 # ---------------------------------------------------------------------------

@@ -8,8 +8,8 @@ with the reason they differ.
 Run ``xent-ref examples --list`` for the names, ``xent-ref examples NAME`` for one,
 ``--lang zh`` for Chinese. After its loss, each example derives its gradient in
 words and numbers, read from :func:`xent_ref.explain`'s gradient table. Every
-sentence lives in :mod:`xent_ref.teach.i18n`, in both languages, keyed by one id; the
-numbers are formatted here, once, for both.
+sentence lives in the catalogues of :mod:`xent_ref.teach.i18n`, one file per language,
+keyed by one id; the numbers are formatted here, once, for every language.
 """
 
 from __future__ import annotations
@@ -21,23 +21,23 @@ from typing import Callable
 import numpy as np
 
 from xent_ref import functions as lib
-from xent_ref.teach.i18n import LANGS, ljust, message, width, wrap
+from xent_ref.teach.i18n import languages, ljust, message, width, wrap
 from xent_ref.teach.explain import Explanation, explain
 
 __all__ = ["EXAMPLES", "DOCUMENTS", "main", "run"]
 
 WIDTH = 80
 
-DOCUMENTS = {
-    "000": ("pytorch交叉熵损失详细计算步骤", "Detailed steps of the PyTorch cross-entropy loss"),
-    "001": (
-        "关于nn.CrossEntropyLoss交叉熵损失中weight和ignore_index参数",
-        "On the weight and ignore_index parameters of nn.CrossEntropyLoss",
-    ),
-    "002": ("Softmax损失函数计算详解", "The softmax loss, computed in detail"),
-    "003": ("PyTorch实现CrossEntropyLoss示例", "A PyTorch CrossEntropyLoss example"),
-    "004": ("交叉熵损失函数", "The cross-entropy loss function"),
+# The source documents' titles; the catalogues gloss them ("doc.gloss.NNN") in the
+# languages the titles are not written in (an empty gloss: none needed).
+TITLES = {
+    "000": "pytorch交叉熵损失详细计算步骤",
+    "001": "关于nn.CrossEntropyLoss交叉熵损失中weight和ignore_index参数",
+    "002": "Softmax损失函数计算详解",
+    "003": "PyTorch实现CrossEntropyLoss示例",
+    "004": "交叉熵损失函数",
 }
+DOCUMENTS = {doc: (title, message(f"doc.gloss.{doc}")) for doc, title in TITLES.items()}
 
 # The documents' worked inputs.
 LOGITS_3X2 = [[0.9, 0.1], [0.8, 0.2], [0.7, 0.3]]
@@ -113,9 +113,10 @@ def _hand(ex: Explanation, decimals: int) -> float:
 
 
 def _header(example: Example, lang: str) -> list[str]:
-    title, english = DOCUMENTS[example.document]
+    title = TITLES[example.document]
     rule = "=" * WIDTH
-    gloss = [f'  ("{english}")'] if lang == "en" else []  # the Chinese title needs none
+    gloss = message(f"doc.gloss.{example.document}", lang)
+    gloss = [f'  ("{gloss}")'] if gloss else []
     return [
         rule,
         f"{example.name}: {message('title.' + example.name, lang)}",
@@ -336,8 +337,8 @@ def _render(items: list, lang: str) -> list[str]:
 
 def run(name: str, lang: str = "en") -> str:
     """The text of one example (raises KeyError for an unknown name)."""
-    if lang not in LANGS:
-        raise ValueError(f"lang: expected one of {LANGS}, got {lang!r}")
+    if lang not in languages():
+        raise ValueError(f"lang: expected one of {languages()}, got {lang!r}")
     example = EXAMPLES[name]
     return "\n".join(_header(example, lang) + _render(example.replay(lang), lang)) + "\n"
 

@@ -46,7 +46,7 @@ from xent_ref.teach.i18n import ljust, message, width
 from xent_ref.binary import GRAD_EPSILON
 from xent_ref.textbook import target_distribution
 
-__all__ = ["Explanation", "Gradient", "Row", "explain"]
+__all__ = ["Explanation", "Gradient", "Note", "Row", "explain"]
 
 LOSSES = (
     "cross_entropy",
@@ -120,6 +120,17 @@ class Gradient:
 
 
 @dataclass(frozen=True)
+class Note:
+    """A line under the table: a catalogue key and the values it is filled with."""
+
+    key: str
+    values: dict = field(default_factory=dict)
+
+    def text(self, lang: str = "en") -> str:
+        return message(self.key, lang, **self.values)
+
+
+@dataclass(frozen=True)
 class Explanation:
     """The breakdown returned by :func:`explain`.
 
@@ -157,7 +168,7 @@ class Explanation:
     numerator: float | None
     denominator: float | None
     result: Any
-    notes: tuple[str, ...] = field(default=())
+    notes: tuple[Note, ...] = field(default=())
     gradient: Gradient | None = None
 
     @property
@@ -214,7 +225,7 @@ class Explanation:
             parts += [f"<p>{esc(self._probs_title())}</p>", _html_table(*self._probs_columns())]
         parts.append(_html_table(*self._columns()))
         # one <pre> block, so the "=" of the summary lines stay aligned
-        parts.append(f"<pre>{esc(chr(10).join((*self.notes, *self._summary())))}</pre>")
+        parts.append(f"<pre>{esc(chr(10).join((*self._notes_text(), *self._summary())))}</pre>")
         if self.gradient is not None:
             parts.append(f"<pre>{esc(chr(10).join(self._gradient_intro()))}</pre>")
             parts.append(_html_table(*self._gradient_columns()))
@@ -234,10 +245,8 @@ class Explanation:
         source = "softmax(input)" if self.function == "cross_entropy" else "exp(input)"
         return message("probs.title", lang, source=source)
 
-    def _notes_text(self, lang: str) -> list[str]:
-        clamp = message("note.bce_clamp")  # the one note in words; the others are formulas
-        return [message("note.bce_clamp", lang) if note == clamp else note
-                for note in self.notes]
+    def _notes_text(self, lang: str = "en") -> list[str]:
+        return [note.text(lang) for note in self.notes]
 
     def _probs_columns(self) -> tuple[list[str], list[list[str]]]:
         headers = ["i"] + [f"p[{c}]" for c in range(self.probs.shape[1])]
@@ -603,19 +612,17 @@ def _binary_rows(name, input, target, kwargs, losses):
     return rows, None, float(len(rows))
 
 
-def _notes(name: str, kwargs: dict, distribution: bool = False) -> list[str]:
+def _notes(name: str, kwargs: dict, distribution: bool = False) -> list[Note]:
     eps = float(kwargs.get("label_smoothing", 0.0))
     if name == "cross_entropy" and eps > 0:
         # probability targets: the first term is the row's -sum_c w[c] y[c] log p[c]
         first = "(-sum w y log p)" if distribution else "weight * (-log p)"
-        return [
-            f"loss   = (1 - {eps:g}) * {first} + ({eps:g} / C) * smooth",
-            "smooth = -sum_c weight[c] * log p[c]",
-        ]
+        return [Note("note.smoothing_loss", {"eps": f"{eps:g}", "first": first}),
+                Note("note.smoothing_term")]
     if name == "binary_cross_entropy":
-        return ["loss = weight * -log p(y); each log is clamped at -100"]
+        return [Note("note.bce_clamp")]
     if name == "binary_cross_entropy_with_logits" and kwargs.get("pos_weight") is not None:
-        return ["loss = weight * (pos_weight * y * -log p + (1 - y) * -log(1 - p))"]
+        return [Note("note.pos_weight")]
     return []
 
 
