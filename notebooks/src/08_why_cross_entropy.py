@@ -44,14 +44,6 @@ import xent_ref as xr
 np.set_printoptions(precision=6, suppress=True)
 rng = np.random.default_rng(8)
 
-LANG = "en"  # [en]
-LANG = "zh"  # [zh]
-
-
-def _(english, chinese):
-    """The text in this notebook's language (the numbers are shared)."""
-    return chinese if LANG == "zh" else english
-
 # %% [markdown]
 # <!-- en -->
 # ## 1. Maximum likelihood gives $-\log p_t$
@@ -85,18 +77,17 @@ labels = np.array([0, 3, 1, 1, 2, 0])
 p_t = xr.softmax(logits, axis=1)[np.arange(6), labels]
 likelihood = np.prod(p_t)
 mean_nll = xr.cross_entropy(logits, labels)
-print(_("p_t of each label        :", "每个标签的 p_t          ："), p_t)
-print(_("likelihood L = prod p_t  :", "似然 L = prod p_t       ："), f"{likelihood:.6e}")
-print(_("-log(L) / N              :", "-log(L) / N             ："), f"{-np.log(likelihood) / 6:.12f}")
-print(_("cross_entropy, mean      :", "cross_entropy，mean     ："), f"{float(mean_nll):.12f}")
+print(_("nb.08.p_t_of_each_label"), p_t)
+print(_("nb.08.likelihood"), f"{likelihood:.6e}")
+print(_("nb.08.minus_log_likelihood"), f"{-np.log(likelihood) / 6:.12f}")
+print(_("nb.08.cross_entropy_mean"), f"{float(mean_nll):.12f}")
 assert np.isclose(-np.log(likelihood) / 6, mean_nll, rtol=1e-14)
 
 many = rng.normal(size=(2000, 10))
 many_labels = rng.integers(0, 10, 2000)
 product = np.prod(xr.softmax(many, axis=1)[np.arange(2000), many_labels])
-print(_("the product over 2000 samples:", "2000 个样本上的乘积："), product,
-      _(" (underflow); their mean -log p_t:", "（下溢）；它们的 -log p_t 平均值："),
-      f"{float(xr.cross_entropy(many, many_labels)):.6f}")
+mean_over_many = float(xr.cross_entropy(many, many_labels))
+print(_("nb.08.product_underflows"))
 assert product == 0.0
 
 # %% [markdown]
@@ -137,15 +128,14 @@ cross = xr.cross_entropy(z, p, reduction="none")
 entropy = xr.cross_entropy(np.log(p), p, reduction="none")
 kl = xr.kl_div(log_q, p, reduction="none").sum(axis=1)
 for i in range(2):
-    print(f"{_('row', '第')} {i}{_(':', ' 行：')} H(p, q) = {cross[i]:.6f} = "
-          f"H(p) {entropy[i]:.6f} + KL {kl[i]:.6f}")
+    print(_("nb.08.row_decomposition"))
 assert np.allclose(cross, entropy + kl, rtol=1e-14)
 
 grad_ce = xr.cross_entropy_grad(z, p, reduction="sum")
 grad_kl = xr.log_softmax_grad(z, xr.kl_div_grad(log_q, p, reduction="sum"), axis=1)
-print(_("gradient of cross-entropy wrt z:", "交叉熵对 z 的梯度："))
+print(_("nb.08.gradient_of_cross_entropy"))
 print(grad_ce)
-print(_("gradient of KL through log_softmax:", "KL 经 log_softmax 的梯度："))
+print(_("nb.08.gradient_of_kl"))
 print(grad_kl)
 assert np.allclose(grad_ce, grad_kl, rtol=1e-12, atol=1e-15)
 
@@ -159,10 +149,10 @@ assert np.allclose(grad_ce, grad_kl, rtol=1e-12, atol=1e-15)
 # 的 KL 散度是 `reduction="batchmean"`（PyTorch 对此会给出警告；见 pytorch/pytorch#6622）。
 
 # %%
-per_sample = xr.kl_div(log_q, p, reduction="batchmean")
-per_element = xr.kl_div(log_q, p, reduction="mean")
-print(f"batchmean = {float(per_sample):.6f}  ({_('the mean KL per sample', '每个样本 KL 的平均')})")
-print(f"mean      = {float(per_element):.6f}  ({_('divided by N C = 6', '除以 N C = 6')})")
+per_sample = float(xr.kl_div(log_q, p, reduction="batchmean"))
+per_element = float(xr.kl_div(log_q, p, reduction="mean"))
+print(_("nb.08.batchmean"))
+print(_("nb.08.mean_per_element"))
 assert np.isclose(per_sample, kl.mean(), rtol=1e-14)
 assert np.isclose(per_element * 3, per_sample, rtol=1e-14)
 
@@ -193,8 +183,7 @@ first_losses = {}
 for scale in (0.001, 0.1, 1.0):
     weight = rng.normal(size=(10, 64)) * scale
     first_losses[scale] = float(xr.linear_cross_entropy(hidden, weight, targets))
-    print(_(f"weights x {scale:<5g}: first loss {first_losses[scale]:.6f}",
-            f"权重 x {scale:<5g}：第一个损失 {first_losses[scale]:.6f}"))
+    print(_("nb.08.first_loss"))
 assert abs(first_losses[0.001] - np.log(10)) < 1e-3
 assert first_losses[1.0] > 2 * np.log(10)
 
@@ -245,10 +234,8 @@ ax.legend()
 plt.show()
 
 at = int(np.argmin(np.abs(margin + 8)))  # m = -8: confidently wrong
-print(_(f"at m = {margin[at]:g} (p_t = {probs[at, 0]:.6f}): cross-entropy pulls with "
-        f"{-ce_slope[at]:.6f}, squared error with {-se_slope[at]:.6f}",
-        f"m = {margin[at]:g} 处（p_t = {probs[at, 0]:.6f}）：交叉熵的拉力为 {-ce_slope[at]:.6f}，"
-        f"平方误差的拉力为 {-se_slope[at]:.6f}"))
+m_at, p_at, ce_pull, se_pull = margin[at], probs[at, 0], -ce_slope[at], -se_slope[at]
+print(_("nb.08.pulls"))
 assert np.allclose(-se_slope, 4 * (1 - probs[:, 0]) ** 2 * probs[:, 0], rtol=1e-12)
 assert -se_slope[at] < 0.01 * -ce_slope[at]
 
@@ -281,12 +268,11 @@ n = len(teacher)
 for T in (1.0, 2.0, 4.0):
     soft = xr.softmax(teacher / T, axis=1)
     log_student = xr.log_softmax(student / T, axis=1)
-    loss = T**2 * xr.kl_div(log_student, soft, reduction="batchmean")
+    distill_loss = float(T**2 * xr.kl_div(log_student, soft, reduction="batchmean"))
     upstream = T**2 * xr.kl_div_grad(log_student, soft, reduction="batchmean")
     grad = xr.log_softmax_grad(student / T, upstream, axis=1) / T  # chain rule through z / T
-    print(f"T = {T:g}: " + _("teacher's soft targets", "教师的软目标") + f" {soft[0]}")
-    print("       " + _(f"loss T^2 KL = {float(loss):.6f}, gradient row 0 = {grad[0]}",
-                        f"损失 T^2 KL = {float(loss):.6f}，梯度第 0 行 = {grad[0]}"))
+    print(_("nb.08.soft_targets"))
+    print(_("nb.08.distillation_loss"))
     assert np.allclose(grad, T * (xr.softmax(student / T, axis=1) - soft) / n, rtol=1e-12,
                        atol=1e-15)
 
@@ -334,10 +320,9 @@ plt.show()
 
 assert np.allclose(curves[0.0], -np.log(p_grid), rtol=1e-12)
 easy, hard = int(np.argmin(np.abs(p_grid - 0.9))), int(np.argmin(np.abs(p_grid - 0.1)))
-for name, i in ((_("easy", "简单"), easy), (_("hard", "困难"), hard)):
+for name, i in ((_("nb.08.easy"), easy), (_("nb.08.hard"), hard)):
     share = curves[2.0][i] / curves[0.0][i]
-    print(_(f"{name}: p_t = {p_grid[i]:.2f}, focal / cross-entropy at gamma = 2: {share:.4f}",
-            f"{name}样本：p_t = {p_grid[i]:.2f}，gamma = 2 时 focal / 交叉熵 = {share:.4f}"))
+    print(_("nb.08.focal_share"))
 assert np.isclose(curves[2.0][easy] / curves[0.0][easy], 0.01, rtol=1e-9)
 assert np.isclose(curves[2.0][hard] / curves[0.0][hard], 0.81, rtol=1e-9)
 
@@ -357,8 +342,8 @@ batch = np.array([[4.0, 0.0, 0.0], [0.0, 1.0, 0.5]])
 labels = np.array([0, 0])  # the first is easy, the second hard
 for gamma in (0.0, 2.0):
     per_sample = xr.softmax_focal_loss(batch, labels, gamma=gamma, reduction="none")
-    print(f"gamma = {gamma:g}: " + _("losses", "损失") + f" {per_sample}, "
-          + _("hard sample's share", "难样本的份额") + f" {per_sample[1] / per_sample.sum():.6f}")
+    hard_share = per_sample[1] / per_sample.sum()
+    print(_("nb.08.focal_batch"))
 assert np.array_equal(xr.softmax_focal_loss(batch, labels, gamma=0.0),
                       xr.cross_entropy(batch, labels))
 
