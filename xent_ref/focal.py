@@ -81,6 +81,9 @@ def _focal_parts(x, y):
 def sigmoid_focal_loss(input, target, alpha=0.25, gamma=2.0, reduction="none"):
     r"""torchvision's sigmoid focal loss on logits ``input`` and binary targets.
 
+    Textbook twin: :func:`xent_ref.textbook.sigmoid_focal_loss`; this one never forms
+    ``1 - sigmoid(x)``.
+
     .. math::
 
         \ell = \alpha_t\,(1 - p_t)^\gamma\,\mathrm{BCE}(x, y), \qquad
@@ -127,6 +130,9 @@ def sigmoid_focal_loss_grad(input, target, alpha=0.25, gamma=2.0, reduction="non
                             grad_output=None):
     r"""Gradient of :func:`sigmoid_focal_loss` with respect to ``input``, through the
     modulating factor too.
+
+    Textbook twin: :func:`xent_ref.textbook.sigmoid_focal_loss_grad`; this one never forms
+    :math:`(1 - p_t)^{\gamma - 1}`.
 
     With :math:`q = 1 - p_t`, :math:`\mathrm{BCE}' = \sigma(x) - y` and
     :math:`q' = (1 - 2y)\,\sigma(x)\,\sigma(-x)` (from :math:`\sigma' = \sigma(x)\sigma(-x)`),
@@ -179,6 +185,9 @@ def softmax_focal_loss(input, target, gamma=2.0, weight=None, ignore_index=-100,
                        reduction="mean", label_smoothing=0.0):
     r"""The multi-class focal loss on logits, with cross-entropy's targets and options.
 
+    Textbook twin: :func:`xent_ref.textbook.softmax_focal_loss`; this one forms :math:`1 - p`
+    at the top class from the other probabilities.
+
     Each term of cross-entropy's sum over its target mass :math:`q`
     (:mod:`xent_ref.target_mass`) is modulated by its own :math:`(1 - p_c)^\gamma`:
 
@@ -226,6 +235,9 @@ def softmax_focal_loss(input, target, gamma=2.0, weight=None, ignore_index=-100,
 def softmax_focal_loss_grad(input, target, gamma=2.0, weight=None, ignore_index=-100,
                             reduction="mean", label_smoothing=0.0, grad_output=None):
     r"""Gradient of :func:`softmax_focal_loss` with respect to ``input``.
+
+    Textbook twin: :func:`xent_ref.textbook.softmax_focal_loss_grad`; this one never forms
+    :math:`(1 - p)^{\gamma - 1}`.
 
     For one term :math:`f_c = u_c^\gamma L_c` with :math:`u_c = 1 - p_c`,
     :math:`L_c = -\log p_c`, :math:`\partial L_c/\partial x_j = -(\delta_{cj} - p_j)` and

@@ -53,6 +53,9 @@ def _prepare(input, target, reduction, log_target):
 def kl_div(input, target, reduction="mean", log_target=False):
     r"""KL divergence of the target from the log-probabilities ``input``: ``F.kl_div``.
 
+    Textbook twin: :func:`xent_ref.textbook.kl_div`; this one checks its arguments and
+    gives PyTorch's ``nan`` at the edges.
+
     .. math::
 
         \ell = p\,(\log p - x) \quad (\text{target } p,\ 0 \log 0 = 0), \qquad
@@ -97,6 +100,8 @@ def _losses(log_q: np.ndarray, target: np.ndarray, log_target: bool) -> np.ndarr
 @computed_wide("target", "grad_output")
 def kl_div_grad(input, target, reduction="mean", log_target=False, grad_output=None):
     r"""Gradient of :func:`kl_div` with respect to ``input``.
+
+    Textbook twin: :func:`xent_ref.textbook.kl_div_grad`; the same numbers.
 
     Only the cross term :math:`-p\,x` depends on the input (the target's entropy term
     :math:`p \log p` is a constant), so

@@ -43,6 +43,9 @@ def poly1_cross_entropy(input, target, epsilon=1.0, weight=None, ignore_index=-1
                         reduction="mean", label_smoothing=0.0):
     r"""Poly-1: cross-entropy plus :math:`\varepsilon` times the target mass's :math:`1 - p`.
 
+    Textbook twin: :func:`xent_ref.textbook.poly1_cross_entropy`; this one forms :math:`1 - p`
+    at the top class from the other probabilities.
+
     .. math::
 
         \ell_i = \mathrm{CE}_i + \varepsilon \sum_c q_{ic}(1 - p_{ic}),
@@ -79,6 +82,9 @@ def poly1_cross_entropy(input, target, epsilon=1.0, weight=None, ignore_index=-1
 def poly1_cross_entropy_grad(input, target, epsilon=1.0, weight=None, ignore_index=-100,
                              reduction="mean", label_smoothing=0.0, grad_output=None):
     r"""Gradient of :func:`poly1_cross_entropy` with respect to ``input``.
+
+    Textbook twin: :func:`xent_ref.textbook.poly1_cross_entropy_grad`; this one is accurate at a
+    confident row's top class.
 
     With :math:`\partial p_c / \partial x_j = p_c(\delta_{cj} - p_j)`,
 
