@@ -227,8 +227,9 @@ def test_sigmoid_within_four_units_of_exact():
         for gamma in (0.5, 2.0, 5.0):
             for alpha in (0.25, -1.0):
                 losses, grads, terms = _sigmoid_exact(x, y, alpha, gamma)
-                scale = lambda e: [max(abs(v), mpmath.mpf(fh.TINY)) * (1 + abs(float(xv)))  # noqa: E731
-                                   for v, xv in zip(e, x)]
+                def scale(values):
+                    return [max(abs(v), mpmath.mpf(fh.TINY)) * (1 + abs(float(xv)))
+                            for v, xv in zip(values, x)]
                 kw = dict(alpha=alpha, gamma=gamma, reduction="none")
                 worst[("loss", gamma, alpha)] = fh.error_units(
                     xr.sigmoid_focal_loss(x, y, **kw), losses, scale(losses))

@@ -193,7 +193,8 @@ def softmax_focal_loss(input, target, gamma=2.0, weight=None, ignore_index=-100,
 
     .. math::
 
-        \ell_i = -\sum_c q_{ic}\,(1 - p_{ic})^\gamma \log p_{ic}, \qquad p = \operatorname{softmax}(x_i),
+        \ell_i = -\sum_c q_{ic}\,(1 - p_{ic})^\gamma \log p_{ic},
+        \qquad p = \operatorname{softmax}(x_i),
 
     so a class index without weights or smoothing gives :math:`-(1 - p_t)^\gamma \log p_t`.
     ``gamma = 0`` is :func:`xent_ref.cross_entropy` exactly (it is what is called).
@@ -282,4 +283,5 @@ def softmax_focal_loss_grad(input, target, gamma=2.0, weight=None, ignore_index=
     h = tm.q * u**gamma * (1 + gamma * ratio)
     grad = log_softmax_grad(tm.logits, -h, axis=1)
     grad *= tm.row_scale(grad_output)
+    grad += 0.0  # an ignored row's -0.0 entries (from -h = -0.0) read 0, as cross-entropy's
     return tm.in_input_layout(grad)
