@@ -9,6 +9,8 @@ from pathlib import Path
 
 import mpmath
 import numpy as np
+import pytest
+from test_finite_differences import numerical_gradient, relative_error
 from torch_compare import TOLERANCE
 
 import xent_ref as xr
@@ -19,7 +21,6 @@ FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "family_golden.json")
 EPS = float(np.finfo(np.float64).eps)
 TINY = float(np.finfo(np.float64).tiny)
 BOUND = 4.0  # the accuracy bound of tests/test_accuracy.py, in units of EPS
-H = 1e-6
 
 
 def fixture_cases(function: str) -> list[dict]:
@@ -81,17 +82,6 @@ def assert_rounded_once(function, args: list, kwargs: dict, dtype) -> None:
                                   round_once(exact, dtype).astype(np.float64))
 
 
-def numerical_gradient(f, x: np.ndarray) -> np.ndarray:
-    """Central differences of the scalar ``f`` at ``x``, one coordinate at a time."""
-    grad = np.zeros_like(x)
-    for i in np.ndindex(*x.shape):
-        up, down = x.copy(), x.copy()
-        up[i] += H
-        down[i] -= H
-        grad[i] = (f(up) - f(down)) / (up[i] - down[i])
-    return grad
-
-
 def assert_gradient(loss, grad, x, *args, grad_output=None, **options) -> None:
     """``grad`` against central differences of ``sum(grad_output * loss)`` (float64),
     norm-wise relative error below 1e-7 (tests/test_finite_differences.py's measure)."""
@@ -100,8 +90,7 @@ def assert_gradient(loss, grad, x, *args, grad_output=None, **options) -> None:
     numeric = numerical_gradient(lambda z: float(np.sum(g * loss(z, *args, **options))), x)
     assert analytic.shape == x.shape and analytic.dtype == np.float64
     assert np.linalg.norm(numeric) > 0
-    error = np.linalg.norm(analytic - numeric) / max(np.linalg.norm(analytic),
-                                                    np.linalg.norm(numeric))
+    error = relative_error(analytic, numeric)
     assert error < 1e-7, f"relative error {error:.3g}"
 
 
@@ -116,3 +105,26 @@ def error_units(got, exact: list, scale: list) -> float:
     for g, e, s in zip(np.ravel(got), exact, scale):
         worst = max(worst, float(abs(mpmath.mpf(float(g)) - e) / (EPS * s)))
     return worst
+
+
+def class_batch(rng, kind: str, shape=(5, 4)):
+    """Logits and a target of ``kind``: ``index``, ``ignored`` (one -100), ``probs``, or
+    ``image`` ((N, C, H) logits, one target ignored)."""
+    if kind == "image":
+        x = rng.normal(size=(2, shape[1], 3)) * 3
+        t = rng.integers(0, shape[1], (2, 3))
+        t[0, 1] = -100
+        return x, t
+    x = rng.normal(size=shape) * 3
+    if kind == "probs":
+        return x, rng.dirichlet(np.ones(shape[1]), shape[0])
+    t = rng.integers(0, shape[1], shape[0])
+    if kind == "ignored":
+        t[1] = -100
+    return x, t
+
+
+def check_error(call, error, words) -> None:
+    """``call()`` raises ``error`` whose message names the argument (``words``)."""
+    with pytest.raises(error, match=words):
+        call()

@@ -175,8 +175,7 @@ def test_sigmoid_module_and_dtypes():
      "grad_output"),
 ])
 def test_sigmoid_errors_name_the_argument(call, error, words):
-    with pytest.raises(error, match=words):
-        call()
+    fh.check_error(call, error, words)
 
 
 @pytest.mark.parametrize("dtype", LOW)
@@ -243,22 +242,6 @@ def test_sigmoid_within_four_units_of_exact():
 SOFTMAX_CASES = fh.fixture_cases("softmax_focal_loss")
 
 
-def _class_batch(kind, shape=(5, 4)):
-    """Logits and a target of ``kind``: index, ignored (some -100), probs, image (N, C, H)."""
-    if kind == "image":
-        x = rng.normal(size=(2, 4, 3)) * 3
-        t = rng.integers(0, 4, (2, 3))
-        t[0, 1] = -100
-        return x, t
-    x = rng.normal(size=shape) * 3
-    if kind == "probs":
-        return x, rng.dirichlet(np.ones(shape[1]), shape[0])
-    t = rng.integers(0, shape[1], shape[0])
-    if kind == "ignored":
-        t[1] = -100
-    return x, t
-
-
 def test_softmax_fixture_covers_the_options():
     assert {c["id"].split("/")[1] for c in SOFTMAX_CASES} == {"index", "ignored", "probs",
                                                               "image"}
@@ -273,7 +256,7 @@ def test_softmax_matches_torch(case):
 @pytest.mark.parametrize("kind", ["index", "ignored", "probs", "image"])
 @pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
 def test_softmax_gamma_zero_is_cross_entropy_exactly(kind, reduction):
-    x, t = _class_batch(kind)
+    x, t = fh.class_batch(rng, kind)
     kw = dict(weight=rng.uniform(0.5, 2, 4), reduction=reduction, label_smoothing=0.1)
     np.testing.assert_array_equal(xr.softmax_focal_loss(x, t, 0.0, **kw),
                                   xr.cross_entropy(x, t, **kw))
@@ -290,7 +273,7 @@ def test_softmax_gamma_zero_is_cross_entropy_exactly(kind, reduction):
 @pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
 @pytest.mark.parametrize("gamma", [0.5, 2.0, 5.0])
 def test_softmax_gradient_matches_central_differences(kind, reduction, gamma):
-    x, t = _class_batch(kind)
+    x, t = fh.class_batch(rng, kind)
     loss_shape = np.shape(xr.softmax_focal_loss(x, t, reduction="none"))
     g = rng.uniform(0.5, 2, loss_shape) if reduction == "none" else np.float64(1.3)
     for options in ({}, {"weight": rng.uniform(0.5, 2, 4), "label_smoothing": 0.2}):
@@ -342,7 +325,7 @@ def test_softmax_focal_is_a_down_weighted_cross_entropy(x, gamma):
 
 
 def test_softmax_mean_uses_cross_entropys_denominator():
-    x, t = _class_batch("ignored")
+    x, t = fh.class_batch(rng, "ignored")
     w = np.array([0.5, 2.0, 1.0, 1.5])
     total = xr.softmax_focal_loss(x, t, weight=w, reduction="sum")
     kept = t != -100
@@ -354,7 +337,7 @@ def test_softmax_mean_uses_cross_entropys_denominator():
 
 
 def test_softmax_module_and_dtypes():
-    x, t = _class_batch("image")
+    x, t = fh.class_batch(rng, "image")
     x = x.astype(np.float32)
     saved = x.copy(), t.copy()
     module = xr.SoftmaxFocalLoss(gamma=1.5, reduction="sum")
@@ -376,15 +359,14 @@ def test_softmax_module_and_dtypes():
                                         grad_output=1.0), ValueError, "grad_output"),
 ])
 def test_softmax_errors_name_the_argument(call, error, words):
-    with pytest.raises(error, match=words):
-        call()
+    fh.check_error(call, error, words)
 
 
 @pytest.mark.parametrize("dtype", LOW)
 @pytest.mark.parametrize("kind", ["ignored", "probs", "image"])
 @pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
 def test_softmax_low_precision_is_rounded_once(dtype, kind, reduction):
-    x, t = _class_batch(kind)
+    x, t = fh.class_batch(rng, kind)
     kw = dict(gamma=2.0, weight=rng.uniform(0.5, 2, 4), reduction=reduction,
               label_smoothing=0.1)
     loss_shape = np.shape(xr.softmax_focal_loss(x, t, reduction="none"))

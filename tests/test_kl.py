@@ -181,8 +181,7 @@ def test_module():
      "grad_output"),
 ])
 def test_errors_name_the_argument(call, error, words):
-    with pytest.raises(error, match=words):
-        call()
+    fh.check_error(call, error, words)
 
 
 # ----------------------------------------------------------------------- low precision

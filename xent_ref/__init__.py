@@ -31,11 +31,9 @@ from xent_ref.modules import (
     BCELoss,
     BCEWithLogitsLoss,
     CrossEntropyLoss,
+    KLDivLoss,
     LinearCrossEntropyLoss,
     NLLLoss,
-)
-from xent_ref.modules_family import (
-    KLDivLoss,
     Poly1CrossEntropyLoss,
     SigmoidFocalLoss,
     SoftmaxFocalLoss,
