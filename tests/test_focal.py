@@ -226,6 +226,7 @@ def test_sigmoid_within_four_units_of_exact():
         for gamma in (0.5, 2.0, 5.0):
             for alpha in (0.25, -1.0):
                 losses, grads, terms = _sigmoid_exact(x, y, alpha, gamma)
+
                 def scale(values):
                     return [max(abs(v), mpmath.mpf(fh.TINY)) * (1 + abs(float(xv)))
                             for v, xv in zip(values, x)]
@@ -234,6 +235,12 @@ def test_sigmoid_within_four_units_of_exact():
                     xr.sigmoid_focal_loss(x, y, **kw), losses, scale(losses))
                 worst[("grad", gamma, alpha)] = fh.error_units(
                     xr.sigmoid_focal_loss_grad(x, y, **kw), grads, scale(terms))
+                # the mean: over the whole input, scaled by 1 + max|x|
+                mean = mpmath.fsum(losses) / len(x)
+                worst[("mean", gamma, alpha)] = fh.error_units(
+                    xr.sigmoid_focal_loss(x, y, alpha, gamma, "mean"), [mean],
+                    [abs(mean) * (1 + np.abs(x).max())])
+    assert len(worst) == 18
     assert max(worst.values()) <= fh.BOUND, worst
 
 
