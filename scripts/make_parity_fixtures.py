@@ -1,4 +1,4 @@
-"""Generate ``tests/fixtures/parity.json``: PyTorch's answers at the edges (issue 11).
+"""Generate ``tests/fixtures/parity.json``: PyTorch's answers at the edges.
 
 Run it with the PyTorch 2.13 CPU environment (torch is not a dependency of xent_ref):
 

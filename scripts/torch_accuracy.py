@@ -21,11 +21,10 @@ import torch
 import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-import accuracy_oracle as oracle  # noqa: E402
 import xent_ref  # noqa: E402
+from tests.helpers import accuracy_oracle as oracle  # noqa: E402
 
 COMMAND = "PYTHONPATH=. python scripts/torch_accuracy.py   # in an environment with torch and mpmath"
 

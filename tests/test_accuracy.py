@@ -12,8 +12,8 @@ import mpmath
 import numpy as np
 import pytest
 
-import accuracy_oracle as oracle
 import xent_ref
+from tests.helpers import accuracy_oracle as oracle
 
 
 @pytest.fixture(scope="module")

@@ -187,8 +187,7 @@ def _kind(block: Block) -> str:
 
 # Plain blocks that are neither code nor output: the reason for each.
 NOT_CODE = {
-    "README.md": {
-        "xent_ref/__init__.py": "the layout tree of the repository",
+    "docs/learning.md": {
         "numerator   = sum of loss": "the end of print(ex) in the block above; "
                                      "tests/test_explain.py holds it to explain's output",
     },

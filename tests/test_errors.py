@@ -488,7 +488,7 @@ def test_float16_bce_gradient_at_the_clamp_is_quiet():
 
 
 # ---------------------------------------------------------------------------------------------
-# No warnings, one behaviour (issue 11). PyTorch 2.13's answers in the comments.
+# No warnings, one behaviour. PyTorch 2.13's answers in the comments.
 # ---------------------------------------------------------------------------------------------
 
 
@@ -550,7 +550,7 @@ def test_a_multi_block_call_from_an_atexit_handler_runs(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
-# Memory (issue 11): a bound on the memory a loss needs beyond its input, not a timing
+# Memory: a bound on the memory a loss needs beyond its input, not a timing
 # ---------------------------------------------------------------------------------------------
 
 

@@ -257,8 +257,8 @@ def test_console_script_equals_python_m():
 
 
 def test_the_readme_excerpt_is_current():
-    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("An excerpt of `uv run xent-ref examples four-by-three`"):]
+    readme = (Path(__file__).parent.parent / "docs" / "learning.md").read_text(encoding="utf-8")
+    section = readme[readme.index("An excerpt of `uv run --no-dev xent-ref examples four-by-three`"):]
     excerpt = section.split("```\n")[1]
     text = examples.run("four-by-three")
     for part in excerpt.split("\n...\n"):  # "..." marks a cut

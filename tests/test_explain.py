@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from torch_compare import assert_matches
 
 import xent_ref as xr
+from tests.helpers.torch_compare import assert_matches
 from xent_ref import functions
 from xent_ref.golden.jsonio import decode_array, is_encoded_array
 from xent_ref.teach.explain import LOSSES, Explanation, explain
@@ -238,7 +238,7 @@ def test_probability_targets_have_a_breakdown():
 
 
 def test_nll_loss_of_a_huge_input_is_quiet():
-    """Issue 11: exp(1000) overflowed with a RuntimeWarning (an error under pytest)."""
+    """exp(1000) once overflowed with a RuntimeWarning (an error under pytest)."""
     ex = explain("nll_loss", [[1000.0, 0.0]], [0])
     assert ex.rows[0].prob == np.inf and float(ex.result) == -1000.0
     np.testing.assert_array_equal(ex.grad, [[-1.0, 0.0]])
@@ -274,9 +274,9 @@ def test_wide_classes_are_cut_to_80_columns():
 
 
 def test_the_readme_excerpt_is_current():
-    """README "Explain any call" quotes the end of print(ex): it must be what explain prints."""
-    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("### Explain any call"):readme.index("### The textbook")]
+    """docs/learning.md "Explain any call" quotes the end of print(ex): it must be what explain prints."""
+    readme = (Path(__file__).parent.parent / "docs" / "learning.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Explain any call"):readme.index("## The textbook")]
     excerpt = section.split("```\n")[2]  # after the python block and the prose: the output
     logits = np.array([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3]])
     ex = explain("cross_entropy", logits, np.array([0, 1, 0]), weight=[1.0, 2.0])

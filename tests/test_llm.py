@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from torch_compare import TOLERANCE
 
 import xent_ref as xr
+from tests.helpers.torch_compare import TOLERANCE
 from xent_ref.golden import jsonio as _jsonio
 from xent_ref._engine.lowprec import round_once
 from xent_ref.golden.jsonio import decode_array, is_encoded_array

@@ -17,7 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import xent_ref as xr
-from strategies import class_inputs, class_weights, index_targets, probability_targets
+from tests.helpers.strategies import (class_inputs, class_weights, index_targets,
+                                      probability_targets)
 from xent_ref._engine.lowprec import round_once
 
 ml_dtypes = pytest.importorskip("ml_dtypes")
@@ -217,7 +218,7 @@ def test_explain_takes_low_precision(name, reduction, dtype):
         **{k: v for k, v in low.items()})
 
 
-# --- the bugs of issue 10: sums and counts that overflowed float16 -------------------------
+# --- sums and counts that once overflowed float16 ------------------------------------------
 
 
 def test_bce_with_logits_of_many_zeros_is_log_2():

@@ -15,10 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-import naive
 import xent_ref as xr
-from strategies import (REDUCTIONS, class_axis, class_inputs, class_weights, index_targets,
-                        loss_shape, probability_targets)
+from tests.helpers import naive
+from tests.helpers.strategies import (REDUCTIONS, class_axis, class_inputs, class_weights,
+                                      index_targets, loss_shape, probability_targets)
 
 RTOL = 1e-12
 ATOL = 1e-13

@@ -1,4 +1,4 @@
-"""PyTorch parity at the edges (issue 11): xent_ref against PyTorch's recorded answers.
+"""PyTorch parity at the edges: xent_ref against PyTorch's recorded answers.
 
 ``tests/fixtures/parity.json`` holds PyTorch 2.13's loss and input gradient (or the
 exception it raises) for calls at the edges of its semantics: class weights whose kept

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import xent_ref as xr
-from strategies import (REDUCTIONS, class_axis, class_inputs, class_weights, index_targets,
-                        loss_shape, probability_targets)
+from tests.helpers.strategies import (REDUCTIONS, class_axis, class_inputs, class_weights,
+                                      index_targets, loss_shape, probability_targets)
 
 fast = settings(max_examples=60, deadline=None)
 

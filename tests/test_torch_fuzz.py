@@ -17,7 +17,7 @@ import pytest
 torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
 
-from torch_compare import assert_matches, call_xent  # noqa: E402
+from tests.helpers.torch_compare import assert_matches, call_xent  # noqa: E402
 
 pytestmark = pytest.mark.torch
 CALLS_PER_SEED = 200

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from torch_compare import assert_matches, call_xent
 
+from tests.helpers.torch_compare import assert_matches, call_xent
 from xent_ref.golden.jsonio import decode_array, is_encoded_array
 
 FIXTURE = Path(__file__).parent / "fixtures" / "torch_golden.json"

@@ -20,7 +20,8 @@ torch = pytest.importorskip("torch")
 from hypothesis import given, settings  # noqa: E402  (only once torch is known to exist)
 from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra import numpy as hnp  # noqa: E402
-from torch_compare import assert_matches, call_xent  # noqa: E402
+
+from tests.helpers.torch_compare import assert_matches, call_xent  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
