@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-import family_helpers as fh
+from tests.helpers import accuracy_oracle as oracle
+from tests.helpers import family as fh
 import xent_ref as xr
 from xent_ref import textbook as tb
 
@@ -210,7 +211,7 @@ def _sigmoid_exact(x, y, alpha, gamma):
 
 
 def test_sigmoid_within_four_units_of_exact():
-    """The measure of tests/accuracy_oracle.py for element-wise losses: the error in units of
+    """The measure of tests/helpers/accuracy_oracle.py for element-wise losses: the error in units of
     eps * |exact| * (1 + |x|), for every element's loss and gradient (gradients per element,
     stricter than per row). For a soft target the gradient is a sum of two terms of opposite
     signs, sigma(x) - y and the pull of the factor, that can cancel: there |exact| is the
@@ -385,8 +386,6 @@ def test_softmax_low_precision_is_rounded_once(dtype, kind, reduction):
 def _softmax_exact_rows(x, q, gamma):
     """Per row: the exact loss and gradient rows H p - h, with 1 - p_c as the sum of the
     other probabilities and the top class's entry in its complement form."""
-    import accuracy_oracle as oracle
-
     g = mpmath.mpf(gamma)
     losses, grads = [], []
     for row, q_row in zip(x, q):
@@ -403,8 +402,6 @@ def _softmax_exact_rows(x, q, gamma):
 
 def test_softmax_within_four_units_of_exact():
     """accuracy_oracle's measure, as in tests/test_poly.py."""
-    import accuracy_oracle as oracle
-
     draw = np.random.default_rng(oracle.SEED)
     worst = []
     for label, x in oracle.class_batches(draw):

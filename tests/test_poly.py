@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-import accuracy_oracle as oracle
-import family_helpers as fh
+from tests.helpers import accuracy_oracle as oracle
+from tests.helpers import family as fh
 import xent_ref as xr
 from xent_ref import textbook as tb
 

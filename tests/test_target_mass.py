@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import family_helpers as fh
+from tests.helpers import family as fh
 import xent_ref as xr
 from xent_ref import textbook as tb
 from xent_ref.target_mass import one_minus_probs, target_mass

@@ -10,14 +10,14 @@ from pathlib import Path
 import mpmath
 import numpy as np
 import pytest
-from test_finite_differences import numerical_gradient, relative_error
-from torch_compare import TOLERANCE
+from tests.helpers.torch_compare import TOLERANCE
+from tests.test_finite_differences import numerical_gradient, relative_error
 
 import xent_ref as xr
 from xent_ref._engine.lowprec import round_once
 from xent_ref.golden.jsonio import decode_array, is_encoded_array
 
-FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "family_golden.json").read_text())
+FIXTURE = json.loads((Path(__file__).parents[1] / "fixtures" / "family_golden.json").read_text())
 EPS = float(np.finfo(np.float64).eps)
 TINY = float(np.finfo(np.float64).tiny)
 BOUND = 4.0  # the accuracy bound of tests/test_accuracy.py, in units of EPS
