@@ -211,8 +211,8 @@ def _sigmoid_exact(x, y, alpha, gamma):
 
 
 def test_sigmoid_within_four_units_of_exact():
-    """The measure of tests/helpers/accuracy_oracle.py for element-wise losses: the error in units of
-    eps * |exact| * (1 + |x|), for every element's loss and gradient (gradients per element,
+    """The measure of tests/helpers/accuracy_oracle.py for element-wise losses: the error in
+    units of eps * |exact| * (1 + |x|), for every element's loss and gradient (gradients per element,
     stricter than per row). For a soft target the gradient is a sum of two terms of opposite
     signs, sigma(x) - y and the pull of the factor, that can cancel: there |exact| is the
     size of the two terms (for hard targets, where they have one sign, it is |exact|)."""
