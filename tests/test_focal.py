@@ -211,11 +211,11 @@ def _sigmoid_exact(x, y, alpha, gamma):
 
 
 def test_sigmoid_within_four_units_of_exact():
-    """The measure of tests/helpers/accuracy_oracle.py for element-wise losses: the error in
-    units of eps * |exact| * (1 + |x|), for every element's loss and gradient (gradients per element,
-    stricter than per row). For a soft target the gradient is a sum of two terms of opposite
-    signs, sigma(x) - y and the pull of the factor, that can cancel: there |exact| is the
-    size of the two terms (for hard targets, where they have one sign, it is |exact|)."""
+    """The measure of tests/helpers/accuracy_oracle.py for element-wise losses: the error
+    in units of eps * |exact| * (1 + |x|), for every element's loss and gradient (per
+    element, stricter than per row). For a soft target the gradient is a sum of two terms
+    of opposite signs, sigma(x) - y and the pull of the factor, that can cancel: there
+    |exact| is the size of the two terms (for hard targets, of one sign, it is |exact|)."""
     sizes = np.array([1e-3, 0.1, 1.0, 3.0, 10.0, 30.0, 37.0, 100.0, 300.0, 700.0])
     draw = np.random.default_rng(5)
     soft = np.where(draw.uniform(size=40) < 0.5, draw.integers(0, 2, 40), draw.uniform(size=40))
