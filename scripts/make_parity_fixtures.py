@@ -17,10 +17,19 @@ Case layout::
     {"id": "...", "function": "cross_entropy",   # the xent_ref loss; its gradient is <name>_grad
      "args": [input, target], "kwargs": {...},     # arrays encoded; "label_smoothing" may be
                                                    # {"fraction": [1, 10]}
-     "byteorder": ">" | "=",                       # ">": the arrays are passed big-endian
+     "byteorder": ">" | "=" | "<=>",               # ">": the arrays are passed big-endian;
+                                                   # "<=>": all but the first one (the input)
      "grad_output": array or null,
      "torch": {"loss": array, "grad": array} or {"error": "RuntimeError"},
      "error": null or {"type": "TypeError", "match": "^target:"}}   # xent_ref's, when it refuses
+
+Later cases (appended, so the earlier ones stay byte for byte) add: ``"function":
+"linear_cross_entropy"`` with ``"args": [input, linear_weight, target]`` (its torch answer
+also records ``"grad_weight"``); the LLM options in ``kwargs`` (``logit_scale``,
+``softcap``, ``z_loss``: PyTorch's answer is the composition of
+``xent_ref.verify.torch_adapter``, autograd for the gradient); a ``label_smoothing`` of
+``{"float": "nan"}``; float16 arrays; and ``"documented": true`` on a case that PyTorch
+answers and xent_ref refuses (a difference the README's parity list names).
 """
 
 from __future__ import annotations
@@ -51,6 +60,21 @@ def case(id, function, input, target, grad_output=None, error=None, byteorder="=
             "grad_output": None if grad_output is None else enc(np.asarray(grad_output,
                                                                            input.dtype)),
             "error": error}
+
+
+def linear_case(id, input, linear_weight, target, documented=False, **kwargs):
+    """A ``linear_cross_entropy`` case: three positional arrays."""
+    entry = case(id, "linear_cross_entropy", input, target, **kwargs)
+    entry["args"].insert(1, encode_array(linear_weight))
+    if documented:
+        entry["documented"] = True
+    return entry
+
+
+def documented(entry):
+    """A case PyTorch answers and xent_ref refuses (named in the README's parity list)."""
+    entry["documented"] = True
+    return entry
 
 
 def f64(x):
@@ -127,14 +151,72 @@ CASES = [
          error={"type": "TypeError", "match": "^label_smoothing: "}),
 ]
 
+H2 = f64([[1.0, 2.0], [0.5, -1.0]])  # (N, H) = (2, 2): with W3 the logits of RNG-like rows
+W3 = f64([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])  # (V, H) = (3, 2)
+CASES += [
+    # smoothing over a zero kept weight total, through every path: PyTorch divides the NLL
+    # and smoothing parts separately (0/0 + M/0)
+    linear_case("lce-smoothing-zero-kept-weight", H2, W3, i64([0, 0]), weight=f64([0, 1, 1]),
+                label_smoothing=0.1),
+    linear_case("lce-smoothing-mixed-weights-zero-total", H2, W3, i64([0, 1]),
+                weight=f64([1, -1, 2]), label_smoothing=0.2),
+    case("ce-z-loss-smoothing-zero-kept-weight", "cross_entropy",
+         RNG_LOGITS, i64([0, 0, 0]),
+         weight=f64([0, 1, 1]), label_smoothing=0.1, z_loss=1e-3),
+    case("ce-softcap-smoothing-mixed-weights-zero-total", "cross_entropy",
+         RNG_LOGITS, i64([0, 1, 0]),
+         weight=f64([1, -2, 2]), label_smoothing=0.3, softcap=1.5),
+    # big-endian layer parameters next to a native input
+    linear_case("lce-big-endian-weight-and-bias", H2, W3, i64([2, 0]), byteorder="<=>",
+                linear_bias=f64([0.5, -0.5, 0.0])),
+    # empty dimensions of linear CE: no features (logits 0: log V), no positions (mean nan)
+    linear_case("lce-no-features", np.zeros((3, 0)), np.zeros((5, 0)), i64([0, 3, 4])),
+    linear_case("lce-no-features-sum", np.zeros((3, 0)), np.zeros((5, 0)), i64([0, 3, 4]),
+                reduction="sum", linear_bias=f64([1, 0, 0, 0, 2])),
+    linear_case("lce-no-positions", H2, np.zeros((3, 0, 2)), i64(np.zeros((2, 0)))),
+    linear_case("lce-no-positions-sum", H2, np.zeros((3, 0, 2)), i64(np.zeros((2, 0))),
+                reduction="sum"),
+    # infinities against the maximum: x - max = 0 there, and 0 * inf is not PyTorch's term
+    case("ce-inf-weight-top-class-smoothing", "cross_entropy",
+         f64([[1, 2, 3]]), i64([0]),
+         weight=f64([1, 1, np.inf]), label_smoothing=0.1),
+    linear_case("lce-inf-weight-top-class-smoothing", f64([[1, 2]]), W3, i64([0]),
+                weight=f64([1, 1, np.inf]), label_smoothing=0.1),
+    case("ce-inf-probability-target-at-max", "cross_entropy",
+         f64([[2, 1]]), f64([[np.inf, 0]])),
+    case("ce-grad-output-inf-negative-weights-smoothing", "cross_entropy",
+         f64([[1, 2, 3]]), i64([0]),
+         weight=f64([1, -1, 1]), label_smoothing=0.1, reduction="sum", grad_output=np.inf),
+    case("ce-grad-output-inf-negative-weights-smoothing-none", "cross_entropy",
+         RNG_LOGITS, i64([0, 1, 2]),
+         weight=f64([1, -1, 1]), label_smoothing=0.1, reduction="none",
+         grad_output=f64([np.inf, 1.0, -np.inf])),
+    case("ce-grad-output-inf-probabilities", "cross_entropy",
+         f64([[1, 2, 3]]), f64([[0.2, 0.3, 0.5]]),
+         reduction="sum", grad_output=np.inf),
+    # PyTorch accepts label_smoothing=nan (every loss nan); xent_ref refuses it, by name
+    documented(case("ce-label-smoothing-nan", "cross_entropy",
+         f64([[0, 1]]), i64([0]),
+                    label_smoothing={"float": "nan"},
+                    error={"type": "ValueError", "match": "^label_smoothing: "})),
+    # float16: computed wide, so a mean whose sum passes 65504 does not overflow
+    case("bcel-float16-mean-whose-sum-passes-65504", "binary_cross_entropy_with_logits",
+         np.full((4, 1), 60000.0, np.float16), np.zeros((4, 1), np.float16)),
+]
+
 
 def decode(value):
     """A stored argument as xent_ref (and torch) take it."""
     if isinstance(value, dict) and "fraction" in value:
         return Fraction(*value["fraction"])
+    if isinstance(value, dict) and "float" in value:
+        return float(value["float"])
     if isinstance(value, dict):
         return decode_array(value)
     return value
+
+
+LLM_OPTIONS = ("logit_scale", "softcap", "z_loss")
 
 
 def torch_answer(entry: dict) -> dict:
@@ -142,9 +224,12 @@ def torch_answer(entry: dict) -> dict:
     import torch
     import torch.nn.functional as F
 
+    if entry["function"] == "linear_cross_entropy" or set(entry["kwargs"]) & set(LLM_OPTIONS):
+        return _composed_answer(entry)
     x, t = (decode(a) for a in entry["args"])
     kwargs = {k: decode(v) for k, v in entry["kwargs"].items()}
-    dtype = torch.float32 if x.dtype == np.float32 else torch.float64
+    dtype = {np.dtype(np.float32): torch.float32,
+             np.dtype(np.float16): torch.float16}.get(x.dtype, torch.float64)
     try:
         inp = torch.tensor(x, dtype=dtype, requires_grad=True)
         tgt = torch.from_numpy(np.array(t)) if t.dtype != np.float64 else torch.tensor(t)
@@ -161,6 +246,28 @@ def torch_answer(entry: dict) -> dict:
         return {"error": type(err).__name__}
     grad = inp.grad if inp.grad is not None else torch.zeros_like(inp)
     return {"loss": encode_array(loss.detach().numpy()), "grad": encode_array(grad.numpy())}
+
+
+def _composed_answer(entry: dict) -> dict:
+    """PyTorch's answer through ``xent_ref.verify.torch_adapter``: ``F.linear_cross_entropy``,
+    or the LLM options composed in torch (autograd gives every gradient)."""
+    from xent_ref.verify import torch_adapter
+
+    args = [decode(a) for a in entry["args"]]
+    kwargs = {k: decode(v) for k, v in entry["kwargs"].items()}
+    g = entry["grad_output"]
+    g = None if g is None else decode(g)
+    loss_fn = getattr(torch_adapter, entry["function"])
+    grad_fn = getattr(torch_adapter, entry["function"] + "_grad")
+    try:
+        loss = loss_fn(*args, **kwargs)
+        grads = grad_fn(*args, grad_output=g, **kwargs)
+    except Exception as err:  # noqa: BLE001 -- the exception is the answer recorded
+        return {"error": type(err).__name__}
+    if entry["function"] != "linear_cross_entropy":
+        return {"loss": encode_array(loss), "grad": encode_array(grads)}
+    return {"loss": encode_array(loss), "grad": encode_array(grads[0]),
+            "grad_weight": encode_array(grads[1])}
 
 
 def main() -> None:

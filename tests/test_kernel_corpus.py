@@ -331,8 +331,11 @@ def test_computing_in_float16_throughout_fails_and_is_diagnosed(low):
     assert not report.ok
     failed = {o.case.id for o in report.failures}
     assert "lowprec/binary_cross_entropy_with_logits/zeros-256x256/mean/f16" in failed
-    (diagnosis,) = [d for d in report.diagnoses if d.failing]
-    assert diagnosis.id == "low-precision-arithmetic" and set(diagnosis.cases) == failed
+    # Which functions fail depends on NumPy's float16 exp (under NumPy 1.23 a peaked
+    # cross_entropy case fails too): every failure must be named by the one convention.
+    failing = [d for d in report.diagnoses if d.failing]
+    assert {d.id for d in failing} == {"low-precision-arithmetic"}
+    assert {case for d in failing for case in d.cases} == failed
 
 
 def test_the_true_class_gradient_rounded_in_bfloat16_is_named_at_vocabulary_scale(low):

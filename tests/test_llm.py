@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import xent_ref as xr
+from tests.helpers.peak import peak_bytes
 from tests.helpers.torch_compare import TOLERANCE
 from xent_ref.golden import jsonio as _jsonio
 from xent_ref._engine.lowprec import round_once
@@ -407,3 +408,71 @@ def test_linear_cross_entropy_loss_module_matches_torch_with_its_parameters():
                                atol=1e-15)
     np.testing.assert_allclose(db.reshape(21), theirs.linear.bias.grad.numpy(), rtol=1e-10,
                                atol=1e-15)
+
+
+@pytest.mark.parametrize("options", [{"softcap": 30.0}, {"z_loss": 1e-4},
+                                     {"logit_scale": 0.5, "softcap": 30.0, "z_loss": 1e-4}])
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_linear_peak_bound_holds_with_every_option_and_dtype(monkeypatch, options, dtype):
+    # The documented rule: peak <= 1.25x inputs + gradients in float32, softcap and z-loss
+    # included (they hold two logits-sized arrays, counted in the chunk's budget). Both
+    # byte budgets are made small (the chunk's, and the option's per-block temporaries,
+    # a fixed cost) so that this small call is in the regime of a large vocabulary.
+    # float16 and bfloat16 are the float64 call on widened copies (4x the bytes): its
+    # peak within the same rule, plus the widened inputs, plus the float32 error bounds
+    # of dh and dW (2x: residues are returned as 0), plus the rounded gradients --
+    # (I + 4I + 1.5 * 4I + 2I + I) / 2I = 7x the low-precision inputs + gradients.
+    from xent_ref import linear, llm_options
+    from xent_ref._engine.dtypes import dtype_named
+
+    monkeypatch.setattr(linear, "CHUNK_BYTES", 1 << 16)
+    monkeypatch.setattr(llm_options, "ELEMENTWISE_BLOCK", 1 << 11)
+    rng = np.random.default_rng(9)
+    n, h, v = 256, 64, 4096
+    dt = dtype_named(dtype)
+    hidden = rng.normal(size=(n, h)).astype(np.float32).astype(dt)
+    w = (rng.normal(size=(v, h)) / 8).astype(np.float32).astype(dt)
+    t = rng.integers(0, v, n)
+    inputs = hidden.nbytes + w.nbytes
+    peak = peak_bytes(lambda: xr.linear_cross_entropy_with_grad(hidden, w, t, **options))
+    bound = 1.25 if dtype == "float32" else 7.0
+    assert (inputs + peak) / (2 * inputs) <= bound, (peak, inputs)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("scale", [1.0, 1e30])
+def test_low_precision_gradients_that_cancel_to_zero_are_zero(dtype, scale):
+    # All logits equal and balanced targets: sum_j G_ij = 0 and sum_i G_ij = 0 exactly,
+    # so dh (equal rows of W), dW and db (equal rows of h) are exactly 0; float64 leaves
+    # residues of a few ulps (1e-17; 3.5e13 next to |h| = 1e30), which a float16 or
+    # bfloat16 would keep. The nonzero entries are still the float64 answer rounded once.
+    from xent_ref._engine.dtypes import dtype_named
+
+    dt = dtype_named(dtype)
+    n, v = 10, 5
+    scale = scale if dtype == "bfloat16" else min(scale, 256.0)  # (float16 ends at 65504)
+    h = np.full((n, 2), scale, np.float32).astype(dt)
+    w = np.full((v, 2), 1.0 / scale, np.float32).astype(dt)
+    t = np.arange(n) % v
+    dh, dw, db = xr.linear_cross_entropy_grad(h, w, t, linear_bias=np.zeros(v, dt))
+    for grad in (dh, dw, db):
+        assert grad.dtype == dt and np.all(grad.astype(np.float64) == 0.0)
+    # targets not balanced: the columns of G no longer cancel (dW, db are the float64
+    # answer rounded once, not 0); its rows still do (dh stays exactly 0)
+    dh, dw, db = xr.linear_cross_entropy_grad(h, w, np.zeros(n, np.int64),
+                                              linear_bias=np.zeros(v, dt))
+    wide = xr.linear_cross_entropy_grad(h.astype(np.float64), w.astype(np.float64),
+                                        np.zeros(n, np.int64), linear_bias=np.zeros(v))
+    assert np.all(dh.astype(np.float64) == 0.0)
+    for grad, expected in zip((dw, db), wide[1:]):
+        assert np.all(grad.astype(np.float64) != 0.0)
+        assert np.array_equal(grad, round_once(expected, dt))
+
+
+def test_linear_module_with_an_empty_axis_gives_pytorchs_answer():
+    # PyTorch 2.13: no input features -> logits 0, loss log V; no positions -> a mean
+    # over nothing, nan (the functions' answers: tests/fixtures/parity.json)
+    no_features = xr.LinearCrossEntropyLoss(0, 5, dtype=np.float64)
+    assert float(no_features(np.zeros((3, 0)), [0, 3, 4])) == pytest.approx(np.log(5))
+    no_positions = xr.LinearCrossEntropyLoss(2, 5, out_features=(0,), dtype=np.float64)
+    assert np.isnan(no_positions(np.ones((3, 2)), np.zeros((3, 0), np.int64)))

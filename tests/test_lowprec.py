@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.helpers.peak import peak_bytes
 
 import xent_ref as xr
 from tests.helpers.strategies import (class_inputs, class_weights, index_targets,
@@ -382,3 +383,37 @@ def test_no_further_from_float64_than_pytorch(function, kwargs, dtype):
         scale = np.abs(e[finite]).max(initial=1.0)
         np.testing.assert_allclose(t[finite], e[finite], rtol=0.05, atol=0.05 * scale)
         np.testing.assert_array_equal(t[~finite], o[~finite])
+
+
+# ---------------------------------------------------------------------------------------------
+# Memory: rounding adds only the output (a block at a time into it, the widened arguments
+# freed first)
+# ---------------------------------------------------------------------------------------------
+
+
+MEMORY_CALLS = {
+    "cross_entropy_grad": lambda x, y, t: xr.cross_entropy_grad(x, t),
+    "cross_entropy_grad-softcap-z_loss": lambda x, y, t: xr.cross_entropy_grad(
+        x, t, softcap=30.0, z_loss=1e-4),
+    "softmax": lambda x, y, t: xr.softmax(x, axis=1),
+    "bce_with_logits_grad": lambda x, y, t: xr.binary_cross_entropy_with_logits_grad(x, y),
+}
+
+
+@pytest.mark.parametrize("dtype", LOW)
+@pytest.mark.parametrize("name", list(MEMORY_CALLS))
+def test_low_precision_peak_is_the_float64_peak_plus_widened_arguments_and_output(name, dtype):
+    # A float16 or bfloat16 call is the float64 call on widened copies of its arrays: its
+    # peak may be that call's, plus the widened arrays (8 bytes an element), plus the
+    # rounded output (the input's size) -- and nothing for the rounding itself (once 14
+    # bytes an element of float32 and float64 temporaries for bfloat16).
+    rng = np.random.default_rng(3)
+    x64 = rng.normal(0, 3, (512, 2048))
+    y64 = rng.random((512, 2048))
+    t = rng.integers(0, 2048, 512)
+    x, y = round_once(x64, dtype), round_once(y64, dtype)
+    call = MEMORY_CALLS[name]
+    float64_peak = peak_bytes(lambda: call(x.astype(np.float64), y.astype(np.float64), t))
+    widened = x64.nbytes * (2 if name.startswith("bce") else 1)  # the input (and target)
+    peak = peak_bytes(lambda: call(x, y, t))
+    assert peak <= 1.05 * (float64_peak + widened) + x.nbytes, (peak, float64_peak)

@@ -89,6 +89,14 @@ class PreparedCall:
     def n_classes(self) -> int:
         return self.logits.shape[1]
 
+    @property
+    def splits_smoothing(self) -> bool:
+        """Whether ``mean`` must divide label smoothing's two parts separately
+        (:func:`split_mean`): class indices, smoothing, and a kept weight total of 0."""
+        return (bool(self.label_smoothing) and not self.probabilities
+                and self.reduction == "mean" and self.denominator == 0
+                and self.logits.size > 0)
+
     def blocks(self):
         """``(rows, positions)`` index pairs covering the batch a block at a time."""
         n, c, s = self.logits.shape
@@ -118,7 +126,7 @@ class PreparedCall:
         _, n_classes, positions = self.logits.shape
         return replace(self, input_shape=logits.shape,
                        loss_shape=logits.shape[:1] + logits.shape[2:],
-                       logits=logits.reshape(-1, n_classes, positions),
+                       logits=logits.reshape(logits.shape[0], n_classes, positions),
                        target=self.target[rows], reduction="none")
 
 
@@ -344,21 +352,26 @@ def _with_options(call: PreparedCall, *, grad_output, with_grad: bool):
         g = checks.grad_output(grad_output, call.reduction, call.loss_shape, dtype)
         ce_scale, z_scale = llm_options.scales(g, call.reduction, ce_denominator, z_denominator,
                                                call.loss_shape)
-    ce, zl, grad = cross_entropy_parts(call, kept, ce_scale=ce_scale, z_scale=z_scale)
-    loss = llm_options.reduce_parts(ce, zl, call.reduction, ce_denominator, z_denominator, dtype)
+    ce, zl, grad, parts = cross_entropy_parts(call, kept, ce_scale=ce_scale, z_scale=z_scale,
+                                              split=call.splits_smoothing)
+    ce_total = None if parts is None else split_mean(call, *parts)
+    loss = llm_options.reduce_parts(ce, zl, call.reduction, ce_denominator, z_denominator, dtype,
+                                    ce_total=ce_total)
     return loss, grad
 
 
 def cross_entropy_parts(call: PreparedCall, kept, *, ce_scale=None, z_scale=None,
-                        overwrite_logits=False):
+                        overwrite_logits=False, split=False):
     r"""The per-token pieces of a prepared cross-entropy call with LLM options.
 
-    Returns ``(ce, zl, grad)``: the cross-entropy losses of ``reduction="none"``
+    Returns ``(ce, zl, grad, parts)``: the cross-entropy losses of ``reduction="none"``
     (class-weighted, as PyTorch's), the z-loss terms :math:`\lambda \operatorname{lse}^2`
     (0 where ``kept``, the loss-shaped mask of kept tokens, is False), and -- when the
     per-token scales ``ce_scale`` and ``z_scale`` (the loss's shape) are given -- the
     gradient with respect to the logits, by the chain rule
-    ``(ce_scale (A p - q) + z_scale 2 lambda lse p) * dz/dx``.
+    ``(ce_scale (A p - q) + z_scale 2 lambda lse p) * dz/dx``; and, with ``split`` (the
+    whole call's :attr:`PreparedCall.splits_smoothing`), the :func:`smoothing_parts` of
+    these tokens for :func:`split_mean` (else ``None``).
 
     Both :func:`xent_ref.cross_entropy` (on the whole input) and
     :func:`xent_ref.linear_cross_entropy` (a :meth:`PreparedCall.chunk` of rows at a
@@ -367,27 +380,34 @@ def cross_entropy_parts(call: PreparedCall, kept, *, ce_scale=None, z_scale=None
     logits' own memory.
     """
     options, with_grad = call.options, ce_scale is not None
-    logits = call.logits.reshape(call.input_shape)
-    z, dz_dx = llm_options.transform(logits, options, with_slope=with_grad)  # z = c tanh(s x / c)
-    axis = 0 if z.ndim == 1 else 1
-    if options.z_loss:  # (before the gradient may overwrite z)
-        lse, probs = llm_options.lse_and_probs(z, axis)
-    own_z = overwrite_logits or z is not logits  # a transformed z is ours to overwrite
+    logits = call.logits  # (N, C, S)
+    # z = c tanh(s x / c), in the logits' own memory when they are ours and the chain
+    # rule will not read them again; the gradient is then built in z's memory: at most
+    # two logits-sized arrays (x and z), and one when x may be overwritten
+    in_place = overwrite_logits and not options.rereads_logits
+    z = llm_options.transformed(logits, options, out=logits if in_place else None)
+    lse = llm_options.lse_of(z) if options.z_loss else None  # (N, S)
     z_call = call.with_logits(z, reduction="none")
+    parts = smoothing_parts(z_call) if split else None  # (before the gradient overwrites z)
+    own_z = in_place or z is not logits
     ce_grad_scale = None if not with_grad else _token_scale(z_call, ce_scale)
     ce, grad = _cross_entropy(z_call, ce_grad_scale,
                               out=z if with_grad and own_z and z.flags.c_contiguous else None)
+    kept3 = kept.reshape(lse.shape) if options.z_loss else None
     zl = np.zeros_like(ce)
     if options.z_loss:
-        zl = np.where(kept, options.z_loss * lse * lse, 0).astype(z.dtype, copy=False)
-        if with_grad:
+        zl = np.where(kept3, options.z_loss * lse * lse, 0).astype(z.dtype,
+                                                                  copy=False).reshape(ce.shape)
+    if with_grad:
+        grad3 = grad.reshape(logits.shape)
+        if options.rereads_logits:
             # d(lambda lse^2)/dz = 2 lambda lse p, on kept tokens, times their scale
-            pull = np.where(kept, z_scale * (2.0 * options.z_loss) * lse, 0)
-            probs *= np.expand_dims(pull, axis).astype(z.dtype)
-            grad += probs  # dL/dz = s_ce (A p - q) + s_z 2 lambda lse p
-    if with_grad and not (np.ndim(dz_dx) == 0 and dz_dx == 1.0):
-        grad *= dz_dx  # dL/dx = dL/dz dz/dx
-    return ce, zl, grad
+            pull = None if not options.z_loss else np.where(
+                kept3, np.asarray(z_scale).reshape(lse.shape) * (2.0 * options.z_loss) * lse, 0)
+            llm_options.chain_rule(grad3, logits, options, lse, pull)
+        elif options.logit_scale != 1.0:
+            grad3 *= logits.dtype.type(options.logit_scale)  # dz/dx = s
+    return ce, zl, grad, parts
 
 
 def _token_scale(call: PreparedCall, scale) -> np.ndarray:
@@ -423,27 +443,33 @@ def _cross_entropy(call: PreparedCall, scale=None, out=None):
 
     loss = reduce_blocks(block_losses, call.blocks(), call.reduction, call.denominator,
                          call.logits.dtype, (n, positions))
-    if (call.label_smoothing and not call.probabilities and call.reduction == "mean"
-            and call.denominator == 0 and call.logits.size):
-        loss = _smoothed_mean_over_no_weight(call)
+    if call.splits_smoothing:
+        loss = split_mean(call, *smoothing_parts(call))
     if call.reduction == "none":
         loss = loss.reshape(call.loss_shape)
     return loss, (grad.reshape(call.input_shape) if with_grad else None)
 
 
-def _smoothed_mean_over_no_weight(call: PreparedCall):
-    r"""The smoothed ``mean`` when the kept weights total 0, as PyTorch forms it.
+def smoothing_parts(call: PreparedCall):
+    """``(nll_sum, smooth_sum)``: the ``sum`` of the call's losses without smoothing and
+    at ``label_smoothing=1`` (its smoothing part, :math:`M / C`), for :func:`split_mean`
+    (the LLM options' and :mod:`xent_ref.linear`'s chunks call it on their own logits)."""
+    nll_sum = _cross_entropy(replace(call, reduction="sum", label_smoothing=0.0))[0]
+    smooth_sum = _cross_entropy(replace(call, reduction="sum", label_smoothing=1.0))[0]
+    return nll_sum, smooth_sum
+
+
+def split_mean(call: PreparedCall, nll_sum, smooth_sum) -> np.ndarray:
+    r"""The smoothed ``mean`` when the kept weights total 0 (:attr:`PreparedCall.splits_smoothing`),
+    as PyTorch forms it, from the two parts' sums (:func:`smoothing_parts`).
 
     PyTorch divides its two parts separately, :math:`(1-\varepsilon)\,N/0 +
     (\varepsilon/C)\,M/0` (``N`` the weighted NLL sum, ``M`` the smoothing sum), so
     the answer is an infinity whose sign is each part's sign, or nan (0/0, or the
     infinities of the two parts cancel): one combined division would get it wrong.
-    Each part's sign is that of a ``sum`` (``M``'s of the sum at ``eps = 1``, which is
-    ``M / C``).
+    Every path of a call with this mean (plain, LLM options, linear chunks) ends here.
     """
     eps, dtype = call.label_smoothing, call.logits.dtype
-    nll_sum = _cross_entropy(replace(call, reduction="sum", label_smoothing=0.0))[0]
-    smooth_sum = _cross_entropy(replace(call, reduction="sum", label_smoothing=1.0))[0]
     return np.asarray((1.0 - eps) * divided(nll_sum, 0, dtype)
                       + (eps / call.n_classes) * divided(smooth_sum, 0, dtype), dtype=dtype)
 
@@ -461,13 +487,15 @@ def _index_block(call: PreparedCall, rows, positions, buffer=None, scale=None):
     shifted = shifted_logits(call.logits[rows, :, positions], axis=1, out=buffer)  # x - m
     shifted_t = np.take_along_axis(shifted, t, axis=1)[:, 0]  # x_t - m  (<= 0)
     # sum_c w_c (x_c - m), taken before `shifted` is exponentiated in place
-    weighted_shifted = np.einsum("ncs,c->ns", shifted, call.w) if eps else None
+    weighted_shifted = _mass_dot_shifted(call.w[:, None], shifted) if eps else None
     # (the top class's entry is left 0: the gradient's _top_class writes it)
     others, j_max = exp_shifted_inplace(shifted, axis=1, keep_max=False)
     losses = _index_losses(call, w_t, np.log1p(others[:, 0]), shifted_t, weighted_shifted)
     if scale is not None:
         s = _block_scale(scale, rows, positions, kept)  # (n, 1, s), 0 on ignored samples
         _index_grad(call, shifted, others, j_max, t, w_t[:, None], s)
+        if eps:
+            _nan_where_infinite(shifted, s)
     # `where`, not a product: an ignored sample may have an infinite loss (inf * 0 = nan).
     return np.where(kept, losses, 0)
 
@@ -506,6 +534,38 @@ def _index_grad(call: PreparedCall, grad, others, j_max, t, w_t, s) -> None:
         # - s q, the smoothing part (eps / C) w_c everywhere (a block-sized product)
         grad -= (s * (eps / n_classes)) * call.w[:, None]
     _top_class(grad, j_max, mass, others, total, s)
+
+
+def _mass_dot_shifted(q, shifted) -> np.ndarray:
+    r""":math:`\sum_c q_c (x_c - m)` per sample, ``(n, s)``, for a target mass ``q``
+    (``(C, 1)`` class weights or an ``(n, C, s)`` block) and ``shifted`` :math:`x - m`.
+
+    A class at the maximum has :math:`x_c - m = 0` exactly: its term is 0 even when
+    :math:`q_c` is infinite (PyTorch multiplies :math:`q_c` by :math:`\log p_c`, which is
+    finite there), so the product :math:`\infty \cdot 0` is never formed. Only a block
+    whose plain product is nan pays for the masked one.
+    """
+    dot = (np.einsum("ncs,c->ns", shifted, q[:, 0]) if q.ndim == 2
+           else np.einsum("ncs,ncs->ns", q, shifted))
+    lost = np.isnan(dot)
+    if lost.any():
+        terms = np.where(shifted == 0, 0.0, q * shifted)  # (-inf logits keep 0 * inf = nan)
+        dot = np.where(lost, terms.sum(axis=1), dot)
+    return dot
+
+
+def _nan_where_infinite(grad, s) -> None:
+    r"""nan over every sample whose scale ``s`` is infinite (``grad_output = inf``, or a
+    ``mean`` over a zero weight total), in place.
+
+    PyTorch's gradient of a target mass spread over the classes (label smoothing,
+    probability targets) is :math:`g_c - p \sum_c g_c` with :math:`g_c = -s q_c`: at
+    :math:`s = \infty` the sum is :math:`\pm\infty` or nan and every entry
+    :math:`\infty - \infty` or nan, whatever the signs of the weights.
+    """
+    infinite = ~np.isfinite(s)
+    if np.any(infinite):
+        grad += np.where(infinite, np.nan, 0.0)
 
 
 def _subtract_at(grad, index, values) -> None:
@@ -569,7 +629,7 @@ def _probability_block(call: PreparedCall, rows, positions, buffer=None, scale=N
     a = q.sum(axis=1)  # A
     shifted = shifted_logits(call.logits[rows, :, positions], axis=1, out=buffer)
     # (a 0 target against a -inf logit gives 0 * inf = nan here, as in PyTorch)
-    q_dot_shifted = np.einsum("ncs,ncs->ns", q, shifted)
+    q_dot_shifted = _mass_dot_shifted(q, shifted)
     # (the top class's entry is left 0: the gradient's _top_class writes it)
     others, j_max = exp_shifted_inplace(shifted, axis=1, keep_max=False)
     losses = a * np.log1p(others[:, 0]) - q_dot_shifted
@@ -593,6 +653,7 @@ def _probability_grad(grad, others, j_max, q, a, s) -> None:
     grad -= q  # A p - q
     _top_class(grad, j_max, _probability_mass(q, j_max, a), others, total)
     grad *= s  # s (A p - q)
+    _nan_where_infinite(grad, s)
 
 
 def _probability_mass(q, j_max, a) -> _TargetMass:

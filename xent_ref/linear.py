@@ -50,8 +50,9 @@ import numpy as np
 
 from xent_ref import llm_options
 from xent_ref._engine import checks
-from xent_ref._engine.lowprec import computed_wide
-from xent_ref.cross_entropy import PreparedCall, cross_entropy_parts, prepare
+from xent_ref._engine.blocks import row_blocks
+from xent_ref._engine.lowprec import computed_wide, rounding_to
+from xent_ref.cross_entropy import PreparedCall, cross_entropy_parts, prepare, split_mean
 
 # Rows per chunk, by default: about this many bytes of logits at a time, or a quarter of
 # linear_weight's bytes if that is more. Matrix products of a few rows run far below the
@@ -108,11 +109,14 @@ def _prepare_linear(input, linear_weight, target, *, linear_bias, weight, reduct
     outputs = int(np.prod(out_features))
     if chunk_size is None:
         budget = max(CHUNK_BYTES, w.nbytes // 4)
-        rows = max(1, budget // max(1, outputs * h.dtype.itemsize))
+        # the budget counts every logits-sized array a chunk holds: with a softcap or
+        # z-loss the chain rule rereads the logits, so they and z (then G) are two
+        arrays = 2 if options.rereads_logits else 1
+        rows = max(1, budget // max(1, outputs * h.dtype.itemsize * arrays))
     else:
         rows = checks.check_count(chunk_size, "chunk_size (rows per chunk)", minimum=1)
-    return _LinearCall(h=h[None, :] if h.ndim == 1 else h, w=w.reshape(-1, w.shape[-1]),
-                       b=None if b is None else b.reshape(-1), call=call, rows=rows,
+    return _LinearCall(h=h[None, :] if h.ndim == 1 else h, w=w.reshape(outputs, w.shape[-1]),
+                       b=None if b is None else b.reshape(outputs), call=call, rows=rows,
                        input_shape=h.shape, weight_shape=w.shape, out_features=out_features)
 
 
@@ -161,7 +165,7 @@ def _linear_cross_entropy(lin: _LinearCall, *, grad_output, with_grad: bool):
     kept = call.kept().reshape(loss_shape)
     ce_denominator, z_denominator = llm_options.denominators(kept, call.denominator,
                                                              call.probabilities)
-    ce_scale = z_scale = grads = None
+    ce_scale = z_scale = grads = bounds = None
     if with_grad:
         g = checks.grad_output(grad_output, call.reduction, call.loss_shape, dtype)
         ce_scale, z_scale = llm_options.scales(g.reshape(loss_shape) if len(lin.input_shape) == 1
@@ -169,31 +173,44 @@ def _linear_cross_entropy(lin: _LinearCall, *, grad_output, with_grad: bool):
                                                z_denominator, loss_shape)
         grads = (np.empty_like(h), np.zeros(w.shape, dtype),
                  None if lin.b is None else np.zeros(w.shape[0], dtype))
+        # float16/bfloat16: the gradients' error bounds, to return residues as 0
+        bounds = None if rounding_to() is None else tuple(
+            None if g is None else np.zeros(g.shape, np.float32) for g in grads)
     ce, zl = np.empty(loss_shape, dtype), np.empty(loss_shape, dtype)
+    parts = np.zeros(2, dtype) if call.splits_smoothing else None  # (their sums, over chunks)
     for start in range(0, n, lin.rows):
         c = slice(start, min(start + lin.rows, n))
         scales = dict(ce_scale=ce_scale[c], z_scale=z_scale[c]) if with_grad else {}
-        ce[c], zl[c] = _chunk(lin, c, kept[c], grads, **scales)
-    loss = llm_options.reduce_parts(ce, zl, call.reduction, ce_denominator, z_denominator, dtype)
+        ce[c], zl[c] = _chunk(lin, c, kept[c], grads, parts, bounds, **scales)
+    ce_total = None if parts is None else split_mean(call, *parts)
+    loss = llm_options.reduce_parts(ce, zl, call.reduction, ce_denominator, z_denominator, dtype,
+                                    ce_total=ce_total)
     if call.reduction == "none" and len(lin.input_shape) == 1:
         loss = loss.reshape(())
     if not with_grad:
         return loss, None
+    if bounds is not None:
+        _drop_residues(grads, bounds, terms=(lin.w.shape[0], n, n))
     grad_h, grad_w, grad_b = grads
     return loss, (grad_h.reshape(lin.input_shape), grad_w.reshape(lin.weight_shape),
                   None if grad_b is None else grad_b.reshape(lin.out_features))
 
 
-def _chunk(lin: _LinearCall, c: slice, kept, grads, ce_scale=None, z_scale=None):
-    """One chunk of rows ``c``: returns its ``(ce, zl)`` and, given the scales, adds its
-    share to the three gradients ``grads`` (``dh`` for its rows, ``dW``, ``db``)."""
+def _chunk(lin: _LinearCall, c: slice, kept, grads, parts=None, bounds=None, ce_scale=None,
+           z_scale=None):
+    """One chunk of rows ``c``: returns its ``(ce, zl)``, adds its smoothing parts to
+    ``parts`` (when given: see :func:`~xent_ref.cross_entropy.split_mean`) and, given the
+    scales, its share to the three gradients ``grads`` (``dh`` for its rows, ``dW``, ``db``)."""
     h_c = lin.h[c]
     logits = h_c @ lin.w.T  # (rows, outputs): the only vocabulary-sized arrays are a chunk's
     if lin.b is not None:
         logits += lin.b
-    chunk = lin.call.chunk(c, logits.reshape((-1,) + lin.out_features))
-    ce, zl, g_logits = cross_entropy_parts(chunk, kept, ce_scale=ce_scale, z_scale=z_scale,
-                                           overwrite_logits=True)  # G, in the chunk's logits
+    chunk = lin.call.chunk(c, logits.reshape(logits.shape[:1] + lin.out_features))
+    ce, zl, g_logits, chunk_parts = cross_entropy_parts(
+        chunk, kept, ce_scale=ce_scale, z_scale=z_scale, overwrite_logits=True,
+        split=parts is not None)  # G, in the chunk's logits
+    if parts is not None:
+        parts += chunk_parts
     if ce_scale is not None:
         grad_h, grad_w, grad_b = grads
         g_logits = g_logits.reshape(logits.shape)
@@ -204,7 +221,48 @@ def _chunk(lin: _LinearCall, c: slice, kept, grads, ce_scale=None, z_scale=None)
             grad_w[v] += g_logits[:, v].T @ h_c  # dW += G^T h, a slice at a time
         if grad_b is not None:
             grad_b += g_logits.sum(axis=0)  # db += G^T 1
+        if bounds is not None:
+            _add_bounds(bounds, lin, c, g_logits)
     return ce, zl
+
+
+def _add_bounds(bounds, lin: _LinearCall, c: slice, g_logits) -> None:
+    """Add a chunk's share to the magnitudes ``|G| |W|``, ``|G|^T |h|``, ``|G|^T 1`` that
+    bound the rounding errors of ``dh``, ``dW``, ``db`` (:func:`_drop_residues`); in
+    float32, a vocabulary slice at a time (a bound needs a few digits, not 53 bits)."""
+    bound_h, bound_w, bound_b = bounds
+    abs_g = np.abs(g_logits).astype(np.float32)
+    abs_h = np.abs(lin.h[c]).astype(np.float32)
+    bound_h[c] = 0
+    for v in _vocabulary_slices(lin.w.shape[0]):
+        bound_h[c] += abs_g[:, v] @ np.abs(lin.w[v]).astype(np.float32)
+        bound_w[v] += abs_g[:, v].T @ abs_h
+    if bound_b is not None:
+        bound_b += abs_g.sum(axis=0)
+
+
+def _drop_residues(grads, bounds, terms) -> None:
+    r"""Set to 0, in place, every gradient entry within its float64 rounding-error bound of 0
+    (a block of rows at a time: no gradient-sized temporary).
+
+    A sum of :math:`K` float64 products :math:`\sum_k a_k b_k` is within
+    :math:`(K + 16)\,2^{-53} \sum_k |a_k b_k|` of the exact one (the 16: the error
+    :math:`G` itself carries from the softmax); an entry no larger than twice that (the
+    bound's own float32 rounding) cannot be told from 0, and where the exact answer is
+    0 (all logits equal and balanced targets: :math:`\sum_i G_{ij} = 0`) it is a residue
+    that a float16 or bfloat16 would keep (``1e-17``, or ``3.5e13`` next to
+    :math:`|h| = 10^{30}`). ``terms`` is :math:`K` for ``dh`` (the outputs), ``dW`` and
+    ``db`` (the rows).
+    """
+    for grad, bound, k in zip(grads, bounds, terms):
+        if grad is None:
+            continue
+        factor = np.float32(2.0 * (k + 16) * 2.0**-53)
+        for rows in row_blocks(grad.shape[0], grad.size // max(1, grad.shape[0])):
+            tolerance = bound[rows] * factor
+            # (a bound that overflowed float32 bounds nothing: those entries are kept)
+            residue = (np.abs(grad[rows]) < tolerance) & np.isfinite(tolerance)
+            grad[rows][residue] = 0.0
 
 
 def _vocabulary_slices(v: int):
@@ -295,6 +353,14 @@ def linear_cross_entropy_grad(input, linear_weight, target, *, linear_bias=None,
     :math:`dh = G W`, :math:`dW = G^\top h`, :math:`db = \sum_i G_i` (``None`` without a
     bias); see the module docstring. ``grad_output`` is as for the other ``_grad``
     functions.
+
+    Residues (float16 and bfloat16): each gradient is the float64 answer rounded once,
+    except that an entry within the float64 computation's own rounding-error bound of
+    0 (:math:`2(K + 16)\,2^{-53}` times the sum of the magnitudes of its :math:`K`
+    terms, ``|G| |W|``, ``|G|^T |h|``, ``|G|^T 1``) is returned as 0: an entry whose exact
+    value is 0 because its terms cancel (the rows of :math:`G` always sum to 0; its
+    columns do for balanced targets and equal logits) is exactly 0, never a float64
+    residue such as ``1e-17``. float32 and float64 results are the plain products.
 
     Examples
     --------

@@ -52,6 +52,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xent_ref._engine import checks
+from xent_ref._engine.blocks import ELEMENTWISE_BLOCK, class_blocks, row_blocks
 from xent_ref._engine.reduce import reduce
 from xent_ref.softmax import exp_shifted_inplace, shifted_logits
 
@@ -72,6 +73,12 @@ class Options:
     @property
     def is_default(self) -> bool:
         return self.logit_scale == 1.0 and self.softcap is None and self.z_loss == 0.0
+
+    @property
+    def rereads_logits(self) -> bool:
+        """Whether the gradient's chain rule (:func:`chain_rule`) reads the logits
+        again after the cross-entropy pass: a softcap's slope, z-loss's softmax."""
+        return self.softcap is not None or bool(self.z_loss)
 
 
 DEFAULT = Options()  # PyTorch's cross-entropy: no scale, no cap, no z-loss
@@ -95,12 +102,63 @@ def transform(logits: np.ndarray, options: Options, with_slope: bool = False):
     if c is None:  # the slope is the constant s
         return z, (s if with_slope else None)
     u = z / logits.dtype.type(c)
-    capped = np.tanh(u) * logits.dtype.type(c)
+    capped = np.tanh(u)
+    capped *= logits.dtype.type(c)
     if not with_slope:
         return capped, None
-    e = np.exp(-2.0 * np.abs(u))  # e^{-2|u|} in (0, 1]
-    sech = 2.0 * np.sqrt(e) / (1.0 + e)
-    return capped, (s * sech * sech).astype(logits.dtype, copy=False)
+    # (in place: the temporaries are u, e and sech)
+    e = np.abs(u)
+    e *= -2.0
+    np.exp(e, out=e)  # e^{-2|u|} in (0, 1]
+    sech = np.sqrt(e)
+    sech *= 2.0
+    e += 1.0
+    sech /= e  # 2 e^{-|u|} / (1 + e^{-2|u|})
+    e = np.multiply(s, sech, out=e)
+    e *= sech  # s sech^2
+    return capped, e.astype(logits.dtype, copy=False)
+
+
+def transformed(logits: np.ndarray, options: Options, out=None) -> np.ndarray:
+    """The scaled and soft-capped logits :math:`z` of :func:`transform`, all of them,
+    formed a block of rows at a time into ``out`` (a new array by default; the logits
+    themselves when the caller owns them): the formula's temporaries are a block's,
+    never the logits' size. Without a softcap or scale, the logits themselves."""
+    if options.softcap is None and options.logit_scale == 1.0:
+        return logits
+    z = np.empty_like(logits) if out is None else out
+    n_rows = logits.shape[0]
+    for rows in row_blocks(n_rows, logits.size // max(1, n_rows), ELEMENTWISE_BLOCK):
+        z[rows] = transform(logits[rows], options)[0]
+    return z
+
+
+def lse_of(z3: np.ndarray) -> np.ndarray:
+    r""":math:`\operatorname{lse}(z)` of ``(N, C, S)`` logits over the class axis, ``(N, S)``,
+    a block at a time (:func:`lse_and_probs` on each block: no logits-sized temporary)."""
+    lse = np.empty((z3.shape[0], z3.shape[2]), z3.dtype)
+    for rows, positions in class_blocks(*z3.shape, block_elements=ELEMENTWISE_BLOCK):
+        lse[rows, positions] = lse_and_probs(z3[rows, :, positions], axis=1)[0]
+    return lse
+
+
+def chain_rule(grad3: np.ndarray, logits3: np.ndarray, options: Options, lse=None,
+               pull=None) -> None:
+    r"""Finish the gradient in place, a block at a time: ``grad3`` (``(N, C, S)``) holds
+    :math:`\partial L_{\text{CE}}/\partial z`; add z-loss's :math:`\text{pull}\; p` (``pull``
+    :math:`= s_z\, 2 \lambda \operatorname{lse}`, ``(N, S)``, 0 on ignored tokens) and
+    multiply by :math:`dz/dx`. Each block's :math:`z`, slope and softmax are formed again
+    from ``logits3`` (:func:`transform`, :func:`lse_and_probs`), so no logits-sized
+    temporary is ever held."""
+    for rows, positions in class_blocks(*logits3.shape, block_elements=ELEMENTWISE_BLOCK):
+        g = grad3[rows, :, positions]  # a view: written in place
+        z, slope = transform(logits3[rows, :, positions], options, with_slope=True)
+        if pull is not None:
+            probs = lse_and_probs(z, axis=1)[1]
+            probs *= pull[rows, positions][:, None, :].astype(z.dtype, copy=False)
+            g += probs  # dL/dz = s_ce (A p - q) + s_z 2 lambda lse p
+        if not (np.ndim(slope) == 0 and slope == 1.0):
+            g *= slope  # dL/dx = dL/dz dz/dx
 
 
 def lse_and_probs(z: np.ndarray, axis: int):
@@ -132,11 +190,15 @@ def scales(grad_output: np.ndarray, reduction: str, ce_denominator, z_denominato
     return g / ce_denominator, g / z_denominator  # (0 kept: inf, zeroed on ignored tokens)
 
 
-def reduce_parts(ce, zl, reduction: str, ce_denominator, z_denominator, dtype) -> np.ndarray:
-    """The loss of ``reduction`` from its two parts, each over its own denominator."""
+def reduce_parts(ce, zl, reduction: str, ce_denominator, z_denominator, dtype,
+                 ce_total=None) -> np.ndarray:
+    """The loss of ``reduction`` from its two parts, each over its own denominator;
+    ``ce_total``, when given, is the cross-entropy part already reduced (the smoothed
+    mean over a zero weight total, :func:`xent_ref.cross_entropy.split_mean`)."""
     if reduction == "none":
         return np.asarray(ce + zl, dtype)
-    ce_total = reduce(np.asarray(ce, dtype), reduction, ce_denominator)
+    if ce_total is None:
+        ce_total = reduce(np.asarray(ce, dtype), reduction, ce_denominator)
     z_total = reduce(np.asarray(zl, dtype), reduction, z_denominator)
     return np.asarray(ce_total + z_total, dtype)
 

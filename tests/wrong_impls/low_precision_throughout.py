@@ -47,7 +47,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     safe = np.where(kept, target, 0)
     picked = np.take_along_axis(log_probs, np.expand_dims(safe, axis), axis=axis).squeeze(axis)
     w = np.ones(x.shape[axis], x.dtype) if weight is None else np.asarray(weight)
-    w = np.where(kept, w[safe], 0).astype(x.dtype)
+    w = np.where(kept, w[safe], np.zeros((), w.dtype)).astype(x.dtype)
     return _reduced(-picked * w, w.sum(), reduction)
 
 

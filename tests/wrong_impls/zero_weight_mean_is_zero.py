@@ -11,7 +11,7 @@ def _nan_to_zero(fn):
         value = fn(*args, **options)
         if options.get("reduction", "mean") != "mean" or not np.isfinite(args[0]).all():
             return value  # (a nan from -inf logits stays)
-        return np.where(np.isnan(value), 0, value).astype(value.dtype)  # BUG: 0/0 -> 0
+        return np.where(np.isnan(value), np.zeros((), value.dtype), value)  # BUG: 0/0 -> 0
     return wrapper
 
 

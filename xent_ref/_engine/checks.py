@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import inspect
 import numbers
+import sys
 
 import numpy as np
 
@@ -27,17 +28,13 @@ MAX_DIMS = 63
 def as_array(x, name: str) -> np.ndarray:
     """``np.asarray(x)``, with an error that names the argument when that fails.
 
-    A bfloat16 array (NumPy sees its dtype as kind ``"V"``) is widened, exactly, to
-    float32, so that every later check sees an ordinary floating array; a
+    A PyTorch tensor is read by :func:`tensor_as_numpy` (as the NumPy array of its
+    dtype); a bfloat16 array (NumPy sees its dtype as kind ``"V"``) is widened,
+    exactly, to float32, so that every later check sees an ordinary floating array; a
     big-endian array (``'>f8'``) is read in native byte order, so that NumPy's loops
-    accept it and the answer comes back native. A PyTorch tensor that requires
-    grad is refused with the fix (recognised by its attribute: torch is never imported).
+    accept it and the answer comes back native.
     """
-    if getattr(x, "requires_grad", False) is True:
-        raise TypeError(
-            f"{name}: a tensor that requires grad cannot be read as a NumPy array; "
-            f"pass {name}.detach().numpy()"
-        )
+    x = tensor_as_numpy(x, name)
     try:
         array = np.asarray(x)
     except (ValueError, TypeError) as err:  # ragged nested lists, for example
@@ -47,6 +44,31 @@ def as_array(x, name: str) -> np.ndarray:
     if not array.dtype.isnative:
         return array.astype(array.dtype.newbyteorder("="))
     return array
+
+
+def tensor_as_numpy(x, name: str):
+    """A PyTorch tensor as the NumPy array of its own dtype (anything else as it is).
+
+    The one place the library reads tensors, so a tensor behaves exactly as the NumPy
+    array of its dtype: a float16 or bfloat16 tensor is computed wide and rounded once,
+    and a float32 tensor next to a float64 one is refused where two such arrays are.
+    CPU tensors are shared, not copied (``Tensor.numpy``); bfloat16, which NumPy knows
+    only through ``ml_dtypes``, is read through its 16 bits. A tensor that requires grad
+    is refused with the fix. Tensors are recognised by their type's module: torch is
+    never imported (a tensor exists only if the caller imported it).
+    """
+    if not type(x).__module__.startswith("torch") or not hasattr(x, "numpy"):
+        return x
+    if getattr(x, "requires_grad", False) is True:
+        raise TypeError(
+            f"{name}: a tensor that requires grad cannot be read as a NumPy array; "
+            f"pass {name}.detach().numpy()"
+        )
+    x = x.cpu()
+    if str(x.dtype) == "torch.bfloat16":
+        torch = sys.modules[type(x).__module__.split(".")[0]]
+        return x.view(torch.int16).numpy().view(dtype_named("bfloat16"))
+    return x.numpy()
 
 
 def as_float_array(x, name: str, dtype=None) -> np.ndarray:

@@ -5,13 +5,14 @@ computed in float64 and their results rounded once to the input's dtype
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import inspect
 
 import numpy as np
 
-from xent_ref._engine.blocks import library_errstate
-from xent_ref._engine.checks import as_array
+from xent_ref._engine.blocks import library_errstate, row_blocks
+from xent_ref._engine.checks import as_array, tensor_as_numpy
 
 # ---------------------------------------------------------------------------------------------
 # float16 and bfloat16: computed in float64, rounded once
@@ -24,6 +25,21 @@ from xent_ref._engine.checks import as_array
 # when the exact value is that close to a midpoint between two float16 numbers, so the
 # one rounding at the end is, in practice, the only error.
 COMPUTE_DTYPE = np.dtype(np.float64)
+# The dtype the running public call's float64 result will be rounded to (None: the
+# call is not a low-precision one); see rounding_to.
+_ROUNDING_TO = contextvars.ContextVar("rounding_to", default=None)
+
+
+def rounding_to() -> np.dtype | None:
+    """The dtype (float16 or bfloat16) that :func:`computed_wide` will round the running
+    call's result to, or ``None`` for a call in float32 or float64.
+
+    A function whose float64 result may carry a *residue* -- a few float64 ulps of the
+    magnitudes that cancelled in it, where the exact answer is 0 -- asks this to know
+    that the residue would survive into the output (a bfloat16 holds 1e-17 as well as
+    1): :mod:`xent_ref.linear` then returns such entries as 0.
+    """
+    return _ROUNDING_TO.get()
 
 
 def low_precision_dtype(x) -> np.dtype | None:
@@ -32,6 +48,10 @@ def low_precision_dtype(x) -> np.dtype | None:
     bfloat16 is recognised by its name (``ml_dtypes`` registers it with NumPy), so
     the library never needs to import ``ml_dtypes`` itself.
     """
+    try:
+        x = tensor_as_numpy(x, "input")
+    except TypeError:  # a tensor that requires grad: the function's checks report it
+        return None
     dtype = getattr(x, "dtype", None)
     if dtype is None:
         try:
@@ -55,6 +75,16 @@ def round_once(values, dtype: np.dtype):
     Overflow gives +-inf, silently (the value is out of the dtype's range).
     """
     values = np.asarray(values, dtype=np.float64)
+    out = np.empty(values.shape, dtype)
+    flat_values, flat_out = values.reshape(-1), out.reshape(-1)
+    # a block at a time, into the output: the rounding's temporaries are a block's
+    for block in row_blocks(flat_values.size, 1):
+        flat_out[block] = _rounded_block(flat_values[block], dtype)
+    return out
+
+
+def _rounded_block(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """One block of :func:`round_once`."""
     # (its own error state: the corpus builder and the tests call it outside any
     # public function, so outside library_errstate)
     with np.errstate(over="ignore"):
@@ -112,8 +142,9 @@ def computed_wide(*companions: str, same_dtype: tuple[str, ...] = ()):
     (:func:`xent_ref._engine.blocks.library_errstate`), whatever the caller's.
 
     The parameters named in ``same_dtype`` (a layer's own parameters, such as
-    ``linear_weight``) must not carry a floating dtype other than the input's: PyTorch
-    refuses to multiply float32 by float64, and a silent cast would change the answer.
+    ``linear_weight``), when they are arrays or tensors, must carry the input's dtype
+    (byte order aside): PyTorch refuses to multiply float32 by float64 or by int64, and
+    a silent cast would change the answer. (Lists are read in the input's dtype.)
     The check comes first, before any widening or rounding.
 
     Usage, on every public entry point::
@@ -138,13 +169,19 @@ def computed_wide(*companions: str, same_dtype: tuple[str, ...] = ()):
     return decorate
 
 
-def _floating_dtype(x) -> np.dtype | None:
-    """The dtype of ``x`` when it is an array (or NumPy scalar) of floating point, bfloat16
-    included; ``None`` for lists, Python numbers, integers."""
-    dtype = getattr(x, "dtype", None)
-    if not isinstance(dtype, np.dtype):
+def _array_dtype(x) -> np.dtype | None:
+    """The native-order dtype of ``x`` when it is a numeric array or NumPy scalar (a
+    tensor's is its NumPy twin's, bfloat16 included); ``None`` for lists and Python
+    numbers. Byte order is not part of it: a big-endian array is read natively."""
+    try:
+        x = tensor_as_numpy(x, "input")
+    except TypeError:  # a tensor that requires grad: the function's checks report it
         return None
-    return dtype if dtype.kind == "f" or dtype.name == "bfloat16" else None
+    dtype = getattr(x, "dtype", None)
+    if not isinstance(dtype, np.dtype) or (dtype.kind not in "biuf"
+                                           and dtype.name != "bfloat16"):
+        return None
+    return dtype.newbyteorder("=")
 
 
 def _check_same_dtype(signature, first, names, args, kwargs):
@@ -152,11 +189,11 @@ def _check_same_dtype(signature, first, names, args, kwargs):
         arguments = signature.bind(*args, **kwargs).arguments
     except TypeError:  # a wrong call: the function itself says what is wrong
         return
-    dtype = _floating_dtype(arguments.get(first))
-    if dtype is None:
+    dtype = _array_dtype(arguments.get(first))
+    if dtype is None or dtype.kind in "biu":  # (an integer input is read as float64)
         return
     for name in names:
-        other = _floating_dtype(arguments.get(name))
+        other = _array_dtype(arguments.get(name))
         if other is not None and other != dtype:
             raise TypeError(f"{name}: dtype {other} differs from the {first}'s {dtype}; "
                             f"cast one of them (PyTorch refuses mixed dtypes here too)")
@@ -172,11 +209,18 @@ def _call_wide(function, signature, first, companions, args, kwargs):
     except TypeError:  # a wrong call: the function itself says what is wrong
         return function(*args, **kwargs)
     arguments = bound.arguments
-    arguments[first] = np.asarray(arguments[first]).astype(COMPUTE_DTYPE)
+    # (straight to float64: a bfloat16 array read by as_array would pass through float32)
+    arguments[first] = np.asarray(tensor_as_numpy(arguments[first], first)).astype(COMPUTE_DTYPE)
     for name in companions:
         if arguments.get(name) is not None:
             arguments[name] = _widened(arguments[name], dtype, name)
-    return _rounded_result(function(*bound.args, **bound.kwargs), dtype)
+    token = _ROUNDING_TO.set(dtype)
+    try:
+        result = function(*bound.args, **bound.kwargs)
+    finally:
+        _ROUNDING_TO.reset(token)
+    del bound, arguments  # the widened arguments, freed before the result is rounded
+    return _rounded_result(result, dtype)
 
 
 def _rounded_result(result, dtype: np.dtype):

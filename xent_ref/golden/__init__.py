@@ -1,24 +1,33 @@
 """The golden corpus: the cases (inputs, options, expected values and tolerances)
 that any implementation of the cross-entropy family is judged against, their ids,
 their files and their schema.
+
+* :mod:`~xent_ref.golden.cases`: a case, its id, its tolerance, calling a function as it says;
+* :mod:`~xent_ref.golden.inputs`: the deterministic inputs of every case;
+* :mod:`~xent_ref.golden.expected`: the expected values, written by xent_ref;
+* :mod:`~xent_ref.golden.files`: content hashes, the JSON file and the export command;
+* :mod:`~xent_ref.golden.schema` and :mod:`~xent_ref.golden.jsonio`: checking and encoding.
 """
 
-from xent_ref.golden.corpus import (  # noqa: F401
+from xent_ref._engine.lowprec import (  # noqa: F401
     finfo,
     round_once,
+)
+from xent_ref.golden.jsonio import (  # noqa: F401
     decode_array,
     dtype_named,
     encode_array,
     is_float,
     npy_bytes,
     read_npy,
+)
+from xent_ref.golden.schema import (  # noqa: F401
     FUNCTIONS,
     SIGNATURES,
     SchemaError,
     printable,
-    FORMAT,
-    SCHEMA_VERSION,
-    SEED,
+)
+from xent_ref.golden.cases import (  # noqa: F401
     POSITIONAL,
     ROUNDOFF_UNITS,
     roundoff_units,
@@ -34,11 +43,16 @@ from xent_ref.golden.corpus import (  # noqa: F401
     C,
     SHAPES,
     REDUCTIONS,
+    grad_parts,
+)
+from xent_ref.golden.inputs import (  # noqa: F401
+    SEED,
     VOCABULARIES,
     PEAKS,
     FINITE_TAIL,
     LLM_OPTIONS,
-    grad_parts,
+)
+from xent_ref.golden.expected import (  # noqa: F401
     float64_reference,
     widened,
     TORCH_ERRORS,
@@ -46,6 +60,10 @@ from xent_ref.golden.corpus import (  # noqa: F401
     low_precision_specs,
     low_precision_cases,
     build_corpus,
+)
+from xent_ref.golden.files import (  # noqa: F401
+    FORMAT,
+    SCHEMA_VERSION,
     corpus_sha256,
     inputs_sha256,
     LARGE_ARRAY,

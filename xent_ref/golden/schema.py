@@ -48,7 +48,7 @@ class SchemaError(ValueError):
 class Signature:
     """How to call a function of the corpus and its gradient twin.
 
-    ``positional``: the array inputs, in order (``linear_cross_entropy`` would list
+    ``positional``: the array inputs, in order (``linear_cross_entropy`` lists
     ``("input", "linear_weight", "target")``); ``grad_output_positional``: whether the
     ``_grad`` twin takes ``grad_output`` right after them (the softmaxes) or as a
     keyword (the losses); ``kwargs``: the keyword arguments a case may set, with the
@@ -314,7 +314,8 @@ def check_id(value, where: str) -> str:
 
 
 def check_input(obj, where: str, limits: Limits) -> None:
-    """An encoded array, or a seed spec (``{"generate": ...}``, see ``golden._decode_input``)."""
+    """An encoded array, or a seed spec (``{"generate": ...}``, which
+    :func:`xent_ref.golden.case_from_json` regenerates)."""
     if not (isinstance(obj, dict) and "generate" in obj):
         check_array(obj, where, limits)
         return

@@ -1,0 +1,178 @@
+"""From inputs to cases: xent_ref writes the expected values (float32/float64: its own
+answer, judged by the tolerance rule), or, for float16 and bfloat16, the float64
+answer rounded once to the dtype, judged against that answer with PyTorch's recorded
+error (the rule ``"reference-error"``).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import json
+
+import numpy as np
+
+from xent_ref import functions as lib
+from xent_ref._engine.lowprec import finfo, round_once
+from xent_ref.golden.cases import (LOW_PRECISION_DTYPES, Case, call_function, call_grad,
+                                   frozen, frozen_grad, grad_parts, tolerance)
+from xent_ref.golden.inputs import Spec, Stream, low_precision_inputs, rounded, standard_specs
+from xent_ref.golden.jsonio import dtype_named, is_float
+from xent_ref.golden.schema import SIGNATURES
+
+
+def _scale(arrays) -> float:
+    """The largest finite magnitude among the floating arrays (at least 1)."""
+    magnitudes = [1.0]
+    for a in arrays:
+        if isinstance(a, np.ndarray) and is_float(a.dtype):
+            finite = np.abs(a[np.isfinite(a)])
+            magnitudes.append(float(finite.max()) if finite.size else 0.0)
+    return max(magnitudes)
+
+
+def _grad_output(spec: Spec, loss: np.ndarray) -> np.ndarray:
+    """A non-trivial upstream gradient, shaped like ``loss``, in its dtype."""
+    stream = Stream("grad_output:" + spec.id)
+    return rounded(stream.uniform(0.5, 2.0, loss.shape), loss.dtype)
+
+
+def _case(spec: Spec) -> Case:
+    if _dtype_of(spec) in LOW_PRECISION_DTYPES:
+        return _low_precision_case(spec)
+    inputs = {name: frozen(a) for name, a in spec.inputs.items()}
+    kwargs = {k: frozen(v) if isinstance(v, np.ndarray) else v for k, v in spec.kwargs.items()}
+    loss = np.asarray(call_function(lib.named(spec.function), spec))
+    spec.grad_output = frozen(_grad_output(spec, loss))
+    grad = frozen_grad(call_grad(lib.named(spec.function + "_grad"), spec))
+    scale = _scale(list(inputs.values()) + list(kwargs.values()) + [spec.grad_output])
+    terms = max(a.size for a in inputs.values() if is_float(a.dtype))
+    rtol, atol = tolerance(loss.dtype.name, scale, terms)
+    grad_scale = _scale(grad_parts(grad))
+    grad_atol = atol if spec.exact_only else tolerance(loss.dtype.name, grad_scale, terms)[1]
+    return Case(id=spec.id, function=spec.function, inputs=inputs, kwargs=kwargs,
+                grad_output=spec.grad_output, loss=frozen(loss), grad=grad,
+                rtol=rtol, atol=atol, grad_atol=grad_atol, exact_only=spec.exact_only)
+
+
+def _dtype_of(spec: Spec) -> str:
+    """The dtype of the case's first positional input (its output's dtype)."""
+    return spec.inputs[SIGNATURES[spec.function].positional[0]].dtype.name
+
+
+def float64_reference(case) -> tuple[np.ndarray, np.ndarray]:
+    """``(loss, grad)`` of xent_ref in float64 on ``case``'s inputs, keyword arrays and
+    ``grad_output`` widened exactly to float64: the answer a low-precision case is judged
+    against (``case``: a :class:`Case`, or anything with the same fields)."""
+    inputs, kwargs = widened(case.inputs), widened(case.kwargs)
+    loss = call_function(lib.named(case.function), case, inputs, kwargs)
+    grad = call_grad(lib.named(case.function + "_grad"), case, inputs, kwargs,
+                     case.grad_output.astype(np.float64))
+    return frozen(loss), frozen_grad(grad)
+
+
+def widened(arrays: dict) -> dict:
+    """``arrays`` with its floating arrays widened (exactly) to float64."""
+    return {key: value.astype(np.float64) if isinstance(value, np.ndarray)
+            and is_float(value.dtype) else value for key, value in arrays.items()}
+
+
+TORCH_ERRORS = "data/torch_lowprec_errors.json"  # in the package
+
+
+@functools.lru_cache(maxsize=1)
+def torch_errors() -> dict:
+    """The recorded PyTorch errors of the low-precision cases (``TORCH_ERRORS``, written
+    by ``scripts/make_lowprec_reference.py``): ``{"torch_version": ..., "cases": {id:
+    {"loss_error": ..., "grad_error": ...}}}``."""
+    text = importlib.resources.files("xent_ref.golden").joinpath(TORCH_ERRORS).read_text("utf-8")
+    return json.loads(text)
+
+
+def _low_precision_case(spec: Spec) -> Case:
+    """A float16/bfloat16 case, judged by the rule ``"reference-error"``: the error against
+    the float64 answer may be PyTorch's own error there (recorded) plus one ulp of the
+    dtype at the value's magnitude (``rtol`` = eps, ``atol`` = the smallest subnormal,
+    the ulp below the normal range). ``loss`` and ``grad`` are the float64 answer rounded
+    once to the dtype: the best values it can hold."""
+    recorded = torch_errors()["cases"].get(spec.id)
+    if recorded is None:
+        raise RuntimeError(f"no PyTorch error recorded for the low-precision case {spec.id} "
+                           f"in xent_ref/golden/{TORCH_ERRORS}: run scripts/make_lowprec_reference.py")
+    dtype = dtype_named(_dtype_of(spec))
+    _set_grad_output(spec)
+    loss_reference, grad_reference = float64_reference(spec)
+    info = finfo(dtype)
+    ulp_below_normal = float(info.smallest_subnormal)
+    # One error per gradient: several gradients (linear_cross_entropy) record a list.
+    errors = {"loss_error": float(recorded["loss_error"]),
+              "grad_error": _per_part(recorded["grad_error"], float)}
+    pairs = [(errors["loss_error"], loss_reference)] + list(zip(
+        as_parts(errors["grad_error"]), as_parts(grad_reference)))
+    torch_loses_it = any(error >= 0.5 * float(np.abs(reference).max(initial=0.0))
+                         for error, reference in pairs if reference is not None)
+    return Case(id=spec.id, function=spec.function,
+                inputs={name: frozen(a) for name, a in spec.inputs.items()},
+                kwargs={k: frozen(v) if isinstance(v, np.ndarray) else v
+                        for k, v in spec.kwargs.items()},
+                grad_output=spec.grad_output, loss=frozen(round_once(loss_reference, dtype)),
+                grad=frozen_grad(_per_part(grad_reference, lambda g: round_once(g, dtype))),
+                rtol=float(info.eps),
+                atol=ulp_below_normal, grad_atol=ulp_below_normal,
+                exact_only=_TORCH_LOSES_IT if torch_loses_it else None,
+                rule="reference-error",
+                rule_params={"loss_reference": loss_reference, "grad_reference": grad_reference,
+                             **errors})
+
+
+def as_parts(grad) -> tuple:
+    """A gradient's parts: ``(grad,)``, or the tuple of several (``None`` kept)."""
+    return grad if isinstance(grad, (tuple, list)) else (grad,)
+
+
+def _per_part(grad, fn):
+    """``fn`` applied to a gradient, or to each part of several (``None`` kept)."""
+    if isinstance(grad, (tuple, list)):
+        return tuple(None if part is None else fn(part) for part in grad)
+    return fn(grad)
+
+
+def _set_grad_output(spec: Spec) -> None:
+    """Draw the case's ``grad_output`` (shaped like the loss, in the input's dtype)."""
+    loss = np.asarray(call_function(lib.named(spec.function), spec,
+                                    widened(spec.inputs), widened(spec.kwargs)))
+    spec.grad_output = frozen(_grad_output(spec, loss.astype(dtype_named(_dtype_of(spec)))))
+
+
+_TORCH_LOSES_IT = (
+    "PyTorch's own error here is at least half the largest expected value (its CPU kernels "
+    "round p_t to 1 in this dtype, so the loss and the true class's gradient of a peaked "
+    "row become 0): the reference-error rule lets an implementation doing the same pass, "
+    "and verify reports it"
+)
+
+
+def low_precision_specs() -> list[Spec]:
+    """The low-precision cases before their expected values are computed (inputs, keyword
+    arguments, and ``grad_output`` drawn as the corpus draws it), for
+    ``scripts/make_lowprec_reference.py``."""
+    specs = list(low_precision_inputs())
+    for spec in specs:
+        _set_grad_output(spec)
+    return specs
+
+
+@functools.lru_cache(maxsize=1)
+def low_precision_cases() -> tuple[Case, ...]:
+    """The float16 and bfloat16 cases (judged by the rule ``"reference-error"``), the
+    last part of :func:`build_corpus`."""
+    return tuple(_case(spec) for spec in low_precision_inputs())
+
+
+@functools.lru_cache(maxsize=1)
+def build_corpus() -> tuple[Case, ...]:
+    """Every golden case, in a fixed order (cached: the corpus never changes in a run):
+    the float32/float64 cases, then the float16/bfloat16 ones (the dtypes of the kernels
+    the corpus serves; ``dtypes=`` in :func:`xent_ref.testing.check` and ``verify
+    --dtypes`` leave them out for an implementation without them)."""
+    return tuple(_case(spec) for spec in standard_specs()) + low_precision_cases()
