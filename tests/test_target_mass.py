@@ -65,3 +65,15 @@ def test_one_minus_probs_keeps_a_confident_rows_complement():
 ])
 def test_errors_name_the_argument(call, error, words):
     fh.check_error(call, error, words)
+
+
+FAMILY = ("kl_div", "sigmoid_focal_loss", "softmax_focal_loss", "poly1_cross_entropy")
+
+
+@pytest.mark.parametrize("name", FAMILY)
+def test_the_family_is_in_the_face_and_the_by_name_table(name):
+    from xent_ref import functions
+
+    for function in (name, name + "_grad"):
+        assert function in xr.__all__
+        assert functions.named(function) is getattr(xr, function)

@@ -21,6 +21,16 @@ from xent_ref.focal import (
     softmax_focal_loss,
     softmax_focal_loss_grad,
 )
+from xent_ref.hvp import (
+    binary_cross_entropy_hvp,
+    binary_cross_entropy_with_logits_hvp,
+    cross_entropy_hessian,
+    cross_entropy_hvp,
+    linear_cross_entropy_hvp,
+    log_softmax_hvp,
+    nll_loss_hvp,
+    softmax_hvp,
+)
 from xent_ref.kl import kl_div, kl_div_grad
 from xent_ref.linear import (
     linear_cross_entropy,
@@ -40,6 +50,7 @@ from xent_ref.modules import (
 )
 from xent_ref.poly import poly1_cross_entropy, poly1_cross_entropy_grad
 from xent_ref.softmax import log_softmax, log_softmax_grad, softmax, softmax_grad
+from xent_ref.stats import TokenStats, cross_entropy_stats, linear_cross_entropy_stats
 
 from xent_ref.version import __version__  # noqa: E402
 
@@ -61,6 +72,17 @@ __all__ = [
     "binary_cross_entropy_with_logits",
     "binary_cross_entropy_with_logits_grad",
     "binary_cross_entropy_with_logits_with_grad",
+    "softmax_hvp",
+    "log_softmax_hvp",
+    "cross_entropy_hvp",
+    "cross_entropy_hessian",
+    "nll_loss_hvp",
+    "binary_cross_entropy_hvp",
+    "binary_cross_entropy_with_logits_hvp",
+    "linear_cross_entropy_hvp",
+    "cross_entropy_stats",
+    "linear_cross_entropy_stats",
+    "TokenStats",
     "CrossEntropyLoss",
     "NLLLoss",
     "BCELoss",

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from xent_ref import target_grad
 from xent_ref._engine import checks
 from xent_ref._engine.lowprec import computed_wide
 from xent_ref._engine.blocks import row_blocks, run_blocks
@@ -160,8 +161,10 @@ def _bce_losses(call: _Call, rows: slice) -> np.ndarray:
 
 
 @computed_wide("target", "weight", "grad_output")
-def binary_cross_entropy_grad(input, target, weight=None, reduction="mean", grad_output=None):
-    r"""Gradient of :func:`binary_cross_entropy` with respect to ``input``.
+def binary_cross_entropy_grad(input, target, weight=None, reduction="mean", grad_output=None,
+                              *, wrt="input"):
+    r"""Gradient of :func:`binary_cross_entropy` with respect to ``input`` (or, with
+    ``wrt="target"``, to ``target``: :mod:`xent_ref.target_grad`).
 
     Textbook twin: :func:`xent_ref.textbook.binary_cross_entropy_grad`; this one floors
     the denominator at PyTorch's float 1e-12.
@@ -184,7 +187,9 @@ def binary_cross_entropy_grad(input, target, weight=None, reduction="mean", grad
     array([-1.25      ,  1.66666667])
     """
     call = _prepare(input, target, weight=weight, reduction=reduction, probabilities=True)
-    return call.grad(_bce_grad, _upstream(call, grad_output))
+    block = target_grad.binary_cross_entropy_target_block if target_grad.wrt_target(wrt) \
+        else _bce_grad
+    return call.grad(block, _upstream(call, grad_output))
 
 
 def _bce_grad(call: _Call, rows: slice, scale: np.ndarray) -> np.ndarray:
@@ -284,8 +289,9 @@ def _logits_losses(call: _Call, rows: slice, e: np.ndarray | None = None) -> np.
 
 @computed_wide("target", "weight", "grad_output", "pos_weight")
 def binary_cross_entropy_with_logits_grad(input, target, weight=None, pos_weight=None,
-                                          reduction="mean", grad_output=None):
-    r"""Gradient of :func:`binary_cross_entropy_with_logits` with respect to ``input``.
+                                          reduction="mean", grad_output=None, *, wrt="input"):
+    r"""Gradient of :func:`binary_cross_entropy_with_logits` with respect to ``input`` (or,
+    with ``wrt="target"``, to ``target``: :mod:`xent_ref.target_grad`).
 
     Textbook twin: :func:`xent_ref.textbook.binary_cross_entropy_with_logits_grad`; this
     one forms both sigmoids from :math:`e^{-|x|}` and gives PyTorch's nan for an
@@ -310,7 +316,9 @@ def binary_cross_entropy_with_logits_grad(input, target, weight=None, pos_weight
     array([-1.5,  0.5])
     """
     call = _prepare(input, target, weight=weight, reduction=reduction, pos_weight=pos_weight)
-    return call.grad(_logits_grad, _upstream(call, grad_output))
+    block = target_grad.binary_cross_entropy_with_logits_target_block \
+        if target_grad.wrt_target(wrt) else _logits_grad
+    return call.grad(block, _upstream(call, grad_output))
 
 
 def _logits_grad(call: _Call, rows: slice, scale: np.ndarray,
@@ -396,3 +404,21 @@ def binary_cross_entropy_with_logits_with_grad(input, target, weight=None, pos_w
     if call.reduction == "none":
         loss = loss.reshape(call.shape)
     return loss, grad.reshape(call.shape)
+
+
+# ---------------------------------------------------------------------------------------------
+# For the modules built on these losses (xent_ref.hvp): the checked call and its scale
+# ---------------------------------------------------------------------------------------------
+
+
+def prepare(input, target, *, weight=None, reduction="mean", pos_weight=None,
+            probabilities=False):
+    """A binary loss's arguments checked once (the losses' own checks, messages and layout:
+    a 0-d input is held as ``(1,)``, the caller's shape in ``.shape``)."""
+    return _prepare(input, target, weight=weight, reduction=reduction, pos_weight=pos_weight,
+                    probabilities=probabilities)
+
+
+def upstream(call, grad_output) -> np.ndarray:
+    """``dL/d loss`` of every element of a :func:`prepare`\\ d call, the input's shape."""
+    return _upstream(call, grad_output)

@@ -53,7 +53,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from xent_ref import llm_options
+from xent_ref import llm_options, target_grad
 from xent_ref._engine import checks
 from xent_ref._engine.lowprec import computed_wide
 from xent_ref._engine.blocks import class_blocks
@@ -265,8 +265,9 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
 @computed_wide("target", "weight", "grad_output")
 def cross_entropy_grad(input, target, weight=None, ignore_index=-100, reduction="mean",
                        label_smoothing=0.0, grad_output=None, *, logit_scale=1.0, softcap=None,
-                       z_loss=0.0):
-    r"""Gradient of :func:`cross_entropy` with respect to ``input`` (the logits).
+                       z_loss=0.0, wrt="input"):
+    r"""Gradient of :func:`cross_entropy` with respect to ``input`` (the logits), or, with
+    ``wrt="target"``, to probability targets (:mod:`xent_ref.target_grad`).
 
     Textbook twin: :func:`xent_ref.textbook.cross_entropy_grad` (one line:
     ``scale * (softmax - q)``); this one adds the top-class form of a confident prediction,
@@ -308,6 +309,8 @@ def cross_entropy_grad(input, target, weight=None, ignore_index=-100, reduction=
     call = _checked(input, target, weight=weight, ignore_index=ignore_index,
                     reduction=reduction, label_smoothing=label_smoothing,
                     logit_scale=logit_scale, softcap=softcap, z_loss=z_loss)
+    if target_grad.wrt_target(wrt):
+        return target_grad.cross_entropy_target_grad(call, grad_output)
     return _with_options(call, grad_output=grad_output, with_grad=True)[1]
 
 

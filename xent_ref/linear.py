@@ -402,3 +402,17 @@ def linear_cross_entropy_with_grad(input, linear_weight, target, *, linear_bias=
                    label_smoothing=label_smoothing, logit_scale=logit_scale, softcap=softcap,
                    z_loss=z_loss, chunk_size=chunk_size)
     return _linear_cross_entropy(lin, grad_output=grad_output, with_grad=True)
+
+
+def prepare_linear(input, linear_weight, target, *, linear_bias=None, weight=None,
+                   reduction="mean", ignore_index=None, label_smoothing=0.0, logit_scale=1.0,
+                   softcap=None, z_loss=0.0, chunk_size=None):
+    """A linear cross-entropy call checked once, as the loss checks it: ``h`` ``(N, H)``,
+    ``w`` ``(outputs, H)``, ``b``, the logits' ``call`` (whose :meth:`chunk` each chunk of
+    ``rows`` rows reuses), ``input_shape``, ``weight_shape``, ``out_features`` and
+    ``loss_shape`` -- for the modules that work through the same chunks
+    (:mod:`xent_ref.hvp`, :mod:`xent_ref.stats`)."""
+    return _checked(input, linear_weight, target, linear_bias=linear_bias, weight=weight,
+                    reduction=reduction, ignore_index=ignore_index,
+                    label_smoothing=label_smoothing, logit_scale=logit_scale, softcap=softcap,
+                    z_loss=z_loss, chunk_size=chunk_size)

@@ -1,0 +1,18 @@
+"""The z-loss statistic returned as lse^2, without its weight z_loss (the loss itself is
+right) (cross_entropy_stats).
+
+Diagnosis: z-loss-returned-unscaled
+"""
+
+import dataclasses
+
+import numpy as np
+
+import xent_ref as xr
+
+
+def cross_entropy_stats(input, target, z_loss=0.0, **kwargs):
+    stats = xr.cross_entropy_stats(input, target, z_loss=z_loss, **kwargs)
+    unscaled = np.where(stats.kept, stats.lse**2, 0)  # BUG: lambda lse^2 without lambda
+    count = stats.kept.sum()
+    return dataclasses.replace(stats, z_loss=unscaled, reduced_z_loss=unscaled.sum() / count)
