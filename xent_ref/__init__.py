@@ -15,6 +15,12 @@ from xent_ref.cross_entropy import (
     nll_loss_grad,
 )
 from xent_ref.teach.explain import Explanation, explain
+from xent_ref.focal import (
+    sigmoid_focal_loss,
+    sigmoid_focal_loss_grad,
+    softmax_focal_loss,
+    softmax_focal_loss_grad,
+)
 from xent_ref.hvp import (
     binary_cross_entropy_hvp,
     binary_cross_entropy_with_logits_hvp,
@@ -25,6 +31,7 @@ from xent_ref.hvp import (
     nll_loss_hvp,
     softmax_hvp,
 )
+from xent_ref.kl import kl_div, kl_div_grad
 from xent_ref.linear import (
     linear_cross_entropy,
     linear_cross_entropy_grad,
@@ -34,9 +41,14 @@ from xent_ref.modules import (
     BCELoss,
     BCEWithLogitsLoss,
     CrossEntropyLoss,
+    KLDivLoss,
     LinearCrossEntropyLoss,
     NLLLoss,
+    Poly1CrossEntropyLoss,
+    SigmoidFocalLoss,
+    SoftmaxFocalLoss,
 )
+from xent_ref.poly import poly1_cross_entropy, poly1_cross_entropy_grad
 from xent_ref.softmax import log_softmax, log_softmax_grad, softmax, softmax_grad
 from xent_ref.stats import TokenStats, cross_entropy_stats, linear_cross_entropy_stats
 
@@ -76,6 +88,10 @@ __all__ = [
     "BCELoss",
     "BCEWithLogitsLoss",
     "LinearCrossEntropyLoss",
+    "kl_div", "kl_div_grad", "KLDivLoss",
+    "sigmoid_focal_loss", "sigmoid_focal_loss_grad", "SigmoidFocalLoss",
+    "softmax_focal_loss", "softmax_focal_loss_grad", "SoftmaxFocalLoss",
+    "poly1_cross_entropy", "poly1_cross_entropy_grad", "Poly1CrossEntropyLoss",
     "explain",
     "Explanation",
 ]

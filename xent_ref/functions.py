@@ -22,10 +22,11 @@ from xent_ref.cross_entropy import (
     nll_loss,
     nll_loss_grad,
 )
-from xent_ref.linear import (
-    linear_cross_entropy,
-    linear_cross_entropy_grad,
-    linear_cross_entropy_with_grad,
+from xent_ref.focal import (
+    sigmoid_focal_loss,
+    sigmoid_focal_loss_grad,
+    softmax_focal_loss,
+    softmax_focal_loss_grad,
 )
 from xent_ref.hvp import (
     binary_cross_entropy_hvp,
@@ -37,6 +38,13 @@ from xent_ref.hvp import (
     nll_loss_hvp,
     softmax_hvp,
 )
+from xent_ref.kl import kl_div, kl_div_grad
+from xent_ref.linear import (
+    linear_cross_entropy,
+    linear_cross_entropy_grad,
+    linear_cross_entropy_with_grad,
+)
+from xent_ref.poly import poly1_cross_entropy, poly1_cross_entropy_grad
 from xent_ref.softmax import log_softmax, log_softmax_grad, softmax, softmax_grad
 from xent_ref.stats import cross_entropy_stats, linear_cross_entropy_stats
 
@@ -47,6 +55,10 @@ BY_NAME = {function.__name__: function for function in (
     binary_cross_entropy, binary_cross_entropy_grad,
     binary_cross_entropy_with_logits, binary_cross_entropy_with_logits_grad,
     binary_cross_entropy_with_logits_with_grad,
+    kl_div, kl_div_grad,
+    sigmoid_focal_loss, sigmoid_focal_loss_grad,
+    softmax_focal_loss, softmax_focal_loss_grad,
+    poly1_cross_entropy, poly1_cross_entropy_grad,
     softmax_hvp, log_softmax_hvp, cross_entropy_hvp, cross_entropy_hessian, nll_loss_hvp,
     binary_cross_entropy_hvp, binary_cross_entropy_with_logits_hvp, linear_cross_entropy_hvp,
     cross_entropy_stats, linear_cross_entropy_stats,

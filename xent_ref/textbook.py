@@ -395,3 +395,219 @@ def binary_cross_entropy_with_logits_grad(logits, target, weight=None, pos_weigh
     scale = _scale(grad_output, reduction, np.size(logits), logits.shape, logits.dtype)
     p = _sigmoid(logits)
     return scale * w * ((1 + (r - 1) * target) * p - r * target)
+
+
+# ---------------------------------------------------------------------------------------------
+# The relatives: KL divergence, focal losses, poly-1
+# ---------------------------------------------------------------------------------------------
+
+__all__ += ["kl_div", "kl_div_grad"]
+
+
+def _kl_denominator(log_probs, reduction):
+    return log_probs.shape[0] if reduction == "batchmean" else np.size(log_probs)
+
+
+def kl_div(log_probs, target, reduction="mean", log_target=False):
+    r"""KL divergence of ``target`` from the model's ``log_probs``, elementwise.
+
+    .. math:: \ell = p\,(\log p - \log q), \qquad 0 \log 0 = 0
+
+    with :math:`\log q` the input and :math:`p` the target (``log_target=True``: the
+    target is :math:`\log p`). ``batchmean`` divides the sum by the batch size,
+    ``mean`` by every element.
+
+    >>> round(float(kl_div(np.log([[0.5, 0.5]]), np.array([[0.9, 0.1]]), "batchmean")), 6)
+    0.368064
+
+    The production :func:`xent_ref.kl_div` adds argument checks, 0-d inputs, and PyTorch's
+    answers at the edges (``nan`` for a zero target against a ``-inf`` log-probability).
+    """
+    p = np.exp(target) if log_target else target
+    log_p = target if log_target else np.log(np.where(p > 0, p, 1.0))  # 0 log 0 = 0
+    losses = p * (log_p - log_probs)
+    if reduction == "none":
+        return losses
+    return losses.sum() if reduction == "sum" else losses.sum() / _kl_denominator(log_probs,
+                                                                                   reduction)
+
+
+def kl_div_grad(log_probs, target, reduction="mean", log_target=False, grad_output=1.0):
+    r"""Gradient of :func:`kl_div` with respect to ``log_probs``: :math:`-p`.
+
+    Only :math:`-p \log q` depends on the input, so :math:`\partial\ell/\partial \log q = -p`,
+    times ``grad_output`` (divided by the denominator for ``mean``/``batchmean``).
+
+    >>> kl_div_grad(np.log([[0.5, 0.5]]), np.array([[0.9, 0.1]]), "batchmean")
+    array([[-0.9, -0.1]])
+
+    The production :func:`xent_ref.kl_div_grad` adds argument checks and ``grad_output``'s.
+    """
+    p = np.exp(target) if log_target else target
+    g = np.asarray(grad_output, dtype=float)
+    if reduction in ("mean", "batchmean"):
+        g = g / _kl_denominator(log_probs, reduction)
+    return -p * g
+
+
+__all__ += ["sigmoid_focal_loss", "sigmoid_focal_loss_grad"]
+
+
+def _focal_terms(logits, target, alpha):
+    p = _sigmoid(logits)
+    ce = -(target * np.log(p) + (1 - target) * np.log(1 - p))
+    p_t = p * target + (1 - p) * (1 - target)
+    alpha_t = 1.0 if alpha < 0 else alpha * target + (1 - alpha) * (1 - target)
+    return p, ce, p_t, alpha_t
+
+
+def sigmoid_focal_loss(logits, target, alpha=0.25, gamma=2.0, reduction="none"):
+    r"""torchvision's sigmoid focal loss, elementwise; ``mean`` over all elements.
+
+    .. math::
+
+        \ell = \alpha_t\,(1 - p_t)^\gamma\,\mathrm{BCE}(x, y), \quad
+        p_t = \sigma(x)\,y + (1 - \sigma(x))(1 - y), \quad
+        \alpha_t = \alpha y + (1 - \alpha)(1 - y)
+
+    (no :math:`\alpha_t` when ``alpha < 0``).
+
+    >>> sigmoid_focal_loss(np.array([0.0, 2.0]), np.array([1.0, 0.0])).round(6)
+    array([0.043322, 1.237559])
+
+    The production :func:`xent_ref.sigmoid_focal_loss` writes :math:`1 - p_t` as
+    :math:`y\sigma(-x) + (1 - y)\sigma(x)` and the BCE with ``softplus``: at ``x = 100``,
+    target 1, the loss is ``1.3e-131``, not ``0 * 0``.
+    """
+    _, ce, p_t, alpha_t = _focal_terms(logits, target, alpha)
+    return _reduce(alpha_t * (1 - p_t) ** gamma * ce, reduction, np.size(logits))
+
+
+def sigmoid_focal_loss_grad(logits, target, alpha=0.25, gamma=2.0, reduction="none",
+                            grad_output=1.0):
+    r"""Gradient of :func:`sigmoid_focal_loss` with respect to the logits.
+
+    With :math:`q = 1 - p_t`, :math:`\partial\,\mathrm{BCE}/\partial x = \sigma(x) - y` and
+    :math:`\partial q/\partial x = (1 - 2y)\,\sigma(x)(1 - \sigma(x))`, the product rule gives
+
+    .. math::
+
+        \frac{\partial \ell}{\partial x} = \alpha_t\big[(\sigma(x) - y)\,q^\gamma
+        + \gamma\,q^{\gamma - 1}\,(1 - 2y)\,\sigma(x)(1 - \sigma(x))\,\mathrm{BCE}\big]
+
+    >>> sigmoid_focal_loss_grad(np.array([0.0, 2.0]), np.array([1.0, 0.0])).round(6)
+    array([-0.074572,  0.807535])
+
+    The production :func:`xent_ref.sigmoid_focal_loss_grad` never forms :math:`q^{\gamma - 1}` (infinite at
+    :math:`q = 0` for :math:`\gamma < 1`): it divides :math:`\sigma(x)\sigma(-x)` by
+    :math:`q` exactly, as :math:`\sigma(x)` or :math:`\sigma(-x)` for a hard target.
+    """
+    p, ce, p_t, alpha_t = _focal_terms(logits, target, alpha)
+    q = 1 - p_t
+    slope = (p - target) * q**gamma + gamma * q ** (gamma - 1) * (1 - 2 * target) * p * (1 - p) * ce
+    return _scale(grad_output, reduction, np.size(logits)) * alpha_t * slope
+
+
+__all__ += ["poly1_cross_entropy", "poly1_cross_entropy_grad"]
+
+
+def poly1_cross_entropy(logits, target, epsilon=1.0, weight=None, ignore_index=-100,
+                        reduction="mean", label_smoothing=0.0):
+    r"""Poly-1 of ``(N, C)`` logits: cross-entropy plus :math:`\varepsilon (1 - p)` per unit
+    of target mass.
+
+    .. math:: \ell_i = \sum_c q_{ic}\big(-\log p_{ic} + \varepsilon (1 - p_{ic})\big)
+
+    with ``q`` from :func:`target_distribution` (a class index: :math:`-\log p_t +
+    \varepsilon (1 - p_t)`).
+
+    >>> round(float(poly1_cross_entropy(np.array([[2.0, 0.0]]), np.array([1]))), 6)
+    3.007725
+
+    The production version adds cross-entropy's, and forms :math:`1 - p` at a row's top
+    class as the sum of the other probabilities (a confident row's poly term is not 0).
+    """
+    q, kept, denominator = target_distribution(logits, target, weight, ignore_index,
+                                               label_smoothing)
+    probs = softmax(logits)
+    losses = (q * (-np.log(probs) + epsilon * (1 - probs))).sum(axis=1)
+    return _reduce(losses, reduction, denominator)
+
+
+def poly1_cross_entropy_grad(logits, target, epsilon=1.0, weight=None, ignore_index=-100,
+                             reduction="mean", label_smoothing=0.0, grad_output=1.0):
+    r"""Gradient of :func:`poly1_cross_entropy` with respect to the logits.
+
+    .. math::
+
+        \frac{\partial \ell_i}{\partial x_{ij}} = A_i p_{ij} - q_{ij}
+        + \varepsilon\, p_{ij}\Big(\sum_c q_{ic} p_{ic} - q_{ij}\Big)
+
+    (the second term from :math:`\partial p_c/\partial x_j = p_c(\delta_{cj} - p_j)`).
+
+    >>> poly1_cross_entropy_grad(np.array([[0.0, 0.0]]), np.array([0]))
+    array([[-0.75,  0.75]])
+
+    The production :func:`xent_ref.poly1_cross_entropy_grad` is cross-entropy's gradient plus
+    the softmax's vector-Jacobian product, both accurate at a confident row's top class.
+    """
+    q, kept, denominator = target_distribution(logits, target, weight, ignore_index,
+                                               label_smoothing)
+    probs = softmax(logits)
+    A = q.sum(axis=1, keepdims=True)
+    q_dot_p = (q * probs).sum(axis=1, keepdims=True)
+    scale = _scale(grad_output, reduction, denominator)
+    if reduction == "none":
+        scale = scale[:, None]
+    return scale * (A * probs - q + epsilon * probs * (q_dot_p - q))
+
+
+__all__ += ["softmax_focal_loss", "softmax_focal_loss_grad"]
+
+
+def softmax_focal_loss(logits, target, gamma=2.0, weight=None, ignore_index=-100,
+                       reduction="mean", label_smoothing=0.0):
+    r"""Multi-class focal loss of ``(N, C)`` logits: cross-entropy's terms, each times
+    :math:`(1 - p_c)^\gamma`.
+
+    .. math:: \ell_i = -\sum_c q_{ic}\,(1 - p_{ic})^\gamma \log p_{ic}
+
+    with ``q`` from :func:`target_distribution`; ``mean`` divides by its denominator.
+
+    >>> round(float(softmax_focal_loss(np.array([[2.0, 0.0, 0.0]]), np.array([0]))), 6)
+    0.010869
+
+    The production version forms :math:`1 - p` at a row's top class as the sum of the
+    others, so a confident right answer keeps its (very) tiny loss.
+    """
+    q, kept, denominator = target_distribution(logits, target, weight, ignore_index,
+                                               label_smoothing)
+    probs = softmax(logits)
+    losses = -(q * (1 - probs) ** gamma * np.log(probs)).sum(axis=1)
+    return _reduce(losses, reduction, denominator)
+
+
+def softmax_focal_loss_grad(logits, target, gamma=2.0, weight=None, ignore_index=-100,
+                            reduction="mean", label_smoothing=0.0, grad_output=1.0):
+    r"""Gradient of :func:`softmax_focal_loss` with respect to the logits.
+
+    With :math:`h_c = q_c\big[(1 - p_c)^\gamma - \gamma (1 - p_c)^{\gamma - 1} p_c \log p_c\big]`
+    (the product rule on each term) and :math:`H = \sum_c h_c`:
+
+    .. math:: \frac{\partial \ell_i}{\partial x_{ij}} = H_i\, p_{ij} - h_{ij}
+
+    >>> softmax_focal_loss_grad(np.array([[0.0, 0.0]]), np.array([0]), gamma=1.0).round(6)
+    array([[-0.423287,  0.423287]])
+
+    The production :func:`xent_ref.softmax_focal_loss_grad` never forms :math:`(1 - p)^{\gamma - 1}` (infinite at
+    :math:`p = 1` for :math:`\gamma < 1`): it uses :math:`-\log p / (1 - p) \to 1`.
+    """
+    q, kept, denominator = target_distribution(logits, target, weight, ignore_index,
+                                               label_smoothing)
+    probs = softmax(logits)
+    u = 1 - probs
+    h = q * (u**gamma - gamma * u ** (gamma - 1) * probs * np.log(probs))
+    scale = _scale(grad_output, reduction, denominator)
+    if reduction == "none":
+        scale = scale[:, None]
+    return scale * (h.sum(axis=1, keepdims=True) * probs - h)

@@ -332,3 +332,46 @@ def check_z_loss(z_loss) -> float:
     if value < 0:
         raise ValueError(f"z_loss: must be >= 0, got {z_loss!r}")
     return value
+
+
+# The options of the cross-entropy family's relatives (KL divergence, focal, poly-1).
+
+KL_REDUCTIONS = ("none", "mean", "sum", "batchmean")
+
+
+def check_kl_reduction(reduction) -> str:
+    """One of :data:`KL_REDUCTIONS` (``kl_div`` adds ``batchmean``, PyTorch's)."""
+    if not isinstance(reduction, str):
+        raise TypeError(f"reduction: expected one of {KL_REDUCTIONS}, got {reduction!r}")
+    if reduction not in KL_REDUCTIONS:
+        raise ValueError(f"reduction: unknown reduction {reduction!r}; "
+                         f"expected one of {KL_REDUCTIONS}")
+    return reduction
+
+
+def check_flag(value, name: str) -> bool:
+    """A ``bool`` (NumPy's too): a flag such as ``log_target``, never a number or a string."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected True or False, got {value!r}")
+    return bool(value)
+
+
+def check_nonnegative(value, name: str) -> float:
+    """A finite real number >= 0 (``gamma``, ``epsilon``)."""
+    value = _real(value, name)
+    if value < 0:
+        raise ValueError(f"{name}: must be >= 0, got {value!r}")
+    return value
+
+
+def check_alpha(alpha) -> float:
+    """``alpha`` of the sigmoid focal loss: in [0, 1], or negative to disable it (torchvision)."""
+    value = _real(alpha, "alpha")
+    if value > 1:
+        raise ValueError(f"alpha: must be in [0, 1] (or negative: no weighting), got {alpha!r}")
+    return value
+
+
+def check_real(value, name: str) -> float:
+    """A finite real number, of either sign (poly-1's ``epsilon``)."""
+    return _real(value, name)
