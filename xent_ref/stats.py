@@ -69,7 +69,7 @@ def token_stats(call, kept) -> tuple:
     # -sum_c p_c log p_c, a class with p = 0 adding 0 (not 0 * -inf; a nan row stays nan)
     entropy = -np.where(probs == 0, 0, probs * log_probs).sum(axis=axis)
     argmax = np.argmax(z, axis=axis)  # the first maximal index (nan counts as maximal)
-    ce, zl, _ = cross_entropy_parts(call, kept)
+    ce, zl, _, _ = cross_entropy_parts(call, kept)
     target = call.target.reshape(z.shape if call.probabilities else kept.shape)
     if call.probabilities:
         target_logprob = (target * log_probs).sum(axis=axis)
