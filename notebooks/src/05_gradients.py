@@ -9,9 +9,10 @@
 # lines of NumPy, and checks it against (1) the library's `*_grad` functions,
 # (2) central finite differences of the library's losses, and (3) values
 # computed by PyTorch's autograd, stored in `data/torch_values.json` by
-# `scripts/make_notebook_torch_values.py`. The last part uses the gradient: one
+# `scripts/make_notebook_torch_values.py`. Then the gradient is put to use: one
 # step of gradient descent on a tiny classifier, then a whole training run that
-# shows, in numbers, why applying softmax twice slows training.
+# shows, in numbers, why applying softmax twice slows training. The last part goes one
+# derivative further: the Hessian, a Newton step, and Hessian-vector products.
 #
 # The examples are the worked examples of document 001,
 # "关于nn.CrossEntropyLoss交叉熵损失中weight和ignore_index参数", and of document 004,
@@ -32,9 +33,10 @@
 # **概率减去目标**，再乘上权重，并除以与损失相同的分母。本笔记本从 softmax 的雅可比矩阵出发
 # 推导这个结论，用几行 NumPy 写出来，然后用三种方法核对：(1) 库里的 `*_grad` 函数；
 # (2) 对库里损失函数做中心差分；(3) PyTorch 自动求导算出的值（由
-# `scripts/make_notebook_torch_values.py` 存在 `data/torch_values.json` 里）。最后一部分
+# `scripts/make_notebook_torch_values.py` 存在 `data/torch_values.json` 里）。接着
 # 把梯度真正用起来：先在一个很小的分类器上做一步梯度下降，再完整训练两遍，用数字说明
-# 为什么 softmax 套两次会拖慢训练。
+# 为什么 softmax 套两次会拖慢训练。最后一部分再多求一次导：Hessian 矩阵、牛顿法的一步，
+# 以及 Hessian-向量积。
 #
 # 例子取自文档 001《关于nn.CrossEntropyLoss交叉熵损失中weight和ignore_index参数》和文档 004
 # 《交叉熵损失函数》；标签平滑取自文档 003《PyTorch实现CrossEntropyLoss示例》；两次 softmax
@@ -721,8 +723,9 @@ plt.show()
 # * $H \mathbf{1} = p - p\,(p^\top \mathbf{1}) = 0$: every row sums to 0, and the all-ones
 #   vector is an eigenvector with eigenvalue 0. It is the shift direction again: adding a constant
 #   to every logit changes nothing, to first order or to second.
-# * $H$ does not depend on the target at all (for a probability target, only through its total
-#   mass $A = \sum_c q_c$, which is 1). The curvature is the model's uncertainty, not its error.
+# * $H$ does not depend on the target beyond the row's scale (the weight of its class, or the
+#   total mass $A = \sum_c q_c$ of a probability target, 1 here). The curvature measures the
+#   model's uncertainty, not its error.
 #
 # `xr.cross_entropy_hessian` gives the dense per-row matrix (for teaching: it holds $C$ numbers
 # per logit); for a batch with the mean, each row's matrix is divided by the denominator.
@@ -744,8 +747,8 @@ plt.show()
 #   损失**对 logits 是凸的**。（对深层网络的权重则不然：凸性在 logits 之下的那些层里丢掉了。）
 # * $H \mathbf{1} = p - p\,(p^\top \mathbf{1}) = 0$：每行之和为 0，全 1 向量是特征值为 0 的特征向量。
 #   这还是那个平移方向：给所有 logit 加同一个常数，一阶、二阶都没有任何变化。
-# * $H$ 与目标完全无关（概率目标只通过它的总质量 $A = \sum_c q_c$ 起作用，而这个总质量是 1）。
-#   曲率反映的是模型的不确定程度，而不是它错了多少。
+# * 除了这一行的系数（它所属类别的权重，或概率目标的总质量 $A = \sum_c q_c$，这里是 1）之外，
+#   $H$ 与目标无关。曲率反映的是模型的不确定程度，而不是它错了多少。
 #
 # `xr.cross_entropy_hessian` 给出每一行的稠密矩阵（仅供教学：每个 logit 要占 $C$ 个数）；
 # 对一个批次取 mean 时，每一行的矩阵还要除以分母。
@@ -789,7 +792,8 @@ assert all(np.allclose(H, other, rtol=0, atol=1e-16) for other in other_targets)
 # quadratic model $\ell(z + d) \approx \ell + g^\top d + \frac12 d^\top H d$ and jumps to its
 # minimum, $H d = -g$: the curvature chooses the length and the direction. But here $H$ is
 # **singular**: $H \mathbf{1} = 0$, so $H^{-1}$ does not exist, and in floating point
-# `np.linalg.solve` would divide by a rounding error along $\mathbf{1}$. Nothing is lost: the
+# `np.linalg.solve` would divide by a rounding error along $\mathbf{1}$ (or stop at a singular
+# matrix). Nothing is lost: the
 # loss is flat along $\mathbf{1}$, and $g$ has no component along it (its entries sum to 0), so
 # $H d = -g$ has solutions, all equally good, differing only by a shift. Two ways to pick one:
 #
@@ -809,7 +813,7 @@ assert all(np.allclose(H, other, rtol=0, atol=1e-16) for other in other_targets)
 # 梯度下降 $z \leftarrow z - \eta\, g$ 需要一个学习率。牛顿法则用二次模型
 # $\ell(z + d) \approx \ell + g^\top d + \frac12 d^\top H d$，直接跳到它的最小值处，即解 $H d = -g$：
 # 步长和方向都由曲率决定。但这里的 $H$ 是**奇异的**：$H \mathbf{1} = 0$，$H^{-1}$ 不存在；在浮点运算中
-# `np.linalg.solve` 会在 $\mathbf{1}$ 方向上除以一个舍入误差。其实并没有损失什么：损失沿 $\mathbf{1}$
+# `np.linalg.solve` 会在 $\mathbf{1}$ 方向上除以一个舍入误差（或者干脆报告矩阵奇异）。其实并没有损失什么：损失沿 $\mathbf{1}$
 # 是平的，而 $g$ 在这个方向上没有分量（各分量之和为 0），所以 $H d = -g$ 有解，而且所有解一样好，
 # 彼此只差一个平移。有两种办法挑出一个解：
 #
