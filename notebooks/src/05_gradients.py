@@ -9,9 +9,10 @@
 # lines of NumPy, and checks it against (1) the library's `*_grad` functions,
 # (2) central finite differences of the library's losses, and (3) values
 # computed by PyTorch's autograd, stored in `data/torch_values.json` by
-# `scripts/make_notebook_torch_values.py`. The last part uses the gradient: one
+# `scripts/make_notebook_torch_values.py`. Then the gradient is put to use: one
 # step of gradient descent on a tiny classifier, then a whole training run that
-# shows, in numbers, why applying softmax twice slows training.
+# shows, in numbers, why applying softmax twice slows training. The last part goes one
+# derivative further: the Hessian, a Newton step, and Hessian-vector products.
 #
 # The examples are the worked examples of document 001,
 # "关于nn.CrossEntropyLoss交叉熵损失中weight和ignore_index参数", and of document 004,
@@ -32,9 +33,10 @@
 # **概率减去目标**，再乘上权重，并除以与损失相同的分母。本笔记本从 softmax 的雅可比矩阵出发
 # 推导这个结论，用几行 NumPy 写出来，然后用三种方法核对：(1) 库里的 `*_grad` 函数；
 # (2) 对库里损失函数做中心差分；(3) PyTorch 自动求导算出的值（由
-# `scripts/make_notebook_torch_values.py` 存在 `data/torch_values.json` 里）。最后一部分
+# `scripts/make_notebook_torch_values.py` 存在 `data/torch_values.json` 里）。接着
 # 把梯度真正用起来：先在一个很小的分类器上做一步梯度下降，再完整训练两遍，用数字说明
-# 为什么 softmax 套两次会拖慢训练。
+# 为什么 softmax 套两次会拖慢训练。最后一部分再多求一次导：Hessian 矩阵、牛顿法的一步，
+# 以及 Hessian-向量积。
 #
 # 例子取自文档 001《关于nn.CrossEntropyLoss交叉熵损失中weight和ignore_index参数》和文档 004
 # 《交叉熵损失函数》；标签平滑取自文档 003《PyTorch实现CrossEntropyLoss示例》；两次 softmax
@@ -698,3 +700,287 @@ plt.show()
 # $\operatorname{diag}(p) - pp^\top$，其元素绝对值最大只有 $1/4$，而且随着预测越来越自信而趋于零。
 # 步子更小，训练更慢：在这里到达每个损失水平需要 1.5 到 2.5 倍的步数（单元格检查了这个范围）。
 # 请把原始 logits 交给 `cross_entropy`。
+
+# %% [markdown]
+# <!-- en -->
+# ## Second order: the Hessian is a covariance
+#
+# Differentiate the gradient once more. For one row, $\nabla_x \ell = p - \text{onehot}(t)$, and
+# the one-hot does not depend on $x$, so the Hessian is the softmax's Jacobian from the top of
+# this notebook:
+#
+# $$H = \frac{\partial^2 \ell}{\partial x\, \partial x^\top} = \frac{\partial p}{\partial x}
+#   = \operatorname{diag}(p) - p\,p^\top.$$
+#
+# Read it as statistics. Draw a class $K$ from the softmax, $P(K = k) = p_k$, and let
+# $e = \text{onehot}(K)$. Then $\mathbb{E}[e] = p$ and $\mathbb{E}[e e^\top] = \operatorname{diag}(p)$
+# (only one entry of $e$ is 1), so $\operatorname{Cov}(e) = \operatorname{diag}(p) - p p^\top = H$:
+# **the Hessian is the covariance of the one-hot under the softmax.** Three facts follow.
+#
+# * For every direction $u$, $u^\top H u = \operatorname{Var}(u_K) \ge 0$: $H$ is positive
+#   semidefinite, its eigenvalues are $\ge 0$, and the loss is **convex in the logits**. (Not
+#   in the weights of a deep network: convexity is lost in the layers below the logits.)
+# * $H \mathbf{1} = p - p\,(p^\top \mathbf{1}) = 0$: every row sums to 0, and the all-ones
+#   vector is an eigenvector with eigenvalue 0. It is the shift direction again: adding a constant
+#   to every logit changes nothing, to first order or to second.
+# * $H$ does not depend on the target beyond the row's scale (the weight of its class, or the
+#   total mass $A = \sum_c q_c$ of a probability target, 1 here). The curvature measures the
+#   model's uncertainty, not its error.
+#
+# `xr.cross_entropy_hessian` gives the dense per-row matrix (for teaching: it holds $C$ numbers
+# per logit); for a batch with the mean, each row's matrix is divided by the denominator.
+# <!-- zh -->
+# ## 二阶导数：Hessian 是一个协方差矩阵
+#
+# 再对梯度求一次导。对一行来说 $\nabla_x \ell = p - \text{onehot}(t)$，而 one-hot 与 $x$ 无关，
+# 所以 Hessian 正是本笔记本开头那个 softmax 的雅可比矩阵：
+#
+# $$H = \frac{\partial^2 \ell}{\partial x\, \partial x^\top} = \frac{\partial p}{\partial x}
+#   = \operatorname{diag}(p) - p\,p^\top.$$
+#
+# 换成统计的眼光来看：按 softmax 抽一个类别 $K$，$P(K = k) = p_k$，令 $e = \text{onehot}(K)$。
+# 那么 $\mathbb{E}[e] = p$，$\mathbb{E}[e e^\top] = \operatorname{diag}(p)$（$e$ 只有一个分量是 1），
+# 于是 $\operatorname{Cov}(e) = \operatorname{diag}(p) - p p^\top = H$：
+# **Hessian 就是 one-hot 向量在 softmax 分布下的协方差矩阵。** 由此立刻得到三个结论。
+#
+# * 对任意方向 $u$，$u^\top H u = \operatorname{Var}(u_K) \ge 0$：$H$ 半正定，特征值都 $\ge 0$，
+#   损失**对 logits 是凸的**。（对深层网络的权重则不然：凸性在 logits 之下的那些层里丢掉了。）
+# * $H \mathbf{1} = p - p\,(p^\top \mathbf{1}) = 0$：每行之和为 0，全 1 向量是特征值为 0 的特征向量。
+#   这还是那个平移方向：给所有 logit 加同一个常数，一阶、二阶都没有任何变化。
+# * 除了这一行的系数（它所属类别的权重，或概率目标的总质量 $A = \sum_c q_c$，这里是 1）之外，
+#   $H$ 与目标无关。曲率反映的是模型的不确定程度，而不是它错了多少。
+#
+# `xr.cross_entropy_hessian` 给出每一行的稠密矩阵（仅供教学：每个 logit 要占 $C$ 个数）；
+# 对一个批次取 mean 时，每一行的矩阵还要除以分母。
+
+# %%
+row = np.array([2.0, 1.0, 0.1, -1.0])  # the x of the Jacobian above
+p_row = xr.softmax(row)
+H = xr.cross_entropy_hessian(row, 0)
+onehots = np.eye(len(row))
+covariance = sum(p_row[k] * np.outer(onehots[k] - p_row, onehots[k] - p_row)
+                 for k in range(len(row)))  # E[(e - p)(e - p)^T] with P(e = onehot(k)) = p_k
+print("H =\n", H)
+compare(_("nb.05.h.hessian_vs_covariance"), H, covariance)
+compare(_("nb.05.h.hessian_vs_jacobian"), H, J)
+eigenvalues = np.linalg.eigvalsh(H)
+print(_("nb.05.h.eigenvalues"), eigenvalues)
+print(_("nb.05.h.smallest_eigenvalue") + f"{eigenvalues.min():.1e}"
+      + _("nb.05.h.rank") + f"{np.linalg.matrix_rank(H)}")
+print(_("nb.05.h.largest_row_sum") + f"{np.abs(H @ np.ones(len(row))).max():.1e}")
+u = np.array([1.0, -2.0, 0.5, 3.0])
+print(_("nb.05.h.quadratic_form"))
+other_targets = (xr.cross_entropy_hessian(row, 3),
+                 xr.cross_entropy_hessian(row, np.array([0.1, 0.2, 0.3, 0.4])))
+print(_("nb.05.h.same_for_other_targets"), [bool(np.allclose(H, other, rtol=0, atol=1e-16))
+                                            for other in other_targets])
+assert np.allclose(H, H.T, rtol=0, atol=0) and eigenvalues.min() > -1e-15
+assert np.abs(H.sum(axis=1)).max() < 1e-16 and np.linalg.matrix_rank(H) == len(row) - 1
+assert np.isclose(u @ H @ u, p_row @ u**2 - (p_row @ u) ** 2, rtol=1e-14)
+assert all(np.allclose(H, other, rtol=0, atol=1e-16) for other in other_targets)
+
+# %% [markdown]
+# <!-- en -->
+# ## One Newton step beside one gradient step
+#
+# A small problem with a known answer: one row of four logits $z$ and a *probability* target
+# $q = (0.6, 0.25, 0.1, 0.05)$. The loss $\ell(z) = \operatorname{lse}(z) - \langle q, z\rangle$ is
+# smallest where $p = q$, that is at $z = \log q$ plus any constant, and its minimum is the
+# entropy of $q$. Start from $z = 0$.
+#
+# A gradient step $z \leftarrow z - \eta\, g$ needs a learning rate. Newton's method takes the
+# quadratic model $\ell(z + d) \approx \ell + g^\top d + \frac12 d^\top H d$ and jumps to its
+# minimum, $H d = -g$: the curvature chooses the length and the direction. But here $H$ is
+# **singular**: $H \mathbf{1} = 0$, so $H^{-1}$ does not exist, and in floating point
+# `np.linalg.solve` would divide by a rounding error along $\mathbf{1}$ (or stop at a singular
+# matrix). Nothing is lost: the
+# loss is flat along $\mathbf{1}$, and $g$ has no component along it (its entries sum to 0), so
+# $H d = -g$ has solutions, all equally good, differing only by a shift. Two ways to pick one:
+#
+# * the **pseudo-inverse**, $d = -H^{+} g$: it inverts $H$ on the directions where it curves and
+#   gives 0 on the flat one, so the step is the solution with no shift (its entries sum to 0);
+# * **damping**, $d = -(H + \lambda I)^{-1} g$ with a small $\lambda > 0$ (Levenberg-Marquardt):
+#   always invertible, and here slightly shorter than the pseudo-inverse step. It is what one
+#   uses when the flat directions are not known in advance, or when a step must not be long
+#   where the curvature is small.
+# <!-- zh -->
+# ## 一步牛顿法与一步梯度下降并排比较
+#
+# 选一个答案已知的小问题：一行四个 logit $z$，目标是一个*概率分布*
+# $q = (0.6, 0.25, 0.1, 0.05)$。损失 $\ell(z) = \operatorname{lse}(z) - \langle q, z\rangle$ 在 $p = q$
+# 处最小，也就是 $z = \log q$ 再加任意常数，最小值是 $q$ 的熵。从 $z = 0$ 出发。
+#
+# 梯度下降 $z \leftarrow z - \eta\, g$ 需要一个学习率。牛顿法则用二次模型
+# $\ell(z + d) \approx \ell + g^\top d + \frac12 d^\top H d$，直接跳到它的最小值处，即解 $H d = -g$：
+# 步长和方向都由曲率决定。但这里的 $H$ 是**奇异的**：$H \mathbf{1} = 0$，$H^{-1}$ 不存在；在浮点运算中
+# `np.linalg.solve` 会在 $\mathbf{1}$ 方向上除以一个舍入误差（或者干脆报告矩阵奇异）。其实并没有损失什么：损失沿 $\mathbf{1}$
+# 是平的，而 $g$ 在这个方向上没有分量（各分量之和为 0），所以 $H d = -g$ 有解，而且所有解一样好，
+# 彼此只差一个平移。有两种办法挑出一个解：
+#
+# * **伪逆** $d = -H^{+} g$：在有曲率的方向上求逆，在平坦的方向上取 0，所以得到的是不含平移的那个解
+#   （各分量之和为 0）；
+# * **阻尼** $d = -(H + \lambda I)^{-1} g$，$\lambda > 0$ 取得很小（Levenberg-Marquardt）：总是可逆，
+#   在这里比伪逆的步子略短一点。事先不知道哪些方向是平的，或者不希望在曲率很小的地方迈出太大的步子时，
+#   就用这个办法。
+
+# %%
+q = np.array([0.6, 0.25, 0.1, 0.05])
+entropy = float(-(q * np.log(q)).sum())  # the smallest loss: the cross-entropy of q with itself
+z0 = np.zeros(4)
+g0 = xr.cross_entropy_grad(z0, q)
+H0 = xr.cross_entropy_hessian(z0, q)
+ones = np.ones(4)
+shift_change = abs(float(xr.cross_entropy(z0 + 5 * ones, q)) - float(xr.cross_entropy(z0, q)))
+print(_("nb.05.h.rank_of_h0") + f"{np.linalg.matrix_rank(H0)}" + _("nb.05.h.sum_of_g")
+      + f"{g0.sum():.1e}" + _("nb.05.h.loss_shifted") + f"{shift_change:.1e}")
+steps_from_z0 = {
+    _("nb.05.h.gradient_step"): -1.0 * g0,
+    _("nb.05.h.newton_pinv"): -np.linalg.pinv(H0) @ g0,
+    _("nb.05.h.newton_damped"): -np.linalg.solve(H0 + 1e-3 * np.eye(4), g0),
+}
+print(_("nb.05.h.before"))
+for name, d in steps_from_z0.items():
+    after = float(xr.cross_entropy(z0 + d, q))
+    model = float(xr.cross_entropy(z0, q)) + g0 @ d + 0.5 * d @ H0 @ d
+    shown = d.round(6) + 0.0  # + 0.0: no -0. for a rounding-sized entry
+    print(_("nb.05.h.step_row"))
+newton = steps_from_z0[_("nb.05.h.newton_pinv")]
+damped = steps_from_z0[_("nb.05.h.newton_damped")]
+print(_("nb.05.h.damped_vs_pinv") + f"{np.abs(damped - newton).max():.1e}")
+compare(_("nb.05.h.h_d_vs_minus_g"), H0 @ newton, -g0)
+assert np.linalg.matrix_rank(H0) == 3 and abs(newton.sum()) < 1e-12
+assert float(xr.cross_entropy(z0 + newton, q)) < float(xr.cross_entropy(z0 - g0, q))
+assert np.linalg.norm(damped) < np.linalg.norm(newton)
+newton_model = float(xr.cross_entropy(z0, q)) + g0 @ newton + 0.5 * newton @ H0 @ newton
+assert newton_model < entropy  # the quadratic model promises less than the minimum
+
+# %% [markdown]
+# <!-- en -->
+# One Newton step removes more than 90% of the excess loss (the loss above the entropy), the
+# gradient step less than half of it. The quadratic model is only a model: for the Newton step it
+# forecasts a loss below the entropy, lower than the loss can ever be. Far from the minimum the
+# step is a good guess, not the answer, which is why Newton's method is iterated, and why
+# practical codes damp it or search along it. Repeat both: Newton's method converges *quadratically*
+# (near the minimum the number of correct digits roughly doubles with each step) and gradient
+# descent linearly. The right plot shows the singular direction: along $\mathbf{1}$ the loss
+# does not move at all, along the Newton step it is a convex curve with its minimum near $s = 1$.
+# <!-- zh -->
+# 一步牛顿法去掉了九成以上的多余损失（超出熵的那部分），一步梯度下降去掉的不到一半。二次模型毕竟只是模型：
+# 它对牛顿步预测的损失比熵还低，而损失不可能低于熵。离最小值较远时，牛顿步只是一个好的猜测，而不是答案；
+# 所以牛顿法要迭代，实际的代码还会给它加阻尼，或者沿着它做线搜索。把两种方法都重复下去：牛顿法是*二次*收敛的（接近最小值时，每走一步，正确的位数大约翻一倍），梯度下降则是线性收敛。
+# 右图显示了那个奇异方向：沿 $\mathbf{1}$ 损失纹丝不动，沿牛顿步则是一条凸曲线，最小值在 $s = 1$ 附近。
+
+# %%
+def descend(step, steps):
+    """max |gradient| at each iterate of z <- z + step(z, gradient), from z = 0."""
+    z, norms = np.zeros(4), []
+    for _ in range(steps):
+        g = xr.cross_entropy_grad(z, q)
+        norms.append(float(np.abs(g).max()))
+        z = z + step(z, g)
+    return np.array(norms), z
+
+
+gd_norms, z_gd = descend(lambda z, g: -1.0 * g, 1000)
+newton_norms, z_newton = descend(
+    lambda z, g: -np.linalg.pinv(xr.cross_entropy_hessian(z, q)) @ g, 6)
+print(_("nb.05.h.newton_norms"), [f"{n:.1e}" for n in newton_norms])
+print(_("nb.05.h.gd_norms"), [f"{n:.1e}" for n in gd_norms[:6]])
+catch_up = int(np.argmax(gd_norms < newton_norms[4]))
+print(_("nb.05.h.catch_up"))
+print(_("nb.05.h.softmax_of_newton"), xr.softmax(z_newton))
+excess = [float(xr.cross_entropy(z0 + d, q)) - entropy for d in steps_from_z0.values()]
+assert excess[1] < 0.1 * (float(xr.cross_entropy(z0, q)) - entropy) and excess[0] > excess[1]
+assert excess[0] > 0.5 * (float(xr.cross_entropy(z0, q)) - entropy)
+assert gd_norms.min() < newton_norms[4] and catch_up > 20
+assert np.allclose(xr.softmax(z_newton), q, rtol=1e-12, atol=0)
+
+fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
+left.semilogy(gd_norms[:40], "o-", markersize=3, label=_("nb.05.h.plot.gradient_descent"))
+left.semilogy(newton_norms, "s-", label=_("nb.05.h.plot.newton"))
+left.set_xlabel(_("nb.05.plot.step"))
+left.set_ylabel("max |p - q|")
+left.set_title(_("nb.05.h.plot.same_problem"))
+left.legend(fontsize=8)
+s = np.linspace(-1, 3, 81)
+right.plot(s, [float(xr.cross_entropy(z0 + si * ones, q)) for si in s],
+           label=_("nb.05.h.plot.along_ones"))
+right.plot(s, [float(xr.cross_entropy(z0 + si * newton, q)) for si in s],
+           label=_("nb.05.h.plot.along_newton"))
+right.axhline(entropy, color="gray", linewidth=0.8, linestyle="--",
+              label=_("nb.05.h.plot.entropy"))
+right.set_xlabel(_("nb.05.h.plot.distance"))
+right.set_ylabel("cross_entropy(z0 + s d, q)")
+right.set_title(_("nb.05.h.plot.two_directions"))
+right.legend(fontsize=8)
+plt.show()
+
+# %% [markdown]
+# <!-- en -->
+# ## The Hessian-vector product, checked against the library's own gradient
+#
+# A language model has $C = 50\,000$ classes: the dense $H$ of one row would hold 2.5 billion
+# numbers. Second-order methods (Newton-CG, the curvature estimates of some optimisers, influence
+# functions) use only products $H v$, which for cross-entropy cost $O(C)$ per row, like the
+# gradient:
+#
+# $$H v = p \odot (v - \langle p, v\rangle),$$
+#
+# times the row's scale $w_{t}/D$ (more with `softcap` and `z_loss`, whose second derivatives are
+# not zero; `xent_ref/hvp.py` derives them). `xr.cross_entropy_hvp(input, target, v, ...)` computes
+# it with every option of the loss. The check needs no second derivative at all: $H v$ is the
+# derivative of the gradient in the direction $v$, so a central difference of
+# `xr.cross_entropy_grad` along $v$,
+# $\bigl(\nabla L(x + h v) - \nabla L(x - h v)\bigr) / 2h$, must agree with it to about $h^2$.
+# The 4x3 example, one random direction:
+# <!-- zh -->
+# ## Hessian-向量积：用库自己的梯度来核对
+#
+# 语言模型有 $C = 50\,000$ 个类别：一行的稠密 $H$ 就有 25 亿个数。二阶方法（Newton-CG、某些优化器里的
+# 曲率估计、影响函数）只用到乘积 $H v$，而对交叉熵来说它每行只需 $O(C)$ 的计算量，和梯度一样：
+#
+# $$H v = p \odot (v - \langle p, v\rangle),$$
+#
+# 再乘上这一行的系数 $w_{t}/D$（用了 `softcap` 和 `z_loss` 时还有别的项，它们的二阶导数不为零；
+# 推导见 `xent_ref/hvp.py`）。`xr.cross_entropy_hvp(input, target, v, ...)` 支持损失的全部选项。
+# 核对时根本不需要二阶导数：$H v$ 就是梯度沿方向 $v$ 的导数，所以沿 $v$ 对 `xr.cross_entropy_grad`
+# 做中心差分，$\bigl(\nabla L(x + h v) - \nabla L(x - h v)\bigr) / 2h$，必须与它吻合到 $h^2$ 量级。
+# 仍用 4x3 的例子，取一个随机方向：
+
+# %%
+direction = np.random.default_rng(5).standard_normal(logits.shape)
+h = 1e-5
+hvp_cases = {
+    _("nb.05.h.hvp_plain"): {},
+    _("nb.05.h.hvp_weight_ignore"): options,
+    _("nb.05.h.hvp_llm_options"): {"label_smoothing": 0.1, "softcap": 1.5, "z_loss": 1e-2},
+}
+for name, opts in hvp_cases.items():
+    exact = xr.cross_entropy_hvp(logits, labels, direction, **opts)
+    numeric = (xr.cross_entropy_grad(logits + h * direction, labels, **opts)
+               - xr.cross_entropy_grad(logits - h * direction, labels, **opts)) / (2 * h)
+    compare(name, exact, numeric)
+    assert np.abs(exact - numeric).max() < 1e-9
+dense = np.einsum("ncd,nd->nc", xr.cross_entropy_hessian(logits, labels, **options), direction)
+compare(_("nb.05.h.hvp_vs_dense"), xr.cross_entropy_hvp(logits, labels, direction, **options),
+        dense)
+probs4 = xr.softmax(logits, axis=1)
+by_formula = probs4 * (direction - (probs4 * direction).sum(axis=1, keepdims=True)) / len(logits)
+compare(_("nb.05.h.hvp_vs_formula"), xr.cross_entropy_hvp(logits, labels, direction), by_formula)
+without_outer = probs4 * direction / len(logits)  # diag(p) v: the "- p p^T" forgotten
+numeric = (xr.cross_entropy_grad(logits + h * direction, labels)
+           - xr.cross_entropy_grad(logits - h * direction, labels)) / (2 * h)
+print(_("nb.05.h.without_outer") + f"{np.abs(without_outer - numeric).max():.1e}")
+assert np.abs(without_outer - numeric).max() > 1e-3
+assert np.allclose(by_formula, xr.cross_entropy_hvp(logits, labels, direction), rtol=1e-14, atol=0)
+
+# %% [markdown]
+# <!-- en -->
+# The finite difference agrees to $10^{-11}$ or better in every case, including the softcap, whose
+# second derivative adds a diagonal term that a product with $\operatorname{diag}(p) - pp^\top$
+# alone would miss. The version that forgets the outer product, $\operatorname{diag}(p)\, v$, is
+# wrong by a visible amount: it is the mistake the corpus names `hvp-missing-outer-product`.
+# <!-- zh -->
+# 在每种情况下，有限差分都与之吻合到 $10^{-11}$ 或更好，包括 softcap：它的二阶导数在对角线上多出一项，
+# 只乘 $\operatorname{diag}(p) - pp^\top$ 会漏掉这一项。忘掉外积项的版本 $\operatorname{diag}(p)\, v$
+# 错得一眼就能看出来：这就是语料库里称为 `hvp-missing-outer-product` 的错误。
