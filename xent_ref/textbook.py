@@ -432,7 +432,7 @@ def kl_div(log_probs, target, reduction="mean", log_target=False):
                                                                                    reduction)
 
 
-def kl_div_grad(log_probs, target, reduction="mean", log_target=False, grad_output=1.0):
+def kl_div_grad(log_probs, target, reduction="mean", log_target=False, grad_output=None):
     r"""Gradient of :func:`kl_div` with respect to ``log_probs``: :math:`-p`.
 
     Only :math:`-p \log q` depends on the input, so :math:`\partial\ell/\partial \log q = -p`,
@@ -444,7 +444,7 @@ def kl_div_grad(log_probs, target, reduction="mean", log_target=False, grad_outp
     The production :func:`xent_ref.kl_div_grad` adds argument checks and ``grad_output``'s.
     """
     p = np.exp(target) if log_target else target
-    g = np.asarray(grad_output, dtype=float)
+    g = np.ones((), dtype=float) if grad_output is None else np.asarray(grad_output, dtype=float)
     if reduction in ("mean", "batchmean"):
         g = g / _kl_denominator(log_probs, reduction)
     return -p * g
@@ -484,7 +484,7 @@ def sigmoid_focal_loss(logits, target, alpha=0.25, gamma=2.0, reduction="none"):
 
 
 def sigmoid_focal_loss_grad(logits, target, alpha=0.25, gamma=2.0, reduction="none",
-                            grad_output=1.0):
+                            grad_output=None):
     r"""Gradient of :func:`sigmoid_focal_loss` with respect to the logits.
 
     With :math:`q = 1 - p_t`, :math:`\partial\,\mathrm{BCE}/\partial x = \sigma(x) - y` and
@@ -505,7 +505,8 @@ def sigmoid_focal_loss_grad(logits, target, alpha=0.25, gamma=2.0, reduction="no
     p, ce, p_t, alpha_t = _focal_terms(logits, target, alpha)
     q = 1 - p_t
     slope = (p - target) * q**gamma + gamma * q ** (gamma - 1) * (1 - 2 * target) * p * (1 - p) * ce
-    return _scale(grad_output, reduction, np.size(logits)) * alpha_t * slope
+    return _scale(grad_output, reduction, np.size(logits), np.shape(logits),
+                  logits.dtype) * alpha_t * slope
 
 
 __all__ += ["poly1_cross_entropy", "poly1_cross_entropy_grad"]
@@ -535,7 +536,7 @@ def poly1_cross_entropy(logits, target, epsilon=1.0, weight=None, ignore_index=-
 
 
 def poly1_cross_entropy_grad(logits, target, epsilon=1.0, weight=None, ignore_index=-100,
-                             reduction="mean", label_smoothing=0.0, grad_output=1.0):
+                             reduction="mean", label_smoothing=0.0, grad_output=None):
     r"""Gradient of :func:`poly1_cross_entropy` with respect to the logits.
 
     .. math::
@@ -556,7 +557,7 @@ def poly1_cross_entropy_grad(logits, target, epsilon=1.0, weight=None, ignore_in
     probs = softmax(logits)
     A = q.sum(axis=1, keepdims=True)
     q_dot_p = (q * probs).sum(axis=1, keepdims=True)
-    scale = _scale(grad_output, reduction, denominator)
+    scale = _scale(grad_output, reduction, denominator, kept.shape, logits.dtype)
     if reduction == "none":
         scale = scale[:, None]
     return scale * (A * probs - q + epsilon * probs * (q_dot_p - q))
@@ -588,7 +589,7 @@ def softmax_focal_loss(logits, target, gamma=2.0, weight=None, ignore_index=-100
 
 
 def softmax_focal_loss_grad(logits, target, gamma=2.0, weight=None, ignore_index=-100,
-                            reduction="mean", label_smoothing=0.0, grad_output=1.0):
+                            reduction="mean", label_smoothing=0.0, grad_output=None):
     r"""Gradient of :func:`softmax_focal_loss` with respect to the logits.
 
     With :math:`h_c = q_c\big[(1 - p_c)^\gamma - \gamma (1 - p_c)^{\gamma - 1} p_c \log p_c\big]`
@@ -607,7 +608,7 @@ def softmax_focal_loss_grad(logits, target, gamma=2.0, weight=None, ignore_index
     probs = softmax(logits)
     u = 1 - probs
     h = q * (u**gamma - gamma * u ** (gamma - 1) * probs * np.log(probs))
-    scale = _scale(grad_output, reduction, denominator)
+    scale = _scale(grad_output, reduction, denominator, kept.shape, logits.dtype)
     if reduction == "none":
         scale = scale[:, None]
     return scale * (h.sum(axis=1, keepdims=True) * probs - h)
