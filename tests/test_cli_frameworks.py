@@ -105,12 +105,11 @@ def test_torch_mean_by_count_bug_fails_and_is_named(tmp_path, capsys):
 
         def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
                           label_smoothing=0.0):
-            total = F.cross_entropy(input, target, weight=weight, ignore_index=ignore_index,
-                                    reduction="sum" if reduction == "mean" else reduction,
-                                    label_smoothing=label_smoothing)
-            if reduction != "mean":
-                return total
-            return total / (input.numel() // input.shape[1 if input.dim() > 1 else 0])
+            losses = F.cross_entropy(input, target, weight=weight, ignore_index=ignore_index,
+                                     reduction="none", label_smoothing=label_smoothing)
+            if reduction == "none":
+                return losses
+            return losses.sum() / (losses.numel() if reduction == "mean" else 1)  # the bug
     """)
     report = tmp_path / "report.json"
     status = cli.main(["verify", "--impl", f"{path}:cross_entropy", "--framework", "torch",
