@@ -38,6 +38,13 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="language of the explanations (zh: Chinese); the numbers are the same")
     ex.set_defaults(_parser=ex)
 
+    _add_golden(sub)
+    _add_verify(sub)
+    return parser
+
+
+def _add_golden(sub) -> None:
+    """``xent-ref golden export`` and ``golden export-onnx``."""
     golden = sub.add_parser("golden", help="the golden-value corpus")
     golden_sub = golden.add_subparsers(dest="golden_command", required=True)
     export = golden_sub.add_parser("export", help="write the corpus as one JSON file")
@@ -52,13 +59,17 @@ def _build_parser() -> argparse.ArgumentParser:
                              help="write into DIR even if it is not empty")
     onnx_export.set_defaults(_parser=onnx_export)
 
+
+
+def _add_verify(sub) -> None:
+    """``xent-ref verify`` and its options."""
     verify = sub.add_parser("verify", help="verify an implementation against the golden corpus")
     verify.set_defaults(_parser=verify)
     source = verify.add_mutually_exclusive_group(required=True)
     source.add_argument(
         "--impl",
         metavar="MODULE",
-        help="an importable Python module name or a path to a .py file, offering "
+        help="a .py file or an importable Python module name, offering "
         "xent_ref's functions under their names and signatures; "
         "'torch' and 'xent_ref' are built in; with --framework, MODULE:FUNCTION "
         "(a torch or JAX callable); with --convention, a module offering that "
@@ -104,7 +115,6 @@ def _build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--max-elements", type=int, metavar="N",
                         help="accept arrays of at most N elements (default 2**24, "
                         "or $XENT_REF_MAX_ELEMENTS)")
-    return parser
 
 
 def _framework_names() -> tuple[str, ...]:
