@@ -17,7 +17,7 @@ import os
 import numpy as np
 import pytest
 
-from test_finite_differences import BOUND, numerical_gradient, relative_error
+from tests.test_finite_differences import BOUND, numerical_gradient, relative_error
 from xent_ref.cross_entropy import cross_entropy, cross_entropy_grad
 from xent_ref.frameworks import keras, onnx, optax, sklearn, tensorflow, torchtune
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from test_finite_differences import BOUND, numerical_gradient, relative_error
+from tests.test_finite_differences import BOUND, numerical_gradient, relative_error
 from xent_ref.accumulation import accumulated_cross_entropy, mean_denominator
 from xent_ref.cross_entropy import cross_entropy, cross_entropy_grad
 from xent_ref.frameworks import megatron

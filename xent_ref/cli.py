@@ -173,6 +173,9 @@ def _frameworks_main(args: argparse.Namespace) -> int:
     if args.impl is None or (args.framework and args.convention):
         args._parser.error("--framework and --convention each need --impl, and exclude "
                            "each other")
+    if args.corpus is not None:
+        args._parser.error("--framework and --convention run the generated corpus; "
+                           "--corpus is for --impl MODULE and --results")
     from xent_ref import frameworks_command
 
     if args.framework:
