@@ -564,6 +564,168 @@ def _bias_grad_averaged(case, function, got):
     return dh, dw, (db.astype(np.float64) / n).astype(db.dtype)
 
 
+# The learner's mistakes: a log of a rounded softmax, the gradient's masks, weights and
+# sign, pos_weight on both terms, a forgotten keepdims
+
+
+class _RaisesWith(_Raises):
+    """The prediction "this call raises with ``words`` in its message": NumPy's own error
+    for the arithmetic the convention describes (a broadcast that cannot happen)."""
+
+    def __init__(self, words: str):
+        self.words = words
+
+    def __repr__(self):
+        return f"RAISES({self.words!r})"
+
+
+BROADCAST_ERROR = _RaisesWith("could not be broadcast")
+
+
+def _log_of_softmax(case, function, got):
+    """log(softmax(x)) with softmax rounded to the dtype first: a probability that
+    underflows to 0 gives -inf where log_softmax is finite (and -inf * 0 = nan)."""
+    if function == "log_softmax":
+        x, axis = case.inputs["x"], case.kwargs.get("axis", -1)
+    elif function == "cross_entropy" and _index_target(case) \
+            and not case.kwargs.get("label_smoothing"):
+        x, axis = case.inputs["input"], _class_axis(case)
+    else:
+        return None
+    with np.errstate(all="ignore"):
+        log_probs = np.log(lib.softmax(x, axis=axis))
+    if function == "log_softmax":
+        return log_probs
+    weight = case.kwargs.get("weight")
+    kept = _kept(case)
+    safe = np.where(kept, case.inputs["target"], 0)
+    with np.errstate(all="ignore"):
+        picked = -np.take_along_axis(log_probs.astype(np.float64),
+                                     np.expand_dims(safe, axis), axis).squeeze(axis)
+        w = np.where(kept, 1.0 if weight is None else weight.astype(np.float64)[safe], 0.0)
+        losses = np.where(kept, picked * w, 0.0)
+        reduction = _reduction(case)
+        if reduction == "none":
+            value = losses
+        elif reduction == "sum":
+            value = losses.sum()
+        else:
+            value = losses.sum() / w.sum()
+    return np.asarray(value).astype(case.loss.dtype)
+
+
+def _grad_ignored_rows_nonzero(case, function, got):
+    """Ignored rows keep the softmax part p * scale of p - one_hot (only the one-hot is
+    masked): scale is grad_output, over the mean's denominator."""
+    if not _index_target(case) or _kept(case).all() or case.inputs["input"].ndim < 2:
+        return None
+    kept = _kept(case)
+    x, axis = case.inputs["input"], _class_axis(case)
+    scale = np.broadcast_to(case.grad_output.astype(np.float64), kept.shape)
+    if _reduction(case) == "mean":
+        weight = case.kwargs.get("weight")
+        safe = np.where(kept, case.inputs["target"], 0)
+        total = float(np.where(kept, 1.0 if weight is None
+                               else weight.astype(np.float64)[safe], 0.0).sum())
+        with np.errstate(all="ignore"):  # all ignored: p / 0 = inf (PyTorch gives 0)
+            scale = scale / total
+    p = lib.softmax(x.astype(np.float64), axis=axis)
+    with np.errstate(all="ignore"):
+        extra = np.expand_dims(np.where(kept, 0.0, scale), axis) * p
+        return (case.grad.astype(np.float64) + extra).astype(case.grad.dtype)
+
+
+def _grad_missing_weight(case, function, got):
+    """The gradient computed as if there were no class weights (the loss has them)."""
+    if "weight" not in case.kwargs:
+        return None
+    return _call(case, function, kwargs=_without(case.kwargs, "weight"))
+
+
+def _grad_sign_flipped(case, function, got):
+    """d loss / d input with the opposite sign (y - p instead of p - y)."""
+    if isinstance(case.grad, tuple) or not np.any(case.grad):
+        return None
+    return -case.grad
+
+
+def _pos_weight_both_terms(case, function, got):
+    """pos_weight multiplies the whole loss, pw (y softplus(-x) + (1 - y) softplus(x)),
+    not only its positive term; the gradient is pos_weight times the unweighted one."""
+    pos_weight = case.kwargs.get("pos_weight")
+    if pos_weight is None:
+        return None
+    plain = _without(case.kwargs, "pos_weight")
+    pw = pos_weight.astype(np.float64)
+    if function.endswith("_grad"):
+        value = _call(case, function, kwargs=plain)
+        if value is RAISES:
+            return None
+        return (pw * value.astype(np.float64)).astype(case.grad.dtype)
+    losses = _call(case, function, kwargs=dict(plain, reduction="none"))
+    if losses is RAISES:
+        return None
+    losses = pw * losses.astype(np.float64)
+    reduction = _reduction(case)
+    if reduction != "none":
+        losses = losses.sum() if reduction == "sum" else losses.mean()
+    return np.asarray(losses).astype(case.loss.dtype)
+
+
+def _without_keepdims(x, axis, keep_max: bool, log: bool):
+    """softmax (or log_softmax) with the class axis's sum reduced without keepdims (and
+    its max too unless ``keep_max``): NumPy aligns (N, C) with (N,) from the right, and
+    raises where it cannot (:data:`BROADCAST_ERROR`)."""
+    try:
+        shifted = x - np.max(x, axis=axis, keepdims=keep_max)
+        total = np.exp(shifted).sum(axis=axis)
+        return shifted - np.log(total) if log else np.exp(shifted) / total
+    except ValueError:
+        return BROADCAST_ERROR
+
+
+def _missing_keepdims(case, function, got):
+    """The class axis's max or sum taken without keepdims=True: a ValueError where the
+    shapes cannot broadcast, a wrong broadcast where they can (N = C, or C = 1)."""
+    base = _base(function)
+    if base in ("softmax", "log_softmax") and not function.endswith("_grad"):
+        x, axis = case.inputs["x"], case.kwargs.get("axis", -1)
+    elif base == "cross_entropy" and _index_target(case) \
+            and not case.kwargs.get("label_smoothing"):
+        x, axis = case.inputs["input"], _class_axis(case)
+    else:
+        return None
+    if x.ndim < 2:
+        return None
+    with np.errstate(all="ignore"):
+        predictions = [_without_keepdims(x, axis, keep, base != "softmax") for keep in (True, False)]
+    values = [v.astype(x.dtype) for v in predictions if v is not BROADCAST_ERROR]
+    if got is None:
+        return BROADCAST_ERROR if len(values) < len(predictions) else None
+    if not values or isinstance(got, tuple):
+        return None
+
+    def distance(v):  # the variant (max kept or not) nearest what was returned
+        if np.shape(v) != np.shape(got):
+            return np.inf
+        return float(np.nanmax(np.abs(v.astype(np.float64) - np.asarray(got, np.float64)),
+                               initial=0.0))
+    value = min(values, key=distance)
+    if base != "cross_entropy":
+        return value
+    if value.shape != x.shape:
+        return None
+    inputs = {"input": value, "target": case.inputs["target"]}
+    if not function.endswith("_grad"):
+        return _call(case, "nll_loss", inputs)
+    nll_grad = _call(case, "nll_loss_grad", inputs)
+    if nll_grad is RAISES:
+        return None
+    p = np.exp(value.astype(np.float64))
+    row = -np.sum(nll_grad.astype(np.float64), axis=axis, keepdims=True)
+    return (nll_grad + p * row).astype(case.grad.dtype)
+
+
 def _pair(*functions):
     return tuple(name for f in functions for name in (f, f + "_grad"))
 
@@ -686,6 +848,35 @@ CATALOGUE: tuple[Convention, ...] = (
                "d linear_bias is the mean of the logits gradient's rows, not their sum",
                "sum the rows: d b = G^T 1 (the reduction is already inside G)",
                _bias_grad_averaged),
+    # The learner's mistakes
+    Convention("log-of-softmax", ("log_softmax", "cross_entropy"),
+               "takes np.log(softmax(x)): a probability that underflows to 0 gives -inf "
+               "(or nan) where log_softmax is finite",
+               "compute log_softmax directly: (x - max(x)) - log(sum(exp(x - max(x))))",
+               _log_of_softmax),
+    Convention("grad-ignored-rows-nonzero", ("cross_entropy_grad",),
+               "ignored targets' rows keep the softmax part p of p - one_hot: their "
+               "gradient is not 0", "zero the whole row of every target == ignore_index "
+               "(multiply p - one_hot by the kept mask, or by w[t] set to 0 there)",
+               _grad_ignored_rows_nonzero),
+    Convention("grad-missing-weight", tuple(f + "_grad" for f in LOSSES),
+               "the gradient leaves out the class weights (the loss has them)",
+               "multiply each row of the gradient by its weight w[t_i] (and divide a mean "
+               "by the kept weight total, as the loss does)", _grad_missing_weight),
+    Convention("grad-sign-flipped", tuple(f + "_grad" for f in
+                                          ("softmax", "log_softmax", *LOSSES)),
+               "the gradient has the opposite sign (y - p instead of p - y)",
+               "d loss / d logits is p - y: it points up the loss, toward the wrong class",
+               _grad_sign_flipped),
+    Convention("pos-weight-both-terms", _pair("binary_cross_entropy_with_logits"),
+               "pos_weight multiplies both terms of the loss, the y = 0 term too",
+               "weight only the positive term: pw y softplus(-x) + (1 - y) softplus(x)",
+               _pos_weight_both_terms),
+    Convention("missing-keepdims", _pair("softmax", "log_softmax", "cross_entropy"),
+               "a max or sum over the class axis without keepdims=True: (N, C) minus (N,) "
+               "raises a broadcast ValueError, or broadcasts along the wrong axis",
+               "keep the reduced axis: x.max(axis=axis, keepdims=True), "
+               "e.sum(axis=axis, keepdims=True)", _missing_keepdims),
 )
 BY_ID = {convention.id: convention for convention in CATALOGUE}
 
@@ -702,10 +893,27 @@ def explains(convention: Convention, outcome, judge, exact: bool = False) -> boo
         return False
     if predicted is None:
         return False
-    if predicted is RAISES or outcome.got is None:
-        return predicted is RAISES and outcome.check.why.startswith("raised")
+    if isinstance(predicted, _Raises) or outcome.got is None:
+        return isinstance(predicted, _Raises) and outcome.check.why.startswith("raised") \
+            and getattr(predicted, "words", "") in outcome.check.why
+    if also_wrong_dtype(convention, outcome, predicted):
+        # A real cause found in a promoted result (float32 in, float64 out): judged in
+        # the dtype returned; diagnose() reports the dtype as a secondary note.
+        predicted = np.asarray(predicted).astype(outcome.got.dtype)
     substitute = _Substitute(outcome.case, predicted, exact)
     return judge(substitute, outcome.function, outcome.got).ok
+
+
+def also_wrong_dtype(convention: Convention, outcome, predicted=None) -> bool:
+    """Whether ``outcome`` returned another floating dtype than its case's while
+    ``convention`` (not wrong-dtype itself) is about its values."""
+    got = outcome.got
+    if convention.id == "wrong-dtype" or got is None or isinstance(got, tuple) \
+            or isinstance(predicted, tuple) or not is_float(np.asarray(got).dtype):
+        return False
+    expected = outcome.case.grad if outcome.function.endswith("_grad") else outcome.case.loss
+    return not isinstance(expected, tuple) and np.asarray(got).dtype != expected.dtype \
+        and np.shape(got) == np.shape(expected)
 
 
 class _Substitute:

@@ -111,13 +111,16 @@ class Diagnosis:
     explanation: str
     fix: str
     failing: bool = True
+    notes: tuple[str, ...] = ()  # secondary findings (the dtype, when a real cause is named)
 
     def to_json(self) -> dict:
         return {"id": self.id, "function": self.function, "cases": list(self.cases),
-                "explanation": self.explanation, "fix": self.fix, "failing": self.failing}
+                "explanation": self.explanation, "fix": self.fix, "failing": self.failing,
+                "notes": list(self.notes)}
 
 
 UNEXPLAINED = "unexplained"
+DTYPE_NOTE = "wrong-dtype"  # reported as a note beside a real cause, not as the cause
 
 
 def diagnose(outcomes) -> list[Diagnosis]:
@@ -147,8 +150,13 @@ def diagnose(outcomes) -> list[Diagnosis]:
             explained = tuple(o.case.id for o in rows
                               if o.case.id in left and best in matches[o.case.id])
             convention = _conventions.BY_ID[best]
+            promoted = [o for o in rows if o.case.id in explained
+                        and _conventions.also_wrong_dtype(convention, o)]
+            notes = (f"{DTYPE_NOTE}: {len(promoted)} of these cases return "
+                     f"{promoted[0].got.dtype} for {promoted[0].case.dtype} inputs; "
+                     f"fix: {_conventions.BY_ID[DTYPE_NOTE].fix}",) if promoted else ()
             diagnoses.append(Diagnosis(best, function, explained, convention.explanation,
-                                       convention.fix, failing))
+                                       convention.fix, failing, notes))
             left -= set(explained)
         if left:
             diagnoses.append(Diagnosis(

@@ -307,6 +307,7 @@ def _text_failures(report: Report, name: str, rows: list[Outcome]) -> list[str]:
             lines.append(_wrap(f"  [{d.id}] {len(d.cases)} cases: {d.explanation}", indent=4))
             if d.id != UNEXPLAINED:
                 lines.append(_wrap(f"      fix: {d.fix}", indent=11))
+            lines += [_wrap(f"      note: {note}", indent=12) for note in d.notes]
     return lines + ["  the first failing case:"] + _show_case(failed[0])
 
 
