@@ -235,7 +235,8 @@ def _elementwise(case, losses):
         losses = losses * weight
     reduction = _reduction(case)
     if reduction != "none":
-        losses = losses.sum() if reduction == "sum" else losses.mean()
+        with np.errstate(all="ignore"):  # (an empty mean is 0/0 = nan)
+            losses = losses.sum() / (1 if reduction == "sum" else losses.size)
     return np.asarray(losses).astype(case.loss.dtype)
 
 
@@ -668,7 +669,8 @@ def _pos_weight_both_terms(case, function, got):
     losses = pw * losses.astype(np.float64)
     reduction = _reduction(case)
     if reduction != "none":
-        losses = losses.sum() if reduction == "sum" else losses.mean()
+        with np.errstate(all="ignore"):  # (an empty mean is 0/0 = nan)
+            losses = losses.sum() / (1 if reduction == "sum" else losses.size)
     return np.asarray(losses).astype(case.loss.dtype)
 
 
@@ -705,25 +707,49 @@ def _missing_keepdims(case, function, got):
     if not values or isinstance(got, tuple):
         return None
 
+    if base != "cross_entropy":
+        candidates = values
+    else:
+        candidates = [_nll_of(case, function, value, axis) for value in values]
+        candidates = [c for c in candidates if c is not None]
+
     def distance(v):  # the variant (max kept or not) nearest what was returned
         if np.shape(v) != np.shape(got):
             return np.inf
         return float(np.nanmax(np.abs(v.astype(np.float64) - np.asarray(got, np.float64)),
                                initial=0.0))
-    value = min(values, key=distance)
-    if base != "cross_entropy":
-        return value
-    if value.shape != x.shape:
-        return None
-    inputs = {"input": value, "target": case.inputs["target"]}
+    return min(candidates, key=distance) if candidates else None
+
+
+def _nll_of(case, function, log_probs, axis):
+    """cross_entropy (or its gradient) of the case from these log-probabilities."""
+    inputs = {"input": log_probs, "target": case.inputs["target"]}
     if not function.endswith("_grad"):
-        return _call(case, "nll_loss", inputs)
+        loss = _call(case, "nll_loss", inputs)  # (a wrong broadcast's shape may raise)
+        return None if loss is RAISES else loss
+    if log_probs.shape != case.inputs["input"].shape:
+        return None
     nll_grad = _call(case, "nll_loss_grad", inputs)
     if nll_grad is RAISES:
         return None
-    p = np.exp(value.astype(np.float64))
+    p = np.exp(log_probs.astype(np.float64))
     row = -np.sum(nll_grad.astype(np.float64), axis=axis, keepdims=True)
     return (nll_grad + p * row).astype(case.grad.dtype)
+
+
+def _mean_is_sum(case, function, got):
+    """reduction='mean' returns the sum: never divided by the denominator."""
+    if _reduction(case) != "mean":
+        return None
+    return _call(case, function, kwargs=dict(case.kwargs, reduction="sum"))
+
+
+def _grad_output_squared(case, function, got):
+    """grad_output applied twice (once in the chain rule, once more by hand)."""
+    g = case.grad_output.astype(np.float64)
+    if np.all((g == 1) | (g == 0)):
+        return None
+    return _call(case, function, grad_output=(g * g).astype(case.grad_output.dtype))
 
 
 def _pair(*functions):
@@ -877,6 +903,15 @@ CATALOGUE: tuple[Convention, ...] = (
                "raises a broadcast ValueError, or broadcasts along the wrong axis",
                "keep the reduced axis: x.max(axis=axis, keepdims=True), "
                "e.sum(axis=axis, keepdims=True)", _missing_keepdims),
+    Convention("mean-is-sum", LOSSES,
+               "reduction='mean' returns the sum of the losses, never divided",
+               "divide the sum by the mean's denominator (the kept count, the kept weight "
+               "total, or the number of elements for the binary losses)", _mean_is_sum),
+    Convention("grad-output-squared", tuple(f + "_grad" for f in
+                                            ("softmax", "log_softmax", *LOSSES)),
+               "the gradient is multiplied by grad_output twice",
+               "multiply by grad_output once: d loss / d input = grad_output * d loss_i / d x",
+               _grad_output_squared),
 )
 BY_ID = {convention.id: convention for convention in CATALOGUE}
 
