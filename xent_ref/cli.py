@@ -16,6 +16,7 @@ import argparse
 import sys
 
 from xent_ref.teach.i18n import languages
+from xent_ref.verify.messages import languages as report_languages
 from xent_ref.version import __version__
 
 
@@ -65,6 +66,11 @@ def _build_parser() -> argparse.ArgumentParser:
         "float16, bfloat16): e.g. float32,float64 for an implementation without "
         "float16/bfloat16; the report says how many cases were left out",
     )
+    verify.add_argument("--short", action="store_true",
+                        help="print the learner's short report: the cause, its fix and one "
+                        "failing case, in at most 12 lines")
+    verify.add_argument("--lang", choices=report_languages(), default="en",
+                        help="the language of the text report")
     verify.add_argument("--json", metavar="FILE", dest="json_path",
                         help="also write the report as JSON to FILE ('-': stdout, alone)")
     verify.add_argument("--junit-xml", metavar="FILE", dest="junit_path",
@@ -114,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     return verify.main(impl=args.impl, results=args.results, corpus=args.corpus,
                        json_path=args.json_path, junit_path=args.junit_path,
                        max_bytes=args.max_bytes, max_elements=args.max_elements,
-                       dtypes=args.dtypes)
+                       dtypes=args.dtypes, short=args.short, lang=args.lang)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -91,9 +91,16 @@ _cases_of = cases  # check()'s parameter ``cases`` hides the function inside it
 
 
 def check(fn: Callable | None, name: str, *, grad: Callable | None = None,
-          dtypes: Iterable[str] | None = None, cases: Iterable[Case] | None = None) -> Report:
+          dtypes: Iterable[str] | None = None, cases: Iterable[Case] | None = None,
+          full: bool = False, lang: str = "en") -> Report:
     """Run the golden cases of ``name`` through ``fn`` (and ``grad``, its gradient twin
     with xent_ref's ``<name>_grad`` signature) and return the :class:`Report`.
+
+    ``str(report)`` is the learner's short form: the cause (the known mistake that
+    explains most failures), its fix and one failing case, in at most 12 lines;
+    ``full=True`` (or ``report.text(full=True)``) gives the whole report: the table
+    per function, every group and diagnosis, the first failing case in full. ``lang``:
+    the report's language ("en", "zh"), text and HTML.
 
     ``dtypes``: only cases of these dtypes ("float32", "float64", "float16", "bfloat16",
     or "f32", np.float32...): an implementation without float16/bfloat16 leaves those
@@ -106,6 +113,7 @@ def check(fn: Callable | None, name: str, *, grad: Callable | None = None,
                          f"{', '.join(golden.FUNCTIONS)}")
     if fn is None and grad is None:
         raise TypeError("check() needs fn or grad (or both)")
+    verify.check_lang(lang)
     implementation = {key: f for key, f in ((name, fn), (name + "_grad", grad)) if f is not None}
     for key, f in implementation.items():
         if not callable(f):
@@ -121,7 +129,8 @@ def check(fn: Callable | None, name: str, *, grad: Callable | None = None,
     label = getattr(fn or grad, "__qualname__", None) or type(fn or grad).__name__
     outcomes = verify.run(implementation, chosen)
     return Report(f"xent_ref.testing.check({label}, {name!r})", verify.load_cases()[1],
-                  tuple(outcomes), scope=(name, name + "_grad"), selection=selection)
+                  tuple(outcomes), scope=(name, name + "_grad"), selection=selection,
+                  lang=lang, brief=not full)
 
 
 def assert_matches(fn: Callable | None, name: str, **same) -> Report:

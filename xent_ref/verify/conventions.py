@@ -43,6 +43,11 @@ class Convention:
     explanation: str  # one line: what the implementation does instead
     fix: str  # one line: what PyTorch does
     predict: Callable  # (case, function, got) -> np.ndarray | None
+    fixes: tuple[tuple[str, str], ...] = ()  # (function, fix) where it differs per function
+
+    def fix_for(self, function: str) -> str:
+        """The fix for ``function`` (its ``_grad`` twin shares it)."""
+        return dict(self.fixes).get(function.removesuffix("_grad"), self.fix)
 
 
 # ---------------------------------------------------------------------------
@@ -840,7 +845,11 @@ CATALOGUE: tuple[Convention, ...] = (
                _softmax_via_rounded_lse),
     Convention("no-max-shift", ("softmax", "log_softmax"),
                "exp(x) without subtracting max(x) first: overflow (inf/inf = nan) or 0/0",
-               "compute exp(x - max(x)) and add max(x) back to the log-sum", _no_max_shift),
+               "compute exp(x - max(x)), then normalize", _no_max_shift,
+               (("softmax", "compute e = exp(x - max(x)) (the max over `axis`, "
+                 "keepdims=True), then e / e.sum(axis=axis, keepdims=True)"),
+                ("log_softmax", "compute (x - max(x)) - log(sum(exp(x - max(x)))): add "
+                 "max(x) back to the log-sum"))),
     Convention("class-axis-last", _pair("softmax", "log_softmax"),
                "works along the last axis whatever `axis` says",
                "reduce along the `axis` argument", _class_axis_last),
@@ -892,7 +901,8 @@ CATALOGUE: tuple[Convention, ...] = (
     Convention("grad-sign-flipped", tuple(f + "_grad" for f in
                                           ("softmax", "log_softmax", *LOSSES)),
                "the gradient has the opposite sign (y - p instead of p - y)",
-               "d loss / d logits is p - y: it points up the loss, toward the wrong class",
+               "flip the sign: the gradient points uphill (for cross-entropy d loss / "
+               "d logits = p - y)",
                _grad_sign_flipped),
     Convention("pos-weight-both-terms", _pair("binary_cross_entropy_with_logits"),
                "pos_weight multiplies both terms of the loss, the y = 0 term too",
