@@ -641,3 +641,43 @@ def test_the_kill_table_in_the_docs_is_current(wrong_reports):
     text = (REPO / "docs" / "golden-format.md").read_text(encoding="utf-8")
     assert kill_table.with_table(text, kill_table.table(found)) == text, \
         "the kill table is stale: run `uv run python scripts/kill_table.py`"
+
+
+def test_the_short_report_leads_with_the_cause(capsys):
+    path = WRONG_FOLDER / "cross_entropy_mean_by_count_float64.py"
+    assert cli.main(["verify", "--impl", str(path), "--short"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) <= verify.SHORT_LINES
+    assert lines[0].startswith("cause [mean-denominator-count]")
+    assert lines[1 + lines[1].startswith("  ")].startswith("fix: divide by")
+    assert any(line.startswith("note: [wrong-dtype]") for line in lines)
+    assert any(line.startswith("one failing case") for line in lines)
+
+
+def test_every_report_speaks_chinese(capsys):
+    path = WRONG_FOLDER / "weighted_mean_by_count.py"
+    for flags in (["--short"], []):
+        assert cli.main(["verify", "--impl", str(path), "--lang", "zh", *flags]) == 1
+        out = capsys.readouterr().out
+        assert "改法：" in out and "[mean-denominator-count]" in out
+        assert "fix:" not in out and "FAILED" not in out and "cases" not in out.split("(")[0]
+    with pytest.raises(SystemExit):
+        cli.main(["verify", "--impl", str(path), "--lang", "xx"])
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_every_convention_speaks_chinese():
+    """Each id of the catalogue has its explanation and fix in every report language."""
+    from xent_ref._engine import i18n as reader
+    from xent_ref.verify import messages
+
+    for lang in messages.languages():
+        if lang == messages.FALLBACK:
+            continue
+        catalogue = reader.catalogue(lang, messages.LOCALE)
+        missing = [c.id for c in _conventions.CATALOGUE
+                   for part in ("explanation", "fix")
+                   if f"convention.{c.id}.{part}" not in catalogue]
+        assert not missing, (lang, missing)
+        english = reader.catalogue("en", messages.LOCALE)
+        assert set(english) <= set(catalogue), set(english) - set(catalogue)

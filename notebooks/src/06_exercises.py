@@ -66,6 +66,8 @@
 # `../06_exercises.ipynb` 由同一个源文件生成。
 
 # %%
+import itertools
+
 import numpy as np
 
 from xent_ref import testing
@@ -92,15 +94,23 @@ def _attempted(answer, probe):
         return True
 
 
-def check_answer(name, fn=None, *, grad=None, **select):
+_ATTEMPTS = itertools.count(1)  # one seed per attempt: fresh inputs every time
+
+
+def check_answer(name, fn=None, *, grad=None, full=False, seed=None, **select):
     """Run the golden cases of ``name`` (optionally only those matching ``select``,
-    see ``testing.cases``) on your function and print the report."""
+    see ``testing.cases``) on your function and print the report: the cause, its fix
+    and one failing case (``full=True``: everything). Each attempt draws fresh inputs
+    (the attempt's number is the ``seed``, printed in the report; pass it to see the
+    same cases again), and the library computes the expected values then."""
     answer, probe = (fn, name) if fn is not None else (grad, name + "_grad")
     if not _attempted(answer, probe):
         print(_("nb.06.not_attempted_yet_write_the"))
         return None
     cases = testing.cases(name, **select) if select else None
-    report = testing.check(fn, name, grad=grad, cases=cases, dtypes=("float32", "float64"))
+    seed = next(_ATTEMPTS) if seed is None else seed
+    report = testing.check(fn, name, grad=grad, cases=cases, dtypes=("float32", "float64"),
+                           full=full, seed=seed, lang=_("nb.06.report_language"))
     print(report)
     return report
 

@@ -368,15 +368,17 @@ def _text_failures(report: Report, name: str, rows: list[Outcome]) -> list[str]:
 
 
 def _short_report(report: Report) -> list[str]:
-    """The learner's report, at most :data:`SHORT_LINES` lines: the verdict, the cause
-    (the diagnosis explaining most failures) and its fix, any note, one failing case
-    that cause explains, and how to get the full report."""
+    """The learner's report, at most :data:`SHORT_LINES` lines: first the cause (the
+    diagnosis explaining most failures) and its fix, any note, one failing case that
+    cause explains; then the other causes, the verdict, and how to get the full report."""
     failures = report.failures
+    selection = _wrapped(report.selection.describe(report.lang)) if report.selection else []
     if not failures:
-        return [_say(report, "short.passed", subject=report.subject,
-                     total=len(report.outcomes))]
-    lines = _wrapped(_say(report, "short.failed", subject=report.subject,
-                          failed=len(failures), total=len(report.outcomes)))
+        return _wrapped(_say(report, "short.passed", subject=report.subject,
+                             total=len(report.outcomes))) + selection
+    verdict = _wrapped(_say(report, "short.failed", subject=report.subject,
+                            failed=len(failures), total=len(report.outcomes))) + selection
+    lines = []
     failing = [d for d in report.diagnoses if d.failing]
     named = [d for d in failing if d.id != UNEXPLAINED]
     cause = max(named or failing, key=lambda d: len(d.cases))
@@ -406,7 +408,7 @@ def _short_report(report: Report) -> list[str]:
     others = [d for d in failing if d is not cause]
     how = ("testing.check(..., full=True)" if report.subject.startswith("xent_ref.testing")
            else "xent-ref verify (without --short)")
-    tail = _wrapped(_say(report, "short.more", how=how))
+    tail = verdict + _wrapped(_say(report, "short.more", how=how))
     room = SHORT_LINES - len(lines) - len(tail)
     for d in others[:max(0, room)]:
         lines += _wrapped(_say(report, "short.also", id=d.id, count=len(d.cases),
