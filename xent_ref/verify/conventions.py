@@ -349,17 +349,10 @@ def _lse_first(case, function, got):
         top = np.max(x, axis=axis, keepdims=True)
         lse = top + np.log(np.sum(np.exp(x - top), axis=axis, keepdims=True))
         log_probs = x - lse
-    inputs = {"input": log_probs, "target": case.inputs["target"]}
     if not function.endswith("_grad"):
-        return _call(case, "nll_loss", inputs)
-    # nll_loss_grad is -w_t g / denominator at the target; the softmax part is p times
-    # minus its row sum (exp(x - lse) - 1 at the target rounds to 0 when p_t rounds to 1).
-    nll_grad = _call(case, "nll_loss_grad", inputs)
-    if nll_grad is RAISES:
-        return None
-    p = np.exp(log_probs.astype(np.float64))
-    row = -np.sum(nll_grad.astype(np.float64), axis=axis, keepdims=True)
-    return (nll_grad + p * row).astype(case.grad.dtype)
+        return _call(case, "nll_loss", {"input": log_probs, "target": case.inputs["target"]})
+    # (exp(x - lse) - 1 at the target rounds to 0 when p_t rounds to 1)
+    return _nll_of(case, function, log_probs, axis)
 
 
 def _true_class_rounded(case, function, got):
@@ -588,36 +581,29 @@ class _RaisesWith(_Raises):
 BROADCAST_ERROR = _RaisesWith("could not be broadcast")
 
 
+def _logits_and_axis(case, function):
+    """``(logits, class axis)`` of a softmax/log_softmax case or of an index-target
+    cross_entropy case without smoothing (what a hand-written log-softmax sees), else
+    ``None``."""
+    if function in ("softmax", "log_softmax"):
+        return case.inputs["x"], case.kwargs.get("axis", -1)
+    if _base(function) == "cross_entropy" and _index_target(case) \
+            and not case.kwargs.get("label_smoothing"):
+        return case.inputs["input"], _class_axis(case)
+    return None
+
+
 def _log_of_softmax(case, function, got):
     """log(softmax(x)) with softmax rounded to the dtype first: a probability that
     underflows to 0 gives -inf where log_softmax is finite (and -inf * 0 = nan)."""
-    if function == "log_softmax":
-        x, axis = case.inputs["x"], case.kwargs.get("axis", -1)
-    elif function == "cross_entropy" and _index_target(case) \
-            and not case.kwargs.get("label_smoothing"):
-        x, axis = case.inputs["input"], _class_axis(case)
-    else:
+    found = _logits_and_axis(case, function)
+    if found is None or function not in ("log_softmax", "cross_entropy"):
         return None
+    x, axis = found
     with np.errstate(all="ignore"):
         log_probs = np.log(lib.softmax(x, axis=axis))
-    if function == "log_softmax":
-        return log_probs
-    weight = case.kwargs.get("weight")
-    kept = _kept(case)
-    safe = np.where(kept, case.inputs["target"], 0)
-    with np.errstate(all="ignore"):
-        picked = -np.take_along_axis(log_probs.astype(np.float64),
-                                     np.expand_dims(safe, axis), axis).squeeze(axis)
-        w = np.where(kept, 1.0 if weight is None else weight.astype(np.float64)[safe], 0.0)
-        losses = np.where(kept, picked * w, 0.0)
-        reduction = _reduction(case)
-        if reduction == "none":
-            value = losses
-        elif reduction == "sum":
-            value = losses.sum()
-        else:
-            value = losses.sum() / w.sum()
-    return np.asarray(value).astype(case.loss.dtype)
+        return log_probs if function == "log_softmax" else \
+            _nll_of(case, function, log_probs, axis)
 
 
 def _grad_ignored_rows_nonzero(case, function, got):
@@ -695,23 +681,18 @@ def _missing_keepdims(case, function, got):
     """The class axis's max or sum taken without keepdims=True: a ValueError where the
     shapes cannot broadcast, a wrong broadcast where they can (N = C, or C = 1)."""
     base = _base(function)
-    if base in ("softmax", "log_softmax") and not function.endswith("_grad"):
-        x, axis = case.inputs["x"], case.kwargs.get("axis", -1)
-    elif base == "cross_entropy" and _index_target(case) \
-            and not case.kwargs.get("label_smoothing"):
-        x, axis = case.inputs["input"], _class_axis(case)
-    else:
+    found = _logits_and_axis(case, function)
+    if found is None or found[0].ndim < 2:
         return None
-    if x.ndim < 2:
-        return None
+    x, axis = found
     with np.errstate(all="ignore"):
-        predictions = [_without_keepdims(x, axis, keep, base != "softmax") for keep in (True, False)]
+        predictions = [_without_keepdims(x, axis, keep, base != "softmax")
+                       for keep in (True, False)]
     values = [v.astype(x.dtype) for v in predictions if v is not BROADCAST_ERROR]
     if got is None:
         return BROADCAST_ERROR if len(values) < len(predictions) else None
     if not values or isinstance(got, tuple):
         return None
-
     if base != "cross_entropy":
         candidates = values
     else:
@@ -727,7 +708,9 @@ def _missing_keepdims(case, function, got):
 
 
 def _nll_of(case, function, log_probs, axis):
-    """cross_entropy (or its gradient) of the case from these log-probabilities."""
+    """cross_entropy (or its gradient) of the case from these log-probabilities: the
+    nll_loss gradient is -w_t g / denominator at the target, and the softmax part is
+    p = exp(log_probs) times minus its row sum."""
     inputs = {"input": log_probs, "target": case.inputs["target"]}
     if not function.endswith("_grad"):
         loss = _call(case, "nll_loss", inputs)  # (a wrong broadcast's shape may raise)
