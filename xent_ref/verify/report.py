@@ -397,6 +397,7 @@ def _short_report(report: Report) -> list[str]:
     lines += _wrapped(_say(report, "short.case", function=outcome.function,
                            case=printable(outcome.case.id)))
     if outcome.got is not None and not isinstance(outcome.got, tuple) \
+            and not outcome.check.why.startswith("at index") \
             and not isinstance(outcome.expected, tuple) and outcome.check.worst is not None \
             and np.shape(outcome.got) == np.shape(outcome.expected):
         worst = outcome.check.worst
@@ -406,14 +407,14 @@ def _short_report(report: Report) -> list[str]:
     lines += _wrapped(_say(report, "short.why", why=printable(
         messages.why(outcome.check.why, report.lang), 200)), indent=4)
     others = [d for d in failing if d is not cause]
-    how = ("testing.check(..., full=True)" if report.subject.startswith("xent_ref.testing")
-           else "xent-ref verify (without --short)")
+    how = _say(report, "short.how_check" if report.subject.startswith("xent_ref.testing")
+               else "short.how_verify")
     tail = verdict + _wrapped(_say(report, "short.more", how=how))
     room = SHORT_LINES - len(lines) - len(tail)
     for d in others[:max(0, room)]:
         lines += _wrapped(_say(report, "short.also", id=d.id, count=len(d.cases),
                                function=d.function))[:1]
-    return (lines + tail)[:SHORT_LINES]
+    return lines[:SHORT_LINES - len(tail)] + tail  # (a long why is cut, never the verdict)
 
 
 def _html_report(report: Report) -> str:
