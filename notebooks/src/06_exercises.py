@@ -144,6 +144,8 @@ def softmax_on_last_axis(x, axis=-1):
 
 example = check_answer("softmax", softmax_on_last_axis)
 assert not example.ok and "class-axis-last" in [d.id for d in example.diagnoses]
+print()
+print(example.text(full=True))  # the same report in full, as check_answer(..., full=True) prints it
 
 # %% [markdown]
 # <!-- en solutions -->
