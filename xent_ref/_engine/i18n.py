@@ -67,7 +67,13 @@ def width(text: str) -> int:
 
 
 def ljust(text: str, columns: int) -> str:
+    """``text`` padded on the right to ``columns`` display columns (``str.ljust`` for CJK)."""
     return text + " " * max(0, columns - width(text))
+
+
+def rjust(text: str, columns: int) -> str:
+    """``text`` padded on the left to ``columns`` display columns (``str.rjust`` for CJK)."""
+    return " " * max(0, columns - width(text)) + text
 
 
 # ASCII runs (words, numbers, formulas) are never split; a CJK character can end a line.

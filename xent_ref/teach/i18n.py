@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from xent_ref._engine import i18n as _reader
-from xent_ref._engine.i18n import FALLBACK, ljust, width, wrap  # noqa: F401
+from xent_ref._engine.i18n import FALLBACK, ljust, rjust, width, wrap  # noqa: F401
 
 LOCALE = Path(__file__).with_name("locale")  # one ``LANG.json`` per language
 
