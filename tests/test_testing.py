@@ -49,9 +49,13 @@ def test_a_wrong_implementation_is_grouped_and_diagnosed():
     # 52 small cases, 8 with the LLM options, 4 in float16/bfloat16 (2 with the options)
     assert report.groups[0].describe() == (
         "all 64 cases with reduction=mean, target=index, weight=yes")
-    text = str(report)
+    text = report.text(full=True)
     assert "[mean-denominator-count]" in text and "fix: divide by" in text
     assert "not offered (not checked): cross_entropy_grad\n" in text
+    short = str(report)  # the learner's form: the cause first, its fix, one case
+    assert len(short.splitlines()) <= 12 and "not offered" not in short
+    assert any(line.startswith("cause [mean-denominator-count]")
+               for line in short.splitlines()[:3])
     html = report._repr_html_()
     assert "<table>" in html and "mean-denominator-count" in html
 

@@ -2,8 +2,10 @@
 fails, results files from outside Python are judged, and PyTorch passes (marker torch)."""
 
 import contextlib
+import ast
 import hashlib
 import io
+import re
 import json
 import subprocess
 import sys
@@ -22,9 +24,51 @@ from xent_ref.golden.jsonio import decode_array, encode_array, npy_bytes
 # Wrong, but passes: PyTorch makes the same error, which the float16/bfloat16 rule allows
 # (verify names it in a note; tests/test_kernel_corpus.py has the details).
 PASSES_NAMED = {"grad_true_class_rounded": "grad-true-class-rounded"}
-WRONG_IMPLS = sorted(p for p in (Path(__file__).parent / "wrong_impls").glob("*.py")
-                     if not p.name.startswith("_") and p.stem not in PASSES_NAMED)
+WRONG_FOLDER = Path(__file__).parent / "wrong_impls"
+# Every file of the catalogue, subfolders included; each is named by its path below
+# wrong_impls/ without ".py" ("family/focal_gamma_ignored"), a top-level one by its stem.
+ALL_WRONG = sorted(p for p in WRONG_FOLDER.rglob("*.py") if not p.name.startswith("_"))
+WRONG_IMPLS = [p for p in ALL_WRONG if p.stem not in PASSES_NAMED]
 REPO = Path(__file__).resolve().parent.parent
+
+
+def wrong_name(path: Path) -> str:
+    return path.relative_to(WRONG_FOLDER).with_suffix("").as_posix()
+
+
+_DIAGNOSIS_LINE = re.compile(r"^Diagnosis:\s*(.+?)\s*$", re.MULTILINE)
+
+
+def stated_diagnosis(path: Path):
+    """The id(s) a wrong implementation's docstring states on its ``Diagnosis:`` line
+    (one id: a str; several: a tuple), or None when it has no such line."""
+    doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+    found = _DIAGNOSIS_LINE.search(doc)
+    if not found:
+        return None
+    ids = tuple(i.strip() for i in found.group(1).split(",") if i.strip())
+    return ids[0] if len(ids) == 1 else ids
+
+
+def expected_diagnosis(path: Path):
+    """The docstring's ``Diagnosis:`` line, else the DIAGNOSIS table's entry."""
+    stated = stated_diagnosis(path)
+    return stated if stated is not None else DIAGNOSIS.get(wrong_name(path))
+
+
+def _functions_in_corpus(path: Path) -> list[str]:
+    """The corpus functions the file defines at top level (``def`` or ``name = ...``)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+    names |= {t.id for node in tree.body if isinstance(node, ast.Assign)
+              for t in node.targets if isinstance(t, ast.Name)}
+    offered = {f for f in golden.FUNCTIONS for f in (f, f + "_grad")}
+    return sorted(names & offered)
+
+
+def skip_unless_in_corpus(path: Path):
+    if not _functions_in_corpus(path):
+        pytest.skip(f"{wrong_name(path)}: none of its functions is in the corpus yet")
 
 
 def _module(tmp_path, name, source):
@@ -77,10 +121,26 @@ DIAGNOSIS = {
 }
 
 
+def _ids(expected) -> set[str]:
+    return {expected} if isinstance(expected, str) else set(expected)
+
+
 def test_every_wrong_implementation_has_its_diagnosis():
-    assert sorted(DIAGNOSIS) == [p.stem for p in WRONG_IMPLS]
-    named = {i for ids in DIAGNOSIS.values() for i in ([ids] if isinstance(ids, str) else ids)}
-    assert named <= set(_conventions.BY_ID)
+    names = {wrong_name(p) for p in WRONG_IMPLS}
+    assert set(DIAGNOSIS) <= names, set(DIAGNOSIS) - names  # no entry for a missing file
+    for path in ALL_WRONG:
+        expected = expected_diagnosis(path)
+        assert expected, f"{wrong_name(path)}: no 'Diagnosis: <id>' line in its docstring"
+        assert _ids(expected) <= set(_conventions.BY_ID), (wrong_name(path), expected)
+        # The table (until its entries move into the docstrings) agrees with the line.
+        if wrong_name(path) in DIAGNOSIS and stated_diagnosis(path) is not None:
+            assert _ids(DIAGNOSIS[wrong_name(path)]) == _ids(stated_diagnosis(path))
+    for name, expected in PASSES_NAMED.items():
+        assert expected_diagnosis(WRONG_FOLDER / f"{name}.py") == expected
+
+
+def test_the_catalogue_is_large_enough():
+    assert len(ALL_WRONG) >= 60
 
 
 @pytest.fixture(scope="module")
@@ -89,19 +149,24 @@ def wrong_reports(tmp_path_factory):
     folder = tmp_path_factory.mktemp("reports")
     reports = {}
     for path in WRONG_IMPLS:
-        json_path, xml_path = folder / f"{path.stem}.json", folder / f"{path.stem}.xml"
+        if not _functions_in_corpus(path):
+            continue
+        stem = wrong_name(path).replace("/", "--")
+        json_path, xml_path = folder / f"{stem}.json", folder / f"{stem}.xml"
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
             status = verify.main(impl=str(path), json_path=str(json_path),
                                  junit_path=str(xml_path))
-        reports[path.stem] = (status, out.getvalue(), json.loads(json_path.read_text()),
-                              ET.parse(xml_path).getroot())
+        reports[wrong_name(path)] = (status, out.getvalue(),
+                                     json.loads(json_path.read_text()),
+                                     ET.parse(xml_path).getroot())
     return reports
 
 
-@pytest.mark.parametrize("path", WRONG_IMPLS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", WRONG_IMPLS, ids=wrong_name)
 def test_every_wrong_implementation_fails_and_is_diagnosed(path, wrong_reports):
-    status, out, document, _ = wrong_reports[path.stem]
+    skip_unless_in_corpus(path)
+    status, out, document, _ = wrong_reports[wrong_name(path)]
     assert status == 1 and not document["ok"]
     assert "FAIL " in out and "FAILED:" in out
     # The first failing case is shown in full: its id, inputs, expected, got and why.
@@ -109,7 +174,7 @@ def test_every_wrong_implementation_fails_and_is_diagnosed(path, wrong_reports):
         assert f"\n  {label}" in out
     assert max(len(line) for line in out.splitlines()) <= 100
     failing = [d for d in document["diagnoses"] if d["failing"]]
-    expected = DIAGNOSIS[path.stem]
+    expected = expected_diagnosis(path)
     assert verify.UNEXPLAINED not in {d["id"] for d in failing}
     if isinstance(expected, str):
         # The bug's own diagnosis explains the most failing cases of all diagnoses.
@@ -560,3 +625,59 @@ def test_groups_fall_back_to_n_of_m():
     (group,) = verify.group_failures(_outcomes(rows))
     assert group.cases == ("hit",) and group.total == 2 and not group.all
     assert group.describe().startswith("1 of 2 cases with ")
+
+
+def test_the_kill_table_in_the_docs_is_current(wrong_reports):
+    """scripts/kill_table.py's table, from the same reports: every wrong implementation
+    caught, none misnamed, at least 95% named right; and the docs show it as it is."""
+    from scripts import kill_table
+
+    documents = {name: document for name, (_, _, document, _) in wrong_reports.items()}
+    found = kill_table.rows(documents)
+    results = [result for _, _, result in found]
+    assert "passed" not in results and "misnamed" not in results, [
+        row for row in found if row[2] in ("passed", "misnamed")]
+    assert results.count("named") >= 0.95 * len(results)
+    text = (REPO / "docs" / "golden-format.md").read_text(encoding="utf-8")
+    assert kill_table.with_table(text, kill_table.table(found)) == text, \
+        "the kill table is stale: run `uv run python scripts/kill_table.py`"
+
+
+def test_the_short_report_leads_with_the_cause(capsys):
+    path = WRONG_FOLDER / "cross_entropy_mean_by_count_float64.py"
+    assert cli.main(["verify", "--impl", str(path), "--short"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) <= verify.SHORT_LINES
+    assert lines[0].startswith("cause [mean-denominator-count]")
+    assert lines[1 + lines[1].startswith("  ")].startswith("fix: divide by")
+    assert any(line.startswith("note: [wrong-dtype]") for line in lines)
+    assert any(line.startswith("one failing case") for line in lines)
+
+
+def test_every_report_speaks_chinese(capsys):
+    path = WRONG_FOLDER / "weighted_mean_by_count.py"
+    for flags in (["--short"], []):
+        assert cli.main(["verify", "--impl", str(path), "--lang", "zh", *flags]) == 1
+        out = capsys.readouterr().out
+        assert "改法：" in out and "[mean-denominator-count]" in out
+        assert "fix:" not in out and "FAILED" not in out and "cases" not in out.split("(")[0]
+    with pytest.raises(SystemExit):
+        cli.main(["verify", "--impl", str(path), "--lang", "xx"])
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_every_convention_speaks_chinese():
+    """Each id of the catalogue has its explanation and fix in every report language."""
+    from xent_ref._engine import i18n as reader
+    from xent_ref.verify import messages
+
+    for lang in messages.languages():
+        if lang == messages.FALLBACK:
+            continue
+        catalogue = reader.catalogue(lang, messages.LOCALE)
+        missing = [c.id for c in _conventions.CATALOGUE
+                   for part in ("explanation", "fix")
+                   if f"convention.{c.id}.{part}" not in catalogue]
+        assert not missing, (lang, missing)
+        english = reader.catalogue("en", messages.LOCALE)
+        assert set(english) <= set(catalogue), set(english) - set(catalogue)

@@ -20,6 +20,7 @@ import argparse
 import sys
 
 from xent_ref.teach.i18n import languages
+from xent_ref.verify.messages import languages as report_languages
 from xent_ref.version import __version__
 
 
@@ -105,6 +106,11 @@ def _add_verify(sub) -> None:
                         help="check --impl MODULE against framework NAME's semantics ("
                         + ", ".join(_framework_names()) + "): its golden slice, expected "
                         "values from xent_ref.frameworks.NAME")
+    verify.add_argument("--short", action="store_true",
+                        help="print the learner's short report: the cause, its fix and one "
+                        "failing case, in at most 12 lines")
+    verify.add_argument("--lang", choices=report_languages(), default="en",
+                        help="the language of the text report")
     verify.add_argument("--json", metavar="FILE", dest="json_path",
                         help="also write the report as JSON to FILE ('-': stdout, alone)")
     verify.add_argument("--junit-xml", metavar="FILE", dest="junit_path",
@@ -165,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     return verify.main(impl=args.impl, results=args.results, corpus=args.corpus,
                        json_path=args.json_path, junit_path=args.junit_path,
                        max_bytes=args.max_bytes, max_elements=args.max_elements,
-                       dtypes=args.dtypes)
+                       dtypes=args.dtypes, short=args.short, lang=args.lang)
 
 
 def _frameworks_main(args: argparse.Namespace) -> int:

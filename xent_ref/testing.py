@@ -91,9 +91,19 @@ _cases_of = cases  # check()'s parameter ``cases`` hides the function inside it
 
 
 def check(fn: Callable | None, name: str, *, grad: Callable | None = None,
-          dtypes: Iterable[str] | None = None, cases: Iterable[Case] | None = None) -> Report:
+          dtypes: Iterable[str] | None = None, cases: Iterable[Case] | None = None,
+          full: bool = False, lang: str = "en", seed: int | None = None) -> Report:
     """Run the golden cases of ``name`` through ``fn`` (and ``grad``, its gradient twin
     with xent_ref's ``<name>_grad`` signature) and return the :class:`Report`.
+
+    ``str(report)`` is the learner's short form: the cause (the known mistake that
+    explains most failures), its fix and one failing case, in at most 12 lines;
+    ``full=True`` (or ``report.text(full=True)``) gives the whole report: the table
+    per function, every group and diagnosis, the first failing case in full. ``lang``:
+    the report's language ("en", "zh"), text and HTML. ``seed``: judge on inputs drawn
+    afresh from it (every systematic float32/float64 case; the expected values computed
+    by xent_ref at check time, :func:`xent_ref.golden.redrawn`), as an exercise's
+    attempt is: nothing to copy from the corpus.
 
     ``dtypes``: only cases of these dtypes ("float32", "float64", "float16", "bfloat16",
     or "f32", np.float32...): an implementation without float16/bfloat16 leaves those
@@ -106,6 +116,7 @@ def check(fn: Callable | None, name: str, *, grad: Callable | None = None,
                          f"{', '.join(golden.FUNCTIONS)}")
     if fn is None and grad is None:
         raise TypeError("check() needs fn or grad (or both)")
+    verify.check_lang(lang)
     implementation = {key: f for key, f in ((name, fn), (name + "_grad", grad)) if f is not None}
     for key, f in implementation.items():
         if not callable(f):
@@ -115,13 +126,17 @@ def check(fn: Callable | None, name: str, *, grad: Callable | None = None,
     for case in chosen:
         if not isinstance(case, Case) or case.function != name:
             raise ValueError(f"cases: {case!s} is not a golden case of {name}")
+    if seed is not None:
+        chosen = [golden.redrawn(case, seed) for case in chosen]
     selection = None
     if dtypes is not None:
         chosen, _, selection = verify.select_dtypes(chosen, dtypes)
     label = getattr(fn or grad, "__qualname__", None) or type(fn or grad).__name__
     outcomes = verify.run(implementation, chosen)
-    return Report(f"xent_ref.testing.check({label}, {name!r})", verify.load_cases()[1],
-                  tuple(outcomes), scope=(name, name + "_grad"), selection=selection)
+    attempt = "" if seed is None else f", seed={int(seed)}"
+    return Report(f"xent_ref.testing.check({label}, {name!r}{attempt})", verify.load_cases()[1],
+                  tuple(outcomes), scope=(name, name + "_grad"), selection=selection,
+                  lang=lang, brief=not full)
 
 
 def assert_matches(fn: Callable | None, name: str, **same) -> Report:

@@ -66,6 +66,8 @@
 # `../06_exercises.ipynb` 由同一个源文件生成。
 
 # %%
+import itertools
+
 import numpy as np
 
 from xent_ref import testing
@@ -92,15 +94,23 @@ def _attempted(answer, probe):
         return True
 
 
-def check_answer(name, fn=None, *, grad=None, **select):
+_ATTEMPTS = itertools.count(1)  # one seed per attempt: fresh inputs every time
+
+
+def check_answer(name, fn=None, *, grad=None, full=False, seed=None, **select):
     """Run the golden cases of ``name`` (optionally only those matching ``select``,
-    see ``testing.cases``) on your function and print the report."""
+    see ``testing.cases``) on your function and print the report: the cause, its fix
+    and one failing case (``full=True``: everything). Each attempt draws fresh inputs
+    (the attempt's number is the ``seed``, printed in the report; pass it to see the
+    same cases again), and the library computes the expected values then."""
     answer, probe = (fn, name) if fn is not None else (grad, name + "_grad")
     if not _attempted(answer, probe):
         print(_("nb.06.not_attempted_yet_write_the"))
         return None
     cases = testing.cases(name, **select) if select else None
-    report = testing.check(fn, name, grad=grad, cases=cases, dtypes=("float32", "float64"))
+    seed = next(_ATTEMPTS) if seed is None else seed
+    report = testing.check(fn, name, grad=grad, cases=cases, dtypes=("float32", "float64"),
+                           full=full, seed=seed, lang=_("nb.06.report_language"))
     print(report)
     return report
 
@@ -110,15 +120,19 @@ def check_answer(name, fn=None, *, grad=None, **select):
 #
 # Before the exercises, a function that is wrong on purpose: it calls the
 # library's softmax but always along the last axis, whatever `axis` says. The
-# report gives the counts per function, names the mistake with its fix, and
-# prints the first failing case in full: its inputs, the expected and the
-# obtained values, and where they differ.
+# report leads with the cause, the mistake by name, and its fix; then one failing
+# case and where it differs, then the counts. `check_answer(..., full=True)`
+# prints everything: the counts per function, every group of failing cases, and
+# the first failing case in full. Each attempt is judged on freshly drawn inputs
+# (its `seed` is in the report), the expected values computed by the library then.
 # <!-- zh -->
 # ## 报告长什么样
 #
 # 在做练习之前，先看一个故意写错的函数：它调用库里的 softmax，但不管 `axis` 是多少都沿最后一个轴
-# 计算。报告给出每个函数的通过/失败数，说出错误的名称和改法，并完整打印第一个失败的用例：输入、
-# 期望值、实际值，以及两者在哪里不同。
+# 计算。报告先说原因：错误的名称和改法；然后给出一个失败的用例以及哪里不同，最后是通过/失败数。
+# `check_answer(..., full=True)` 打印全部内容：每个函数的通过/失败数、每一组失败的用例，以及完整
+# 的第一个失败用例。每次作答都在新抽取的输入上评判（报告中写有这次的 `seed`），期望值由库当场
+# 算出。
 
 # %%
 import xent_ref as xr
@@ -130,6 +144,8 @@ def softmax_on_last_axis(x, axis=-1):
 
 example = check_answer("softmax", softmax_on_last_axis)
 assert not example.ok and "class-axis-last" in [d.id for d in example.diagnoses]
+print()
+print(example.text(full=True))  # the same report in full, as check_answer(..., full=True) prints it
 
 # %% [markdown]
 # <!-- en solutions -->

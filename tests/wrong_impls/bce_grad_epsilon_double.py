@@ -1,6 +1,9 @@
 """binary_cross_entropy_grad with the denominator clamp max(p (1 - p), 1e-12) in double
 precision; PyTorch (and xent_ref) use the C++ float 1e-12 = 9.99999996e-13. The
-gradients at p = 0 or 1 (about 1e12) then differ in float64 by 4 parts in 10^9."""
+gradients at p = 0 or 1 (about 1e12) then differ in float64 by 4 parts in 10^9.
+
+Diagnosis: bce-grad-clamp-double
+"""
 
 import numpy as np
 

@@ -1,6 +1,9 @@
 """binary_cross_entropy_with_logits with a 1-D weight and pos_weight aligned to axis 1 (as a
 class weight would be) whenever their length fits it, instead of right-aligned to the last
-axis as PyTorch broadcasts them. Invisible unless axis 1 and the last axis have equal length."""
+axis as PyTorch broadcasts them. Invisible unless axis 1 and the last axis have equal length.
+
+Diagnosis: weight-on-axis-1
+"""
 
 import numpy as np
 

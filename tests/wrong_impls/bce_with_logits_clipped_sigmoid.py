@@ -1,7 +1,10 @@
 """binary_cross_entropy_with_logits through a sigmoid clipped to [1e-7, 1 - 1e-7], as some
 frameworks do to dodge log(0). Always finite, but wrong once |x| > 16: at x = -40, y = 1
 it costs -log(1e-7) = 16.1 instead of 40. float16 and bfloat16 are computed in float32
-and rounded once (1 - 1e-7 would round to 1 in float16, undoing the clip)."""
+and rounded once (1 - 1e-7 would round to 1 in float16, undoing the clip).
+
+Diagnosis: bce-clip-1e-7
+"""
 
 import numpy as np
 

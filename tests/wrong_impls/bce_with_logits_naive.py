@@ -1,6 +1,9 @@
 """binary_cross_entropy_with_logits by the textbook formula through sigmoid:
 -[pw y log(sigmoid(x)) + (1 - y) log(1 - sigmoid(x))]. sigmoid rounds to exactly 0 or 1
-for large |x|, and the log of 0 is -inf: the loss becomes inf or nan."""
+for large |x|, and the log of 0 is -inf: the loss becomes inf or nan.
+
+Diagnosis: bce-logits-via-sigmoid
+"""
 
 import numpy as np
 

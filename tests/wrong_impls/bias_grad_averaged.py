@@ -1,5 +1,8 @@
 """linear_cross_entropy_grad averages the bias gradient over the tokens (db = mean of the rows
-of the logits gradient G) instead of summing them (db = G^T 1)."""
+of the logits gradient G) instead of summing them (db = G^T 1).
+
+Diagnosis: bias-grad-averaged
+"""
 
 import numpy as np
 

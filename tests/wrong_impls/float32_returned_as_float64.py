@@ -1,4 +1,7 @@
-"""Every function computes correctly but returns float64, also for float32 inputs."""
+"""Every function computes correctly but returns float64, also for float32 inputs.
+
+Diagnosis: wrong-dtype
+"""
 
 import numpy as np
 

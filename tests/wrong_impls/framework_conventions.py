@@ -1,7 +1,10 @@
 """Another framework's conventions, two at once, as a user porting code would meet them:
 a "mean" that divides the (class-weighted) sum by every target N, ignored ones included
 (sample-weight style), and binary cross-entropy on p clipped to [1e-7, 1 - 1e-7] instead
-of each log clamped at -100. The report must name both causes, not just show numbers."""
+of each log clamped at -100. The report must name both causes, not just show numbers.
+
+Diagnosis: mean-denominator-n, ignored-in-denominator, bce-clip-1e-7
+"""
 
 import numpy as np
 

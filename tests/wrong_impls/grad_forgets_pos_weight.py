@@ -1,4 +1,7 @@
-"""The gradient of binary_cross_entropy_with_logits forgets pos_weight (the loss keeps it)."""
+"""The gradient of binary_cross_entropy_with_logits forgets pos_weight (the loss keeps it).
+
+Diagnosis: grad-missing-pos-weight
+"""
 
 import xent_ref as xr
 

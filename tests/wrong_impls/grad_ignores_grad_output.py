@@ -1,4 +1,7 @@
-"""nll_loss_grad and cross_entropy_grad drop the upstream gradient (as if it were 1)."""
+"""nll_loss_grad and cross_entropy_grad drop the upstream gradient (as if it were 1).
+
+Diagnosis: grad-ignores-grad-output
+"""
 
 import xent_ref as xr
 

@@ -1,6 +1,9 @@
 """The gradient of reduction='mean' comes back undivided: the 'sum' gradient (a backward pass
 that forgets the 1/denominator its forward pass applied), for cross_entropy, nll_loss and
-linear_cross_entropy."""
+linear_cross_entropy.
+
+Diagnosis: grad-mean-not-divided
+"""
 
 import xent_ref as xr
 

@@ -2,7 +2,10 @@
 the one-hot target there: p_t - 1 with p_t already rounded. In bfloat16 a peaked row's
 p_t = 0.999 rounds to 1 (the spacing below 1 is 2^-8), so the true class's gradient is 0
 instead of -0.001: the fused-kernel bug the vocabulary-scale low-precision cases catch.
-Right in float32 and float64, where the rounding is below the tolerance."""
+Right in float32 and float64, where the rounding is below the tolerance.
+
+Diagnosis: grad-true-class-rounded
+"""
 
 import numpy as np
 

@@ -1,7 +1,10 @@
 """cross_entropy_grad as exp(x - lse) - one_hot(t) with lse = max + log(sum exp(x - max))
 formed first. Right for ordinary logits; at |x| = 1e30 the lse rounds to max(x), so two
 tied maxima each get p = 1 instead of 1/2. Only a corpus whose huge-logit cases are judged
-on the gradient's own scale, not the logits', can see it."""
+on the gradient's own scale, not the logits', can see it.
+
+Diagnosis: softmax-via-rounded-lse
+"""
 
 import numpy as np
 

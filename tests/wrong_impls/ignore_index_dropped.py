@@ -1,5 +1,8 @@
 """ignore_index is not passed on: only the default -100 is ever ignored, so targets equal
-to ignore_index=1 are counted and ignore_index=-1 targets are out of range."""
+to ignore_index=1 are counted and ignore_index=-1 targets are out of range.
+
+Diagnosis: ignore-index-not-applied
+"""
 
 import xent_ref as xr
 

@@ -3,7 +3,10 @@ NumPy's arithmetic in the input's dtype: every exp, log, sum and the mean's coun
 rounded to float16 (or bfloat16). Fine in float32 and float64 (xent_ref is called
 there); in float16 the sums lose digits, and the mean of 65536 zero logits divides by a
 count float16 cannot hold (inf), giving 0 instead of log 2. The low-precision cases'
-rule (no worse than PyTorch's own error, plus one ulp) fails it."""
+rule (no worse than PyTorch's own error, plus one ulp) fails it.
+
+Diagnosis: low-precision-arithmetic
+"""
 
 import numpy as np
 

@@ -1,6 +1,9 @@
 """cross_entropy and nll_loss with class weights and reduction="mean" divided by the number
 of targets N (ignored ones included), as a per-sample weight would be, instead of the kept
-targets' total weight sum_i w[t_i]."""
+targets' total weight sum_i w[t_i].
+
+Diagnosis: mean-denominator-n
+"""
 
 import numpy as np
 

@@ -1,5 +1,8 @@
 """cross_entropy with reduction="mean" and no class weights divides by every target,
-ignored ones included, instead of by the kept ones."""
+ignored ones included, instead of by the kept ones.
+
+Diagnosis: ignored-in-denominator
+"""
 
 import numpy as np
 

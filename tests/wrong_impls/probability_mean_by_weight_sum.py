@@ -1,6 +1,9 @@
 """cross_entropy with probability targets, class weights and reduction="mean" divided by
 the targets' total weight sum_i sum_c w_c y_ic (the index-target rule) instead of the
-number of samples N * d1 * ... * dk."""
+number of samples N * d1 * ... * dk.
+
+Diagnosis: probs-mean-by-weight
+"""
 
 import numpy as np
 

@@ -4,6 +4,8 @@ eps / C over all C classes (cross_entropy, index targets).
 xent_ref's smoothed loss is (1 - eps) nll + (eps / C) S, where S sums -w_c log p_c over
 every class; the bug is (1 - eps) nll + eps / (C - 1) (S - nll). Both are linear in
 xent_ref's own results, so the wrapper recovers S from them, for the loss and the gradient.
+
+Diagnosis: smoothing-c-minus-1
 """
 
 import numpy as np

@@ -1,6 +1,9 @@
 """cross_entropy with class weights and label smoothing whose smoothing term forgets the
 weights: (1 - eps) w_t nll + eps/C sum_c -log p_c instead of eps/C sum_c -w_c log p_c
-(index targets). The unweighted term is xent_ref's loss for a uniform probability target."""
+(index targets). The unweighted term is xent_ref's loss for a uniform probability target.
+
+Diagnosis: smoothing-unweighted
+"""
 
 import numpy as np
 

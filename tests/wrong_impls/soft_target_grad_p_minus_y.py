@@ -1,6 +1,9 @@
 """cross_entropy_grad for probability targets as softmax(x) - y (scaled by grad_output and
 the mean), right only when the targets (smoothed, weighted) sum to 1 over the classes;
-the true gradient is p * sum_c w_c y_c - w y."""
+the true gradient is p * sum_c w_c y_c - w y.
+
+Diagnosis: soft-target-grad-p-minus-y
+"""
 
 import numpy as np
 

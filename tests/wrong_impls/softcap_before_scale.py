@@ -3,6 +3,8 @@ c tanh(s x / c) (cross_entropy, linear_cross_entropy and their gradients).
 
 s * c tanh(x / c) is the right order with a cap of s * c, so the wrapper asks xent_ref for
 that: the same numbers as writing the wrong order out by hand.
+
+Diagnosis: softcap-before-scale
 """
 
 import xent_ref as xr

@@ -1,6 +1,9 @@
 """The backward pass treats the soft cap as the identity: the gradient is dL/dz times the
 logit scale s, without the cap's slope sech^2(s x / c) (cross_entropy_grad,
-linear_cross_entropy_grad). Computed in float64 and rounded once to the input's dtype."""
+linear_cross_entropy_grad). Computed in float64 and rounded once to the input's dtype.
+
+Diagnosis: softcap-grad-without-slope
+"""
 
 import numpy as np
 

@@ -1,5 +1,8 @@
 """softmax and log_softmax without subtracting the maximum first: exp overflows to inf
-for logits above ~89 (float32) or ~709 (float64), and inf / inf is nan."""
+for logits above ~89 (float32) or ~709 (float64), and inf / inf is nan.
+
+Diagnosis: no-max-shift
+"""
 
 import numpy as np
 

@@ -1,5 +1,8 @@
 """Class weights with reduction="mean" divided by the number of kept targets instead of
-their total weight (cross_entropy and nll_loss, index targets)."""
+their total weight (cross_entropy and nll_loss, index targets).
+
+Diagnosis: mean-denominator-count
+"""
 
 import numpy as np
 

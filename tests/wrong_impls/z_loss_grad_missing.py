@@ -1,5 +1,8 @@
 """The backward pass leaves the z-loss out: the loss has z_loss * lse^2, its gradient has no
-2 z_loss lse softmax term (cross_entropy_grad, linear_cross_entropy_grad)."""
+2 z_loss lse softmax term (cross_entropy_grad, linear_cross_entropy_grad).
+
+Diagnosis: z-loss-grad-missing
+"""
 
 import xent_ref as xr
 

@@ -5,6 +5,8 @@ linear_cross_entropy and their gradients, index targets).
 The per-token z-loss terms come from xent_ref as the difference of the loss with and without
 z_loss (the loss is linear in them); everything in float64, rounded once to the input's
 dtype.
+
+Diagnosis: z-loss-mean-by-weight
 """
 
 import numpy as np

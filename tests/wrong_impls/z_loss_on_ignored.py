@@ -5,6 +5,8 @@ gradients, index targets); the z-loss mean still divides by the kept count.
 Everything in float64 from xent_ref's results, rounded once to the input's dtype: the
 z-loss of every row is the difference of the loss with and without z_loss with each
 ignored target replaced by class 0 (the cross-entropy parts cancel).
+
+Diagnosis: z-loss-on-ignored
 """
 
 import numpy as np

@@ -1,5 +1,8 @@
 """A "safe" mean: when nothing is left to average (every target ignored, all weights zero,
-an empty batch), the loss and its gradient are 0 instead of PyTorch's 0/0 = nan."""
+an empty batch), the loss and its gradient are 0 instead of PyTorch's 0/0 = nan.
+
+Diagnosis: zero-weight-mean-not-nan
+"""
 
 import numpy as np
 

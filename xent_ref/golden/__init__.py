@@ -59,6 +59,7 @@ from xent_ref.golden.expected import (  # noqa: F401
     torch_errors,
     low_precision_specs,
     low_precision_cases,
+    redrawn,
     build_corpus,
 )
 from xent_ref.golden.files import (  # noqa: F401

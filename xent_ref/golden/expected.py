@@ -15,6 +15,7 @@ import numpy as np
 from xent_ref import functions as lib
 from xent_ref._engine.lowprec import finfo, round_once
 from xent_ref.golden.cases import (LOW_PRECISION_DTYPES, Case, call_function, call_grad,
+                                   parse_id,
                                    frozen, frozen_grad, grad_parts, tolerance)
 from xent_ref.golden.inputs import Spec, Stream, low_precision_inputs, rounded, standard_specs
 from xent_ref.golden.jsonio import dtype_named, is_float
@@ -176,3 +177,35 @@ def build_corpus() -> tuple[Case, ...]:
     the corpus serves; ``dtypes=`` in :func:`xent_ref.testing.check` and ``verify
     --dtypes`` leave them out for an implementation without them)."""
     return tuple(_case(spec) for spec in standard_specs()) + low_precision_cases()
+
+
+def redrawn(case: Case, seed: int) -> Case:
+    """``case`` with its floating inputs drawn afresh from ``seed`` (an exercise's
+    attempt): same shapes, dtypes and options, each array uniform over its own range
+    (probability targets: new rows that sum to 1), index targets and keyword arrays kept,
+    the expected values and tolerances computed by xent_ref now. Only a systematic
+    float32/float64 case is redrawn; an edge, vocabulary-scale, low-precision or LLM
+    case is returned as it is (its values are its point).
+
+    >>> case = build_corpus()[0]
+    >>> again = redrawn(case, 7)
+    >>> again.id == case.id, bool((again.inputs["x"] != case.inputs["x"]).any())
+    (True, True)
+    """
+    dtype = _dtype_of(case)
+    if parse_id(case.id).get("kind") != "systematic" or dtype in LOW_PRECISION_DTYPES:
+        return case
+    stream = Stream(f"attempt {int(seed)}: {case.id}")
+    inputs = {}
+    for name, a in case.inputs.items():
+        if not is_float(a.dtype) or a.size == 0 or not np.isfinite(a).all():
+            inputs[name] = a
+        elif name == "target" and case.function == "cross_entropy":
+            inputs[name] = rounded(stream.distributions(a.shape, 0 if a.ndim == 1 else 1),
+                                   a.dtype)
+        else:
+            low, high = float(a.min()), float(a.max())
+            inputs[name] = rounded(stream.uniform(low, high, a.shape), a.dtype)
+    spec = Spec(case.id, case.function, inputs, dict(case.kwargs), case.exact_only)
+    return _case(spec)
+

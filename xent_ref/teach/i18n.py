@@ -1,12 +1,13 @@
 """Every sentence that ``explain``, ``xent-ref examples`` and the notebooks print, by language.
 
 Each language is one file, ``locale/LANG.json``: a JSON object from message key to
-text. Adding a language is adding its file (``tests/test_examples.py`` holds every
-catalogue to the same keys as English, with the same set of ``{placeholders}`` and
-the same literal numbers in each message). Placeholders are named, so a language
-may put them in the order its grammar wants; a key a catalogue lacks falls back to
-English. Numbers are never written here: the caller fills them in from the
-library's results, identically for every language. Formulas
+text (the reader, its fallback to English and the display widths of CJK text are
+``xent_ref._engine.i18n``'s). Adding a language is adding its file
+(``tests/test_examples.py`` holds every catalogue to the same keys as English, with the
+same set of ``{placeholders}`` and the same literal numbers in each message).
+Placeholders are named, so a language may put them in the order its grammar wants; a
+key a catalogue lacks falls back to English. Numbers are never written here: the caller
+fills them in from the library's results, identically for every language. Formulas
 (``grad = scale * (A p - q)``) stay as they are in every language.
 
 >>> message("grad.title", "en", scale="1 / 3")
@@ -15,84 +16,29 @@ library's results, identically for every language. Formulas
 
 from __future__ import annotations
 
-import json
-import re
-import textwrap
-import unicodedata
-from functools import lru_cache
 from pathlib import Path
 
+from xent_ref._engine import i18n as _reader
+from xent_ref._engine.i18n import FALLBACK, ljust, rjust, width, wrap  # noqa: F401
+
 LOCALE = Path(__file__).with_name("locale")  # one ``LANG.json`` per language
-FALLBACK = "en"  # every catalogue is checked against it, and falls back to it
 
 
 def languages(folder: Path | None = None) -> tuple[str, ...]:
     """The languages with a catalogue in ``folder`` (default :data:`LOCALE`), English first."""
-    found = sorted(path.stem for path in (folder or LOCALE).glob("*.json"))
-    return tuple(sorted(found, key=lambda lang: lang != FALLBACK))
+    return _reader.languages(folder or LOCALE)
 
 
 def catalogue(lang: str, folder: Path | None = None) -> dict[str, str]:
     """Every message of ``lang`` by key, as its file holds them (placeholders unfilled)."""
-    return dict(_messages(lang, folder))
-
-
-def _messages(lang: str, folder: Path | None) -> dict[str, str]:
-    folder = folder or LOCALE
-    if lang not in languages(folder):
-        raise ValueError(f"lang: expected one of {languages(folder)}, got {lang!r}")
-    return _read(folder / f"{lang}.json")
-
-
-@lru_cache(maxsize=None)
-def _read(path: Path) -> dict[str, str]:
-    return json.loads(path.read_text(encoding="utf-8"))
+    return _reader.catalogue(lang, folder or LOCALE)
 
 
 def text(key: str, lang: str = FALLBACK, folder: Path | None = None) -> str:
     """The message ``key`` in ``lang``, unfilled; the English one where ``lang`` lacks it."""
-    messages = _messages(lang, folder)
-    return messages[key] if key in messages else _messages(FALLBACK, folder)[key]
+    return _reader.text(key, lang, folder or LOCALE)
 
 
 def message(key: str, lang: str = FALLBACK, folder: Path | None = None, **values) -> str:
     """The message ``key`` in ``lang``, its named ``{placeholders}`` filled from ``values``."""
-    return text(key, lang, folder).format(**values)
-
-
-def width(text: str) -> int:
-    """Display columns of ``text``: a CJK character or full-width punctuation takes 2."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
-def ljust(text: str, columns: int) -> str:
-    """``text`` padded on the right to ``columns`` display columns (``str.ljust`` for CJK)."""
-    return text + " " * max(0, columns - width(text))
-
-
-def rjust(text: str, columns: int) -> str:
-    """``text`` padded on the left to ``columns`` display columns (``str.rjust`` for CJK)."""
-    return " " * max(0, columns - width(text)) + text
-
-
-# ASCII runs (words, numbers, formulas) are never split; a CJK character can end a line.
-_TOKENS = re.compile(r"[\x21-\x7e]+| +|.")
-_CLOSING = "，。；：、）”！？"  # never at the start of a line: they may use the last 2 columns
-
-
-def wrap(text: str, columns: int, indent: str = "") -> list[str]:
-    """Wrap ``text`` to ``columns`` display columns (``textwrap`` for text without CJK)."""
-    if width(text) == len(text):
-        return textwrap.wrap(text, columns, initial_indent=indent, subsequent_indent=indent)
-    lines, line = [], indent
-    for token in _TOKENS.findall(text):
-        room = columns if token in _CLOSING else columns - 2
-        if width(line) + width(token) > room and line.strip():
-            lines.append(line.rstrip())
-            line = indent
-            if token.isspace():
-                continue
-        line += token
-    if line.strip():
-        lines.append(line.rstrip())
-    return lines
+    return _reader.message(key, lang, folder or LOCALE, **values)

@@ -51,7 +51,9 @@ from xent_ref.verify.diagnose import (  # noqa: F401
     UNEXPLAINED,
     diagnose,
 )
+from xent_ref.verify.messages import check_lang, languages  # noqa: F401
 from xent_ref.verify.report import (  # noqa: F401
+    SHORT_LINES,
     WIDTH,
     REPORT_FORMAT,
     DtypeSelection,

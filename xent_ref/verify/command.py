@@ -21,6 +21,7 @@ from xent_ref import golden
 from xent_ref.golden import schema as _schema
 from xent_ref.golden.schema import SchemaError, printable
 from xent_ref.verify.compare import compare_results, function_order, run_module
+from xent_ref.verify.messages import check_lang
 from xent_ref.verify.report import CorpusInfo, Report, select_dtypes
 
 EXIT_PASSED, EXIT_FAILED, EXIT_UNAVAILABLE = 0, 1, 2
@@ -86,15 +87,18 @@ class _Unavailable(Exception):
 def main(impl: str | None = None, results: str | None = None, corpus: str | None = None,
          json_path: str | None = None, junit_path: str | None = None,
          max_bytes: int | None = None, max_elements: int | None = None,
-         dtypes=None) -> int:
+         dtypes=None, short: bool = False, lang: str = "en") -> int:
     """``xent-ref verify``: exactly one of ``impl`` and ``results``; returns the exit status.
     ``json_path`` / ``junit_path``: also write the JSON / JUnit XML report (``-``: stdout,
     which then carries only the JSON); ``dtypes``: check only the cases of these dtypes
-    (:func:`dtype_names`; the report says what was left out)."""
+    (:func:`dtype_names`; the report says what was left out); ``short``: print the
+    learner's short form (the cause, its fix, one failing case); ``lang``: the text
+    report's language ("en", "zh")."""
     try:
+        check_lang(lang)
         report = _report(impl, results, corpus, max_bytes, max_elements, dtypes)
         if json_path != "-":
-            print(report)
+            print(report.text(full=not short, lang=lang))
         _write_reports(report, json_path, junit_path)
     except _Unavailable as error:
         print(f"xent-ref verify: {error}", file=sys.stderr if json_path == "-" else sys.stdout)

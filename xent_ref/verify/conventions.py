@@ -43,6 +43,11 @@ class Convention:
     explanation: str  # one line: what the implementation does instead
     fix: str  # one line: what PyTorch does
     predict: Callable  # (case, function, got) -> np.ndarray | None
+    fixes: tuple[tuple[str, str], ...] = ()  # (function, fix) where it differs per function
+
+    def fix_for(self, function: str) -> str:
+        """The fix for ``function`` (its ``_grad`` twin shares it)."""
+        return dict(self.fixes).get(function.removesuffix("_grad"), self.fix)
 
 
 # ---------------------------------------------------------------------------
@@ -235,7 +240,8 @@ def _elementwise(case, losses):
         losses = losses * weight
     reduction = _reduction(case)
     if reduction != "none":
-        losses = losses.sum() if reduction == "sum" else losses.mean()
+        with np.errstate(all="ignore"):  # (an empty mean is 0/0 = nan)
+            losses = losses.sum() / (1 if reduction == "sum" else losses.size)
     return np.asarray(losses).astype(case.loss.dtype)
 
 
@@ -343,17 +349,10 @@ def _lse_first(case, function, got):
         top = np.max(x, axis=axis, keepdims=True)
         lse = top + np.log(np.sum(np.exp(x - top), axis=axis, keepdims=True))
         log_probs = x - lse
-    inputs = {"input": log_probs, "target": case.inputs["target"]}
     if not function.endswith("_grad"):
-        return _call(case, "nll_loss", inputs)
-    # nll_loss_grad is -w_t g / denominator at the target; the softmax part is p times
-    # minus its row sum (exp(x - lse) - 1 at the target rounds to 0 when p_t rounds to 1).
-    nll_grad = _call(case, "nll_loss_grad", inputs)
-    if nll_grad is RAISES:
-        return None
-    p = np.exp(log_probs.astype(np.float64))
-    row = -np.sum(nll_grad.astype(np.float64), axis=axis, keepdims=True)
-    return (nll_grad + p * row).astype(case.grad.dtype)
+        return _call(case, "nll_loss", {"input": log_probs, "target": case.inputs["target"]})
+    # (exp(x - lse) - 1 at the target rounds to 0 when p_t rounds to 1)
+    return _nll_of(case, function, log_probs, axis)
 
 
 def _true_class_rounded(case, function, got):
@@ -564,6 +563,183 @@ def _bias_grad_averaged(case, function, got):
     return dh, dw, (db.astype(np.float64) / n).astype(db.dtype)
 
 
+# The learner's mistakes: a log of a rounded softmax, the gradient's masks, weights and
+# sign, pos_weight on both terms, a forgotten keepdims
+
+
+class _RaisesWith(_Raises):
+    """The prediction "this call raises with ``words`` in its message": NumPy's own error
+    for the arithmetic the convention describes (a broadcast that cannot happen)."""
+
+    def __init__(self, words: str):
+        self.words = words
+
+    def __repr__(self):
+        return f"RAISES({self.words!r})"
+
+
+BROADCAST_ERROR = _RaisesWith("could not be broadcast")
+
+
+def _logits_and_axis(case, function):
+    """``(logits, class axis)`` of a softmax/log_softmax case or of an index-target
+    cross_entropy case without smoothing (what a hand-written log-softmax sees), else
+    ``None``."""
+    if function in ("softmax", "log_softmax"):
+        return case.inputs["x"], case.kwargs.get("axis", -1)
+    if _base(function) == "cross_entropy" and _index_target(case) \
+            and not case.kwargs.get("label_smoothing"):
+        return case.inputs["input"], _class_axis(case)
+    return None
+
+
+def _log_of_softmax(case, function, got):
+    """log(softmax(x)) with softmax rounded to the dtype first: a probability that
+    underflows to 0 gives -inf where log_softmax is finite (and -inf * 0 = nan)."""
+    found = _logits_and_axis(case, function)
+    if found is None or function not in ("log_softmax", "cross_entropy"):
+        return None
+    x, axis = found
+    with np.errstate(all="ignore"):
+        log_probs = np.log(lib.softmax(x, axis=axis))
+        return log_probs if function == "log_softmax" else \
+            _nll_of(case, function, log_probs, axis)
+
+
+def _grad_ignored_rows_nonzero(case, function, got):
+    """Ignored rows keep the softmax part p * scale of p - one_hot (only the one-hot is
+    masked): scale is grad_output, over the mean's denominator."""
+    if not _index_target(case) or _kept(case).all() or case.inputs["input"].ndim < 2:
+        return None
+    kept = _kept(case)
+    x, axis = case.inputs["input"], _class_axis(case)
+    scale = np.broadcast_to(case.grad_output.astype(np.float64), kept.shape)
+    if _reduction(case) == "mean":
+        weight = case.kwargs.get("weight")
+        safe = np.where(kept, case.inputs["target"], 0)
+        total = float(np.where(kept, 1.0 if weight is None
+                               else weight.astype(np.float64)[safe], 0.0).sum())
+        with np.errstate(all="ignore"):  # all ignored: p / 0 = inf (PyTorch gives 0)
+            scale = scale / total
+    p = lib.softmax(x.astype(np.float64), axis=axis)
+    with np.errstate(all="ignore"):
+        extra = np.expand_dims(np.where(kept, 0.0, scale), axis) * p
+        return (case.grad.astype(np.float64) + extra).astype(case.grad.dtype)
+
+
+def _grad_missing_weight(case, function, got):
+    """The gradient computed as if there were no class weights (the loss has them)."""
+    if "weight" not in case.kwargs:
+        return None
+    return _call(case, function, kwargs=_without(case.kwargs, "weight"))
+
+
+def _grad_sign_flipped(case, function, got):
+    """d loss / d input with the opposite sign (y - p instead of p - y)."""
+    if isinstance(case.grad, tuple) or not np.any(case.grad):
+        return None
+    return -case.grad
+
+
+def _pos_weight_both_terms(case, function, got):
+    """pos_weight multiplies the whole loss, pw (y softplus(-x) + (1 - y) softplus(x)),
+    not only its positive term; the gradient is pos_weight times the unweighted one."""
+    pos_weight = case.kwargs.get("pos_weight")
+    if pos_weight is None:
+        return None
+    plain = _without(case.kwargs, "pos_weight")
+    pw = pos_weight.astype(np.float64)
+    if function.endswith("_grad"):
+        value = _call(case, function, kwargs=plain)
+        if value is RAISES:
+            return None
+        return (pw * value.astype(np.float64)).astype(case.grad.dtype)
+    losses = _call(case, function, kwargs=dict(plain, reduction="none"))
+    if losses is RAISES:
+        return None
+    losses = pw * losses.astype(np.float64)
+    reduction = _reduction(case)
+    if reduction != "none":
+        with np.errstate(all="ignore"):  # (an empty mean is 0/0 = nan)
+            losses = losses.sum() / (1 if reduction == "sum" else losses.size)
+    return np.asarray(losses).astype(case.loss.dtype)
+
+
+def _without_keepdims(x, axis, keep_max: bool, log: bool):
+    """softmax (or log_softmax) with the class axis's sum reduced without keepdims (and
+    its max too unless ``keep_max``): NumPy aligns (N, C) with (N,) from the right, and
+    raises where it cannot (:data:`BROADCAST_ERROR`)."""
+    try:
+        shifted = x - np.max(x, axis=axis, keepdims=keep_max)
+        total = np.exp(shifted).sum(axis=axis)
+        return shifted - np.log(total) if log else np.exp(shifted) / total
+    except ValueError:
+        return BROADCAST_ERROR
+
+
+def _missing_keepdims(case, function, got):
+    """The class axis's max or sum taken without keepdims=True: a ValueError where the
+    shapes cannot broadcast, a wrong broadcast where they can (N = C, or C = 1)."""
+    base = _base(function)
+    found = _logits_and_axis(case, function)
+    if found is None or found[0].ndim < 2:
+        return None
+    x, axis = found
+    with np.errstate(all="ignore"):
+        predictions = [_without_keepdims(x, axis, keep, base != "softmax")
+                       for keep in (True, False)]
+    values = [v.astype(x.dtype) for v in predictions if v is not BROADCAST_ERROR]
+    if got is None:
+        return BROADCAST_ERROR if len(values) < len(predictions) else None
+    if not values or isinstance(got, tuple):
+        return None
+    if base != "cross_entropy":
+        candidates = values
+    else:
+        candidates = [_nll_of(case, function, value, axis) for value in values]
+        candidates = [c for c in candidates if c is not None]
+
+    def distance(v):  # the variant (max kept or not) nearest what was returned
+        if np.shape(v) != np.shape(got):
+            return np.inf
+        return float(np.nanmax(np.abs(v.astype(np.float64) - np.asarray(got, np.float64)),
+                               initial=0.0))
+    return min(candidates, key=distance) if candidates else None
+
+
+def _nll_of(case, function, log_probs, axis):
+    """cross_entropy (or its gradient) of the case from these log-probabilities: the
+    nll_loss gradient is -w_t g / denominator at the target, and the softmax part is
+    p = exp(log_probs) times minus its row sum."""
+    inputs = {"input": log_probs, "target": case.inputs["target"]}
+    if not function.endswith("_grad"):
+        loss = _call(case, "nll_loss", inputs)  # (a wrong broadcast's shape may raise)
+        return None if loss is RAISES else loss
+    if log_probs.shape != case.inputs["input"].shape:
+        return None
+    nll_grad = _call(case, "nll_loss_grad", inputs)
+    if nll_grad is RAISES:
+        return None
+    p = np.exp(log_probs.astype(np.float64))
+    row = -np.sum(nll_grad.astype(np.float64), axis=axis, keepdims=True)
+    return (nll_grad + p * row).astype(case.grad.dtype)
+
+
+def _mean_is_sum(case, function, got):
+    """reduction='mean' returns the sum: never divided by the denominator."""
+    if _reduction(case) != "mean":
+        return None
+    return _call(case, function, kwargs=dict(case.kwargs, reduction="sum"))
+
+
+def _grad_output_squared(case, function, got):
+    """grad_output applied twice (once in the chain rule, once more by hand)."""
+    g = case.grad_output.astype(np.float64)
+    if np.all((g == 1) | (g == 0)):
+        return None
+    return _call(case, function, grad_output=(g * g).astype(case.grad_output.dtype))
+
+
 def _pair(*functions):
     return tuple(name for f in functions for name in (f, f + "_grad"))
 
@@ -652,7 +828,11 @@ CATALOGUE: tuple[Convention, ...] = (
                _softmax_via_rounded_lse),
     Convention("no-max-shift", ("softmax", "log_softmax"),
                "exp(x) without subtracting max(x) first: overflow (inf/inf = nan) or 0/0",
-               "compute exp(x - max(x)) and add max(x) back to the log-sum", _no_max_shift),
+               "compute exp(x - max(x)), then normalize", _no_max_shift,
+               (("softmax", "compute e = exp(x - max(x)) (the max over `axis`, "
+                 "keepdims=True), then e / e.sum(axis=axis, keepdims=True)"),
+                ("log_softmax", "compute (x - max(x)) - log(sum(exp(x - max(x)))): add "
+                 "max(x) back to the log-sum"))),
     Convention("class-axis-last", _pair("softmax", "log_softmax"),
                "works along the last axis whatever `axis` says",
                "reduce along the `axis` argument", _class_axis_last),
@@ -686,6 +866,45 @@ CATALOGUE: tuple[Convention, ...] = (
                "d linear_bias is the mean of the logits gradient's rows, not their sum",
                "sum the rows: d b = G^T 1 (the reduction is already inside G)",
                _bias_grad_averaged),
+    # The learner's mistakes
+    Convention("log-of-softmax", ("log_softmax", "cross_entropy"),
+               "takes np.log(softmax(x)): a probability that underflows to 0 gives -inf "
+               "(or nan) where log_softmax is finite",
+               "compute log_softmax directly: (x - max(x)) - log(sum(exp(x - max(x))))",
+               _log_of_softmax),
+    Convention("grad-ignored-rows-nonzero", ("cross_entropy_grad",),
+               "ignored targets' rows keep the softmax part p of p - one_hot: their "
+               "gradient is not 0", "zero the whole row of every target == ignore_index "
+               "(multiply p - one_hot by the kept mask, or by w[t] set to 0 there)",
+               _grad_ignored_rows_nonzero),
+    Convention("grad-missing-weight", tuple(f + "_grad" for f in LOSSES),
+               "the gradient leaves out the class weights (the loss has them)",
+               "multiply each row of the gradient by its weight w[t_i] (and divide a mean "
+               "by the kept weight total, as the loss does)", _grad_missing_weight),
+    Convention("grad-sign-flipped", tuple(f + "_grad" for f in
+                                          ("softmax", "log_softmax", *LOSSES)),
+               "the gradient has the opposite sign (y - p instead of p - y)",
+               "flip the sign: the gradient points uphill (for cross-entropy d loss / "
+               "d logits = p - y)",
+               _grad_sign_flipped),
+    Convention("pos-weight-both-terms", _pair("binary_cross_entropy_with_logits"),
+               "pos_weight multiplies both terms of the loss, the y = 0 term too",
+               "weight only the positive term: pw y softplus(-x) + (1 - y) softplus(x)",
+               _pos_weight_both_terms),
+    Convention("missing-keepdims", _pair("softmax", "log_softmax", "cross_entropy"),
+               "a max or sum over the class axis without keepdims=True: (N, C) minus (N,) "
+               "raises a broadcast ValueError, or broadcasts along the wrong axis",
+               "keep the reduced axis: x.max(axis=axis, keepdims=True), "
+               "e.sum(axis=axis, keepdims=True)", _missing_keepdims),
+    Convention("mean-is-sum", LOSSES,
+               "reduction='mean' returns the sum of the losses, never divided",
+               "divide the sum by the mean's denominator (the kept count, the kept weight "
+               "total, or the number of elements for the binary losses)", _mean_is_sum),
+    Convention("grad-output-squared", tuple(f + "_grad" for f in
+                                            ("softmax", "log_softmax", *LOSSES)),
+               "the gradient is multiplied by grad_output twice",
+               "multiply by grad_output once: d loss / d input = grad_output * d loss_i / d x",
+               _grad_output_squared),
 )
 BY_ID = {convention.id: convention for convention in CATALOGUE}
 
@@ -702,10 +921,27 @@ def explains(convention: Convention, outcome, judge, exact: bool = False) -> boo
         return False
     if predicted is None:
         return False
-    if predicted is RAISES or outcome.got is None:
-        return predicted is RAISES and outcome.check.why.startswith("raised")
+    if isinstance(predicted, _Raises) or outcome.got is None:
+        return isinstance(predicted, _Raises) and outcome.check.why.startswith("raised") \
+            and getattr(predicted, "words", "") in outcome.check.why
+    if also_wrong_dtype(convention, outcome, predicted):
+        # A real cause found in a promoted result (float32 in, float64 out): judged in
+        # the dtype returned; diagnose() reports the dtype as a secondary note.
+        predicted = np.asarray(predicted).astype(outcome.got.dtype)
     substitute = _Substitute(outcome.case, predicted, exact)
     return judge(substitute, outcome.function, outcome.got).ok
+
+
+def also_wrong_dtype(convention: Convention, outcome, predicted=None) -> bool:
+    """Whether ``outcome`` returned another floating dtype than its case's while
+    ``convention`` (not wrong-dtype itself) is about its values."""
+    got = outcome.got
+    if convention.id == "wrong-dtype" or got is None or isinstance(got, tuple) \
+            or isinstance(predicted, tuple) or not is_float(np.asarray(got).dtype):
+        return False
+    expected = outcome.case.grad if outcome.function.endswith("_grad") else outcome.case.loss
+    return not isinstance(expected, tuple) and np.asarray(got).dtype != expected.dtype \
+        and np.shape(got) == np.shape(expected)
 
 
 class _Substitute:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from xent_ref.verify import conventions as _conventions
+from xent_ref.verify import messages as _messages
 from xent_ref.verify.compare import Outcome, judge
 
 @dataclass(frozen=True)
@@ -32,15 +33,16 @@ class Group:
     def all(self) -> bool:
         return len(self.cases) == self.total
 
-    def describe(self) -> str:
-        with_ = " with " + ", ".join(f"{k}={v}" for k, v in self.options.items())
-        if not self.options:
-            with_ = ""
+    def describe(self, lang: str = "en") -> str:
+        options = ", ".join(f"{k}={v}" for k, v in self.options.items())
+        with_ = _messages.say("group.with", lang, options=options) if options else ""
         if self.all:
-            return f"all {self.total} cases{with_}"
-        if self.failing == self.total:
-            return f"{len(self.cases)} more cases{with_} (all {self.total} of them fail)"
-        return f"{len(self.cases)} of {self.total} cases{with_}"
+            key = "group.all"
+        elif self.failing == self.total:
+            key = "group.more"
+        else:
+            key = "group.some"
+        return _messages.say(key, lang, total=self.total, failed=len(self.cases), with_=with_)
 
     def to_json(self) -> dict:
         return {"function": self.function, "options": dict(self.options),
@@ -111,13 +113,25 @@ class Diagnosis:
     explanation: str
     fix: str
     failing: bool = True
+    # (count, dtype returned, dtype of the inputs): the dtype, when a real cause is named
+    promoted: tuple = ()
+
+    def notes(self, lang: str = "en") -> tuple[str, ...]:
+        """Secondary findings, as sentences in ``lang``."""
+        if not self.promoted:
+            return ()
+        count, got, dtype = self.promoted
+        return (f"[{DTYPE_NOTE}] " + _messages.say("note.dtype", lang, count=count, got=got,
+                                                   dtype=dtype),)
 
     def to_json(self) -> dict:
         return {"id": self.id, "function": self.function, "cases": list(self.cases),
-                "explanation": self.explanation, "fix": self.fix, "failing": self.failing}
+                "explanation": self.explanation, "fix": self.fix, "failing": self.failing,
+                "notes": list(self.notes())}
 
 
 UNEXPLAINED = "unexplained"
+DTYPE_NOTE = "wrong-dtype"  # reported as a note beside a real cause, not as the cause
 
 
 def diagnose(outcomes) -> list[Diagnosis]:
@@ -147,8 +161,12 @@ def diagnose(outcomes) -> list[Diagnosis]:
             explained = tuple(o.case.id for o in rows
                               if o.case.id in left and best in matches[o.case.id])
             convention = _conventions.BY_ID[best]
+            promoted = [o for o in rows if o.case.id in explained
+                        and _conventions.also_wrong_dtype(convention, o)]
+            notes = (len(promoted), str(promoted[0].got.dtype),
+                     promoted[0].case.dtype) if promoted else ()
             diagnoses.append(Diagnosis(best, function, explained, convention.explanation,
-                                       convention.fix, failing))
+                                       convention.fix_for(function), failing, notes))
             left -= set(explained)
         if left:
             diagnoses.append(Diagnosis(

@@ -14,6 +14,8 @@ import numpy as np
 
 from xent_ref import golden
 from xent_ref.golden.schema import printable
+from xent_ref._engine.i18n import width, wrap
+from xent_ref.verify import messages
 from xent_ref.verify.compare import Outcome, function_order
 from xent_ref.verify.diagnose import UNEXPLAINED, Diagnosis, Group, diagnose, group_failures
 
@@ -29,10 +31,12 @@ class DtypeSelection:
     dtypes: tuple[str, ...]
     left_out: Mapping[str, int]
 
-    def describe(self) -> str:
+    def describe(self, lang: str = "en") -> str:
         left = ", ".join(f"{n} {dtype}" for dtype, n in self.left_out.items())
-        return (f"dtypes checked: {', '.join(self.dtypes)} only; left out: "
-                f"{sum(self.left_out.values())} cases" + (f" ({left})" if left else ""))
+        return messages.say("full.selection", lang, dtypes=", ".join(self.dtypes),
+                            count=sum(self.left_out.values()),
+                            by_dtype=messages.say("full.selection_by_dtype", lang, left=left)
+                            if left else "")
 
     def to_json(self) -> dict:
         return {"checked": list(self.dtypes), "left_out": sum(self.left_out.values()),
@@ -109,6 +113,8 @@ class Report:
     known_inaccuracy: str | None = None
     scope: tuple[str, ...] = ()  # the functions that could have been offered (default: all)
     selection: DtypeSelection | None = None  # dtypes= / --dtypes: what was left out
+    lang: str = "en"  # the language of the text and HTML reports (verify/locale/)
+    brief: bool = False  # str(): the learner's short form (cause, fix, one case)
     _cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -145,7 +151,15 @@ class Report:
         return {name: counts[name] for name in function_order() if name in counts}
 
     def __str__(self) -> str:
-        return "\n".join(_text_report(self))
+        return self.text()
+
+    def text(self, full: bool | None = None, lang: str | None = None) -> str:
+        """The text report: the short form (at most :data:`SHORT_LINES` lines: the
+        cause, its fix, one failing case) or, with ``full``, everything; in ``lang``
+        (default: the report's own)."""
+        full = not self.brief if full is None else full
+        report = self if lang is None else _with_lang(self, lang)
+        return "\n".join(_text_report(report) if full else _short_report(report))
 
     def _repr_html_(self) -> str:
         return _html_report(self)
@@ -172,12 +186,30 @@ class Report:
         return _junit(self)
 
 
-def _show_array(label: str, a) -> list[str]:
+SHORT_LINES = 12  # the learner's report: cause, fix, one failing case
+
+
+def _with_lang(report: Report, lang: str) -> Report:
+    from dataclasses import replace
+
+    return replace(report, lang=messages.check_lang(lang), _cache=report._cache)
+
+
+def _say(report: Report, key: str, **values) -> str:
+    return messages.say(key, report.lang, **values)
+
+
+def _label(text: str, columns: int = 16) -> str:
+    """``text`` padded to ``columns`` display columns (a CJK character takes two)."""
+    return text + " " * max(1, columns - width(text))
+
+
+def _show_array(label: str, a, none: str = "(none)") -> list[str]:
     """``label dtype shape values``, the values on following lines when long."""
     if a is None:
-        return [f"  {label:<16}(none)"]
+        return [f"  {_label(label)}{none}"]
     a = np.asarray(a)
-    head = f"  {label:<16}{a.dtype} {a.shape}"
+    head = f"  {_label(label)}{a.dtype} {a.shape}"
     text = np.array2string(a, max_line_width=WIDTH - 6, threshold=40, edgeitems=3,
                            floatmode="unique", separator=", ")
     if a.ndim == 0 or ("\n" not in text and len(head) + 1 + len(text) <= WIDTH):
@@ -185,28 +217,31 @@ def _show_array(label: str, a) -> list[str]:
     return [head] + ["      " + line for line in text.splitlines()]
 
 
-def _show_case(outcome: Outcome) -> list[str]:
-    case = outcome.case
-    lines = [f"  {'case':<16}{printable(case.id)}"]
+def _show_case(report: Report, outcome: Outcome) -> list[str]:
+    case, say = outcome.case, lambda key, **v: _say(report, key, **v)
+    none = say("case.none")
+    lines = [f"  {_label(say('case.case'))}{printable(case.id)}"]
     for name, a in case.inputs.items():
-        lines += _show_array(name, a)
+        lines += _show_array(name, a, none)
     for key, value in case.kwargs.items():
-        lines += _show_array(key, value) if isinstance(value, np.ndarray) else [
-            f"  {key:<16}{value!r}"]
+        lines += _show_array(key, value, none) if isinstance(value, np.ndarray) else [
+            f"  {_label(key)}{value!r}"]
     if outcome.function.endswith("_grad"):
-        lines += _show_array("grad_output", case.grad_output)
-    for label, value in (("expected", outcome.expected), ("got", outcome.got)):
+        lines += _show_array("grad_output", case.grad_output, none)
+    for label, value in ((say("case.expected"), outcome.expected), (say("case.got"), outcome.got)):
         if isinstance(value, tuple):  # several gradients, one per argument
             names = golden.SIGNATURES[case.function].grads
             for name, part in zip(names, value):
-                lines += _show_array(f"{label} d{name}", part)
+                lines += _show_array(f"{label} d{name}", part, none)
         else:
-            lines += _show_array(label, value)
+            lines += _show_array(label, value, none)
     rtol, atol = case.tolerance_for(outcome.function)
-    lines.append(f"  {'tolerance':<16}rtol {rtol:.3g}, atol {atol:.3g}")
-    lines.append(_wrap(f"  {'why':<16}{outcome.check.why}", indent=18))
+    lines.append(f"  {_label(say('case.tolerance'))}"
+                 + say("case.tolerance_value", rtol=f"{rtol:.3g}", atol=f"{atol:.3g}"))
+    lines += _wrapped(f"  {_label(say('case.why'))}"
+                      + messages.why(outcome.check.why, report.lang), indent=18)
     if case.exact_only:
-        lines.append(_wrap(f"  {'exact_only':<16}{printable(case.exact_only)}", indent=18))
+        lines += _wrapped(f"  {_label('exact_only')}{printable(case.exact_only)}", indent=18)
     return lines
 
 
@@ -214,54 +249,68 @@ def _format_error(value: float) -> str:
     return f"{value:12.3g}" if np.isfinite(value) else f"{'inf':>12}"
 
 
-def _text_report(report: Report) -> list[str]:
-    """The text report: what was checked, a table per function, the inexact passes,
-    each failing function's groups, diagnoses and first failing case, the verdict."""
+def _by_function(report: Report) -> dict[str, list[Outcome]]:
     by_function: dict[str, list[Outcome]] = {}
     for outcome in report.outcomes:
         by_function.setdefault(outcome.function, []).append(outcome)
+    return by_function
+
+
+def _text_report(report: Report) -> list[str]:
+    """The text report: what was checked, a table per function, the inexact passes,
+    each failing function's groups, diagnoses and first failing case, the verdict."""
+    by_function = _by_function(report)
     order = [name for name in function_order() if name in by_function]
-    lines = _text_header(report) + _text_table(by_function, order)
+    lines = _text_header(report) + _text_table(report, by_function, order)
     missing = [name for name in report.scope or function_order() if name not in by_function]
     if missing:
-        lines += ["", _wrap("not offered (not checked): " + ", ".join(missing))]
+        lines += [""] + _wrapped(_say(report, "full.not_offered", names=", ".join(missing)))
     lines += _text_inexact(report)
     for name in order:
         lines += _text_failures(report, name, by_function[name])
     for problem in report.problems[:20]:
-        lines.append(f"PROBLEM: {problem}")
+        lines.append(_say(report, "full.problem", problem=problem))
     if len(report.problems) > 20:
-        lines.append(f"PROBLEM: ... and {len(report.problems) - 20} more")
-    failures = report.failures
-    total = len(report.outcomes)
-    lines += ["", f"FAILED: {len(failures)} of {total} checks failed" if failures
-              else f"PASSED: all {total} checks"]
-    return lines
+        lines.append(_say(report, "full.problem", problem=f"... +{len(report.problems) - 20}"))
+    return lines + ["", _verdict(report)]
+
+
+def _verdict(report: Report) -> str:
+    failures, total = report.failures, len(report.outcomes)
+    if failures:
+        return _say(report, "full.verdict_failed", failed=len(failures), total=total)
+    return _say(report, "full.verdict_passed", total=total)
+
+
+_ORIGINS = {"zh": (("generated afresh", "现场生成"), ("read from ", "读自 "))}
 
 
 def _text_header(report: Report) -> list[str]:
     """What was checked against what, and the rule."""
     outcomes = report.outcomes
     checked = len({o.case.id for o in outcomes})
-    of = "" if checked == report.corpus.cases else f"{checked} of "
-    lines = [_wrap(f"{report.subject}: {of}{report.corpus.cases} golden cases (schema "
-                   f"{report.corpus.version}, {report.corpus.origin}, "
-                   f"sha256 {report.corpus.sha256[:16]})"),
-             "rule: |got - expected| <= atol + rtol*|expected| (atol: the case's, grad_atol "
-             "for", "      gradients); nan = nan; same-sign inf;",
-             "      dtype and shape must match (docs/golden-format.md)", ""]
-    if any(o.case.rule == "reference-error" for o in outcomes):
-        lines[4:4] = ["      float16/bfloat16: |got - float64 answer| <= PyTorch's own error "
-                      "+ one ulp"]
+    of = "" if checked == report.corpus.cases else _say(report, "full.of", checked=checked)
+    origin = report.corpus.origin
+    for english, said in _ORIGINS.get(report.lang, ()):
+        origin = origin.replace(english, said)
+    lines = _wrapped(_say(report, "full.header", subject=report.subject, of=of,
+                          cases=report.corpus.cases, version=report.corpus.version,
+                          origin=origin, sha=report.corpus.sha256[:16]))
     if report.selection is not None:
-        lines[1:1] = [_wrap(report.selection.describe())]
-    return lines
+        lines += _wrapped(report.selection.describe(report.lang))
+    lines += _wrapped(_say(report, "full.rule"), indent=6)
+    if any(o.case.rule == "reference-error" for o in outcomes):
+        lines += _wrapped("      " + _say(report, "full.rule_lowprec"), indent=6)
+    return lines + [""]
 
 
-def _text_table(by_function: dict[str, list[Outcome]], order: list[str]) -> list[str]:
+def _text_table(report: Report, by_function: dict[str, list[Outcome]],
+                order: list[str]) -> list[str]:
     """One row per function: cases, passed, failed, the worst errors."""
-    lines = [f"{'function':<38}{'cases':>6}{'passed':>8}{'failed':>8}"
-             f"{'max abs err':>12}{'max rel err':>12}", "-" * 84]
+    columns = _say(report, "full.columns").split("|")
+    head = _label(columns[0], 38) + "".join(
+        " " * max(1, w - width(c)) + c for c, w in zip(columns[1:], (6, 8, 8, 12, 12)))
+    lines = [head, "-" * 84]
     for name in order:
         rows = by_function[name]
         passed = sum(o.check.ok for o in rows)
@@ -278,18 +327,20 @@ def _text_inexact(report: Report) -> list[str]:
                if o.check.ok and o.case.exact_only and not o.check.exact]
     if not inexact:
         return []
-    label = report.known_inaccuracy or "the implementation is not exact here"
-    lines = ["", _wrap(f"{len(inexact)} exact_only checks pass only through atol "
-                       f"(reported, not failed): {printable(label, 400)}")]
+    label = report.known_inaccuracy or _say(report, "full.inexact_label")
+    lines = [""] + _wrapped(_say(report, "full.inexact", count=len(inexact),
+                                 label=printable(label, 400)))
     for d in report.diagnoses:
         if not d.failing and d.id != UNEXPLAINED:
-            lines.append(_wrap(f"  [{d.id}] {d.function}: {d.explanation}", indent=4))
+            lines += _wrapped(f"  [{d.id}] {d.function}: "
+                              + messages.convention_text(d, "explanation", report.lang), 4)
     for o in inexact[:8]:
         lines.append(f"  {printable(o.case.id)} ({o.function})")
         got = np.asarray(o.got)[o.check.worst]
-        lines.append(f"      expected {o.expected[o.check.worst]!s}, got {got!s}")
+        lines.append("    " + _say(report, "short.expected_got",
+                                   expected=str(o.expected[o.check.worst]), got=str(got)))
     if len(inexact) > 8:
-        lines.append(f"  ... and {len(inexact) - 8} more")
+        lines.append(f"  ... +{len(inexact) - 8}")
     return lines
 
 
@@ -298,33 +349,93 @@ def _text_failures(report: Report, name: str, rows: list[Outcome]) -> list[str]:
     failed = [o for o in rows if not o.check.ok]
     if not failed:
         return []
-    parts = [g.describe() for g in report.groups if g.function == name]
-    shown = parts[:6] + ([f"{len(parts) - 6} more groups"] if len(parts) > 6 else [])
-    lines = ["", _wrap(f"FAIL {name}: {len(failed)} of {len(rows)} failing = "
-                       + " + ".join(shown), indent=4)]
+    parts = [g.describe(report.lang) for g in report.groups if g.function == name]
+    shown = parts[:6] + ([_say(report, "full.more_groups", count=len(parts) - 6)]
+                         if len(parts) > 6 else [])
+    lines = [""] + _wrapped(_say(report, "full.fail", name=name, failed=len(failed),
+                                 total=len(rows), groups=" + ".join(shown)), indent=4)
     for d in report.diagnoses:
         if d.function == name and d.failing:
-            lines.append(_wrap(f"  [{d.id}] {len(d.cases)} cases: {d.explanation}", indent=4))
+            lines += _wrapped("  " + _say(report, "full.diagnosis", id=d.id, count=len(d.cases),
+                                          explanation=messages.convention_text(
+                                              d, "explanation", report.lang)), indent=4)
             if d.id != UNEXPLAINED:
-                lines.append(_wrap(f"      fix: {d.fix}", indent=11))
-    return lines + ["  the first failing case:"] + _show_case(failed[0])
+                lines += _wrapped("      " + _say(report, "full.fix", fix=messages.convention_text(
+                    d, "fix", report.lang)), indent=11)
+            lines += [line for note in d.notes(report.lang)
+                      for line in _wrapped("      " + _say(report, "short.note", note=note), 12)]
+    return lines + ["  " + _say(report, "full.first_case")] + _show_case(report, failed[0])
+
+
+def _short_report(report: Report) -> list[str]:
+    """The learner's report, at most :data:`SHORT_LINES` lines: first the cause (the
+    diagnosis explaining most failures) and its fix, any note, one failing case that
+    cause explains; then the other causes, the verdict, and how to get the full report."""
+    failures = report.failures
+    selection = _wrapped(report.selection.describe(report.lang)) if report.selection else []
+    if not failures:
+        return _wrapped(_say(report, "short.passed", subject=report.subject,
+                             total=len(report.outcomes))) + selection
+    verdict = _wrapped(_say(report, "short.failed", subject=report.subject,
+                            failed=len(failures), total=len(report.outcomes))) + selection
+    lines = []
+    failing = [d for d in report.diagnoses if d.failing]
+    named = [d for d in failing if d.id != UNEXPLAINED]
+    cause = max(named or failing, key=lambda d: len(d.cases))
+    explanation = messages.convention_text(cause, "explanation", report.lang)
+    lines += _wrapped(_say(report, "short.cause", id=cause.id, count=len(cause.cases),
+                           explanation=explanation))
+    if cause.id == UNEXPLAINED:
+        lines += _wrapped(_say(report, "short.unexplained"))
+    else:
+        lines += _wrapped(_say(report, "short.fix",
+                               fix=messages.convention_text(cause, "fix", report.lang)))
+    for note in cause.notes(report.lang):
+        lines += _wrapped(_say(report, "short.note", note=note))
+    outcome = next(o for o in failures if o.function == cause.function
+                   and o.case.id in cause.cases)
+    lines += _wrapped(_say(report, "short.case", function=outcome.function,
+                           case=printable(outcome.case.id)))
+    if outcome.got is not None and not isinstance(outcome.got, tuple) \
+            and not outcome.check.why.startswith("at index") \
+            and not isinstance(outcome.expected, tuple) and outcome.check.worst is not None \
+            and np.shape(outcome.got) == np.shape(outcome.expected):
+        worst = outcome.check.worst
+        lines.append(_say(report, "short.expected_got",
+                          expected=str(np.asarray(outcome.expected)[worst]),
+                          got=str(np.asarray(outcome.got)[worst])))
+    lines += _wrapped(_say(report, "short.why", why=printable(
+        messages.why(outcome.check.why, report.lang), 200)), indent=4)
+    others = [d for d in failing if d is not cause]
+    how = _say(report, "short.how_check" if report.subject.startswith("xent_ref.testing")
+               else "short.how_verify")
+    tail = verdict + _wrapped(_say(report, "short.more", how=how))
+    room = SHORT_LINES - len(lines) - len(tail)
+    for d in others[:max(0, room)]:
+        lines += _wrapped(_say(report, "short.also", id=d.id, count=len(d.cases),
+                               function=d.function))[:1]
+    return lines[:SHORT_LINES - len(tail)] + tail  # (a long why is cut, never the verdict)
 
 
 def _html_report(report: Report) -> str:
-    status = "PASSED" if report.ok else "FAILED"
+    say = lambda key: escape(_say(report, key))  # noqa: E731
+    status = say("html.status_passed") if report.ok else say("html.status_failed")
     rows = "".join(f"<tr><td>{escape(name)}</td><td>{c['passed']}</td><td>{c['failed']}</td>"
                    "</tr>" for name, c in report.counts().items())
     diagnoses = "".join(
-        f"<li><code>{escape(d.id)}</code> ({escape(d.function)}, {len(d.cases)} cases): "
-        f"{escape(d.explanation)}<br><i>fix:</i> {escape(d.fix)}</li>"
+        f"<li><code>{escape(d.id)}</code> ({escape(d.function)}, {len(d.cases)} "
+        f"{say('html.cases')}): "
+        f"{escape(messages.convention_text(d, 'explanation', report.lang))}<br><i>"
+        f"{say('html.fix')}</i> {escape(messages.convention_text(d, 'fix', report.lang))}</li>"
         for d in report.diagnoses)
-    groups = "".join(f"<li>{escape(g.function)}: {escape(g.describe())}</li>"
+    groups = "".join(f"<li>{escape(g.function)}: {escape(g.describe(report.lang))}</li>"
                      for g in report.groups)
     return (f"<div><p><b>{status}</b> &mdash; {escape(report.subject)}</p>"
-            "<table><tr><th>function</th><th>passed</th><th>failed</th></tr>"
+            f"<table><tr><th>{say('html.function')}</th><th>{say('html.passed')}</th>"
+            f"<th>{say('html.failed')}</th></tr>"
             f"{rows}</table>"
-            + (f"<p>Failing groups:</p><ul>{groups}</ul>" if groups else "")
-            + (f"<p>Diagnoses:</p><ul>{diagnoses}</ul>" if diagnoses else "")
+            + (f"<p>{say('html.groups')}</p><ul>{groups}</ul>" if groups else "")
+            + (f"<p>{say('html.diagnoses')}</p><ul>{diagnoses}</ul>" if diagnoses else "")
             + f"<pre>{escape(str(report))}</pre></div>")
 
 
@@ -344,4 +455,13 @@ def _junit(report: Report) -> str:
 
 
 def _wrap(text: str, indent: int = 2) -> str:
-    return textwrap.fill(text, WIDTH, subsequent_indent=" " * indent)
+    return "\n".join(_wrapped(text, indent))
+
+
+def _wrapped(text: str, indent: int = 2) -> list[str]:
+    """``text`` in lines of at most :data:`WIDTH` display columns (CJK-aware)."""
+    if width(text) == len(text):
+        return textwrap.wrap(text, WIDTH, subsequent_indent=" " * indent) or [""]
+    lead = len(text) - len(text.lstrip(" "))
+    lines = wrap(text.strip(), WIDTH - indent)
+    return [" " * lead + lines[0]] + [" " * indent + line for line in lines[1:]]
