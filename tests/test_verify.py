@@ -74,6 +74,20 @@ DIAGNOSIS = {
     "z_loss_grad_missing": "z-loss-grad-missing",
     "z_loss_mean_by_weight": "z-loss-mean-by-weight",
     "z_loss_on_ignored": "z-loss-on-ignored",
+    # The mistakes of LLM loss kernels
+    "smoothing_on_ignored": "smoothing-on-ignored",
+    "softcap_multiplies_logit": "softcap-multiplies-logit",
+    "softcap_not_applied": "softcap-not-applied",
+    "grad_output_first_element": "grad-output-first-element",
+    "per_microbatch_mean": "per-microbatch-mean",
+    "z_loss_when_off": "z-loss-when-off",
+    "z_loss_mean_all_tokens": "z-loss-mean-all-tokens",
+    "dw_low_precision_accumulation": "dw-low-precision-accumulation",
+    "smoothing_local_vocab": "smoothing-local-vocab",
+    "linear_ignore_index_dropped": "linear-ignore-index-dropped",
+    "smoothing_weights_missing": "smoothing-weights-missing",
+    "linear_probability_targets_refused": "probability-targets-refused",
+    "llm_options_in_low_precision": "low-precision-arithmetic",
 }
 
 
