@@ -634,23 +634,18 @@ def _spread_target(case, rows, classes=slice(None)):
     return mask * spread if target.ndim else spread * float(rows)
 
 
-def _smoothing_term(case, rows, coef_mean, classes=slice(None), drop=("weight",)):
-    """``(coef, inputs, kwargs)``: the term ``eps_like * sum_rows mean_classes -log p`` as
-    a probability-target call; ``coef_mean`` is the coefficient of a sum, and is divided
-    by ``denominator`` for reduction='mean' by the caller."""
-    kwargs = _without(case.kwargs, "ignore_index", "label_smoothing", "z_loss", *drop)
-    return coef_mean, dict(case.inputs, target=_spread_target(case, rows, classes)), kwargs
-
-
 def _summed_term(case, coef, rows, denominator, classes=slice(None), drop=("weight",)):
-    """:func:`_smoothing_term` reduced as the case asks: summed and divided by
+    """``(coef, inputs, kwargs)``: ``coef`` times the smoothing term ``mean over classes
+    of -log p`` at the positions ``rows``, as a call with a probability target (the
+    kwargs ``drop``-ped, and no z-loss), reduced as the case asks: summed and divided by
     ``denominator`` for reduction='mean'; ``None`` when that is 0."""
     reduction = _reduction(case)
     if reduction == "mean":
         if not denominator:
             return None
         coef, reduction = coef / denominator, "sum"
-    coef, inputs, kwargs = _smoothing_term(case, rows, coef, classes, drop)
+    kwargs = _without(case.kwargs, "ignore_index", "label_smoothing", "z_loss", *drop)
+    inputs = dict(case.inputs, target=_spread_target(case, rows, classes))
     return coef, inputs, dict(kwargs, reduction=reduction)
 
 
