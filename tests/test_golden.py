@@ -208,14 +208,22 @@ def test_inputs_are_pinned(by_id):
 # the first 34 low-precision cases' inputs did not (FIRST_LOW_PRECISION_INPUTS_SHA256).
 # Then 6 linear_cross_entropy cases with a K-dimensional weight (V, 2, 3) joined the
 # float32/float64 cases: WIDE_INPUTS_SHA256 moved, the others' inputs did not
-# (FIRST_WIDE_INPUTS_SHA256).
+# (FIRST_WIDE_INPUTS_SHA256). Then the cases that separate the mistakes of LLM kernels
+# joined at the end of both parts (39 float32/float64: linear_cross_entropy with every
+# option, micro-batches, smoothing with the frequent tokens first; 7 float16/bfloat16: the
+# options at C = 32000 and 128256, a bfloat16 sweep of token counts): WIDE_ and
+# LOW_PRECISION_INPUTS_SHA256 moved, the earlier cases' inputs did not (the _BEFORE hashes).
 SMALL_INPUTS_SHA256 = "da2fc391a711c4536685d5508496dfe710e37a844370b1268e249f8bcbc39b94"
 FIRST_WIDE_INPUTS_SHA256 = "a48bb05e4cbafdbbbf04dd440ab89d891389a9cbba6f908a7f04773b0c40637d"
-WIDE_INPUTS_SHA256 = "62bf02f7fa3425016fe645dacf3c177375d70785e8feb984e020006d0b635679"
+WIDE_BEFORE_INPUTS_SHA256 = "62bf02f7fa3425016fe645dacf3c177375d70785e8feb984e020006d0b635679"
+WIDE_INPUTS_SHA256 = "a2147d7a95837192652b16de53a433707dbdeef5c904e41ba3c3263436d44b3a"
 FIRST_LOW_PRECISION_INPUTS_SHA256 = (
     "e79e3c922d4ea32e5c3fa2a42ba5f0a543c6890d024823e69aef40a6274924d7")
-LOW_PRECISION_INPUTS_SHA256 = "d5d0f619102fad8c3127e84b3f80a53395fc52b92bc728e636da89ac14791d01"
-INPUTS_SHA256 = "4605ac0ec7a5a88f09f16878f2d93f25e1b096b5d0e1fada88419b456eb98712"
+LOW_PRECISION_BEFORE_INPUTS_SHA256 = (
+    "d5d0f619102fad8c3127e84b3f80a53395fc52b92bc728e636da89ac14791d01")
+LOW_PRECISION_INPUTS_SHA256 = "9ccc38216b024aa611567f8004b42c54e846150527895f20ba4ce604aa42e0d7"
+INPUTS_SHA256 = "0e5b388ab673d685b1e5bca370e4554515c82d23ec3c3c18aa9087418f4dff48"
+SEPARATING_CASES = (39, 7)  # float32/float64, float16/bfloat16: the last of each part
 
 
 def test_all_inputs_are_pinned(cases):
@@ -224,6 +232,8 @@ def test_all_inputs_are_pinned(cases):
     assert golden.inputs_sha256(cases) == INPUTS_SHA256
     wide = [case for case in cases if case.dtype in ("float32", "float64")]
     assert golden.inputs_sha256(wide) == WIDE_INPUTS_SHA256
+    wide = wide[:-SEPARATING_CASES[0]]
+    assert golden.inputs_sha256(wide) == WIDE_BEFORE_INPUTS_SHA256
     first_wide = [case for case in wide if "/V=5xd1=2/" not in case.id]
     assert golden.inputs_sha256(first_wide) == FIRST_WIDE_INPUTS_SHA256
     small = [case for case in wide if case.options["kind"] not in ("vocab", "llm")
@@ -231,6 +241,8 @@ def test_all_inputs_are_pinned(cases):
     assert golden.inputs_sha256(small) == SMALL_INPUTS_SHA256
     low = [case for case in cases if case.dtype in ("float16", "bfloat16")]
     assert golden.inputs_sha256(low) == LOW_PRECISION_INPUTS_SHA256
+    low = low[:-SEPARATING_CASES[1]]
+    assert golden.inputs_sha256(low) == LOW_PRECISION_BEFORE_INPUTS_SHA256
     first = [case for case in low
              if not case.id.startswith(("lowprec/llm/", "lowprec/linear_cross_entropy/"))]
     assert golden.inputs_sha256(first) == FIRST_LOW_PRECISION_INPUTS_SHA256

@@ -376,7 +376,8 @@ def test_pytorch_passes_the_low_precision_and_vocabulary_cases(low, vocab):
 
 @pytest.fixture(scope="module")
 def llm():
-    return {case.id: case for case in golden.build_corpus() if case.options["kind"] == "llm"}
+    return {case.id: case for case in golden.build_corpus() if case.options["kind"] == "llm"
+            and case.options.get("detail") != "microbatches"}
 
 
 def test_every_llm_option_alone_and_together_with_every_variation(llm):
@@ -484,3 +485,60 @@ def test_each_linear_gradient_is_judged_against_its_own_reference_and_error(low)
         # within the allowance of this part: passes
         nudged[part][worst] = reference[worst] + 0.5 * errors[part]
         assert verify.judge(case, "linear_cross_entropy_grad", tuple(nudged)).ok
+
+
+# ---------------------------------------------------------------------------
+# The cases that separate the mistakes of LLM kernels
+# ---------------------------------------------------------------------------
+
+
+def _failing(name, cases):
+    report = _report(name, tuple(cases))
+    return report, {o.case.id for o in report.failures}
+
+
+def test_linear_cases_have_every_option_of_cross_entropy(linear):
+    kinds = {(c.kwargs.get("ignore_index"), c.inputs["target"].dtype.kind,
+              "weight" in c.kwargs, "label_smoothing" in c.kwargs, "z_loss" in c.kwargs,
+              bool((c.inputs["target"] == -100).any()) if c.inputs["target"].dtype.kind == "i"
+              else False) for c in linear.values()}
+    assert (1, "i", False, False, False, False) in kinds  # a real class ignored
+    assert any(k[1] == "f" for k in kinds)  # probability targets
+    assert (None, "i", True, True, False, True) in kinds  # weights x smoothing, ignored
+    assert (None, "i", False, False, True, True) in kinds  # z-loss x ignored
+    assert (None, "i", True, False, True, True) in kinds  # z-loss x weights
+
+
+def test_the_microbatches_weigh_their_tokens_unequally():
+    for case in golden.build_corpus():
+        if case.options.get("detail") != "microbatches":
+            continue
+        target = case.inputs["target"]
+        assert [int((row == -100).sum()) for row in target] == [0, 1, 3, 5]
+        per_sequence = [golden.call_function(getattr(xr, case.function), case, dict(
+            case.inputs, input=case.inputs["input"][i:i + 1], target=target[i:i + 1]))
+            for i in range(len(target))]
+        # The mean of the sequences' means is far from the mean over every kept token.
+        assert abs(float(np.mean(per_sequence)) - float(case.loss)) > 1e3 * case.atol
+
+
+def test_the_options_at_vocabulary_scale_in_low_precision(low):
+    ids = [i for i in low if i.startswith("lowprec/llm/cross_entropy/C=")]
+    assert {(low[i].inputs["input"].shape[1], low[i].dtype) for i in ids} == {
+        (c, d) for c in (32000, 128256) for d in golden.LOW_PRECISION_DTYPES}
+    for i in ids:
+        assert low[i].kwargs["softcap"] == 30.0 and low[i].kwargs["z_loss"] == 1e-4
+    # LLM options computed naively in bfloat16 (every sum over the vocabulary in the
+    # dtype) fail where PyTorch's bfloat16 composition is right, and are named.
+    report, failed = _failing("llm_options_in_low_precision", (low[i] for i in ids))
+    assert "lowprec/llm/cross_entropy/C=32000/softcap=30/z=0.0001/mean/ign=default/bf16" in failed
+    assert {d.id for d in report.diagnoses if d.failing} == {"low-precision-arithmetic"}
+
+
+def test_dw_accumulated_in_bfloat16_fails_as_the_chunks_grow_in_number(low):
+    sweep = [low[f"lowprec/linear_cross_entropy/N={n}/H=16/V=256/mean/bias/bf16"]
+             for n in (16, 64, 256)]
+    report, failed = _failing("dw_low_precision_accumulation", sweep)
+    # 4 chunks of 4 tokens stay within PyTorch's error plus an ulp; 64 chunks do not.
+    assert sweep[0].id not in failed and sweep[-1].id in failed
+    assert {d.id for d in report.diagnoses if d.failing} == {"dw-low-precision-accumulation"}

@@ -27,9 +27,9 @@ def test_the_reference_passes():
     report = testing.check(xr.cross_entropy, "cross_entropy", grad=xr.cross_entropy_grad)
     assert report.ok and not report.failures and not report.diagnoses
     n = len(testing.cases("cross_entropy"))
-    # 528 small cases, 17 at vocabulary scale, 96 with the LLM options, 28 in float16/bfloat16
-    # (6 of them with the options)
-    assert n == 669
+    # 528 small cases, 20 at vocabulary scale, 100 with the LLM options or micro-batches,
+    # 32 in float16/bfloat16 (10 of them with the options)
+    assert n == 680
     assert report.counts() == {"cross_entropy": {"passed": n, "failed": 0},
                                "cross_entropy_grad": {"passed": n, "failed": 0}}
     assert f"PASSED: all {2 * n} checks" in str(report)
@@ -46,9 +46,10 @@ def test_a_wrong_implementation_is_grouped_and_diagnosed():
     assert sorted(grouped) == sorted(o.case.id for o in report.failures)
     assert report.groups[0].all
     assert report.groups[0].options == {"reduction": "mean", "target": "index", "weight": "yes"}
-    # 52 small cases, 8 with the LLM options, 4 in float16/bfloat16 (2 with the options)
+    # 52 small cases, 8 with the LLM options, 2 micro-batches, 4 in float16/bfloat16 (2
+    # with the options)
     assert report.groups[0].describe() == (
-        "all 64 cases with reduction=mean, target=index, weight=yes")
+        "all 66 cases with reduction=mean, target=index, weight=yes")
     text = report.text(full=True)
     assert "[mean-denominator-count]" in text and "fix: divide by" in text
     assert "not offered (not checked): cross_entropy_grad\n" in text
@@ -120,6 +121,36 @@ def test_cases_filters_by_the_options_in_the_ids():
         testing.cases("softmax", colour="red")
     with pytest.raises(ValueError, match="unknown function"):
         testing.cases("softmaxx")
+
+
+def test_every_option_in_every_id_is_a_filter():
+    # The LLM options of the linear cases (spelled, or "llm" for the three together),
+    # the linear sizes and the bias are filters like the others, with the kwargs they say.
+    together = testing.cases("linear_cross_entropy", z_loss=0.01)
+    assert len(together) == 20
+    assert all(c.kwargs["z_loss"] == 0.01 and c.kwargs["softcap"] == 5.0 for c in together)
+    assert testing.cases("linear_cross_entropy", softcap=5, logit_scale=0.5) == together
+    assert {c.kwargs["softcap"] for c in testing.cases("cross_entropy", softcap=30.0)} == {30.0}
+    no_bias = testing.cases("linear_cross_entropy", bias=False)
+    assert no_bias and all("linear_bias" not in c.kwargs for c in no_bias)
+    for case in testing.cases("linear_cross_entropy", classes=5, positions=6):
+        assert case.inputs["linear_weight"].shape[:2] == (5, 6)
+    assert [c.inputs["input"].shape for c in testing.cases(tokens=256, hidden=16)] == [(256, 16)]
+    # Every token of every id is read into some option: nothing is left unparsed.
+    keys = set(golden.ID_KEYS)
+    for case in golden.build_corpus():
+        assert set(case.options) <= keys
+        for key, value in case.options.items():
+            assert case in testing.cases(case.function, **{key: value}), (case.id, key)
+
+
+@pytest.mark.parametrize("filters", [{"z_loss": 0.5}, {"shape": "NxCC"}, {"kind": "vocab",
+                                                                           "dtype": "f16"}])
+def test_a_filter_that_selects_nothing_raises_naming_it(filters):
+    with pytest.raises(ValueError, match="selects no golden case") as raised:
+        testing.cases("cross_entropy", **filters)
+    for key, value in filters.items():
+        assert f"{key}={value!r}" in str(raised.value)
 
 
 @pytest.mark.parametrize("case", testing.cases("log_softmax", shape="NxC", axis=-1))

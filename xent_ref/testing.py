@@ -39,6 +39,8 @@ def _option_value(key: str, value) -> str:
         return "yes" if value else "no"
     if key == "smoothing" and isinstance(value, (int, float)):
         return str(float(value))
+    if key in ("logit_scale", "softcap", "z_loss") and isinstance(value, (int, float)):
+        return f"{value:g}"  # as the ids spell them: softcap=5, z=0.0001
     if key == "dtype" and not isinstance(value, str):
         return np.dtype(value).name
     if isinstance(value, str) and value in golden.DTYPE_SUFFIXES:
@@ -55,9 +57,13 @@ def cases(name: str | None = None, **filters) -> list[Case]:
     "probs"), ``weight`` (True/False, or "full"/"last-axis" for the binary losses),
     ``pos_weight``, ``ignore_index`` ("none", "default", 1, -1), ``smoothing`` (0.0, 0.1),
     ``axis``, ``kind`` ("systematic", "edge", "vocab", "lowprec", "llm"), ``classes``
-    ("32000") and
-    ``edge`` (an edge case's name, e.g. "all-ignored"). A value may also be a collection
-    of accepted values. A case without the option never matches a filter on it.
+    ("32000"), ``edge`` (an edge case's name, e.g. "all-ignored"), ``logit_scale``,
+    ``softcap``, ``z_loss`` (5, 0.01), ``bias``, ``tokens``, ``hidden``, ``positions``
+    (linear_cross_entropy's sizes) and ``detail`` (a configuration's name: "mixed",
+    "microbatches"). A value may also be a collection of accepted values. A case without
+    the option never matches a filter on it. Filters that select no case raise
+    ``ValueError`` naming them: a misspelt value would otherwise leave a
+    ``pytest.mark.parametrize`` empty, which pytest skips instead of failing.
 
     >>> len(cases("cross_entropy", target="probs", dtype="f64", kind="systematic"))
     48
@@ -84,6 +90,11 @@ def cases(name: str | None = None, **filters) -> list[Case]:
         options = case.options
         if all(options.get(key) in values for key, values in wanted.items()):
             selected.append(case)
+    if not selected:
+        spelled = ", ".join([repr(name)] * (name is not None)
+                            + [f"{key}={value!r}" for key, value in filters.items()])
+        raise ValueError(f"cases({spelled}) selects no golden case: no case id has "
+                         f"{'these options' if filters else 'this function'}")
     return selected
 
 

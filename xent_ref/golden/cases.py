@@ -179,14 +179,18 @@ def call_grad(fn: Callable, case: Case, inputs=None, kwargs=None, grad_output=No
 # ---------------------------------------------------------------------------
 
 DTYPE_SUFFIXES = {"f16": "float16", "bf16": "bfloat16", "f32": "float32", "f64": "float64"}
-ID_KEYS = ("kind", "target", "edge", "classes", "shape", "axis", "reduction", "weight",
-            "pos_weight", "ignore_index", "smoothing", "logit_scale", "softcap", "z_loss",
-            "dtype")
+ID_KEYS = ("kind", "target", "edge", "classes", "shape", "positions", "tokens", "hidden",
+           "axis", "reduction", "weight", "bias", "pos_weight", "ignore_index", "smoothing",
+           "logit_scale", "softcap", "z_loss", "dtype", "detail")
 # Ids that start with one of these name the function next, then options; edge cases
 # name the edge after the function.
 _KIND_PREFIXES = ("edge", "vocab", "lowprec", "llm")
 # The LLM options as ids spell them: "scale=2.5", "softcap=5", "z=0.1".
 _LLM_ID_KEYS = {"scale": "logit_scale", "softcap": "softcap", "z": "z_loss"}
+# "llm" in a linear_cross_entropy id: the three options together, as spelled.
+LLM_TOGETHER = {"logit_scale": 0.5, "softcap": 5.0, "z_loss": 1e-2}
+# linear_cross_entropy's sizes: "V=50" (classes), "H=16", "N=16", "V=5xd1=2" (positions)
+_SIZE_KEYS = {"V": "classes", "H": "hidden", "N": "tokens", "d1": "positions"}
 
 
 def parse_id(case_id: str) -> dict[str, str]:
@@ -195,8 +199,11 @@ def parse_id(case_id: str) -> dict[str, str]:
     (``index``/``probs``), ``edge`` (the edge case's name), ``classes`` (``C=32000``),
     ``shape``, ``axis``, ``reduction``, ``weight``, ``pos_weight``, ``ignore_index``,
     ``smoothing``, ``logit_scale``, ``softcap``, ``z_loss`` (``scale=``, ``softcap=``,
-    ``z=``), ``dtype``. Reports group failures by them and
-    :func:`xent_ref.testing.cases` filters by them.
+    ``z=``; ``llm``: the three of :data:`LLM_TOGETHER`), ``dtype``; for
+    linear_cross_entropy ``classes`` (``V=``), ``hidden`` (``H=``), ``tokens``
+    (``N=``), ``positions`` (``xd1=``) and ``bias`` (``bias``/``no-bias``); ``detail``:
+    the rest, a configuration's name (``mixed``, ``peaked-0.001``, ``microbatches``).
+    Reports group failures by them and :func:`xent_ref.testing.cases` filters by them.
 
     >>> parse_id("cross_entropy/index/NxC/mean/w/ign=1/ls=0.1/f32")["weight"]
     'yes'
@@ -208,7 +215,8 @@ def parse_id(case_id: str) -> dict[str, str]:
     options: dict[str, str] = {}
     if parts[0] in _KIND_PREFIXES:
         options["kind"] = parts[0]
-        parts = parts[2:]  # the function is the case's own field
+        # the function is the case's own field ("lowprec/llm/cross_entropy": after both)
+        parts = parts[3:] if parts[:2] == ["lowprec", "llm"] else parts[2:]
         if parts and options["kind"] == "edge":
             options["edge"] = parts.pop(0)
     else:
@@ -238,11 +246,19 @@ def parse_id(case_id: str) -> dict[str, str]:
             options["classes"] = value
         elif key in _LLM_ID_KEYS:
             options[_LLM_ID_KEYS[key]] = value
+        elif token == "llm":
+            options.update({name: f"{v:g}" for name, v in LLM_TOGETHER.items()})
+        elif token in ("bias", "no-bias"):
+            options["bias"] = "no" if token == "no-bias" else "yes"
+        elif key in _SIZE_KEYS:
+            for size in token.split("x"):  # "V=5xd1=2"
+                size_key, _, size_value = size.partition("=")
+                options[_SIZE_KEYS.get(size_key, size_key)] = size_value
         elif token.lstrip("-").isdigit():
             options["ignore_index"] = token
         else:
             options["detail"] = f"{options['detail']}/{token}" if "detail" in options else token
-    return {key: options[key] for key in (*ID_KEYS, "detail") if key in options}
+    return {key: options[key] for key in ID_KEYS if key in options}
 
 
 DTYPES = ("float32", "float64")

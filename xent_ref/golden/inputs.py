@@ -27,8 +27,8 @@ from typing import Any, Iterator
 import numpy as np
 
 from xent_ref._engine.lowprec import round_once
-from xent_ref.golden.cases import (C, DTYPE_SUFFIXES, DTYPES, LOW_PRECISION_DTYPES, REDUCTIONS,
-                                   SHAPES)
+from xent_ref.golden.cases import (C, DTYPE_SUFFIXES, DTYPES, LLM_TOGETHER,
+                                   LOW_PRECISION_DTYPES, REDUCTIONS, SHAPES)
 from xent_ref.golden.jsonio import dtype_named
 
 SEED = 20240531
@@ -557,6 +557,8 @@ def low_precision_inputs() -> Iterator[Spec]:
             yield Spec(f"{name}/{reduction}/{suffix}", "cross_entropy",
                         {"input": logits, "target": target}, {"reduction": reduction})
         yield from _low_precision_llm_specs(dtype)
+    yield from _low_precision_vocab_llm_specs()
+    yield from _chunk_sweep_specs()
 
 
 def _low_precision_index_spec(case_id, function, typed, kwargs, flags,
@@ -611,8 +613,7 @@ def _low_precision_llm_specs(dtype: str) -> Iterator[Spec]:
 # ---------------------------------------------------------------------------
 
 # Alone and all together; logits in [-8, 8) so that a softcap of 5 bends them.
-LLM_OPTIONS = ({"logit_scale": 2.5}, {"softcap": 5.0}, {"z_loss": 0.1},
-               {"logit_scale": 0.5, "softcap": 5.0, "z_loss": 1e-2})
+LLM_OPTIONS = ({"logit_scale": 2.5}, {"softcap": 5.0}, {"z_loss": 0.1}, LLM_TOGETHER)
 _LLM_ID = {"logit_scale": "scale", "softcap": "softcap", "z_loss": "z"}
 
 
@@ -704,3 +705,140 @@ def standard_specs() -> Iterator[Spec]:
     yield from _vocab_specs()
     yield from _llm_specs()
     yield from _linear_specs()
+    yield from _separating_specs()
+
+
+# ---------------------------------------------------------------------------
+# Cases that separate the mistakes of LLM loss kernels (added last: the earlier cases'
+# inputs stay as they were)
+# ---------------------------------------------------------------------------
+
+_SPELLED_LLM = "/".join(f"{_LLM_ID[key]}={value:g}" for key, value in LLM_OPTIONS[-1].items())
+
+
+def _linear_option_spec(case_id, extra, reduction, dtype) -> Spec:
+    """linear_cross_entropy at V = C with the options cross_entropy has: ``"ign=1"`` (a
+    real class ignored), ``"probs"`` (probability targets), ``"w"``, ``"ls=0.1"``,
+    ``"ign=default"`` and the three LLM options together (:data:`_SPELLED_LLM`)."""
+    stream = Stream(case_id)
+    inputs = {"input": rounded(stream.uniform(-2.0, 2.0, (4, 3)), dtype),
+              "linear_weight": rounded(stream.uniform(-1.0, 1.0, (C, 3)), dtype)}
+    kwargs = {"reduction": reduction,
+              "linear_bias": rounded(stream.uniform(-1.0, 1.0, (C,)), dtype)}
+    if "probs" in extra:
+        inputs["target"] = rounded(stream.distributions((4, C)), dtype)
+    else:
+        planted = 1 if "ign=1" in extra else -100 if "ign=default" in extra else None
+        inputs["target"] = _index_target(stream, (4, C), planted)
+    if "ign=1" in extra:
+        kwargs["ignore_index"] = 1
+    if "w" in extra:
+        kwargs["weight"] = rounded(stream.uniform(0.2, 3.0, (C,)), dtype)
+    if "ls=0.1" in extra:
+        kwargs["label_smoothing"] = 0.1
+    if _SPELLED_LLM in extra:
+        kwargs.update(LLM_OPTIONS[-1])
+    return Spec(case_id, "linear_cross_entropy", inputs, kwargs)
+
+
+# Ignored positions per sample of the micro-batch cases: 0, 1, 3 and 5 of 6, so the
+# samples' means weigh their tokens unequally.
+_UNEVEN_IGNORED = (0, 1, 3, 5)
+
+
+def _uneven_target(stream: Stream, n_classes: int) -> np.ndarray:
+    target = stream.integers(n_classes, (len(_UNEVEN_IGNORED), 6))
+    for row, count in enumerate(_UNEVEN_IGNORED):
+        target[row, 6 - count:] = -100
+    return target
+
+
+def _separating_specs() -> Iterator[Spec]:
+    """linear_cross_entropy with every cross_entropy option (a real class ignored,
+    probability targets, weights with smoothing and ignored targets, the LLM options
+    with ignored targets and with weights); then micro-batches: four sequences of six
+    tokens, 0, 1, 3 and 5 of them ignored, whose mean is over all kept tokens, not the
+    mean of each sequence's mean (cross_entropy ``(4, C, 6)``, and linear_cross_entropy
+    with a weight ``(V, 6, H)``)."""
+    variations = (("bias", "ign=1"), ("bias", "probs"), ("bias", "w", "ign=default", "ls=0.1"),
+                  ("bias", _SPELLED_LLM, "ign=default"),
+                  ("bias", _SPELLED_LLM, "w", "ign=default"))
+    for extra, reduction, dtype in itertools.product(variations, REDUCTIONS, DTYPES):
+        case_id = "/".join(["linear_cross_entropy", f"V={C}", reduction, *extra, _SUFFIX[dtype]])
+        yield _linear_option_spec(case_id, extra, reduction, dtype)
+    for weighted, dtype in itertools.product((False, True), DTYPES):
+        case_id = "/".join(["llm/cross_entropy/index/microbatches/mean",
+                            "w" if weighted else "no-w", "ign=default", _SUFFIX[dtype]])
+        stream = Stream(case_id)
+        logits = rounded(stream.uniform(-4.0, 4.0, (4, C, 6)), dtype)
+        kwargs = {"reduction": "mean"}
+        if weighted:
+            kwargs["weight"] = _class_weight(stream, dtype)
+        yield Spec(case_id, "cross_entropy",
+                   {"input": logits, "target": _uneven_target(stream, C)}, kwargs)
+    for dtype in DTYPES:
+        case_id = f"linear_cross_entropy/V={C}xd1=6/microbatches/mean/bias/ign=default/" \
+                  f"{_SUFFIX[dtype]}"
+        stream = Stream(case_id)
+        inputs = {"input": rounded(stream.uniform(-2.0, 2.0, (4, 3)), dtype),
+                  "linear_weight": rounded(stream.uniform(-1.0, 1.0, (C, 6, 3)), dtype),
+                  "target": _uneven_target(stream, C)}
+        kwargs = {"reduction": "mean",
+                  "linear_bias": rounded(stream.uniform(-1.0, 1.0, (C, 6)), dtype)}
+        yield Spec(case_id, "linear_cross_entropy", inputs, kwargs)
+    yield from _frequent_first_specs()
+
+
+def _frequent_first_specs() -> Iterator[Spec]:
+    """Smoothing at C = 32000 with the frequent tokens first, as a BPE vocabulary orders
+    them: logits in [0, 4) on the first half of the vocabulary, [-4, 0) on the second,
+    so a smoothing term taken over one half of the vocabulary (a shard) is far from the
+    whole vocabulary's; one token of four ignored."""
+    n_classes = VOCABULARIES[0]
+    key = f"vocab/cross_entropy/C={n_classes}/frequent-first/ls=0.1/ign=default/f32"
+    stream = Stream(key)
+    half = np.where(np.arange(n_classes) < n_classes // 2, 2.0, -2.0)
+    logits = rounded(stream.uniform(-2.0, 2.0, (4, n_classes)) + half, "float32")
+    target = stream.integers(n_classes, (4,))
+    target[2] = -100
+    for reduction in REDUCTIONS:
+        case_id = "/".join([f"vocab/cross_entropy/C={n_classes}/frequent-first/ls=0.1",
+                            "ign=default", reduction, "no-w", "f32"])
+        yield Spec(case_id, "cross_entropy", {"input": logits, "target": target},
+                   {"reduction": reduction, "label_smoothing": 0.1})
+
+
+# An LLM's options at vocabulary scale: Gemma 2's softcap of 30 and PaLM's z-loss 1e-4.
+VOCAB_LLM_OPTIONS = {"softcap": 30.0, "z_loss": 1e-4}
+
+
+def _low_precision_vocab_llm_specs() -> Iterator[Spec]:
+    """cross_entropy with a softcap and a z-loss at C = 32000 and 128256 in bfloat16 and
+    float16: four tokens (a peaked one and an ignored one among them) whose sums over
+    the vocabulary a kernel must not accumulate in the dtype."""
+    spelled = [f"{_LLM_ID[key]}={value:g}" for key, value in VOCAB_LLM_OPTIONS.items()]
+    kinds = ("plain", ("peak", PEAKS[0]), "plain", "ignored")
+    for n_classes, dtype in itertools.product((VOCABULARIES[0], VOCABULARIES[2]),
+                                              LOW_PRECISION_DTYPES):
+        case_id = "/".join([f"lowprec/llm/cross_entropy/C={n_classes}", *spelled, "mean",
+                            "ign=default", _SUFFIX[dtype]])
+        logits, target = _vocab_rows(Stream(case_id), n_classes, kinds, dtype)
+        yield Spec(case_id, "cross_entropy", {"input": logits, "target": target},
+                   dict(VOCAB_LLM_OPTIONS, reduction="mean"))
+
+
+def _chunk_sweep_specs() -> Iterator[Spec]:
+    """linear_cross_entropy in bfloat16 with 16, 64 and 256 tokens (H = 16, V = 256): a
+    kernel that processes a chunk of tokens at a time meets more chunks as the batch
+    grows, and if it adds each chunk's share of dW and db in bfloat16 their error grows
+    with the count, where PyTorch's (one rounding) does not."""
+    typed = dtype_named("bfloat16")
+    for n_tokens in (16, 64, 256):
+        case_id = f"lowprec/linear_cross_entropy/N={n_tokens}/H=16/V=256/mean/bias/bf16"
+        stream = Stream(case_id)
+        inputs = {"input": rounded(stream.uniform(-2.0, 2.0, (n_tokens, 16)), typed),
+                  "linear_weight": rounded(stream.uniform(-0.5, 0.5, (256, 16)), typed),
+                  "target": stream.integers(256, (n_tokens,))}
+        kwargs = {"reduction": "mean",
+                  "linear_bias": rounded(stream.uniform(-1.0, 1.0, (256,)), typed)}
+        yield Spec(case_id, "linear_cross_entropy", inputs, kwargs)

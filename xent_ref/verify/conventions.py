@@ -387,15 +387,7 @@ def _low_precision_arithmetic(case, function, got):
     with np.errstate(all="ignore"):
         if function == "cross_entropy" and _index_target(case) \
                 and not case.kwargs.get("label_smoothing"):
-            axis = _class_axis(case)
-            shifted = x - x.max(axis=axis, keepdims=True)
-            log_probs = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
-            kept = _kept(case)
-            safe = np.where(kept, case.inputs["target"], 0)
-            picked = np.take_along_axis(log_probs, np.expand_dims(safe, axis), axis)
-            weight = case.kwargs.get("weight", np.ones(x.shape[axis], x.dtype))
-            weight = np.where(kept, weight[safe], 0).astype(x.dtype)
-            losses, denominator = -picked.squeeze(axis) * weight, weight.sum()
+            return _naive_cross_entropy(case, x)
         elif function == "binary_cross_entropy_with_logits":
             y, one = case.inputs["target"], np.ones((), x.dtype)
             pos_weight = case.kwargs.get("pos_weight", one)
@@ -410,6 +402,39 @@ def _low_precision_arithmetic(case, function, got):
             return losses
         total = losses.sum()
         return total if reduction == "sum" else total / denominator
+
+
+def _naive_cross_entropy(case, x):
+    """cross_entropy (class indices, the LLM options) with every operation in ``x``'s
+    dtype: z = c tanh(s x / c), log p = (z - max) - log(sum exp(z - max)), the sums of the
+    losses, of the weights and of the z-loss terms, and the two means' divisions."""
+    axis, dtype = _class_axis(case), x.dtype.type
+    z = x * dtype(case.kwargs.get("logit_scale", 1.0))
+    if case.kwargs.get("softcap") is not None:
+        cap = dtype(case.kwargs["softcap"])
+        z = cap * np.tanh(z / cap)
+    top = z.max(axis=axis, keepdims=True)
+    shifted = z - top
+    log_sum = np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    lse = top + log_sum
+    kept = _kept(case)
+    safe = np.where(kept, case.inputs["target"], 0)
+    picked = np.take_along_axis(shifted - log_sum, np.expand_dims(safe, axis), axis)
+    picked = picked.squeeze(axis)
+    weight = case.kwargs.get("weight", np.ones(x.shape[axis], x.dtype))
+    weight = np.where(kept, weight[safe], 0).astype(x.dtype)
+    losses = -picked * weight
+    reduction = _reduction(case)
+    total = losses if reduction == "none" else losses.sum()
+    if reduction == "mean":
+        total = total / weight.sum()
+    if not case.kwargs.get("z_loss"):
+        return total
+    z_losses = np.where(kept, dtype(case.kwargs["z_loss"]) * lse.squeeze(axis) ** 2,
+                        0).astype(x.dtype)
+    if reduction == "none":
+        return total + z_losses
+    return total + z_losses.sum() / (kept.sum().astype(x.dtype) if reduction == "mean" else 1)
 
 
 def _tiny_loss_rounded(case, function, got):
@@ -740,6 +765,285 @@ def _grad_output_squared(case, function, got):
     return _call(case, function, grad_output=(g * g).astype(case.grad_output.dtype))
 
 
+# The mistakes of LLM loss kernels (fused, chunked, sharded), each from a bug report
+
+
+def _quiet(predict):
+    """``predict`` without floating-point warnings: a variation may overflow the dtype
+    (a z-loss of lse^2 = 1e60 in float32 is inf), which is its prediction."""
+    def quiet(case, function, got):
+        with np.errstate(all="ignore"):
+            return predict(case, function, got)
+    quiet.__doc__ = predict.__doc__
+    return quiet
+
+
+def _is_linear(case) -> bool:
+    return case.function == "linear_cross_entropy"
+
+
+def _n_classes(case) -> int:
+    if _is_linear(case):
+        return case.inputs["linear_weight"].shape[0]
+    return case.inputs["input"].shape[_class_axis(case)]
+
+
+def _kept_denominator(case, weighted: bool) -> float:
+    """The mean's denominator: the kept targets' weight total, or their count."""
+    kept = _kept(case)
+    if weighted and "weight" in case.kwargs:
+        return float(case.kwargs["weight"].astype(np.float64)[case.inputs["target"][kept]].sum())
+    return float(kept.sum())
+
+
+def _spread_target(case, rows, classes=slice(None)):
+    """A probability target putting mass 1/K on each of ``classes`` (K of them) at the
+    positions ``rows`` (a mask shaped like the index target), 0 elsewhere: a smoothing
+    term written as a target."""
+    target = case.inputs["target"]
+    axis = 0 if target.ndim == 0 else 1
+    spread = np.zeros(_n_classes(case))
+    spread[classes] = 1.0
+    spread /= spread.sum()
+    spread = spread.reshape((-1,) + (1,) * max(target.ndim - 1, 0))
+    mask = np.expand_dims(rows, axis).astype(np.float64)
+    return mask * spread if target.ndim else spread * float(rows)
+
+
+def _summed_term(case, coef, rows, denominator, classes=slice(None), drop=("weight",)):
+    """``(coef, inputs, kwargs)``: ``coef`` times the smoothing term ``mean over classes
+    of -log p`` at the positions ``rows``, as a call with a probability target (the
+    kwargs ``drop``-ped, and no z-loss), reduced as the case asks: summed and divided by
+    ``denominator`` for reduction='mean'; ``None`` when that is 0."""
+    reduction = _reduction(case)
+    if reduction == "mean":
+        if not denominator:
+            return None
+        coef, reduction = coef / denominator, "sum"
+    kwargs = _without(case.kwargs, "ignore_index", "label_smoothing", "z_loss", *drop)
+    inputs = dict(case.inputs, target=_spread_target(case, rows, classes))
+    return coef, inputs, dict(kwargs, reduction=reduction)
+
+
+@_quiet
+def _smoothing_on_ignored(case, function, got):
+    """The smoothing term eps/C sum_c w_c -log p_c counted on ignored tokens too."""
+    eps = case.kwargs.get("label_smoothing", 0.0)
+    if not (eps and _index_target(case)) or _kept(case).all():
+        return None
+    term = _summed_term(case, eps, ~_kept(case), _kept_denominator(case, True), drop=())
+    return None if term is None else _combine_wide(case, function, [(1.0, None, None), term])
+
+
+@_quiet
+def _smoothing_weights_missing(case, function, got):
+    """linear_cross_entropy's smoothing term without the class weights (the mean still
+    divides by the kept weight total)."""
+    eps = case.kwargs.get("label_smoothing", 0.0)
+    if not (_is_linear(case) and eps and "weight" in case.kwargs and _index_target(case)):
+        return None
+    term = _summed_term(case, eps, _kept(case), _kept_denominator(case, True))
+    if term is None:
+        return None
+    return _combine_wide(case, function, [*_unsmoothed(case, eps), term])
+
+
+@_quiet
+def _smoothing_local_vocab(case, function, got):
+    """Megatron's vocab-parallel smoothing, seen from the first of two ranks: alpha =
+    eps K / (K - 1) with K = C/2 the local vocabulary, and the mean of -log p over that
+    shard only: (1 - alpha) (-log p_t) + alpha mean_{c < K} -log p_c. A vocabulary two
+    ranks cannot split evenly runs on one (K = C: eps/(C-1) to each other class)."""
+    eps = case.kwargs.get("label_smoothing", 0.0)
+    n_classes = _n_classes(case)
+    if not (eps and _index_target(case)) or "weight" in case.kwargs or n_classes < 2:
+        return None
+    local = n_classes // 2 if n_classes % 2 == 0 and n_classes >= 4 else n_classes
+    alpha = eps * local / (local - 1)
+    term = _summed_term(case, alpha, _kept(case), _kept_denominator(case, False),
+                        classes=slice(0, local))
+    if term is None:
+        return None
+    return _combine_wide(case, function, [*_unsmoothed(case, alpha), term])
+
+
+def _unsmoothed(case, eps):
+    """``(1 - eps) * (-log p_t)`` plus the whole z-loss, as terms: the unsmoothed loss
+    less ``eps`` times its cross-entropy part."""
+    unsmoothed = _without(case.kwargs, "label_smoothing")
+    return [(1.0, None, unsmoothed), (-eps, None, dict(unsmoothed, z_loss=0.0))]
+
+
+def _logits_and_linear(case):
+    """The logits in float64 (``linear_cross_entropy``: ``h W^T + b``) and ``(h, W)``
+    (``None`` for cross_entropy)."""
+    wide = golden.widened(case.inputs)
+    if not _is_linear(case):
+        return wide["input"], None
+    h, w = wide["input"], wide["linear_weight"]
+    bias = case.kwargs.get("linear_bias")
+    logits = np.einsum("nh,v...h->nv...", np.atleast_2d(h), w)
+    if bias is not None:
+        logits = logits + bias.astype(np.float64)
+    return (logits[0] if h.ndim == 1 else logits), (h, w)
+
+
+def _rounded_like(case, value):
+    return _per_part(lambda part, _: golden.round_once(part, case.loss.dtype)
+                     if case.loss.dtype.name in golden.LOW_PRECISION_DTYPES
+                     else part.astype(case.loss.dtype), value, None)
+
+
+def _through(case, function, z, slope):
+    """cross_entropy of transformed logits ``z`` (slope ``dz/dlogits``) with the case's
+    other options; for linear_cross_entropy, its three gradients by the chain rule."""
+    logits, linear = _logits_and_linear(case)
+    options = golden.widened(_without(case.kwargs, "logit_scale", "softcap", "linear_bias"))
+    target = case.inputs["target"]
+    if not function.endswith("_grad"):
+        return _rounded_like(case, lib.cross_entropy(z, target, **options))
+    g = slope * lib.cross_entropy_grad(z, target, grad_output=case.grad_output.astype(
+        np.float64), **options)
+    if linear is None:
+        return _rounded_like(case, g)
+    h, w = linear
+    g2 = np.atleast_2d(g) if h.ndim == 1 else g
+    dh = np.einsum("nv...,v...h->nh", g2, w)
+    value = (dh[0] if h.ndim == 1 else dh, np.einsum("nv...,nh->v...h", g2, np.atleast_2d(h)),
+             None if "linear_bias" not in case.kwargs else g2.sum(axis=0))
+    return _rounded_like(case, value)
+
+
+@_quiet
+def _softcap_multiplies_logit(case, function, got):
+    """The softcap written y tanh(y / c) (y = s x) instead of c tanh(y / c)."""
+    cap = case.kwargs.get("softcap")
+    if cap is None:
+        return None
+    scale = float(case.kwargs.get("logit_scale", 1.0))
+    y = scale * _logits_and_linear(case)[0]
+    t = np.tanh(y / cap)
+    return _through(case, function, y * t, scale * (t + y / cap * (1 - t * t)))
+
+
+@_quiet
+def _softcap_not_applied(case, function, got):
+    if case.kwargs.get("softcap") is None:
+        return None
+    return _combine_wide(case, function, [(1.0, None, _without(case.kwargs, "softcap"))])
+
+
+@_quiet
+def _grad_output_first_element(case, function, got):
+    """reduction='none': every position's gradient scaled by grad_output's first element."""
+    g = case.grad_output
+    if _reduction(case) != "none" or g.size < 2 or (g == g.reshape(-1)[0]).all():
+        return None
+    return _call(case, function, grad_output=np.full_like(g, g.reshape(-1)[0]))
+
+
+@_quiet
+def _per_microbatch_mean(case, function, got):
+    """reduction='mean' per sample (a sequence, a micro-batch: the leading axis of the
+    targets), and the samples' means averaged."""
+    target = case.inputs["target"]
+    if _reduction(case) != "mean" or not _index_target(case) or target.ndim < 2 \
+            or len(target) < 2:
+        return None
+    wide, kwargs = golden.widened(case.inputs), golden.widened(case.kwargs)
+    n = len(target)
+    g = case.grad_output.astype(np.float64) / n
+    parts = [_call(case, function, {key: value[i:i + 1] if key in ("input", "target") else value
+                                    for key, value in wide.items()}, kwargs, g)
+             for i in range(n)]
+    if any(part is RAISES for part in parts):
+        return None
+    if not function.endswith("_grad"):
+        value = sum(np.asarray(part, np.float64) for part in parts) / n
+    elif _is_linear(case):
+        value = (np.concatenate([part[0] for part in parts]), sum(part[1] for part in parts),
+                 None if parts[0][2] is None else sum(part[2] for part in parts))
+    else:
+        value = np.concatenate(parts)
+    return _rounded_like(case, value)
+
+
+# The z-loss coefficient a kernel adds when it is off: PaLM's 1e-4, the common default.
+DEFAULT_Z_LOSS = 1e-4
+
+
+@_quiet
+def _z_loss_when_off(case, function, got):
+    if case.kwargs.get("z_loss") or not (_index_target(case) or is_float(
+            case.inputs["target"].dtype)):
+        return None
+    return _combine_wide(case, function, [(1.0, None, dict(case.kwargs, z_loss=DEFAULT_Z_LOSS))])
+
+
+@_quiet
+def _z_loss_mean_all_tokens(case, function, got):
+    """The z-loss mean over every token, ignored ones included: sum_all lse^2 / N."""
+    if not _z_loss_case(case) or _reduction(case) != "mean" or _kept(case).all():
+        return None
+    kept, target = _kept(case), case.inputs["target"]
+    every = dict(case.inputs, target=np.where(kept, target, 0))
+    no_z = dict(case.kwargs, z_loss=0.0)
+    coef = 1.0 / target.size
+    return _combine_wide(case, function, [
+        (1.0, None, no_z), (coef, every, dict(case.kwargs, reduction="sum")),
+        (-coef, every, dict(no_z, reduction="sum"))])
+
+
+@_quiet
+def _dw_low_precision_accumulation(case, function, got):
+    """dW = sum over chunks of tokens of G_c^T h_c (db: of G_c^T 1), each chunk's share
+    rounded to the dtype and added to an accumulator in the dtype. The chunk size is
+    the kernel's: the power of two (1 to N/2 tokens) that comes closest to ``got``."""
+    h, w = case.inputs["input"], case.inputs["linear_weight"]
+    if not (_is_linear(case) and case.dtype in golden.LOW_PRECISION_DTYPES and h.ndim == 2
+            and w.ndim == 2 and len(h) >= 2 and isinstance(got, tuple) and got[1] is not None):
+        return None
+    logits, _ = _logits_and_linear(case)
+    options = golden.widened(_without(case.kwargs, "linear_bias"))
+    g = lib.cross_entropy_grad(logits, case.inputs["target"],
+                               grad_output=case.grad_output.astype(np.float64), **options)
+    h64, dtype = h.astype(np.float64), case.loss.dtype
+    best = None
+    for rows in (2**k for k in range(int(np.log2(len(h))))):
+        dw, db = _accumulated(g, h64, rows, dtype)
+        miss = np.abs(dw.astype(np.float64) - np.asarray(got[1], np.float64)).max()
+        if best is None or miss < best[0]:
+            best = (miss, dw, db)
+    dh = golden.round_once(g @ w.astype(np.float64), dtype)
+    return dh, best[1], best[2] if "linear_bias" in case.kwargs else None
+
+
+def _accumulated(g, h, rows: int, dtype):
+    """``(dW, db)`` summed a chunk of ``rows`` tokens at a time in ``dtype``: each
+    chunk's share ``G_c^T h_c`` (``G_c^T 1``) formed exactly and rounded, then added to
+    the running sum and rounded again."""
+    dw, db = np.zeros((g.shape[1], h.shape[1]), dtype), np.zeros(g.shape[1], dtype)
+    for start in range(0, len(h), rows):
+        chunk = slice(start, start + rows)
+        dw = golden.round_once(dw.astype(np.float64)
+                               + golden.round_once(g[chunk].T @ h[chunk], dtype), dtype)
+        db = golden.round_once(db.astype(np.float64)
+                               + golden.round_once(g[chunk].sum(axis=0), dtype), dtype)
+    return dw, db
+
+
+@_quiet
+def _linear_ignore_index_dropped(case, function, got):
+    if not (_is_linear(case) and "ignore_index" in case.kwargs and _index_target(case)):
+        return None
+    return _call(case, function, kwargs=_without(case.kwargs, "ignore_index"))
+
+
+@_quiet
+def _probability_targets_refused(case, function, got):
+    return RAISES if is_float(case.inputs["target"].dtype) else None
+
+
 def _pair(*functions):
     return tuple(name for f in functions for name in (f, f + "_grad"))
 
@@ -905,6 +1209,56 @@ CATALOGUE: tuple[Convention, ...] = (
                "the gradient is multiplied by grad_output twice",
                "multiply by grad_output once: d loss / d input = grad_output * d loss_i / d x",
                _grad_output_squared),
+    # The mistakes of LLM loss kernels
+    Convention("smoothing-on-ignored", LLM_LOSSES,
+               "the label-smoothing term eps/C sum_c w_c (-log p_c) is counted on ignored "
+               "tokens too (their -log p_t is dropped)",
+               "mask the smoothing term like the rest: ignored tokens add nothing",
+               _smoothing_on_ignored),
+    Convention("softcap-multiplies-logit", LLM_LOSSES,
+               "the softcap is written z = x tanh(x / c), not c tanh(x / c)",
+               "cap with c tanh(s x / c): bounded by c, the identity near 0",
+               _softcap_multiplies_logit),
+    Convention("softcap-not-applied", LLM_LOSSES,
+               "the softcap is not applied (the logits are only scaled)",
+               "apply z = c tanh(s x / c) before the softmax, and its slope in the gradient",
+               _softcap_not_applied),
+    Convention("grad-output-first-element", tuple(f + "_grad" for f in
+                                                  (*LOSSES, "linear_cross_entropy")),
+               "reduction='none': every gradient is scaled by grad_output's first element",
+               "scale position i by grad_output[i]", _grad_output_first_element),
+    Convention("per-microbatch-mean", LLM_LOSSES,
+               "reduction='mean' is taken per sample (per micro-batch or sequence) and "
+               "those means averaged, so a sample with few kept tokens weighs as much as a "
+               "full one", "divide the sum over every token by the total kept count (or "
+               "weight) of the whole batch", _per_microbatch_mean),
+    Convention("z-loss-when-off", LLM_LOSSES,
+               f"a z-loss ({DEFAULT_Z_LOSS:g} lse^2) is added although z_loss is 0",
+               "add z_loss * lse^2 only when z_loss is set", _z_loss_when_off),
+    Convention("z-loss-mean-all-tokens", LLM_LOSSES,
+               "the z-loss mean is over all tokens: lse^2 of ignored ones included, divided "
+               "by N", "sum lse^2 over the kept tokens and divide by their count",
+               _z_loss_mean_all_tokens),
+    Convention("dw-low-precision-accumulation", ("linear_cross_entropy_grad",),
+               "dW and db are accumulated chunk by chunk in the input's dtype (bfloat16): "
+               "each chunk's share is rounded, then the running sum",
+               "accumulate dW and db in float32 across chunks, round once at the end",
+               _dw_low_precision_accumulation),
+    Convention("smoothing-local-vocab", LLM_LOSSES,
+               "Megatron's vocab-parallel smoothing: alpha = eps K/(K-1) and the mean of "
+               "-log p over the local vocabulary shard (K = C/2, the first of two ranks)",
+               "mix eps/C over the whole vocabulary: all-reduce the sum of -log p over "
+               "the shards, and use eps itself", _smoothing_local_vocab),
+    Convention("linear-ignore-index-dropped", _pair("linear_cross_entropy"),
+               "linear_cross_entropy ignores its ignore_index argument (only -100 is "
+               "ignored)", "drop every target equal to ignore_index from the loss, the "
+               "mean and the gradients", _linear_ignore_index_dropped),
+    Convention("smoothing-weights-missing", _pair("linear_cross_entropy"),
+               "linear_cross_entropy leaves the class weights out of the smoothing term",
+               "weight the smoothing term: eps/C * sum_c w_c * -log p_c", _smoothing_weights_missing),
+    Convention("probability-targets-refused", LLM_LOSSES,
+               "probability (soft) targets raise", "accept targets shaped like the logits: "
+               "-sum_c w_c y_c log p_c per position", _probability_targets_refused),
 )
 BY_ID = {convention.id: convention for convention in CATALOGUE}
 

@@ -137,7 +137,8 @@ def _linear_cross_entropy_torch(input, linear_weight, target, linear_bias=None,
     ``F.linear(input, linear_weight, linear_bias)`` through :func:`_cross_entropy_with_options`
     (``F.linear_cross_entropy`` has no such options)."""
     if (logit_scale, softcap, z_loss) == (1.0, None, 0.0):
-        options.setdefault("ignore_index", -100)  # torch's default is None, PyTorch's -100
+        if not target.is_floating_point():  # (probability targets take no ignore_index)
+            options.setdefault("ignore_index", -100)  # torch's default is None, PyTorch's -100
         return F.linear_cross_entropy(input, linear_weight, target, linear_bias=linear_bias,
                                       **options)
     logits = F.linear(input, linear_weight, linear_bias)
