@@ -2,7 +2,10 @@
 tokens in the input's dtype (linkedin/Liger-Kernel#512, apple/ml-cross-entropy#14):
 each chunk's share G_c^T h_c (G_c^T 1) is formed exactly and rounded to bfloat16/float16,
 then added to the running sum, rounded again. dh and the loss are right (float64,
-rounded once); float32 and float64 are left to xent_ref."""
+rounded once); float32 and float64 are left to xent_ref.
+
+Diagnosis: dw-low-precision-accumulation
+"""
 
 import numpy as np
 

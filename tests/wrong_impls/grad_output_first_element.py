@@ -1,5 +1,8 @@
 """reduction='none': the gradient of every position is scaled by grad_output's first
-element instead of its own (linkedin/Liger-Kernel#968), for every loss."""
+element instead of its own (linkedin/Liger-Kernel#968), for every loss.
+
+Diagnosis: grad-output-first-element
+"""
 
 import numpy as np
 

@@ -1,5 +1,8 @@
 """linear_cross_entropy ignores its ignore_index argument: only the default -100 is
-ignored, so with ignore_index=1 the targets of class 1 count (loss and gradients)."""
+ignored, so with ignore_index=1 the targets of class 1 count (loss and gradients).
+
+Diagnosis: linear-ignore-index-dropped
+"""
 
 import xent_ref as xr
 from tests.wrong_impls._common import wrapped, without

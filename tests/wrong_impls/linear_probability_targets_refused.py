@@ -1,5 +1,8 @@
 """A linear cross-entropy kernel that takes class indices only: probability targets
-raise (loss and gradients)."""
+raise (loss and gradients).
+
+Diagnosis: probability-targets-refused
+"""
 
 import numpy as np
 

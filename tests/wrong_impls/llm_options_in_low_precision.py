@@ -2,7 +2,10 @@
 computed naively in float16/bfloat16: the scale, the cap's tanh, every exp, log and sum
 over the vocabulary, the z-loss terms and the means rounded to the dtype. Right in
 float32 and float64 (xent_ref, there) and without the options; the gradient is
-xent_ref's."""
+xent_ref's.
+
+Diagnosis: low-precision-arithmetic
+"""
 
 import numpy as np
 

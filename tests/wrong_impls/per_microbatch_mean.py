@@ -2,7 +2,10 @@
 of the leading axis (a sequence) is averaged over its own kept tokens, and those means
 are averaged, so a sequence with one kept token weighs as much as a full one
 (cross_entropy, linear_cross_entropy and their gradients, index targets with positions).
-In float64 from xent_ref, one call per sample, rounded once."""
+In float64 from xent_ref, one call per sample, rounded once.
+
+Diagnosis: per-microbatch-mean
+"""
 
 import numpy as np
 

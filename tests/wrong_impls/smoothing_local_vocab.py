@@ -3,7 +3,10 @@ two tensor-parallel ranks sees it: alpha = eps K/(K-1) with K the local vocabula
 (C/2) and the mean of -log p over that shard only, (1 - alpha)(-log p_t) + alpha
 mean_{c<K} -log p_c. A vocabulary two ranks cannot split evenly runs on one rank, where
 that formula is eps/(C-1) to each other class. Megatron has no class weights: weighted
-calls are left right (cross_entropy, linear_cross_entropy and their gradients)."""
+calls are left right (cross_entropy, linear_cross_entropy and their gradients).
+
+Diagnosis: smoothing-local-vocab
+"""
 
 import numpy as np
 

@@ -1,7 +1,10 @@
 """The label-smoothing term is counted on ignored tokens too (pytorch/pytorch#73205):
 an ignored token drops its -log p_t but still adds eps/C sum_c w_c (-log p_c)
 (cross_entropy, linear_cross_entropy and their gradients); the mean still divides by
-the kept tokens' weight."""
+the kept tokens' weight.
+
+Diagnosis: smoothing-on-ignored
+"""
 
 import numpy as np
 

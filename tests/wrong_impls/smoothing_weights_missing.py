@@ -1,6 +1,9 @@
 """linear_cross_entropy leaves the class weights out of the label-smoothing term: eps/C
 sum_c (-log p_c) on every kept token, while -log p_t is weighted and the mean divides by
-the kept weight (loss and gradients)."""
+the kept weight (loss and gradients).
+
+Diagnosis: smoothing-weights-missing
+"""
 
 import numpy as np
 

@@ -1,7 +1,10 @@
 """The softcap written z = y tanh(y / c) with y = s x (unslothai/unsloth-zoo#593), not
 c tanh(y / c): the forward pass and its own derivative, s (tanh(y/c) + (y/c)
 sech^2(y/c)), in the gradients (cross_entropy, linear_cross_entropy). Everything in
-float64 from xent_ref's cross_entropy of the transformed logits, rounded once."""
+float64 from xent_ref's cross_entropy of the transformed logits, rounded once.
+
+Diagnosis: softcap-multiplies-logit
+"""
 
 import numpy as np
 

@@ -1,6 +1,9 @@
 """The z-loss mean is over all tokens: lse^2 of the ignored ones included, and divided
 by N instead of by the kept count (reduction='mean'; cross_entropy,
-linear_cross_entropy and their gradients)."""
+linear_cross_entropy and their gradients).
+
+Diagnosis: z-loss-mean-all-tokens
+"""
 
 import numpy as np
 

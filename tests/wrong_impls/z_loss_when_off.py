@@ -1,6 +1,9 @@
 """A z-loss is added when it is off (allenai/OLMo-core#702): with z_loss=0 the loss
 still gets 1e-4 * lse^2 per kept token (the default coefficient, PaLM's), in the loss
-and the gradients (cross_entropy, linear_cross_entropy)."""
+and the gradients (cross_entropy, linear_cross_entropy).
+
+Diagnosis: z-loss-when-off
+"""
 
 import xent_ref as xr
 from tests.wrong_impls._common import llm_pairs
