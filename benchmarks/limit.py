@@ -161,7 +161,6 @@ def measure_linear(rng, n, h_dim, v, repeats, chunk_sizes=(None,), with_torch=Fa
             loss.backward()
             return loss.detach(), hl.grad, wl.grad, bl.grad
         runs["torch"] = torch_run
-    del buf  # (the GEMM's closure keeps it)
     times = best_times(runs, repeats)
     inputs_and_grads = 2 * (h.nbytes + w.nbytes + b.nbytes)
     rows = []
