@@ -2,7 +2,7 @@
 
 Run from the repository root, by hand (never as a test)::
 
-    uv run python benchmarks/limit.py --quick                  # a minute or two
+    uv run python benchmarks/limit.py --quick                  # a few minutes
     PYTHONPATH=. /path/to/torch-venv/bin/python benchmarks/limit.py --write docs/benchmarks.md
 
 The limit of a loss over logits of shape ``(N, C)`` is one single-threaded pass of
@@ -32,7 +32,6 @@ import os
 import platform
 import sys
 import time
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import xent_ref as xr  # noqa: E402
+from bench import peak_memory  # noqa: E402  (benchmarks/ is the script's folder)
 
 try:
     import torch
@@ -79,17 +79,8 @@ def best_times(runs: dict, repeats: int) -> dict[str, float]:
 
 
 def peak_bytes(run) -> int:
-    """tracemalloc's peak during ``run()`` above what was held before."""
-    gc.collect()
-    tracemalloc.start()
-    try:
-        held = tracemalloc.get_traced_memory()[0]
-        result = run()
-        peak = tracemalloc.get_traced_memory()[1] - held
-    finally:
-        tracemalloc.stop()
-    del result
-    return peak
+    """tracemalloc's peak during ``run()`` above what was held before (bench's measure)."""
+    return peak_memory(run, 1)
 
 
 def loss_inputs(rng, shape, workload):
@@ -245,7 +236,7 @@ def machine() -> list[str]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller sweeps (a minute or two)")
+    parser.add_argument("--quick", action="store_true", help="smaller sweeps (a few minutes)")
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds per size")
     parser.add_argument("--write", metavar="FILE", help="write the section and the plots")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch")
