@@ -49,6 +49,7 @@ overflows float16's 65504, and the one final rounding is the only error.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -56,7 +57,7 @@ import numpy as np
 from xent_ref import llm_options, target_grad
 from xent_ref._engine import checks
 from xent_ref._engine.lowprec import computed_wide
-from xent_ref._engine.blocks import class_blocks
+from xent_ref._engine.blocks import along_axis, class_blocks
 from xent_ref._engine.reduce import divided, per_sample_scale, reduce, reduce_blocks
 from xent_ref.softmax import exp_shifted_inplace, shifted_logits
 
@@ -155,13 +156,13 @@ def prepare(input, target, *, weight=None, ignore_index=-100, reduction="mean",
     n_classes = logits.shape[0 if logits.ndim == 1 else 1]
     # No classes is an error, unless there are no samples either: a (0, 0) input is an
     # empty batch (PyTorch: mean nan, sum 0).
-    if n_classes == 0 and (logits.ndim == 1 or logits.shape[0] * np.prod(logits.shape[2:]) > 0):
+    if n_classes == 0 and (logits.ndim == 1 or logits.shape[0] * math.prod(logits.shape[2:]) > 0):
         raise ValueError(f"input: the class axis has size 0 (input shape {logits.shape})")
     weight = checks.class_weight(weight, n_classes, logits.dtype)
     target = checks.as_array(target, "target")
     batch = 1 if logits.ndim == 1 else logits.shape[0]
     loss_shape = () if logits.ndim == 1 else (batch,) + logits.shape[2:]
-    positions = int(np.prod(logits.shape[2:]))  # S = d1 * ... * dk (1 for 1-D and 2-D input)
+    positions = math.prod(logits.shape[2:])  # S = d1 * ... * dk (1 for 1-D and 2-D input)
     as_3d = (batch, n_classes, positions)
     common = dict(input_shape=logits.shape, loss_shape=loss_shape,
                   logits=logits.reshape(as_3d), weight=weight,
@@ -172,7 +173,7 @@ def prepare(input, target, *, weight=None, ignore_index=-100, reduction="mean",
     if allow_probabilities and target.shape == logits.shape:
         target = checks.probability_target(target, ignore_index, logits.dtype)
         return PreparedCall(target=target.reshape(as_3d), probabilities=True,
-                            denominator=float(np.prod(loss_shape)), **common)
+                            denominator=float(math.prod(loss_shape)), **common)
     target = checks.index_target(target, logits.shape, ignore_index).reshape(batch, positions)
     # mean = sum_i w_{t_i} l_i / sum_{i kept} w_{t_i}: the same denominator for the loss
     # and (through the per-sample scale) for the gradient. Without weights it is a
@@ -487,12 +488,13 @@ def _index_block(call: PreparedCall, rows, positions, buffer=None, scale=None):
     and, when ``scale`` is given, writes :math:`s_i (A_i p_i - q_i)` into ``buffer``."""
     eps = call.label_smoothing
     t, kept, w_t = call.index_targets(rows, positions)
-    shifted = shifted_logits(call.logits[rows, :, positions], axis=1, out=buffer)  # x - m
-    shifted_t = np.take_along_axis(shifted, t, axis=1)[:, 0]  # x_t - m  (<= 0)
+    shifted, j_max = shifted_logits(call.logits[rows, :, positions], axis=1, out=buffer,
+                                    with_argmax=True)  # x - m
+    shifted_t = shifted[along_axis(shifted.shape, t, 1)][:, 0]  # x_t - m  (<= 0)
     # sum_c w_c (x_c - m), taken before `shifted` is exponentiated in place
     weighted_shifted = _mass_dot_shifted(call.w[:, None], shifted) if eps else None
     # (the top class's entry is left 0: the gradient's _top_class writes it)
-    others, j_max = exp_shifted_inplace(shifted, axis=1, keep_max=False)
+    others, j_max = exp_shifted_inplace(shifted, axis=1, keep_max=False, j_max=j_max)
     losses = _index_losses(call, w_t, np.log1p(others[:, 0]), shifted_t, weighted_shifted)
     if scale is not None:
         s = _block_scale(scale, rows, positions, kept)  # (n, 1, s), 0 on ignored samples
@@ -573,8 +575,8 @@ def _nan_where_infinite(grad, s) -> None:
 
 def _subtract_at(grad, index, values) -> None:
     """``grad[..., index, ...] -= values`` along the class axis 1, in place."""
-    at_index = np.take_along_axis(grad, index, axis=1)
-    np.put_along_axis(grad, index, at_index - values, axis=1)
+    at = along_axis(grad.shape, index, 1)
+    grad[at] = grad[at] - values
 
 
 @dataclass(frozen=True)
@@ -630,11 +632,12 @@ def _probability_block(call: PreparedCall, rows, positions, buffer=None, scale=N
     if call.weight is not None:
         q *= call.weight[:, None]
     a = q.sum(axis=1)  # A
-    shifted = shifted_logits(call.logits[rows, :, positions], axis=1, out=buffer)
+    shifted, j_max = shifted_logits(call.logits[rows, :, positions], axis=1, out=buffer,
+                                    with_argmax=True)
     # (a 0 target against a -inf logit gives 0 * inf = nan here, as in PyTorch)
     q_dot_shifted = _mass_dot_shifted(q, shifted)
     # (the top class's entry is left 0: the gradient's _top_class writes it)
-    others, j_max = exp_shifted_inplace(shifted, axis=1, keep_max=False)
+    others, j_max = exp_shifted_inplace(shifted, axis=1, keep_max=False, j_max=j_max)
     losses = a * np.log1p(others[:, 0]) - q_dot_shifted
     if scale is not None:
         _probability_grad(shifted, others, j_max, q, a[:, None],
@@ -662,8 +665,9 @@ def _probability_grad(grad, others, j_max, q, a, s) -> None:
 def _probability_mass(q, j_max, a) -> _TargetMass:
     """:class:`_TargetMass` of probability targets; zeroes ``q`` at the top class, to sum
     the others without it (not as ``A - q_{j*}``, which would cancel)."""
-    q_max = np.take_along_axis(q, j_max, axis=1)
-    np.put_along_axis(q, j_max, 0.0, axis=1)
+    at_max = along_axis(q.shape, j_max, 1)
+    q_max = q[at_max]
+    q[at_max] = 0.0
     rest = q.sum(axis=1, keepdims=True)  # sum_{c != j*} q_c
     return _TargetMass(a, None, q_max, rest)
 
@@ -694,7 +698,7 @@ def _top_class(grad, j_max, mass: _TargetMass, others, total, s=1.0) -> None:
     complement = s * rest - s_a * others / total
     plain = s_a / total - s_q_max
     use_complement = (complement_terms < plain_terms) & np.isfinite(complement)
-    np.put_along_axis(grad, j_max, np.where(use_complement, complement, plain), axis=1)
+    grad[along_axis(grad.shape, j_max, 1)] = np.where(use_complement, complement, plain)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -730,7 +734,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     call = prepare(input, target, weight=weight, ignore_index=ignore_index, reduction=reduction,
                    allow_probabilities=False)
     t, kept, w_t = call.index_targets(slice(None), slice(None))
-    picked = np.take_along_axis(call.logits, t, axis=1)[:, 0]
+    picked = call.logits[along_axis(call.logits.shape, t, 1)][:, 0]
     # `where`, not a product: an ignored sample's picked value may be -inf (and its
     # 0 weight times -inf, a nan that `where` discards).
     losses = np.where(kept, -w_t * picked, 0).astype(call.logits.dtype, copy=False)

@@ -166,8 +166,8 @@ def lse_and_probs(z: np.ndarray, axis: int):
     :math:`\operatorname{softmax}(z)`, from one max-shifted exponential
     (:math:`\operatorname{lse} = m + \operatorname{log1p}(\text{others})`, see
     :mod:`xent_ref.softmax`)."""
-    probs = shifted_logits(z, axis)
-    others, _ = exp_shifted_inplace(probs, axis)
+    probs, j_max = shifted_logits(z, axis, with_argmax=True)
+    others, _ = exp_shifted_inplace(probs, axis, j_max=j_max)
     probs /= 1.0 + others
     m = z.max(axis=axis, keepdims=True, initial=-np.inf)
     lse = m + np.log1p(others)  # (a row with no finite maximum is nan, as in PyTorch)

@@ -31,34 +31,38 @@ from __future__ import annotations
 
 import numpy as np
 
+from xent_ref._engine.blocks import along_axis
 from xent_ref._engine.checks import as_float_array, as_input, check_axis
 from xent_ref._engine.lowprec import computed_wide
 
 
-def exp_shifted_inplace(shifted: np.ndarray, axis: int,
-                        keep_max: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def exp_shifted_inplace(shifted: np.ndarray, axis: int, keep_max: bool = True,
+                        j_max: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Turn ``shifted = x - max(x)`` into ``exp(shifted)`` in place; return ``(others, j_max)``.
 
     ``others`` (keepdims) is the sum of the exponentials along ``axis`` *without* the
     maximum's own term (which is exactly 1), so that ``S = 1 + others`` and
     ``log S = log1p(others)`` are exact even when ``others`` is 1e-22. ``j_max``
-    (keepdims) is the index of the maximum.
+    (keepdims) is the index of the maximum (found here unless the caller has it:
+    :func:`shifted_logits` with ``with_argmax``).
     """
     if shifted.shape[axis] == 0:  # no classes: nothing to exponentiate or sum
         return shifted.sum(axis=axis, keepdims=True), np.zeros(shifted.shape, np.intp)
-    j_max = _first_zero(shifted, axis)  # the maximum: x - m is exactly 0 there
+    if j_max is None:
+        j_max = _first_zero(shifted, axis)  # the maximum: x - m is exactly 0 there
     np.exp(shifted, out=shifted)
     # The maximum's term: exactly 1 -- or nan in a row with no finite maximum (all
     # -inf, or holding +inf or nan), which PyTorch answers with nan too.
-    e_max = np.take_along_axis(shifted, j_max, axis=axis)
+    at_max = along_axis(shifted.shape, j_max, axis)
+    e_max = shifted[at_max]
     # Leave it out of the sum (adding e_max - 1 adds exactly 0, or the row's nan),
     # then put it back (unless the caller overwrites that entry anyway:
     # ``keep_max=False`` leaves 0 there).
-    np.put_along_axis(shifted, j_max, 0.0, axis=axis)
+    shifted[at_max] = 0.0
     others = shifted.sum(axis=axis, keepdims=True)
     others += e_max - 1
     if keep_max:
-        np.put_along_axis(shifted, j_max, e_max, axis=axis)
+        shifted[at_max] = e_max
     return others, j_max
 
 
@@ -79,16 +83,28 @@ def _first_zero(shifted: np.ndarray, axis: int) -> np.ndarray:
     return np.minimum(n - top_key.astype(np.intp), n - 1)
 
 
-def shifted_logits(logits: np.ndarray, axis: int, out: np.ndarray | None = None) -> np.ndarray:
-    """``logits - max(logits)`` along ``axis`` (written into ``out`` if given).
+def shifted_logits(logits: np.ndarray, axis: int, out: np.ndarray | None = None,
+                   with_argmax: bool = False):
+    """``logits - max(logits)`` along ``axis`` (written into ``out`` if given); with
+    ``with_argmax``, ``(shifted, j_max)``, ``j_max`` as :func:`exp_shifted_inplace` needs
+    it (or ``None``: it will find it).
 
     A row that is entirely ``-inf`` has no finite maximum; ``-inf - (-inf)`` is nan,
     which is PyTorch's answer for that row too, so we let it through (silently: every
     caller runs under the library's error state, see
     :func:`xent_ref._engine.blocks.library_errstate`).
     """
-    m = logits.max(axis=axis, keepdims=True, initial=-np.inf)  # (-inf for an empty axis)
-    return np.subtract(logits, m, out=out)
+    j_max = None
+    if logits.shape[axis] and logits.strides[axis] == logits.itemsize:
+        # Classes contiguous: the first maximum's index is one pass (argmax), and the
+        # maximum is read there -- the same numbers as max(), in one pass fewer. (A row
+        # holding nan is nan either way; its j_max only needs to be a valid index.)
+        j_max = np.argmax(logits, axis=axis, keepdims=True)
+        m = logits[along_axis(logits.shape, j_max, axis)]
+    else:
+        m = logits.max(axis=axis, keepdims=True, initial=-np.inf)  # (-inf for an empty axis)
+    shifted = np.subtract(logits, m, out=out)
+    return (shifted, j_max) if with_argmax else shifted
 
 
 @computed_wide()
@@ -123,8 +139,8 @@ def _softmax_parts(x, axis: int):
     """``(probs, others, j_max, axis)``: the softmax and the pieces the gradients reuse."""
     logits = as_input(x, "x")
     axis = check_axis(axis, logits.ndim)
-    probs = shifted_logits(logits, axis)
-    others, j_max = exp_shifted_inplace(probs, axis)
+    probs, j_max = shifted_logits(logits, axis, with_argmax=True)
+    others, j_max = exp_shifted_inplace(probs, axis, j_max=j_max)
     probs /= 1.0 + others
     return probs, others, j_max, axis
 
@@ -197,8 +213,8 @@ def log_softmax(x, axis: int = -1) -> np.ndarray:
     """
     logits = as_input(x, "x")
     axis = check_axis(axis, logits.ndim)
-    log_probs = shifted_logits(logits, axis)
-    others, _ = exp_shifted_inplace(log_probs.copy(), axis)
+    log_probs, j_max = shifted_logits(logits, axis, with_argmax=True)
+    others, _ = exp_shifted_inplace(log_probs.copy(), axis, j_max=j_max)
     log_probs -= np.log1p(others)
     return log_probs
 

@@ -97,3 +97,25 @@ def class_blocks(n_rows: int, n_classes: int, n_positions: int,
     for row in range(n_rows):
         for start in range(0, n_positions, step):
             yield slice(row, row + 1), slice(start, min(start + step, n_positions))
+
+
+def along_axis(shape: tuple, index: np.ndarray, axis: int) -> tuple:
+    """The index that picks ``index``'s entries along ``axis`` of an array of ``shape``:
+    ``a[along_axis(a.shape, j, axis)]`` is ``np.take_along_axis(a, j, axis)``, and
+    assigning to it is ``np.put_along_axis``.
+
+    The same fancy index NumPy's two functions build (one ``arange`` per other axis), made
+    without their checks: the losses pick a few entries per row (the target, the top
+    class) several times a call, and a small call's time went mostly to those checks.
+    An axis of size 1 is indexed by the scalar 0, which broadcasts the same way.
+    """
+    ndim = len(shape)
+    fancy = []
+    for dim, size in enumerate(shape):
+        if dim == axis:
+            fancy.append(index)
+        elif size == 1:
+            fancy.append(0)
+        else:
+            fancy.append(np.arange(size).reshape([-1 if d == dim else 1 for d in range(ndim)]))
+    return tuple(fancy)

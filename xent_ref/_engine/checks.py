@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 import numbers
 import sys
 
@@ -39,7 +40,7 @@ def as_array(x, name: str) -> np.ndarray:
         array = np.asarray(x)
     except (ValueError, TypeError) as err:  # ragged nested lists, for example
         raise TypeError(f"{name}: cannot be read as a numeric array ({err})") from None
-    if array.dtype.name == "bfloat16":
+    if array.dtype.kind == "V" and array.dtype.name == "bfloat16":  # (.name is slow: kind first)
         return array.astype(np.float32)
     if not array.dtype.isnative:
         return array.astype(array.dtype.newbyteorder("="))
@@ -168,8 +169,11 @@ def index_target(target, input_shape: tuple, ignore_index: int) -> np.ndarray:
             f"(class indices) or {input_shape} (probabilities), got shape {target.shape}"
         )
     n_classes = input_shape[0 if len(input_shape) == 1 else 1]
-    bad = (target != ignore_index) & ((target < 0) | (target >= n_classes))
-    if bad.any():
+    # (two reductions answer for the usual batch, every index in range; the mask only
+    # when one is not -- an ignored target, or a bad one)
+    in_range = target.size == 0 or (target.min() >= 0 and target.max() < n_classes)
+    bad = None if in_range else (target != ignore_index) & ((target < 0) | (target >= n_classes))
+    if bad is not None and bad.any():
         value = int(target[bad].flat[0])
         raise ValueError(
             f"target: class index {value} is out of range for {n_classes} classes "
@@ -280,7 +284,7 @@ def _real(value, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating)):
         raise TypeError(f"{name}: expected a real number, got {value!r}")
     value = float(value)
-    if not np.isfinite(value):
+    if not math.isfinite(value):
         raise ValueError(f"{name}: must be finite, got {value!r}")
     return value
 

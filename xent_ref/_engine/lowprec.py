@@ -60,7 +60,11 @@ def low_precision_dtype(x) -> np.dtype | None:
             return None
     if not isinstance(dtype, np.dtype):
         return None
-    return dtype if dtype == np.float16 or dtype.name == "bfloat16" else None
+    # (kind and size first: dtype.name is slow, and this runs on every call)
+    if (dtype.kind == "f" and dtype.itemsize == 2 and dtype.isnative
+            or dtype.kind == "V" and dtype.name == "bfloat16"):
+        return dtype
+    return None
 
 
 def round_once(values, dtype: np.dtype):
