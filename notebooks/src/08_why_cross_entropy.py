@@ -41,6 +41,12 @@ import numpy as np
 
 import xent_ref as xr
 
+# [zh] Chinese plot labels: Noto Sans SC from the pylopdf-fonts-zh-cn package (the notebooks extra)
+import pylopdf_fonts_zh_cn  # [zh]
+from matplotlib import font_manager  # [zh]
+font_manager.fontManager.addfont(pylopdf_fonts_zh_cn.sans_path())  # [zh]
+plt.rcParams["font.sans-serif"] = ["Noto Sans SC", *plt.rcParams["font.sans-serif"]]  # [zh]
+
 np.set_printoptions(precision=6, suppress=True)
 rng = np.random.default_rng(8)
 
@@ -229,6 +235,7 @@ ax.plot(margin, -ce_slope, label=r"$-\partial \ell_{CE} / \partial m = 1 - p_t$"
 ax.plot(margin, -se_slope, "--", label=r"$-\partial \ell_{SE} / \partial m$")
 ax.set_xlabel(r"$m$")
 ax.set_ylabel(r"$|\partial \ell / \partial m|$")
+ax.set_title(_("nb.08.plot.slopes"), fontsize=10)
 ax.axvline(0, color="gray", linewidth=0.8)
 ax.legend()
 plt.show()
@@ -315,6 +322,7 @@ for gamma in (0.0, 0.5, 1.0, 2.0, 5.0):
 ax.set_xlabel(r"$p_t$")
 ax.set_ylabel(r"$-(1 - p_t)^\gamma \log p_t$")
 ax.set_ylim(0, 5)
+ax.set_title(_("nb.08.plot.focal"), fontsize=10)
 ax.legend()
 plt.show()
 
