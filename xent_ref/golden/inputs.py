@@ -557,6 +557,7 @@ def low_precision_inputs() -> Iterator[Spec]:
             yield Spec(f"{name}/{reduction}/{suffix}", "cross_entropy",
                         {"input": logits, "target": target}, {"reduction": reduction})
         yield from _low_precision_llm_specs(dtype)
+    yield from family_inputs.family_low_precision_specs()
 
 
 def _low_precision_index_spec(case_id, function, typed, kwargs, flags,
@@ -704,3 +705,7 @@ def standard_specs() -> Iterator[Spec]:
     yield from _vocab_specs()
     yield from _llm_specs()
     yield from _linear_specs()
+    yield from family_inputs.family_specs()
+
+
+from xent_ref.golden import family_inputs  # noqa: E402  (it builds on this module's parts)
