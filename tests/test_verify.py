@@ -18,6 +18,7 @@ from xent_ref import cli, golden, verify
 from xent_ref.verify import conventions as _conventions
 from xent_ref.verify import torch_adapter as _torch_adapter
 from xent_ref.golden.jsonio import decode_array, encode_array, npy_bytes
+from tests.test_family_wrong_impls import FAMILY_IDS
 
 # Wrong, but passes: PyTorch makes the same error, which the float16/bfloat16 rule allows
 # (verify names it in a note; tests/test_kernel_corpus.py has the details).
@@ -137,6 +138,8 @@ def test_every_wrong_implementation_fails_and_is_diagnosed(path, wrong_reports):
 def test_every_convention_of_the_catalogue_is_seen(wrong_reports):
     seen = {d["id"] for _, _, document, _ in wrong_reports.values()
             for d in document["diagnoses"]}
+    # (the family's wrong versions, tests/wrong_impls/family/, are named there)
+    seen |= FAMILY_IDS
     assert seen | set(PASSES_NAMED.values()) >= set(_conventions.BY_ID), \
         set(_conventions.BY_ID) - seen
     assert len(_conventions.CATALOGUE) == len(_conventions.BY_ID)  # ids are unique

@@ -63,6 +63,13 @@ def _kl_specs() -> Iterator[Spec]:
         yield Spec(f"edge/kl_div/zero-row-and-match/{reduction}/{_SUFFIX[dtype]}", "kl_div",
                    {"input": rounded(log_q, dtype), "target": rounded(target, dtype)},
                    {"reduction": reduction, "log_target": False})
+        # probabilities passed where log-probabilities belong: kl_div takes them as logs
+        # all the same (t (log t - input)); an implementation that takes their log is seen
+        case_id = f"edge/kl_div/probabilities-as-input/{reduction}/{_SUFFIX[dtype]}"
+        stream = Stream(case_id)
+        yield Spec(case_id, "kl_div", {"input": rounded(stream.distributions((3, C)), dtype),
+                                       "target": rounded(stream.distributions((3, C)), dtype)},
+                   {"reduction": reduction})
 
 
 def _binary_target(stream: Stream, shape: tuple) -> np.ndarray:
