@@ -413,3 +413,26 @@ def test_a_new_function_with_more_positional_inputs(monkeypatch, cases):
     assert golden.call_function(linear_cross_entropy, case) == loss
     with pytest.raises(golden.SchemaError, match="inputs: missing linear_weight, target"):
         golden.case_from_json(dict(obj, inputs={"input": obj["inputs"]["input"]}))
+
+
+def test_the_family_is_in_the_corpus_with_every_option(cases):
+    from xent_ref import testing
+
+    assert testing.cases("kl_div") and testing.cases("poly1_cross_entropy")
+    kl = [c for c in cases if c.function == "kl_div" and c.rule == "tolerance"]
+    assert {(c.kwargs["reduction"], c.kwargs.get("log_target", False), c.dtype)
+            for c in kl} >= {(r, t, d) for r in ("none", "mean", "sum", "batchmean")
+                             for t in (False, True) for d in ("float32", "float64")}
+    assert any((c.inputs["target"] == 0).any() for c in kl)  # 0 log 0 = 0
+    focal = [c for c in cases if c.function == "sigmoid_focal_loss"]
+    assert {(c.kwargs.get("gamma"), c.kwargs.get("alpha")) for c in focal} >= {
+        (g, a) for g in (0.0, 0.5, 2.0, 5.0) for a in (0.25, -1.0)}
+    large = [c for c in focal if np.abs(c.inputs["input"]).max() == 100]
+    # the tiny losses of confident right answers stay there, not 0
+    assert large and all((c.loss > 0).all() for c in large if c.kwargs["reduction"] == "none")
+    for function in ("softmax_focal_loss", "poly1_cross_entropy"):
+        mine = [c for c in cases if c.function == function]
+        assert {c.kwargs.get("reduction", "mean") for c in mine} == {"none", "mean", "sum"}
+        assert any("weight" in c.kwargs and (c.inputs["target"] == -100).any() for c in mine)
+        assert any("label_smoothing" in c.kwargs for c in mine)
+        assert any(c.inputs["target"].dtype.kind == "f" for c in mine)  # probabilities
