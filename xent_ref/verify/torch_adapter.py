@@ -201,7 +201,7 @@ def _sigmoid_focal_torch(input, target, alpha=0.25, gamma=2.0, reduction="none")
     return _family_reduced(loss, reduction, loss.numel())
 
 
-def _target_mass(x, target, weight, ignore_index, label_smoothing):
+def target_mass(x, target, weight, ignore_index, label_smoothing):
     """``(q, denominator)``: cross-entropy's target mass (class axis 1) and its mean divisor
     (the kept weight for class indices, the sample count for probabilities)."""
     c = x.shape[1]
@@ -236,7 +236,7 @@ def _softmax_focal_torch(input, target, gamma=2.0, weight=None, ignore_index=-10
                          reduction="mean", label_smoothing=0.0):
     """``-sum_c q_c (1 - p_c)^gamma log p_c`` over cross-entropy's target mass ``q``."""
     log_p = F.log_softmax(input, 1)
-    q, denominator = _target_mass(input, target, weight, ignore_index, label_smoothing)
+    q, denominator = target_mass(input, target, weight, ignore_index, label_smoothing)
     losses = -(q * (-torch.expm1(log_p)) ** gamma * log_p).sum(1)
     return _family_reduced(losses, reduction, denominator)
 
@@ -247,7 +247,7 @@ def _poly1_torch(input, target, epsilon=1.0, weight=None, ignore_index=-100,
     """``F.cross_entropy + epsilon * sum_c q_c (1 - p_c)``, reduced as cross-entropy is."""
     ce = F.cross_entropy(input, target, weight=weight, ignore_index=ignore_index,
                          reduction=reduction, label_smoothing=label_smoothing)
-    q, denominator = _target_mass(input, target, weight, ignore_index, label_smoothing)
+    q, denominator = target_mass(input, target, weight, ignore_index, label_smoothing)
     poly = (q * -torch.expm1(F.log_softmax(input, 1))).sum(1)
     return ce + epsilon * _family_reduced(poly, reduction, denominator)
 
