@@ -1,5 +1,6 @@
-"""The wrong versions in tests/wrong_impls/family/: each names its diagnosis, and each gives
-a different loss or gradient from xent_ref's on a small input that shows the mistake."""
+"""The wrong versions in tests/wrong_impls/family/: each names its diagnosis, each gives
+a different loss or gradient from xent_ref's on a small input that shows the mistake, and the
+golden corpus fails each and names it by that diagnosis alone."""
 
 from __future__ import annotations
 
