@@ -49,6 +49,7 @@ import torch.nn.functional as F
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from xent_ref.golden.jsonio import encode_array  # noqa: E402  (numpy only)
+from xent_ref.verify.torch_adapter import target_mass  # noqa: E402  (shared with verify)
 
 OUT = REPO / "tests" / "fixtures" / "family_golden.json"
 SEED = 20261204
@@ -156,23 +157,6 @@ def sigmoid_focal_cases():
 
 
 # ------------------------------------------------------------------ softmax focal and poly-1
-
-
-def target_mass(x, target, weight, ignore_index, label_smoothing):
-    """``(q, denominator)``: cross-entropy's target mass, class axis 1, and its mean divisor."""
-    c = x.shape[1]
-    w = torch.ones(c, dtype=x.dtype) if weight is None else weight
-    shape = [1, c] + [1] * (x.dim() - 2)
-    if target.shape == x.shape:
-        q = w.reshape(shape) * ((1 - label_smoothing) * target + label_smoothing / c)
-        return q, x.numel() / c
-    kept = target != ignore_index
-    t = torch.where(kept, target, 0)
-    one_hot = torch.movedim(F.one_hot(t, c).to(x.dtype), -1, 1)
-    w_t = w[t] * kept
-    q = ((1 - label_smoothing) * one_hot * w_t.unsqueeze(1)
-         + (label_smoothing / c) * w.reshape(shape) * kept.unsqueeze(1))
-    return q, w_t.sum()
 
 
 def softmax_focal(x, target, gamma, weight, ignore_index, reduction, label_smoothing):

@@ -1,9 +1,13 @@
-"""The wrong versions in tests/wrong_impls/family/: each names its diagnosis, and each gives
-a different loss or gradient from xent_ref's on a small input that shows the mistake."""
+"""The wrong versions in tests/wrong_impls/family/: each names its diagnosis, each gives
+a different loss or gradient from xent_ref's on a small input that shows the mistake, and the
+golden corpus fails each and names it by that diagnosis alone."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
+import json
 import re
 from pathlib import Path
 
@@ -75,3 +79,58 @@ def test_differs_from_the_right_answer(path):
         grad_differs = _differs(getattr(module, function + "_grad")(*args, **kwargs),
                                 getattr(xr, function + "_grad")(*args, **kwargs))
     assert loss_differs or grad_differs, f"{path.stem} agrees with xent_ref on its input"
+
+
+# ---------------------------------------------------------------------------------------------
+# Through the corpus: each wrong version fails and is named by its own diagnosis
+# ---------------------------------------------------------------------------------------------
+
+FAMILY_IDS = frozenset(CALLS)  # tests/test_verify.py counts them as seen in the catalogue
+
+
+@pytest.fixture(scope="module")
+def family_reports(tmp_path_factory):
+    """Each wrong version through ``xent-ref verify --impl FILE`` once: status and JSON."""
+    from xent_ref import verify
+
+    folder = tmp_path_factory.mktemp("family-reports")
+    reports = {}
+    for path in WRONG:
+        json_path = folder / f"{path.stem}.json"
+        with contextlib.redirect_stdout(io.StringIO()) as out:
+            status = verify.main(impl=str(path), json_path=str(json_path))
+        reports[path.stem] = (status, out.getvalue(), json.loads(json_path.read_text()))
+    return reports
+
+
+@pytest.mark.parametrize("path", WRONG, ids=[p.stem for p in WRONG])
+def test_verify_fails_it_and_names_its_diagnosis(path, family_reports):
+    status, out, document = family_reports[path.stem]
+    assert status == 1 and not document["ok"]
+    failing = [d for d in document["diagnoses"] if d["failing"]]
+    assert failing
+    # every failing check, float16/bfloat16 too, is explained by the bug's own id
+    assert {d["id"] for d in failing} == {path.stem}, [(d["id"], d["cases"][:3]) for d in failing]
+    assert f"[{path.stem}]" in out
+
+
+@pytest.mark.parametrize("path", WRONG, ids=[p.stem for p in WRONG])
+def test_testing_check_fails_it_and_names_its_diagnosis(path):
+    from xent_ref import testing
+
+    function = CALLS[path.stem][0]
+    module = _load(path)
+    report = testing.check(getattr(module, function, None), function,
+                           grad=getattr(module, function + "_grad", None))
+    assert not report.ok
+    assert path.stem in {d.id for d in report.diagnoses}
+
+
+def test_the_right_answer_passes_with_no_diagnosis():
+    from xent_ref import testing
+
+    for function in ("kl_div", "sigmoid_focal_loss", "softmax_focal_loss",
+                     "poly1_cross_entropy"):
+        report = testing.check(getattr(xr, function), function,
+                               grad=getattr(xr, function + "_grad"))
+        assert report.ok and not report.diagnoses, function

@@ -222,7 +222,12 @@ FIRST_LOW_PRECISION_INPUTS_SHA256 = (
 LOW_PRECISION_BEFORE_INPUTS_SHA256 = (
     "d5d0f619102fad8c3127e84b3f80a53395fc52b92bc728e636da89ac14791d01")
 LOW_PRECISION_INPUTS_SHA256 = "9ccc38216b024aa611567f8004b42c54e846150527895f20ba4ce604aa42e0d7"
-INPUTS_SHA256 = "0e5b388ab673d685b1e5bca370e4554515c82d23ec3c3c18aa9087418f4dff48"
+# Then the rest of the family (kl_div, the focal losses, poly-1) joined, after every other
+# case of its dtypes: INPUTS_SHA256 moved, every other hash here (computed without them) did
+# not; FAMILY_INPUTS_SHA256 pins theirs.
+INPUTS_SHA256 = "09feb85e0e9f0490dd81b7d18330c8bf85d808c1074a9af127667f32cf076507"
+FAMILY = ("kl_div", "sigmoid_focal_loss", "softmax_focal_loss", "poly1_cross_entropy")
+FAMILY_INPUTS_SHA256 = "30cddd9872bc126c4d1312daa300de330c445be92c90a1311fdb6474e416c117"
 SEPARATING_CASES = (39, 7)  # float32/float64, float16/bfloat16: the last of each part
 
 
@@ -230,6 +235,9 @@ def test_all_inputs_are_pinned(cases):
     # Any drift (a NumPy release, a change to the generator) fails here: bump SCHEMA_VERSION
     # and update the constant only when the change is deliberate.
     assert golden.inputs_sha256(cases) == INPUTS_SHA256
+    family = [case for case in cases if case.function in FAMILY]
+    assert golden.inputs_sha256(family) == FAMILY_INPUTS_SHA256
+    cases = [case for case in cases if case.function not in FAMILY]
     wide = [case for case in cases if case.dtype in ("float32", "float64")]
     assert golden.inputs_sha256(wide) == WIDE_INPUTS_SHA256
     wide = wide[:-SEPARATING_CASES[0]]
@@ -417,3 +425,26 @@ def test_a_new_function_with_more_positional_inputs(monkeypatch, cases):
     assert golden.call_function(linear_cross_entropy, case) == loss
     with pytest.raises(golden.SchemaError, match="inputs: missing linear_weight, target"):
         golden.case_from_json(dict(obj, inputs={"input": obj["inputs"]["input"]}))
+
+
+def test_the_family_is_in_the_corpus_with_every_option(cases):
+    from xent_ref import testing
+
+    assert testing.cases("kl_div") and testing.cases("poly1_cross_entropy")
+    kl = [c for c in cases if c.function == "kl_div" and c.rule == "tolerance"]
+    assert {(c.kwargs["reduction"], c.kwargs.get("log_target", False), c.dtype)
+            for c in kl} >= {(r, t, d) for r in ("none", "mean", "sum", "batchmean")
+                             for t in (False, True) for d in ("float32", "float64")}
+    assert any((c.inputs["target"] == 0).any() for c in kl)  # 0 log 0 = 0
+    focal = [c for c in cases if c.function == "sigmoid_focal_loss"]
+    assert {(c.kwargs.get("gamma"), c.kwargs.get("alpha")) for c in focal} >= {
+        (g, a) for g in (0.0, 0.5, 2.0, 5.0) for a in (0.25, -1.0)}
+    large = [c for c in focal if np.abs(c.inputs["input"]).max() == 100]
+    # the tiny losses of confident right answers stay there, not 0
+    assert large and all((c.loss > 0).all() for c in large if c.kwargs["reduction"] == "none")
+    for function in ("softmax_focal_loss", "poly1_cross_entropy"):
+        mine = [c for c in cases if c.function == function]
+        assert {c.kwargs.get("reduction", "mean") for c in mine} == {"none", "mean", "sum"}
+        assert any("weight" in c.kwargs and (c.inputs["target"] == -100).any() for c in mine)
+        assert any("label_smoothing" in c.kwargs for c in mine)
+        assert any(c.inputs["target"].dtype.kind == "f" for c in mine)  # probabilities

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from xent_ref._engine.checks import REDUCTIONS
+from xent_ref._engine.checks import KL_REDUCTIONS, REDUCTIONS
 from xent_ref.golden.jsonio import DTYPES, FLOAT_DTYPES, dtype_named
 
 
@@ -84,6 +84,17 @@ SIGNATURES: dict[str, Signature] = {
         dict(_LOSS_KWARGS, linear_bias="array", weight="array", ignore_index="int",
              label_smoothing="unit", **_LLM_KWARGS),
         grads=("input", "linear_weight", "linear_bias")),
+    # The rest of the family (xent_ref/kl.py, focal.py, poly.py).
+    "kl_div": Signature(("input", "target"), False, dict(
+        reduction="kl-reduction", log_target="bool")),
+    "sigmoid_focal_loss": Signature(("input", "target"), False, dict(
+        _LOSS_KWARGS, alpha="alpha", gamma="non-negative")),
+    "softmax_focal_loss": Signature(("input", "target"), False, dict(
+        _LOSS_KWARGS, gamma="non-negative", weight="array", ignore_index="int",
+        label_smoothing="unit")),
+    "poly1_cross_entropy": Signature(("input", "target"), False, dict(
+        _LOSS_KWARGS, epsilon="real", weight="array", ignore_index="int",
+        label_smoothing="unit")),
 }
 FUNCTIONS = tuple(SIGNATURES)
 
@@ -271,6 +282,10 @@ _KWARG_KINDS = {
     "positive": lambda v: _finite(v) and v > 0,
     "positive-or-null": lambda v: v is None or _finite(v) and v > 0,
     "non-negative": lambda v: _finite(v) and v >= 0,
+    "real": _finite,
+    "alpha": lambda v: _finite(v) and v <= 1,  # in [0, 1], or negative: no weighting
+    "bool": lambda v: isinstance(v, bool),
+    "kl-reduction": lambda v: v in KL_REDUCTIONS,
 }
 
 

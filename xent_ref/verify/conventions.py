@@ -1044,6 +1044,105 @@ def _probability_targets_refused(case, function, got):
     return RAISES if is_float(case.inputs["target"].dtype) else None
 
 
+# The rest of the family: kl_div and sigmoid_focal_loss.
+
+
+def _kl_mean_not_batchmean(case, function, got):
+    """``batchmean`` divided by every element, as ``mean`` is."""
+    x = case.inputs["input"]
+    if _reduction(case) != "batchmean" or x.ndim == 0 or x.size == x.shape[0]:
+        return None
+    return _call(case, function, kwargs=dict(case.kwargs, reduction="mean"))
+
+
+def _kl_log_target_ignored(case, function, got):
+    """A log-probability target read as probabilities."""
+    if not case.kwargs.get("log_target", False):
+        return None
+    return _call(case, function, kwargs=dict(case.kwargs, log_target=False))
+
+
+def _kl_input_not_log(case, function, got):
+    """The input taken for probabilities: ``kl_div(log(input))``, its gradient through the log."""
+    x = case.inputs["input"].astype(np.float64)
+    with np.errstate(all="ignore"):
+        log_x = np.log(x)
+        value = _call(case, function, {"input": log_x, "target": case.inputs["target"]
+                                       .astype(np.float64)}, golden.widened(case.kwargs),
+                      case.grad_output.astype(np.float64))
+        if value is RAISES:
+            return RAISES
+        if function.endswith("_grad"):
+            value = value / x
+    return np.asarray(value).astype(case.loss.dtype)
+
+
+def _kl_scale(case) -> float:
+    """What the case's reduction divides the sum by (1 for ``none`` and ``sum``)."""
+    x, reduction = case.inputs["input"], _reduction(case)
+    if reduction == "mean":
+        return x.size
+    return x.shape[0] if reduction == "batchmean" and x.ndim else 1
+
+
+def _kl_args_swapped(case, function, got):
+    """KL(q || p): ``q (log q - log p)`` with ``q = exp(input)``, the target's log ``log p``;
+    its gradient ``q (log q - log p) + q``."""
+    log_q = case.inputs["input"].astype(np.float64)
+    target = case.inputs["target"].astype(np.float64)
+    with np.errstate(all="ignore"):
+        log_p = target if case.kwargs.get("log_target", False) else np.log(target)
+        q = np.exp(log_q)
+        losses = q * (log_q - log_p)
+        if function.endswith("_grad"):
+            value = (losses + q) * case.grad_output.astype(np.float64) / _kl_scale(case)
+        elif _reduction(case) == "none":
+            value = losses
+        else:
+            value = losses.sum() / _kl_scale(case)
+    return np.asarray(value).astype(case.loss.dtype)
+
+
+def _focal_alpha_on_negatives(case, function, got):
+    """``alpha`` times the unweighted focal loss: negatives weighted by alpha, not 1 - alpha."""
+    alpha = case.kwargs.get("alpha", 0.25)
+    if alpha < 0:
+        return None
+    return _combine(case, function, [(alpha, None, dict(case.kwargs, alpha=-1.0))])
+
+
+def _focal_factor_constant(case, function, got):
+    """``alpha_t (1 - p_t)^gamma (sigma(x) - y)``: the factor's derivative left out."""
+    gamma = case.kwargs.get("gamma", 2.0)
+    if gamma == 0:
+        return None
+    x, y = case.inputs["input"].astype(np.float64), case.inputs["target"].astype(np.float64)
+    p, p_minus = _sigmoid(x), _sigmoid(-x)  # sigma(x), and 1 - sigma(x) without rounding
+    alpha = case.kwargs.get("alpha", 0.25)
+    alpha_t = 1.0 if alpha < 0 else alpha * y + (1 - alpha) * (1 - y)
+    factor = (y * p_minus + (1 - y) * p) ** gamma
+    scale = x.size if _reduction(case) == "mean" else 1
+    grad = alpha_t * factor * (p - y) * case.grad_output.astype(np.float64) / scale
+    return grad.astype(case.loss.dtype)
+
+
+def _focal_via_sigmoid(case, function, got):
+    """``-log(p_t) (1 - p_t)^gamma`` from ``p = sigmoid(x)`` (in float64: it rounds to 1
+    from x = 37 on, so a float32 version differs only below the case's tolerance)."""
+    x, y = case.inputs["input"].astype(np.float64), case.inputs["target"].astype(np.float64)
+    p = _sigmoid(x)
+    p_t = p * y + (1 - p) * (1 - y)
+    with np.errstate(all="ignore"):
+        losses = -np.log(p_t) * (1 - p_t) ** case.kwargs.get("gamma", 2.0)
+    alpha = case.kwargs.get("alpha", 0.25)
+    if alpha >= 0:
+        losses = losses * (alpha * y + (1 - alpha) * (1 - y))
+    reduction = _reduction(case)
+    if reduction != "none":
+        losses = losses.sum() if reduction == "sum" else losses.mean()
+    return np.asarray(losses).astype(case.loss.dtype)
+
+
 def _pair(*functions):
     return tuple(name for f in functions for name in (f, f + "_grad"))
 
@@ -1259,6 +1358,35 @@ CATALOGUE: tuple[Convention, ...] = (
     Convention("probability-targets-refused", LLM_LOSSES,
                "probability (soft) targets raise", "accept targets shaped like the logits: "
                "-sum_c w_c y_c log p_c per position", _probability_targets_refused),
+    # The rest of the family: kl_div and sigmoid_focal_loss.
+    Convention("kl-mean-not-batchmean", _pair("kl_div"),
+               "reduction='batchmean' divides by every element (N * C ...), as 'mean' does",
+               "divide the sum by the batch size input.shape[0]: batchmean is the KL per "
+               "sample ('mean' is per element)", _kl_mean_not_batchmean),
+    Convention("kl-log-target-ignored", _pair("kl_div"),
+               "log_target=True is ignored: the log-probability target is read as "
+               "probabilities", "with log_target, use exp(t) (t - input)",
+               _kl_log_target_ignored),
+    Convention("kl-input-not-log", _pair("kl_div"),
+               "takes the log of the input again: the input is treated as probabilities",
+               "the input is log-probabilities already: t (log t - input), no log of it",
+               _kl_input_not_log),
+    Convention("kl-args-swapped", _pair("kl_div"),
+               "computes KL(q || p), exp(input) (input - log t), for KL(p || q)",
+               "weight the log-ratio by the target: t (log t - input)", _kl_args_swapped),
+    Convention("focal-alpha-on-negatives", _pair("sigmoid_focal_loss"),
+               "alpha weights every element, negatives too",
+               "weight positives by alpha and negatives by 1 - alpha (alpha < 0: none)",
+               _focal_alpha_on_negatives),
+    Convention("focal-factor-not-differentiated", ("sigmoid_focal_loss_grad",),
+               "the gradient treats (1 - p_t)^gamma as a constant (detached)",
+               "differentiate the factor too: add -gamma (1 - p_t)^(gamma-1) dp_t/dx * CE",
+               _focal_factor_constant),
+    Convention("focal-via-sigmoid", ("sigmoid_focal_loss",),
+               "p = sigmoid(x) then -log(p_t): p rounds to 0 or 1 at large |x|, the tiny "
+               "losses become 0 and the wrong answers inf",
+               "use BCE with logits (softplus) and 1 - p_t as sigmoid(-x) or sigmoid(x)",
+               _focal_via_sigmoid),
 )
 BY_ID = {convention.id: convention for convention in CATALOGUE}
 

@@ -174,3 +174,88 @@ def linear_cross_entropy_grad(input, linear_weight, target, *, linear_bias=None,
                 else _tensor(grad_output, like=output).expand_as(output))
     output.backward(upstream)
     return _array(h.grad), _array(w.grad), None if bias is None else _array(bias.grad)
+
+
+# ---------------------------------------------------------------------------
+# The rest of the family: kl_div, the focal losses, poly-1
+# ---------------------------------------------------------------------------
+
+
+def _family_reduced(losses, reduction, denominator):
+    """``losses`` reduced: ``none`` as is, ``sum``, or ``mean`` over ``denominator``."""
+    if reduction == "none":
+        return losses
+    total = losses.sum()
+    return total if reduction == "sum" else total / denominator
+
+
+def _sigmoid_focal_torch(input, target, alpha=0.25, gamma=2.0, reduction="none"):
+    """torchvision's ``sigmoid_focal_loss`` composed without ``1 - sigmoid`` (its own
+    ``1 - p_t`` rounds to 0 for confident logits, and the tiny loss with it): ``1 - p_t``
+    as ``sigmoid(-x)`` or ``sigmoid(x)``, the cross-entropy as a softplus."""
+    one_minus_p_t = target * torch.sigmoid(-input) + (1 - target) * torch.sigmoid(input)
+    ce = (target * F.softplus(-input, threshold=1000)
+          + (1 - target) * F.softplus(input, threshold=1000))
+    loss = ce * one_minus_p_t**gamma
+    if alpha >= 0:
+        loss = (alpha * target + (1 - alpha) * (1 - target)) * loss
+    return _family_reduced(loss, reduction, loss.numel())
+
+
+def target_mass(x, target, weight, ignore_index, label_smoothing):
+    """``(q, denominator)``: cross-entropy's target mass (class axis 1) and its mean divisor
+    (the kept weight for class indices, the sample count for probabilities)."""
+    c = x.shape[1]
+    w = torch.ones(c, dtype=x.dtype) if weight is None else weight
+    shape = [1, c] + [1] * (x.dim() - 2)
+    if target.is_floating_point():
+        q = w.reshape(shape) * ((1 - label_smoothing) * target + label_smoothing / c)
+        return q, x.numel() / c
+    kept = target != ignore_index
+    t = torch.where(kept, target, 0)
+    one_hot = torch.movedim(F.one_hot(t, c).to(x.dtype), -1, 1)
+    w_t = w[t] * kept
+    q = ((1 - label_smoothing) * one_hot * w_t.unsqueeze(1)
+         + (label_smoothing / c) * w.reshape(shape) * kept.unsqueeze(1))
+    return q, w_t.sum()
+
+
+def _batched(fn):
+    """``fn`` on a batch of one when the input is a single sample (no batch axis)."""
+
+    def wrapped(input, target, *args, reduction="mean", **kwargs):
+        if input.dim() != 1:
+            return fn(input, target, *args, reduction=reduction, **kwargs)
+        loss = fn(input[None], target[None], *args, reduction=reduction, **kwargs)
+        return loss[0] if reduction == "none" else loss
+
+    return wrapped
+
+
+@_batched
+def _softmax_focal_torch(input, target, gamma=2.0, weight=None, ignore_index=-100,
+                         reduction="mean", label_smoothing=0.0):
+    """``-sum_c q_c (1 - p_c)^gamma log p_c`` over cross-entropy's target mass ``q``."""
+    log_p = F.log_softmax(input, 1)
+    q, denominator = target_mass(input, target, weight, ignore_index, label_smoothing)
+    losses = -(q * (-torch.expm1(log_p)) ** gamma * log_p).sum(1)
+    return _family_reduced(losses, reduction, denominator)
+
+
+@_batched
+def _poly1_torch(input, target, epsilon=1.0, weight=None, ignore_index=-100,
+                 reduction="mean", label_smoothing=0.0):
+    """``F.cross_entropy + epsilon * sum_c q_c (1 - p_c)``, reduced as cross-entropy is."""
+    ce = F.cross_entropy(input, target, weight=weight, ignore_index=ignore_index,
+                         reduction=reduction, label_smoothing=label_smoothing)
+    q, denominator = target_mass(input, target, weight, ignore_index, label_smoothing)
+    poly = (q * -torch.expm1(F.log_softmax(input, 1))).sum(1)
+    return ce + epsilon * _family_reduced(poly, reduction, denominator)
+
+
+kl_div, kl_div_grad = _loss_pair("kl_div")
+sigmoid_focal_loss, sigmoid_focal_loss_grad = _loss_pair("sigmoid_focal_loss",
+                                                         _sigmoid_focal_torch)
+softmax_focal_loss, softmax_focal_loss_grad = _loss_pair("softmax_focal_loss",
+                                                         _softmax_focal_torch)
+poly1_cross_entropy, poly1_cross_entropy_grad = _loss_pair("poly1_cross_entropy", _poly1_torch)

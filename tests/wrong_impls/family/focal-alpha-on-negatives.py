@@ -13,13 +13,13 @@ def sigmoid_focal_loss(input, target, alpha=0.25, gamma=2.0, reduction="none"):
     losses = xr.sigmoid_focal_loss(input, target, alpha=-1.0, gamma=gamma, reduction="none")
     if alpha >= 0:
         losses = alpha * losses  # BUG: negatives need 1 - alpha
-    if reduction == "none":
-        return losses
-    return np.asarray(losses.sum() if reduction == "sum" else losses.mean())
+    if reduction != "none":
+        losses = np.asarray(losses.sum() if reduction == "sum" else losses.mean())
+    return losses.astype(np.asarray(input).dtype)
 
 
 def sigmoid_focal_loss_grad(input, target, alpha=0.25, gamma=2.0, reduction="none",
                             grad_output=None):
     grad = xr.sigmoid_focal_loss_grad(input, target, alpha=-1.0, gamma=gamma,
                                       reduction=reduction, grad_output=grad_output)
-    return alpha * grad if alpha >= 0 else grad  # BUG
+    return (alpha * grad if alpha >= 0 else grad).astype(grad.dtype)  # BUG

@@ -22,4 +22,5 @@ def sigmoid_focal_loss_grad(input, target, alpha=0.25, gamma=2.0, reduction="non
     alpha_t = 1.0 if alpha < 0 else alpha * y + (1 - alpha) * (1 - y)
     grad = alpha_t * factor * (p - y)  # BUG: d factor / dx dropped
     g = 1.0 if grad_output is None else np.asarray(grad_output)
-    return grad * g / (x.size if reduction == "mean" else 1)
+    grad = grad * g / (x.size if reduction == "mean" else 1)
+    return grad.astype(np.asarray(input).dtype)

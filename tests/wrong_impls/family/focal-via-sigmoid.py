@@ -16,6 +16,6 @@ def sigmoid_focal_loss(input, target, alpha=0.25, gamma=2.0, reduction="none"):
         losses = -np.log(p_t) * (1 - p_t) ** gamma  # BUG: log of a rounded probability
     if alpha >= 0:
         losses = losses * (alpha * y + (1 - alpha) * (1 - y))
-    if reduction == "none":
-        return losses
-    return np.asarray(losses.sum() if reduction == "sum" else losses.mean())
+    if reduction != "none":
+        losses = np.asarray(losses.sum() if reduction == "sum" else losses.mean())
+    return losses.astype(np.asarray(input).dtype)

@@ -27,7 +27,7 @@ def _reduce(losses, reduction, shape):
 def kl_div(input, target, reduction="mean", log_target=False):
     log_q = np.asarray(input, dtype=float)
     losses = np.exp(log_q) * (log_q - _log_p(target, log_target))  # BUG: KL(q || p)
-    return _reduce(losses, reduction, log_q.shape)
+    return _reduce(losses, reduction, log_q.shape).astype(np.asarray(input).dtype)
 
 
 def kl_div_grad(input, target, reduction="mean", log_target=False, grad_output=None):
@@ -36,4 +36,4 @@ def kl_div_grad(input, target, reduction="mean", log_target=False, grad_output=N
     grad = q * (log_q - _log_p(target, log_target)) + q  # d/dx of e^x (x - log p)
     g = 1.0 if grad_output is None else np.asarray(grad_output)
     scale = {"none": 1, "sum": 1, "mean": log_q.size, "batchmean": log_q.shape[0]}[reduction]
-    return grad * g / scale
+    return (grad * g / scale).astype(np.asarray(input).dtype)

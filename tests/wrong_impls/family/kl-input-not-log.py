@@ -13,7 +13,8 @@ def kl_div(input, target, reduction="mean", log_target=False):
     x = np.asarray(input, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
         log_q = np.log(x)  # BUG: the input is already log q
-    return xr.kl_div(log_q, target, reduction=reduction, log_target=log_target)
+    loss = xr.kl_div(log_q, target, reduction=reduction, log_target=log_target)
+    return loss.astype(np.asarray(input).dtype)
 
 
 def kl_div_grad(input, target, reduction="mean", log_target=False, grad_output=None):
@@ -21,4 +22,5 @@ def kl_div_grad(input, target, reduction="mean", log_target=False, grad_output=N
     with np.errstate(invalid="ignore", divide="ignore"):
         inner = xr.kl_div_grad(np.log(x), target, reduction=reduction, log_target=log_target,
                                grad_output=grad_output)
-        return inner / x  # BUG: chain rule through a log that should not be there
+        grad = inner / x  # BUG: chain rule through a log that should not be there
+    return grad.astype(np.asarray(input).dtype)
