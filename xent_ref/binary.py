@@ -250,16 +250,14 @@ def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None
 def _exp_minus_abs(x: np.ndarray) -> np.ndarray:
     """``e^-|x|``, in (0, 1] for any x: the one exponential both the loss and the gradient
     need (it never overflows)."""
-    e = np.negative(x)
-    np.minimum(x, e, out=e)  # -|x| = min(x, -x), in two passes rather than three
+    e = np.abs(x)
+    np.negative(e, out=e)
     np.exp(e, out=e)
     return e
 
 
-def _logits_losses(call: _Call, rows: slice, e: np.ndarray | None = None,
-                   one_minus_y: np.ndarray | None = None) -> np.ndarray:
-    """The element losses of a block (``e = e^-|x|`` and ``1 - y`` may be given, by the
-    fused pass)."""
+def _logits_losses(call: _Call, rows: slice, e: np.ndarray | None = None) -> np.ndarray:
+    """The element losses of a block (``e = e^-|x|`` may be given, by the fused pass)."""
     x, y = call.input[rows], call.target[rows]
     # tail = log1p(e^-|x|), the part of softplus(+-x) that is never large
     tail = np.log1p(_exp_minus_abs(x) if e is None else e)
@@ -274,7 +272,7 @@ def _logits_losses(call: _Call, rows: slice, e: np.ndarray | None = None,
     losses *= y  # y softplus(-x)
     if call.pos_weight is not None:
         losses *= call.pos_weight[rows]
-    softplus_pos *= 1 - y if one_minus_y is None else one_minus_y  # (1 - y) softplus(x)
+    softplus_pos *= 1 - y  # (1 - y) softplus(x)
     losses += softplus_pos
     if call.weight is not None:
         losses *= call.weight[rows]
@@ -315,11 +313,10 @@ def binary_cross_entropy_with_logits_grad(input, target, weight=None, pos_weight
     return call.grad(block, _upstream(call, grad_output))
 
 
-def _logits_grad(call: _Call, rows: slice, scale: np.ndarray, e: np.ndarray | None = None,
-                 one_minus_y: np.ndarray | None = None, out: np.ndarray | None = None):
+def _logits_grad(call: _Call, rows: slice, scale: np.ndarray,
+                 e: np.ndarray | None = None) -> np.ndarray:
     r"""The gradient :math:`s\,w\,[(1 - y)\,\sigma(x) - p_w\, y\,\sigma(-x)]` of a block
-    (``e = e^{-|x|}`` and ``1 - y`` may be given, by the fused pass), written into ``out``
-    (the gradient's own rows) when given.
+    (``e = e^{-|x|}`` may be given, by the fused pass).
 
     Textbook twin: :func:`xent_ref.textbook.binary_cross_entropy_with_logits_grad`
     (``scale * weight * (sigma(x) - y)`` with the ``pos_weight`` term); the two sigmoids
@@ -331,8 +328,8 @@ def _logits_grad(call: _Call, rows: slice, scale: np.ndarray, e: np.ndarray | No
     sigma_neg_x *= y  # y sigma(-x), the pull towards a positive
     if call.pos_weight is not None:
         sigma_neg_x *= call.pos_weight[rows]  # p_w y sigma(-x)
-    # (1 - y) sigma(x), the pull towards a negative
-    grad = np.multiply(sigma_x, 1 - y if one_minus_y is None else one_minus_y, out=out)
+    sigma_x *= 1 - y  # (1 - y) sigma(x), the pull towards a negative
+    grad = sigma_x
     grad -= sigma_neg_x  # (1 - y) sigma(x) - p_w y sigma(-x)
     if call.infinite_pos_weight:
         _nan_where_pos_weight_is_infinite(grad, y, call.pos_weight[rows])
@@ -347,19 +344,20 @@ def _sigmoids(x: np.ndarray, e: np.ndarray | None = None):
 
     :math:`\sigma(x) = e^{\min(x, 0)} / (1 + e^{-|x|})` and
     :math:`\sigma(-x) = e^{-\max(x, 0)} / (1 + e^{-|x|})`: no exponent is ever positive
-    (no overflow), neither is 1 minus the other (no cancellation), and both come from
-    the one exponential :math:`e^{-|x|}`, picked (not branched on) by the sign of ``x``.
+    (no overflow), neither is 1 minus the other (no cancellation), and no ``np.where``
+    picks between two branches per element (that would be slower on logits of random
+    sign).
     """
-    e = _exp_minus_abs(x) if e is None else e
-    sigma_abs = 1 + e
+    sigma_abs = 1 + (_exp_minus_abs(x) if e is None else e)
     np.reciprocal(sigma_abs, out=sigma_abs)  # sigma(|x|) = 1 / (1 + e^-|x|)
-    # e^{min(x, 0)} is e^-|x| where x < 0 and exactly 1 where x >= 0 (nan stays nan); so
-    # is e^{-max(x, 0)} with the signs swapped. The exponential already made serves both:
-    # each sigmoid is sigma(|x|) or e^-|x| sigma(|x|), the very products formed above.
-    sigma_neg_abs = e * sigma_abs  # sigma(-|x|)
-    sigma_x = np.where(x >= 0, sigma_abs, sigma_neg_abs)
-    np.copyto(sigma_neg_abs, sigma_abs, where=x <= 0)  # now sigma(-x)
-    return sigma_x, sigma_neg_abs
+    sigma_x = np.minimum(x, 0)
+    np.exp(sigma_x, out=sigma_x)
+    sigma_x *= sigma_abs
+    sigma_neg_x = np.maximum(x, 0)
+    np.negative(sigma_neg_x, out=sigma_neg_x)
+    np.exp(sigma_neg_x, out=sigma_neg_x)
+    sigma_neg_x *= sigma_abs
+    return sigma_x, sigma_neg_x
 
 
 def _nan_where_pos_weight_is_infinite(grad, y, pos_weight) -> None:
@@ -389,9 +387,9 @@ def binary_cross_entropy_with_logits_with_grad(input, target, weight=None, pos_w
     grad = np.empty_like(call.input)
 
     def block_losses(rows):
-        e, one_minus_y = _exp_minus_abs(call.input[rows]), 1 - call.target[rows]
-        _logits_grad(call, rows, scale[rows], e, one_minus_y, out=grad[rows])
-        return _logits_losses(call, rows, e, one_minus_y)
+        e = _exp_minus_abs(call.input[rows])
+        grad[rows] = _logits_grad(call, rows, scale[rows], e)
+        return _logits_losses(call, rows, e)
 
     loss = reduce_blocks(block_losses, call.blocks(), call.reduction, call.input.size,
                          call.input.dtype, call.input.shape)
