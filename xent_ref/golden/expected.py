@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import json
+from typing import Iterator
 
 import numpy as np
 
@@ -17,6 +18,7 @@ from xent_ref._engine.lowprec import finfo, round_once
 from xent_ref.golden.cases import (LOW_PRECISION_DTYPES, Case, call_function, call_grad,
                                    parse_id,
                                    frozen, frozen_grad, grad_parts, tolerance)
+from xent_ref.golden.family_inputs import family_low_precision_specs, family_specs
 from xent_ref.golden.inputs import Spec, Stream, low_precision_inputs, rounded, standard_specs
 from xent_ref.golden.jsonio import dtype_named, is_float
 from xent_ref.golden.schema import SIGNATURES
@@ -153,11 +155,24 @@ _TORCH_LOSES_IT = (
 )
 
 
+def _every_standard_spec() -> Iterator[Spec]:
+    """The float32/float64 specs in corpus order: the relatives (kl_div, the focal losses,
+    poly-1) last, so no earlier case's inputs moved when they joined."""
+    yield from standard_specs()
+    yield from family_specs()
+
+
+def _every_low_precision_spec() -> Iterator[Spec]:
+    """The float16/bfloat16 specs in corpus order, the relatives last."""
+    yield from low_precision_inputs()
+    yield from family_low_precision_specs()
+
+
 def low_precision_specs() -> list[Spec]:
     """The low-precision cases before their expected values are computed (inputs, keyword
     arguments, and ``grad_output`` drawn as the corpus draws it), for
     ``scripts/make_lowprec_reference.py``."""
-    specs = list(low_precision_inputs())
+    specs = list(_every_low_precision_spec())
     for spec in specs:
         _set_grad_output(spec)
     return specs
@@ -167,7 +182,7 @@ def low_precision_specs() -> list[Spec]:
 def low_precision_cases() -> tuple[Case, ...]:
     """The float16 and bfloat16 cases (judged by the rule ``"reference-error"``), the
     last part of :func:`build_corpus`."""
-    return tuple(_case(spec) for spec in low_precision_inputs())
+    return tuple(_case(spec) for spec in _every_low_precision_spec())
 
 
 @functools.lru_cache(maxsize=1)
@@ -176,7 +191,7 @@ def build_corpus() -> tuple[Case, ...]:
     the float32/float64 cases, then the float16/bfloat16 ones (the dtypes of the kernels
     the corpus serves; ``dtypes=`` in :func:`xent_ref.testing.check` and ``verify
     --dtypes`` leave them out for an implementation without them)."""
-    return tuple(_case(spec) for spec in standard_specs()) + low_precision_cases()
+    return tuple(_case(spec) for spec in _every_standard_spec()) + low_precision_cases()
 
 
 def redrawn(case: Case, seed: int) -> Case:

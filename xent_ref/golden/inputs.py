@@ -559,7 +559,6 @@ def low_precision_inputs() -> Iterator[Spec]:
         yield from _low_precision_llm_specs(dtype)
     yield from _low_precision_vocab_llm_specs()
     yield from _chunk_sweep_specs()
-    yield from family_inputs.family_low_precision_specs()
 
 
 def _low_precision_index_spec(case_id, function, typed, kwargs, flags,
@@ -707,7 +706,6 @@ def standard_specs() -> Iterator[Spec]:
     yield from _llm_specs()
     yield from _linear_specs()
     yield from _separating_specs()
-    yield from family_inputs.family_specs()  # the relatives (kl_div, focal, poly-1), last
 
 
 # ---------------------------------------------------------------------------
@@ -845,5 +843,3 @@ def _chunk_sweep_specs() -> Iterator[Spec]:
                   "linear_bias": rounded(stream.uniform(-1.0, 1.0, (256,)), typed)}
         yield Spec(case_id, "linear_cross_entropy", inputs, kwargs)
 
-
-from xent_ref.golden import family_inputs  # noqa: E402  (it builds on this module's parts)
