@@ -244,6 +244,24 @@ def copy_mathjax(out: Path) -> None:
             shutil.copy2(source, target)
 
 
+# A Markdown image with a relative address: ``![alt](img/plot.png)``
+_IMAGE = re.compile(r"!\[[^\]]*\]\(([^)\s:]+)\)")
+
+
+def copy_images(known: dict, out: Path, root: Path) -> None:
+    """Every image a Markdown page shows, copied to the same place beside its page (the
+    plots docs/benchmarks.md shows live in docs/img/)."""
+    for source, page in known.items():
+        if not source.endswith(".md"):
+            continue
+        for address in _IMAGE.findall((root / source).read_text(encoding="utf-8")):
+            image = (root / source).parent / address
+            if image.is_file():
+                target = (out / page).parent / address
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(image, target)
+
+
 def build(out: Path, root: Path = ROOT) -> list[Path]:
     """Write the site into ``out``; the pages written."""
     md = markdown()
@@ -270,6 +288,7 @@ def build(out: Path, root: Path = ROOT) -> list[Path]:
     (out / "_static").mkdir(parents=True, exist_ok=True)
     (out / "_static" / "site.css").write_text(STYLE, encoding="utf-8")
     copy_mathjax(out)
+    copy_images(known, out, root)
     return written
 
 
