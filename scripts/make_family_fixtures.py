@@ -35,10 +35,7 @@ Case layout::
 
 from __future__ import annotations
 
-import datetime
 import itertools
-import json
-import shlex
 import sys
 from pathlib import Path
 
@@ -49,6 +46,7 @@ import torch.nn.functional as F
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from xent_ref.golden.jsonio import encode_array  # noqa: E402  (numpy only)
+from scripts.fixture_writer import write_fixture  # noqa: E402  (the shared file layout)
 from xent_ref.verify.torch_adapter import target_mass  # noqa: E402  (shared with verify)
 
 OUT = REPO / "tests" / "fixtures" / "family_golden.json"
@@ -228,16 +226,7 @@ def main() -> int:
             case["stable"] = {"loss": encode_array(stable.detach().numpy()),
                               "grad": encode_array(stable_grad.numpy())}
         cases.append(case)
-    header = {
-        "torch_version": torch.__version__, "numpy_version": np.__version__, "seed": SEED,
-        "date": datetime.date.today().isoformat(),
-        "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
-    }
-    with open(OUT, "w", encoding="utf-8") as f:
-        f.write(json.dumps(header)[:-1] + ', "cases": [\n')
-        f.write(",\n".join(json.dumps(c, separators=(",", ":")) for c in cases))
-        f.write("\n]}\n")
-    print(f"wrote {len(cases)} cases to {OUT.relative_to(REPO)} (torch {torch.__version__})")
+    write_fixture(OUT, cases, SEED, torch.__version__)
     return 0
 
 

@@ -28,10 +28,7 @@ Case layout::
 
 from __future__ import annotations
 
-import datetime
 import itertools
-import json
-import shlex
 import sys
 from pathlib import Path
 
@@ -49,6 +46,7 @@ SEED = 20261123
 # expected value below is computed by PyTorch.
 sys.path.insert(0, str(REPO))
 from xent_ref.golden.jsonio import encode_array  # noqa: E402
+from scripts.fixture_writer import write_fixture  # noqa: E402  (the shared file layout)
 rng = np.random.default_rng(SEED)
 TORCH_DTYPE = {"float32": torch.float32, "float64": torch.float64}
 LOW = {"float16": np.dtype(np.float16), "bfloat16": np.dtype(ml_dtypes.bfloat16)}
@@ -307,16 +305,7 @@ def main() -> int:
                              "grads": [None if gr is None else encode_array(gr.numpy())
                                        for gr in grads]},
             })
-    header = {
-        "torch_version": torch.__version__, "numpy_version": np.__version__, "seed": SEED,
-        "date": datetime.date.today().isoformat(),
-        "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
-    }
-    with open(OUT, "w", encoding="utf-8") as f:
-        f.write(json.dumps(header)[:-1] + ', "cases": [\n')
-        f.write(",\n".join(json.dumps(c, separators=(",", ":")) for c in cases))
-        f.write("\n]}\n")
-    print(f"wrote {len(cases)} cases to {OUT.relative_to(REPO)} (torch {torch.__version__})")
+    write_fixture(OUT, cases, SEED, torch.__version__)
     return 0
 
 
