@@ -26,6 +26,12 @@ autograd gradient with respect to ``input`` for a random ``grad_output``:
   same ``q`` and denominator (optax's ``poly_loss_cross_entropy`` for one-hot or probability
   targets without weights or smoothing).
 
+Appended after those, the same four functions in float16 and bfloat16 (``low_precision_cases``):
+the inputs, targets, weights and ``grad_output`` drawn in float64 and rounded to the dtype, torch
+computing in that dtype on CPU (as PyTorch does), its outputs stored in the dtype. They are
+PyTorch's low-precision answers, not the best ones: tests/test_family_lowprec.py holds xent_ref
+(the float64 answer rounded once) to being no further from the float64 answer than they are.
+
 Case layout::
 
     {"id", "function", "dtype", "args": [input, target], "kwargs": {...},
@@ -39,6 +45,7 @@ import itertools
 import sys
 from pathlib import Path
 
+import ml_dtypes
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -52,21 +59,36 @@ from xent_ref.verify.torch_adapter import target_mass  # noqa: E402  (shared wit
 OUT = REPO / "tests" / "fixtures" / "family_golden.json"
 SEED = 20261204
 rng = np.random.default_rng(SEED)
-TORCH_DTYPE = {"float32": torch.float32, "float64": torch.float64}
+LOW = {"float16": np.dtype(np.float16), "bfloat16": np.dtype(ml_dtypes.bfloat16)}
+TORCH_DTYPE = {"float32": torch.float32, "float64": torch.float64,
+               "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
 def _tensor(a, dtype=None, grad=False):
-    t = torch.tensor(a) if dtype is None else torch.tensor(a, dtype=TORCH_DTYPE[dtype])
+    if dtype in LOW:  # torch takes no bfloat16 array: through float32, which holds it exactly
+        t = torch.tensor(np.asarray(a).astype(np.float32), dtype=TORCH_DTYPE[dtype])
+    else:
+        t = torch.tensor(a) if dtype is None else torch.tensor(a, dtype=TORCH_DTYPE[dtype])
     return t.requires_grad_(grad)
 
 
+def _numpy(t: torch.Tensor, dtype: str) -> np.ndarray:
+    """A tensor as an array of ``dtype`` (a low-precision one through float32, exactly)."""
+    t = t.detach()
+    return t.float().numpy().astype(LOW[dtype]) if dtype in LOW else t.numpy()
+
+
 def _autograd(loss_fn, x, dtype):
-    """``(loss, grad_output, grad)`` of ``loss_fn(x)`` by autograd, for a random upstream."""
+    """``(loss, grad_output, grad)`` of ``loss_fn(x)`` by autograd, for a random upstream
+    (in a low-precision dtype: a value it holds, and torch computing in that dtype)."""
     xt = _tensor(x, dtype, grad=True)
     loss = loss_fn(xt)
-    g = torch.tensor(rng.uniform(0.5, 2.0, tuple(loss.shape)), dtype=loss.dtype)
+    g = rng.uniform(0.5, 2.0, tuple(loss.shape))
+    if dtype in LOW:
+        g = np.asarray(g).astype(LOW[dtype]).astype(np.float64)
+    g = torch.tensor(g, dtype=loss.dtype)
     (grad,) = torch.autograd.grad(loss, xt, g)
-    return loss.detach().numpy(), g.numpy(), grad.numpy()
+    return _numpy(loss, dtype), _numpy(g, dtype), _numpy(grad, dtype)
 
 
 def _reduced(losses, reduction, denominator):
@@ -201,6 +223,80 @@ def class_cases(function, values, name):
         yield case_id.replace(function.__name__, fname), fname, dtype, [x, target], kwargs, loss
 
 
+# --------------------------------------------------------------------- float16 and bfloat16
+
+
+def _low(a, dtype):
+    """``a`` (drawn in float64) rounded to the low-precision ``dtype``."""
+    return np.asarray(a).astype(LOW[dtype])
+
+
+def low_precision_cases():
+    """The four functions in float16 and bfloat16, torch computing in the dtype (appended
+    after every float32/float64 case, so those draw the same numbers as before)."""
+    for dtype in LOW:
+        yield from _low_kl(dtype)
+        yield from _low_sigmoid_focal(dtype)
+        for function, name, values in ((softmax_focal, "gamma", (0.0, 2.0)),
+                                       (poly1, "epsilon", (1.0, -0.5))):
+            yield from _low_class(function, name, values, dtype)
+
+
+def _low_kl(dtype):
+    for reduction, log_target in itertools.product(("none", "sum", "mean", "batchmean"),
+                                                   (False, True)):
+        x = _low(F.log_softmax(torch.tensor(rng.normal(size=(4, 5)) * 2), 1).numpy(), dtype)
+        p = rng.dirichlet(np.ones(5), size=4)
+        if not log_target:  # zeros in the target (0 log 0 = 0)
+            p[0, :2] = 0.0
+            p /= p.sum(axis=1, keepdims=True)
+        target = _low(np.log(p) if log_target else p, dtype)
+        kwargs = {"reduction": reduction, "log_target": log_target}
+        yield f"kl_div/{reduction}/log_target={log_target}/{dtype}", "kl_div", dtype, \
+            [x, target], kwargs, \
+            lambda xt, tt=_tensor(target, dtype), kw=kwargs: F.kl_div(xt, tt, **kw)
+
+
+def _low_sigmoid_focal(dtype):
+    for gamma, alpha, reduction in itertools.product((0.0, 0.5, 2.0), (0.25, -1.0),
+                                                     ("none", "mean", "sum")):
+        x = rng.normal(size=(3, 4)) * 3
+        x[0] = (-30.0, -12.0, 12.0, 30.0)  # confident logits, right and wrong
+        y = rng.integers(0, 2, size=(3, 4)).astype(np.float64)
+        y[0] = (0.0, 1.0, 1.0, 0.0)
+        y[2, :2] = (0.25, 0.75)  # soft targets, held exactly
+        x, y = _low(x, dtype), _low(y, dtype)
+        kwargs = {"alpha": alpha, "gamma": gamma, "reduction": reduction}
+        yield (f"sigmoid_focal_loss/random/g={gamma}/a={alpha}/{reduction}/{dtype}",
+               "sigmoid_focal_loss", dtype, [x, y], kwargs,
+               lambda xt, yt=_tensor(y, dtype), kw=kwargs: torchvision_focal(xt, yt, **kw))
+
+
+def _low_class(function, name, values, dtype):
+    fname = "softmax_focal_loss" if function is softmax_focal else "poly1_cross_entropy"
+    for value, kind, (weighted, smoothing), reduction in itertools.product(
+            values, ("index", "ignored", "probs"), ((False, 0.0), (True, 0.1)),
+            ("none", "mean", "sum")):
+        x = _low(rng.normal(size=(5, 4)) * 3, dtype)
+        if kind == "probs":
+            target = _low(rng.dirichlet(np.ones(4), size=5), dtype)
+        else:
+            target = rng.integers(0, 4, size=5)
+            if kind == "ignored":
+                target[::3] = -100
+        weight = _low(rng.uniform(0.5, 2.0, 4), dtype) if weighted else None
+        kwargs = {name: value, "reduction": reduction, "label_smoothing": smoothing}
+        if weighted:
+            kwargs["weight"] = weight
+        tt = _tensor(target, dtype) if kind == "probs" else torch.tensor(target)
+        wt = None if weight is None else _tensor(weight, dtype)
+
+        def loss(xt, tt=tt, wt=wt, value=value, reduction=reduction, smoothing=smoothing):
+            return function(xt, tt, value, wt, -100, reduction, smoothing)
+        yield (f"{fname}/{kind}/{name}={value}/w={weighted}/ls={smoothing}/{reduction}/{dtype}",
+               fname, dtype, [x, target], kwargs, loss)
+
+
 # ------------------------------------------------------------------------------------- main
 
 
@@ -212,7 +308,7 @@ def main() -> int:
     cases = []
     makers = (kl_cases(), sigmoid_focal_cases(),
               class_cases(softmax_focal, (0.0, 0.5, 2.0), "gamma"),
-              class_cases(poly1, (0.0, 1.0, -0.5), "epsilon"))
+              class_cases(poly1, (0.0, 1.0, -0.5), "epsilon"), low_precision_cases())
     for case_id, function, dtype, args, kwargs, loss_fn in itertools.chain(*makers):
         loss, g, grad = _autograd(loss_fn, args[0], dtype)
         case = {"id": case_id, "function": function, "dtype": dtype,

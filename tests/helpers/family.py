@@ -23,8 +23,13 @@ TINY = float(np.finfo(np.float64).tiny)
 BOUND = 4.0  # the accuracy bound of tests/test_accuracy.py, in units of EPS
 
 
-def fixture_cases(function: str) -> list[dict]:
-    return [case for case in FIXTURE["cases"] if case["function"] == function]
+WIDE = ("float32", "float64")  # the dtypes compared with TOLERANCE; float16/bfloat16 have
+# their own rule (tests/test_family_lowprec.py)
+
+
+def fixture_cases(function: str, dtypes: tuple[str, ...] = WIDE) -> list[dict]:
+    return [case for case in FIXTURE["cases"]
+            if case["function"] == function and case["dtype"] in dtypes]
 
 
 def _decode(value):
