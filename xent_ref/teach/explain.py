@@ -47,7 +47,6 @@ array([ 0.322828, -0.322828])
 from __future__ import annotations
 
 import html
-import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
@@ -56,7 +55,9 @@ import numpy as np
 from xent_ref import functions as lib
 from xent_ref import llm_options
 from xent_ref._engine.lowprec import finfo
-from xent_ref.teach.i18n import languages, ljust, message, rjust, width
+from xent_ref.teach.breakdown import (STYLE, WIDTH, Gradient, Note, Row, format_table,
+                                      html_table, num, position, short, short_num)
+from xent_ref.teach.i18n import languages, ljust, message, width
 from xent_ref.binary import GRAD_EPSILON
 from xent_ref.textbook import target_distribution
 
@@ -68,90 +69,8 @@ LOSSES = (
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
 )
-_WIDTH = 80  # the plain-text table must fit an 80-column terminal
 _MAX_ROWS = 20  # str() shows at most this many sample rows
 _LLM = ("logit_scale", "softcap", "z_loss")  # cross_entropy's LLM options
-
-
-@dataclass(frozen=True)
-class Row:
-    """One sample (one target element) of a loss.
-
-    ``None`` marks a column that has no meaning for this row: an ignored row
-    has no weight, a probability target has no single "probability of the
-    target", a loss without label smoothing has no smoothing term.
-    """
-
-    position: tuple[int, ...]  # index of the element in the target array
-    target: Any  # class index (int), binary label (float) or None for a distribution
-    prob: float | None  # probability the model gives the target
-    neg_log_prob: float | None  # -log prob (binary: the unweighted loss)
-    weight: float | None  # weight[target] (multiclass) or weight[i] (binary)
-    kept: bool  # False when target == ignore_index
-    smooth: float | None  # -sum_c weight[c] * log p[c], the label-smoothing term
-    loss: float  # the library's reduction="none" value for this element
-    pos_weight: float | None = None  # binary_cross_entropy_with_logits, rows with y > 0
-    ce: float | None = None  # LLM options with z_loss: the cross-entropy part of ``loss``
-    lse: float | None = None  # with z_loss: lse(z) of the row's (scaled, capped) logits
-    z_term: float | None = None  # with z_loss: z_loss * lse(z)^2 (0 on an ignored row)
-
-
-@dataclass(frozen=True)
-class Gradient:
-    """d loss / d input, row by row: ``rows[i] = scale[i] * (A[i] * p[i] - q[i])``.
-
-    Every loss here has a gradient of that one shape: "what the model predicts,
-    minus what the target asks for", scaled by the reduction. One row per
-    :attr:`Explanation.rows` entry; multiclass arrays have a class axis last.
-
-    Attributes
-    ----------
-    grad : ndarray
-        The library's ``*_grad`` output, shaped like the input.
-    rows : ndarray
-        ``grad`` laid out one row per sample: ``(samples, C)`` or ``(elements,)``.
-    p : ndarray
-        ``softmax(input)`` (cross_entropy), ``exp(input)`` (nll_loss), the input
-        (binary_cross_entropy) or ``sigmoid(input)`` (with logits).
-    q : ndarray
-        The target distribution: ``weight * ((1 - eps) * one_hot + eps / C)``
-        (zero for an ignored row); binary: ``weight * pos_weight * y``.
-    A : ndarray
-        ``sum_c q[c]`` (multiclass; 0 for nll_loss, whose input is already
-        ``log p``); binary: ``weight * (1 + (pos_weight - 1) * y)``.
-    scale : ndarray
-        ``grad_output / denominator`` (``mean``), ``grad_output`` (``sum``,
-        ``none``), one per row.
-    curvature : ndarray or None
-        binary_cross_entropy only: ``max(p (1 - p), 1e-12)``, which ``A`` and
-        ``q`` are divided by (the chain rule through ``log p`` and ``log(1 - p)``).
-    slope, pull : ndarray or None
-        cross_entropy with LLM options: ``slope = dz/dx`` per class (a ``logit_scale``
-        or a ``softcap``) and, with a ``z_loss``, ``pull = z_scale * 2 z_loss lse(z)``
-        per row; then ``rows = slope * (scale * (A p - q) + pull * p)``, ``p = softmax(z)``.
-    """
-
-    grad: np.ndarray
-    rows: np.ndarray
-    p: np.ndarray
-    q: np.ndarray
-    A: np.ndarray
-    scale: np.ndarray
-    curvature: np.ndarray | None = None
-    grad_output: Any = None  # as given to explain (None: 1, or ones for "none")
-    slope: np.ndarray | None = None  # LLM options: dz/dx, (samples, C), the chain rule's factor
-    pull: np.ndarray | None = None  # z_loss: z_scale * 2 z_loss lse(z) per row, times p
-
-
-@dataclass(frozen=True)
-class Note:
-    """A line under the table: a catalogue key and the values it is filled with."""
-
-    key: str
-    values: dict = field(default_factory=dict)
-
-    def text(self, lang: str = "en") -> str:
-        return message(self.key, lang, **self.values)
 
 
 @dataclass(frozen=True)
@@ -245,10 +164,10 @@ class Explanation:
         lang = lang or self.lang
         lines = [self._call_text(), ""]
         for title, columns in self._class_tables(lang):
-            table = _format_table(*columns, max_rows, lang)
-            if max(map(width, table)) <= _WIDTH:
+            table = format_table(*columns, max_rows, lang)
+            if max(map(width, table)) <= WIDTH:
                 lines += [title, *table, ""]
-        lines += _format_table(*self._columns(lang), max_rows, lang)
+        lines += format_table(*self._columns(lang), max_rows, lang)
         lines += ["", *self._notes_text(lang), *self._summary(lang)]
         if self.gradient is not None:
             lines += ["", *self._gradient_intro(lang), *self._gradient_text(max_rows, lang)]
@@ -258,7 +177,7 @@ class Explanation:
         return self.to_text()
 
     def __repr__(self) -> str:
-        value = "none" if self.numerator is None else _num(self.value)
+        value = "none" if self.numerator is None else num(self.value)
         return f"<Explanation {self.function} ({len(self.rows)} rows) = {value}>"
 
     # ----- Jupyter ----------------------------------------------------------
@@ -267,17 +186,17 @@ class Explanation:
         numbers right-aligned, tables apart, the summaries in a monospace ``<pre>``)."""
         lang = lang or self.lang
         esc = html.escape
-        parts = [_STYLE, '<div class="xent-explain">',
+        parts = [STYLE, '<div class="xent-explain">',
                  f"<p><code>{esc(self._call_text())}</code></p>"]
         for title, columns in self._class_tables(lang):
-            parts += [f"<p>{esc(title)}</p>", _html_table(*columns)]
-        parts.append(_html_table(*self._columns(lang)))
+            parts += [f"<p>{esc(title)}</p>", html_table(*columns)]
+        parts.append(html_table(*self._columns(lang)))
         # one <pre> block, so the "=" of the summary lines stay aligned
         summary = (*self._notes_text(lang), *self._summary(lang))
         parts.append(f"<pre>{esc(chr(10).join(summary))}</pre>")
         if self.gradient is not None:
             parts.append(f"<pre>{esc(chr(10).join(self._gradient_intro(lang)))}</pre>")
-            parts.append(_html_table(*self._gradient_columns(lang=lang)))
+            parts.append(html_table(*self._gradient_columns(lang=lang)))
         return "\n".join(parts + ["</div>"])
 
     def _repr_html_(self) -> str:
@@ -285,7 +204,7 @@ class Explanation:
 
     # ----- pieces -----------------------------------------------------------
     def _call_text(self) -> str:
-        args = ", ".join(f"{k}={_short(v)}" for k, v in self.options.items())
+        args = ", ".join(f"{k}={short(v)}" for k, v in self.options.items())
         return f"{self.function}(input, target{', ' if args else ''}{args})"
 
     @property
@@ -314,7 +233,7 @@ class Explanation:
 
     def _class_columns(self, symbol: str, table: np.ndarray, lang: str = "en"):
         headers = [message("col.i", lang)] + [f"{symbol}[{c}]" for c in range(table.shape[1])]
-        body = [[_position(row.position)] + [f"{v:.7f}" for v in values]
+        body = [[position(row.position)] + [f"{v:.7f}" for v in values]
                 for row, values in zip(self.rows, table)]
         return headers, body
 
@@ -336,14 +255,14 @@ class Explanation:
             headers = [col("i")] + [col(k) for k in keys] + [col(n) for n in names[2:]]
         body = []
         for row in self.rows:
-            cells = [_position(row.position),
-                     col("dist") if row.target is None else _num(row.target)]
+            cells = [position(row.position),
+                     col("dist") if row.target is None else num(row.target)]
             for name in names:
                 if name == "status":
                     cells.append(col("kept" if row.kept else "ignored"))
                 else:
-                    cells.append(_num(getattr(row, name)))
-            body.append(cells + [_num(row.loss)])
+                    cells.append(num(getattr(row, name)))
+            body.append(cells + [num(row.loss)])
         return headers + [col("loss")], body
 
     def _summary(self, lang: str = "en") -> list[str]:
@@ -365,8 +284,8 @@ class Explanation:
         ]
         if z:
             rule = "rule.z_sum" if self.reduction == "sum" else "rule.z_mean"
-            z_rule = message(rule, lang, total=_num(self.z_numerator),
-                             count=_num(self.z_denominator))
+            z_rule = message(rule, lang, total=num(self.z_numerator),
+                             count=num(self.z_denominator))
             pairs.append(("summary.z_part", z_rule, self.z_numerator / self.z_denominator
                           if self.z_denominator else float("nan")))
         pairs += [
@@ -376,14 +295,14 @@ class Explanation:
         ]
         labels = [message(key, lang) for key, _, _ in pairs]
         column = max(width(label) for label in labels)
-        return [f"{ljust(label, column)} = {rule} = {_num(value)}"
+        return [f"{ljust(label, column)} = {rule} = {num(value)}"
                 for label, (_, rule, value) in zip(labels, pairs)]
 
     def _gradient_intro(self, lang: str = "en") -> list[str]:
         g = self.gradient.grad_output
-        upstream = "1" if g is None else _short(g)
+        upstream = "1" if g is None else short(g)
         if self.reduction == "mean":
-            scale = message("grad.scale_mean", lang, g=upstream, d=_num(self.denominator))
+            scale = message("grad.scale_mean", lang, g=upstream, d=num(self.denominator))
         else:
             scale = f"grad_output = {upstream} (reduction={self.reduction!r})"
         lines = [message("grad.title", lang, scale=scale)]
@@ -422,8 +341,8 @@ class Explanation:
             lines.append(f"dz/dx = {slope}")
         if self.gradient.pull is not None:
             z_scale = "grad_output" if self.reduction != "mean" else \
-                f"{_short(1 if self.gradient.grad_output is None else self.gradient.grad_output)}" \
-                f" / {_num(self.z_denominator)}"
+                f"{short(1 if self.gradient.grad_output is None else self.gradient.grad_output)}" \
+                f" / {num(self.z_denominator)}"
             lines += [f"pull = z_scale * 2 * {z_loss:g} * lse(z), z_scale = {z_scale}",
                       message("grad.z_pull", lang)]
         return lines + [message("grad.llm_rows", lang)]
@@ -432,18 +351,18 @@ class Explanation:
                           lang: str = "en") -> tuple[list[str], list[list[str]]]:
         g = self.gradient
         col = lambda key: message("col." + key, lang)  # noqa: E731
-        labels = [_position(row.position) for row in self.rows][:max_rows]
+        labels = [position(row.position) for row in self.rows][:max_rows]
         if g.rows.ndim == 1:  # binary: one line per element
-            y = [_num(row.target) for row in self.rows]
+            y = [num(row.target) for row in self.rows]
             if self.function == "binary_cross_entropy":
-                w = [_num(row.weight) for row in self.rows]
+                w = [num(row.weight) for row in self.rows]
                 headers = ["i", "p", "y", col("weight"), "p(1-p)", col("scale"), col("grad")]
                 cols = [g.p, y, w, g.curvature, g.scale, g.rows]
             else:
                 headers = ["i", "p", "y", "A", "q", col("scale"), col("grad")]
                 cols = [g.p, y, g.A, g.q, g.scale, g.rows]
             headers[0] = col("i")
-            cols = [[c if isinstance(c, str) else _short_num(c) for c in col_] for col_ in cols]
+            cols = [[c if isinstance(c, str) else short_num(c) for c in col_] for col_ in cols]
             return headers, [[label, *cells] for label, *cells in zip(labels, *cols)]
         shown = g.p.shape[1] if num_classes is None else num_classes
         more = ["..."] if shown < g.p.shape[1] else []
@@ -454,10 +373,10 @@ class Explanation:
         lines += [(col("grad"), g.rows)]
         body = []
         for i, label in enumerate(labels):
-            lead = [label, _short_num(g.scale[i]), _short_num(g.A[i])]
-            lead += [] if g.pull is None else [_short_num(g.pull[i])]
+            lead = [label, short_num(g.scale[i]), short_num(g.A[i])]
+            lead += [] if g.pull is None else [short_num(g.pull[i])]
             for name, values in lines:
-                body.append(lead + [name] + [_short_num(v) for v in values[i][:shown]] + more)
+                body.append(lead + [name] + [short_num(v) for v in values[i][:shown]] + more)
                 lead = [""] * len(lead)
         return headers + more, body
 
@@ -467,15 +386,15 @@ class Explanation:
         shown = None if g.rows.ndim == 1 else g.p.shape[1]
         while True:
             # the same classes in every language: the table fits in English and in lang
-            tables = [_format_table(*self._gradient_columns(shown, cut, each), None)
+            tables = [format_table(*self._gradient_columns(shown, cut, each), None)
                       for each in dict.fromkeys(("en", lang))]
             lines = tables[-1]
-            if shown is None or shown == 1 or max(width(x) for t in tables for x in t) <= _WIDTH:
+            if shown is None or shown == 1 or max(width(x) for t in tables for x in t) <= WIDTH:
                 break
             shown -= 1
         if shown is not None and shown < g.p.shape[1]:
             lines.append(message("grad.cut_classes", lang, first=shown,
-                                 last=g.p.shape[1] - 1, width=_WIDTH))
+                                 last=g.p.shape[1] - 1, width=WIDTH))
         if cut is not None:
             lines.append(message("rows.more", lang, n=len(self.rows) - cut))
         return lines
@@ -845,30 +764,6 @@ def _check_gradient(ex: Explanation) -> None:
         )
 
 
-# Inline, so a page shows the tables the same offline and in any notebook front end.
-_STYLE = """<style>
-.xent-explain table { border-collapse: collapse; margin: 0.4em 0 1.2em 0; }
-.xent-explain th, .xent-explain td { padding: 0.15em 0.7em; border-bottom: 1px solid #ddd; }
-.xent-explain th { text-align: right; border-bottom: 2px solid #888; }
-.xent-explain td { text-align: left; }
-.xent-explain td.num, .xent-explain th.num { text-align: right;
-  font-family: ui-monospace, Menlo, Consolas, "DejaVu Sans Mono", monospace;
-  font-variant-numeric: tabular-nums; }
-.xent-explain pre { font-family: ui-monospace, Menlo, Consolas, "DejaVu Sans Mono",
-  monospace; background: #f7f7f7; padding: 0.5em; margin: 0.4em 0 1.2em 0; }
-</style>"""
-_NUMBER = re.compile(r"^[-+]?(?:\d[\d.,]*(?:e[-+]?\d+)?|inf|nan|-)$")  # "-": a missing number
-
-
-def _html_table(headers: list[str], body: list[list[str]]) -> str:
-    esc = html.escape
-    cell = lambda tag, c: (f'<{tag} class="num">' if _NUMBER.match(c) else f"<{tag}>") \
-        + f"{esc(c)}</{tag}>"  # noqa: E731
-    parts = ["<table>", "<tr>" + "".join(f"<th>{esc(h)}</th>" for h in headers) + "</tr>"]
-    parts += ["<tr>" + "".join(cell("td", c) for c in cells) + "</tr>" for cells in body]
-    return "\n".join(parts + ["</table>"])
-
-
 def _z_formula(options: dict) -> str:
     """``z`` from the input ``x``, as the call's options make it."""
     s, c = float(options.get("logit_scale", 1.0)), options.get("softcap")
@@ -883,40 +778,3 @@ def _slope_formula(options: dict) -> str | None:
         return None if s == 1.0 else f"{s:g}"
     scaled = "x" if s == 1.0 else f"{s:g} x"
     return ("" if s == 1.0 else f"{s:g} ") + f"(1 - tanh^2({scaled} / {float(c):g}))"
-
-
-def _short_num(value: Any) -> str:
-    """A gradient-table number: 6 significant digits, so a row of classes fits."""
-    return f"{float(value) + 0.0:.6g}"
-
-
-def _num(value: Any) -> str:
-    """A number with 8 significant digits ('-' for a missing one)."""
-    if value is None:
-        return "-"
-    value = np.asarray(value)
-    if value.ndim:
-        return np.array2string(value, precision=8, separator=", ")
-    return f"{float(value) + 0.0:.8g}"  # (+ 0.0 turns -0.0 into 0.0: no "-0" in a table)
-
-
-def _short(value: Any) -> str:
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return np.array2string(np.asarray(value), separator=", ", threshold=8)
-    return repr(value)
-
-
-def _format_table(headers: list[str], body: list[list[str]], max_rows: int | None,
-                  lang: str = "en") -> list[str]:
-    shown = body if max_rows is None or len(body) <= max_rows else body[:max_rows]
-    # display columns, not characters: a CJK header or cell takes two per character
-    widths = [max(width(h), *(width(r[j]) for r in shown)) for j, h in enumerate(headers)]
-    lines = ["  ".join(rjust(c, w) for c, w in zip(headers, widths))]
-    lines += ["  ".join(rjust(c, w) for c, w in zip(cells, widths)) for cells in shown]
-    if len(shown) < len(body):
-        lines.append(message("rows.more", lang, n=len(body) - len(shown)))
-    return lines
-
-
-def _position(position: tuple[int, ...]) -> str:
-    return ",".join(map(str, position)) or "0"
