@@ -21,7 +21,7 @@ import numpy as np
 from xent_ref.teach.i18n import message, rjust, width
 
 __all__ = ["Gradient", "Note", "Row", "STYLE", "WIDTH", "format_table", "html_table", "num",
-           "position", "short", "short_num"]
+           "class_last", "position", "short", "short_num"]
 
 WIDTH = 80  # the plain-text table must fit an 80-column terminal
 
@@ -47,6 +47,7 @@ class Row:
     ce: float | None = None  # LLM options with z_loss: the cross-entropy part of ``loss``
     lse: float | None = None  # with z_loss: lse(z) of the row's (scaled, capped) logits
     z_term: float | None = None  # with z_loss: z_loss * lse(z)^2 (0 on an ignored row)
+    terms: dict | None = None  # a relative (explain_family): its formula's factors, by column
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,10 @@ class Gradient:
     grad_output: Any = None  # as given to explain (None: 1, or ones for "none")
     slope: np.ndarray | None = None  # LLM options: dz/dx, (samples, C), the chain rule's factor
     pull: np.ndarray | None = None  # z_loss: z_scale * 2 z_loss lse(z) per row, times p
+    lines: tuple = ()  # more (label, (samples, C) array) lines of the table, between p and q
+    q_label: str = "q"  # what q is called: "h" (softmax focal), "q'" (poly-1)
+    A_label: str = "A"
+    terms: dict | None = None  # sigmoid focal: the factors of its gradient, one per element
 
 
 @dataclass(frozen=True)
@@ -163,6 +168,11 @@ def format_table(headers: list[str], body: list[list[str]], max_rows: int | None
     if len(shown) < len(body):
         lines.append(message("rows.more", lang, n=len(body) - len(shown)))
     return lines
+
+
+def class_last(a: np.ndarray, class_axis: int) -> np.ndarray:
+    """``(N, C, d1..dk)`` or ``(C,)`` -> ``(samples, C)``, samples in target order."""
+    return np.moveaxis(a, class_axis, -1).reshape(-1, a.shape[class_axis])
 
 
 def position(position: tuple[int, ...]) -> str:

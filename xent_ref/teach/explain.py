@@ -47,6 +47,7 @@ array([ 0.322828, -0.322828])
 from __future__ import annotations
 
 import html
+import inspect
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
@@ -55,9 +56,12 @@ import numpy as np
 from xent_ref import functions as lib
 from xent_ref import llm_options
 from xent_ref._engine.lowprec import finfo
-from xent_ref.teach.breakdown import (STYLE, WIDTH, Gradient, Note, Row, format_table,
-                                      html_table, num, position, short, short_num)
-from xent_ref.teach.i18n import languages, ljust, message, width
+from xent_ref.teach.breakdown import (STYLE, WIDTH, Gradient, Note, Row, class_last,
+                                      format_table, html_table, num, position, short,
+                                      short_num)
+from xent_ref.teach import explain_family as family
+from xent_ref.teach.explain_family import FAMILY
+from xent_ref.teach.i18n import languages, ljust, message, width, wrap
 from xent_ref.binary import GRAD_EPSILON
 from xent_ref.textbook import target_distribution
 
@@ -68,7 +72,7 @@ LOSSES = (
     "nll_loss",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
-)
+) + FAMILY  # the relatives: their rows and gradient tables are explain_family's
 _MAX_ROWS = 20  # str() shows at most this many sample rows
 _LLM = ("logit_scale", "softcap", "z_loss")  # cross_entropy's LLM options
 
@@ -127,6 +131,7 @@ class Explanation:
     z_numerator: float | None = None  # z_loss: sum of the rows' z_loss * lse(z)^2
     z_denominator: float | None = None  # z_loss, mean: the number of kept tokens (sum: 1)
     lang: str = "en"  # the language str() and the HTML are written in
+    default_reduction: str = "mean"  # the function's own ("none" for sigmoid_focal_loss)
 
     @property
     def grad(self) -> np.ndarray:
@@ -135,7 +140,7 @@ class Explanation:
 
     @property
     def reduction(self) -> str:
-        return self.options.get("reduction", "mean")
+        return self.options.get("reduction", self.default_reduction)
 
     @property
     def value(self) -> float | None:
@@ -229,7 +234,9 @@ class Explanation:
         return tables
 
     def _notes_text(self, lang: str = "en") -> list[str]:
-        return [note.text(lang) for note in self.notes]
+        texts = [note.text(lang) for note in self.notes]  # (a long one wrapped to the tables)
+        return [line for text in texts
+                for line in (wrap(text, WIDTH) if width(text) > WIDTH else [text])]
 
     def _class_columns(self, symbol: str, table: np.ndarray, lang: str = "en"):
         headers = [message("col.i", lang)] + [f"{symbol}[{c}]" for c in range(table.shape[1])]
@@ -238,6 +245,8 @@ class Explanation:
         return headers, body
 
     def _columns(self, lang: str = "en") -> tuple[list[str], list[list[str]]]:
+        if self.function in FAMILY:
+            return family.columns(self, lang)
         col = lambda key: message("col." + key, lang)  # noqa: E731
         has = lambda name: any(getattr(row, name) is not None for row in self.rows)  # noqa: E731
         has_ignored = not all(row.kept for row in self.rows)
@@ -270,6 +279,8 @@ class Explanation:
             return [message("summary.none", lang)]
         if self.reduction == "sum":
             rule = "rule.sum"
+        elif self.function in FAMILY:
+            rule = family.rule(self)
         elif self.function.startswith("binary"):
             rule = "rule.elements"
         elif self._distribution:
@@ -301,11 +312,13 @@ class Explanation:
     def _gradient_intro(self, lang: str = "en") -> list[str]:
         g = self.gradient.grad_output
         upstream = "1" if g is None else short(g)
-        if self.reduction == "mean":
+        if self.reduction in ("mean", "batchmean"):
             scale = message("grad.scale_mean", lang, g=upstream, d=num(self.denominator))
         else:
             scale = f"grad_output = {upstream} (reduction={self.reduction!r})"
         lines = [message("grad.title", lang, scale=scale)]
+        if self.function in FAMILY:
+            return lines + family.gradient_intro(self, lang)
         if self.function == "binary_cross_entropy":
             return lines + [
                 "grad = scale * weight * (p - y) / max(p (1 - p), 1e-12)",
@@ -352,6 +365,8 @@ class Explanation:
         g = self.gradient
         col = lambda key: message("col." + key, lang)  # noqa: E731
         labels = [position(row.position) for row in self.rows][:max_rows]
+        if g.rows.ndim == 1 and self.function in FAMILY:
+            return family.gradient_columns(self, max_rows, lang)
         if g.rows.ndim == 1:  # binary: one line per element
             y = [num(row.target) for row in self.rows]
             if self.function == "binary_cross_entropy":
@@ -367,8 +382,9 @@ class Explanation:
         shown = g.p.shape[1] if num_classes is None else num_classes
         more = ["..."] if shown < g.p.shape[1] else []
         pull = [] if g.pull is None else [col("pull")]
-        headers = [col("i"), col("scale"), "A", *pull, ""] + [f"[{c}]" for c in range(shown)]
-        lines = [("p", g.p), ("q", g.q)]
+        headers = [col("i"), col("scale"), g.A_label, *pull, ""]
+        headers += [f"[{c}]" for c in range(shown)]
+        lines = [("p", g.p), *g.lines, (g.q_label, g.q)]
         lines += [] if g.slope is None else [("dz/dx", g.slope)]
         lines += [(col("grad"), g.rows)]
         body = []
@@ -449,7 +465,8 @@ def explain(fn: str | Callable, input: Any, target: Any, grad_output: Any = None
     if lang not in languages():
         raise ValueError(f"lang: expected one of {languages()}, got {lang!r}")
     loss_fn = lib.named(name)
-    reduction = kwargs.get("reduction", "mean")
+    default = inspect.signature(loss_fn).parameters["reduction"].default
+    reduction = kwargs.get("reduction", default)
     # The library validates the arguments; its errors surface unchanged.
     result = loss_fn(input, target, **kwargs)
     grad = np.asarray(lib.named(name + "_grad")(input, target, **kwargs,
@@ -459,6 +476,42 @@ def explain(fn: str | Callable, input: Any, target: Any, grad_output: Any = None
         raise ValueError(f"input: an empty batch has no samples to explain ({name} gives "
                          f"{result} for reduction={reduction!r})")
     llm = _llm_steps(name, input, kwargs)
+    rows, probs, denominator, gradient, notes = _breakdown(name, input, target, kwargs, losses,
+                                                           grad, llm)
+    numerator = z_numerator = z_denominator = None
+    if reduction != "none":
+        parts = [row.ce if row.z_term is not None else row.loss for row in rows]
+        numerator = float(np.sum(parts, dtype=np.float64))
+        denominator = 1.0 if reduction == "sum" else denominator
+        if rows[0].z_term is not None:
+            z_numerator = float(np.sum([row.z_term for row in rows], dtype=np.float64))
+            z_denominator = 1.0 if reduction == "sum" else float(sum(r.kept for r in rows))
+    # batchmean is a mean over the batch size (its denominator)
+    gradient = _scaled(gradient, grad_output, "mean" if reduction == "batchmean" else reduction,
+                       denominator, losses.shape)
+    if llm is not None:
+        gradient = _llm_gradient(llm, gradient, rows, grad_output, reduction, losses.shape)
+    explanation = Explanation(
+        function=name, options=dict(kwargs), rows=tuple(rows), losses=losses, probs=probs,
+        numerator=numerator, denominator=denominator, result=result, notes=tuple(notes),
+        gradient=gradient, logits=None if llm is None else llm["table"],
+        z_numerator=z_numerator, z_denominator=z_denominator, lang=lang,
+        default_reduction=default,
+    )
+    _check(explanation)
+    if name in FAMILY:
+        family.check(explanation)  # the relatives' own parts (poly-1's, the sigmoid focal's)
+    if gradient.terms is None:  # (the sigmoid focal gradient has its own factors, checked above)
+        _check_gradient(explanation)
+    return explanation
+
+
+def _breakdown(name, input, target, kwargs, losses, grad, llm):
+    """``(rows, probs, denominator, gradient, notes)`` of the call (the gradient's scale
+    not yet filled in)."""
+    if name in FAMILY:
+        parts = family.parts(name, input, target, kwargs, losses, grad)
+        return parts.rows, None, parts.denominator, parts.gradient, parts.notes
     if name.startswith("binary"):
         rows, probs, denominator = _binary_rows(name, input, target, kwargs, losses)
         gradient = _binary_gradient(name, input, target, kwargs, grad, losses)
@@ -472,28 +525,9 @@ def explain(fn: str | Callable, input: Any, target: Any, grad_output: Any = None
         rows, probs, denominator = _multiclass_rows(name, llm["z"], target, base, ce)
         gradient = _multiclass_gradient(name, llm["z"], target, base, grad, probs)
         rows = _llm_rows(llm, rows, losses)
-    numerator = z_numerator = z_denominator = None
-    if reduction != "none":
-        parts = [row.ce if row.z_term is not None else row.loss for row in rows]
-        numerator = float(np.sum(parts, dtype=np.float64))
-        denominator = 1.0 if reduction == "sum" else denominator
-        if rows[0].z_term is not None:
-            z_numerator = float(np.sum([row.z_term for row in rows], dtype=np.float64))
-            z_denominator = 1.0 if reduction == "sum" else float(sum(r.kept for r in rows))
-    gradient = _scaled(gradient, grad_output, reduction, denominator, losses.shape)
-    if llm is not None:
-        gradient = _llm_gradient(llm, gradient, rows, grad_output, reduction, losses.shape)
-    explanation = Explanation(
-        function=name, options=dict(kwargs), rows=tuple(rows), losses=losses, probs=probs,
-        numerator=numerator, denominator=denominator, result=result,
-        notes=tuple(_notes(name, kwargs, distribution=rows[0].target is None
-                           and not name.startswith("binary"))),
-        gradient=gradient, logits=None if llm is None else llm["table"],
-        z_numerator=z_numerator, z_denominator=z_denominator, lang=lang,
-    )
-    _check(explanation)
-    _check_gradient(explanation)
-    return explanation
+    notes = _notes(name, kwargs, distribution=rows[0].target is None
+                   and not name.startswith("binary"))
+    return rows, probs, denominator, gradient, notes
 
 
 def _llm_steps(name: str, input, kwargs: dict) -> dict | None:
@@ -510,8 +544,8 @@ def _llm_steps(name: str, input, kwargs: dict) -> dict | None:
     lse = np.asarray(llm_options.lse_and_probs(z, axis)[0]).reshape(-1)
     plain = options.softcap is None and options.logit_scale == 1.0  # z = x: no z table
     return {"options": options, "z": z, "lse": lse,
-            "table": None if plain else _class_last(z, axis),
-            "slope": None if plain else _class_last(np.broadcast_to(slope, z.shape), axis)}
+            "table": None if plain else class_last(z, axis),
+            "slope": None if plain else class_last(np.broadcast_to(slope, z.shape), axis)}
 
 
 def _llm_rows(llm: dict, rows: list[Row], losses: np.ndarray) -> list[Row]:
@@ -559,8 +593,8 @@ def _multiclass_rows(name, input, target, kwargs, losses):
             probs = np.exp(log_probs)
     # (N, C, d1..dk) -> (N*d1*..*dk, C): one row per target element, in the
     # same row-major order as target.reshape(-1) and losses.reshape(-1).
-    log_probs = _class_last(log_probs, class_axis)
-    probs = _class_last(probs, class_axis)
+    log_probs = class_last(log_probs, class_axis)
+    probs = class_last(probs, class_axis)
     positions = list(np.ndindex(*losses.shape)) or [()]
     flat_losses = losses.reshape(-1)
     weight = kwargs.get("weight")
@@ -597,16 +631,11 @@ def _multiclass_rows(name, input, target, kwargs, losses):
     return rows, probs, denominator
 
 
-def _class_last(a: np.ndarray, class_axis: int) -> np.ndarray:
-    """``(N, C, d1..dk)`` or ``(C,)`` -> ``(samples, C)``, samples in target order."""
-    return np.moveaxis(a, class_axis, -1).reshape(-1, a.shape[class_axis])
-
-
 def _multiclass_gradient(name, input, target, kwargs, grad, probs) -> Gradient:
     scores, target = np.asarray(input), np.asarray(target)
     class_axis = 1 if scores.ndim >= 2 else 0
     if target.shape == scores.shape and target.dtype.kind == "f":
-        target = _class_last(target, class_axis)  # one distribution per row
+        target = class_last(target, class_axis)  # one distribution per row
     else:
         target = target.reshape(-1)  # one class index per row
     eps = float(kwargs.get("label_smoothing", 0.0))
@@ -614,7 +643,7 @@ def _multiclass_gradient(name, input, target, kwargs, grad, probs) -> Gradient:
                                   kwargs.get("ignore_index", -100), eps)
     # nll_loss's input is log p already: its gradient has no "A p" part.
     A = q.sum(axis=1) if name == "cross_entropy" else np.zeros(len(q))
-    return Gradient(grad, _class_last(grad, class_axis), probs, q, A, scale=None)
+    return Gradient(grad, class_last(grad, class_axis), probs, q, A, scale=None)
 
 
 def _binary_gradient(name, input, target, kwargs, grad, losses) -> Gradient:
