@@ -241,8 +241,11 @@ def _cell(row: Row, key: str, lang: str):
         return message("col.kept" if row.kept else "col.ignored", lang)
     if key == "target" and row.target is None:
         return message("col.dist", lang)
-    value = getattr(row, _ROW_FIELDS[key]) if key in _ROW_FIELDS else row.terms.get(key)
-    return None if value is None else num(value)
+    if key in _ROW_FIELDS:
+        value = getattr(row, _ROW_FIELDS[key])
+        return None if value is None else num(value)
+    value = row.terms.get(key)  # a factor: 6 digits, so that a row of them fits 80 columns
+    return None if value is None else short_num(value)
 
 
 def columns(ex, lang: str) -> tuple[list[str], list[list[str]]]:
