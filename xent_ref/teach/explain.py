@@ -1,7 +1,7 @@
 """Step-by-step breakdowns of a loss: every number that goes into the result.
 
-``explain(fn, input, target, **kwargs)`` takes one of the four losses (by name or
-the function itself) with the arguments you would pass to it, and returns an
+``explain(fn, input, target, **kwargs)`` takes one of the losses of :data:`LOSSES` (by
+name or the function itself) with the arguments you would pass to it, and returns an
 :class:`Explanation`: one row per sample (the target, the probability the model
 gives it, ``-log p``, the weight, kept or ignored, the label-smoothing term and
 the sample's loss), then the numerator, the denominator and the result, and
@@ -27,6 +27,11 @@ the plain loss of ``z`` (the library's, on ``z``) is each row's CE part, the z-l
 term ``z_loss * lse(z)^2`` is added beside it, and the check is that the parts add up
 to the library's per-row losses and result, and that
 ``dz/dx * (scale * (A p - q) + pull * p)`` is the library's gradient.
+
+The relatives of cross-entropy -- ``kl_div``, ``sigmoid_focal_loss``,
+``softmax_focal_loss``, ``poly1_cross_entropy`` -- have rows and gradient tables of their
+own, each showing its formula's factors; :mod:`xent_ref.teach.explain_family` builds and
+checks them on the same principle, and :class:`Explanation` renders them like the others.
 
 Every header, status word and sentence comes from the catalogues of
 :mod:`xent_ref.teach.i18n` (``explain(..., lang="zh")``); the tables are aligned by
@@ -424,13 +429,15 @@ def explain(fn: str | Callable, input: Any, target: Any, grad_output: Any = None
     ----------
     fn : str or callable
         ``"cross_entropy"``, ``"nll_loss"``, ``"binary_cross_entropy"``,
-        ``"binary_cross_entropy_with_logits"``, or one of those functions.
+        ``"binary_cross_entropy_with_logits"``, ``"kl_div"``, ``"sigmoid_focal_loss"``,
+        ``"softmax_focal_loss"``, ``"poly1_cross_entropy"``, or one of those functions.
     input, target, **kwargs
         Exactly what you would pass to ``fn`` (``weight``, ``ignore_index``,
         ``reduction``, ``label_smoothing``, ``pos_weight``; for ``cross_entropy``
         also the LLM options ``logit_scale``, ``softcap`` and ``z_loss``, whose steps
         the tables show: the scaled and capped logits ``z``, each row's ``lse(z)``
-        and z-loss term, and ``dz/dx`` and the z-loss's pull in the gradient).
+        and z-loss term, and ``dz/dx`` and the z-loss's pull in the gradient; for the
+        relatives their own options: ``log_target``, ``alpha``, ``gamma``, ``epsilon``).
     grad_output : scalar or array_like, optional
         The upstream gradient, as for ``fn``'s ``*_grad`` function: a scalar for
         ``mean``/``sum`` (default 1), shaped like the loss for ``"none"``.
@@ -449,7 +456,8 @@ def explain(fn: str | Callable, input: Any, target: Any, grad_output: Any = None
         The library's own errors for bad arguments; ``ValueError`` for an empty batch.
     AssertionError
         If ``numerator / denominator`` is not the library's reduced result, or
-        ``scale * (A p - q)`` is not the library's gradient.
+        ``scale * (A p - q)`` is not the library's gradient (for a relative: if its
+        formula's factors do not give the library's losses and gradient).
 
     Examples
     --------

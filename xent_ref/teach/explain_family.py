@@ -134,7 +134,8 @@ def _sigmoid_focal(input, target, kwargs, losses, grad) -> Parts:
     slope = _wide(lib.binary_cross_entropy_with_logits_grad(x, y, reduction="none"))
     hard = (y == 0) | (y == 1)
     with np.errstate(divide="ignore", invalid="ignore"):  # (0/0 only where `hard` replaces it)
-        r = np.where(hard, y * sigma_x + (1 - y) * sigma_neg_x, sigma_x * sigma_neg_x / one_minus_p_t)
+        r = np.where(hard, y * sigma_x + (1 - y) * sigma_neg_x,
+                     sigma_x * sigma_neg_x / one_minus_p_t)
     factor_term = gamma * (1 - 2 * y) * r * ce  # the derivative of (1 - p_t)^gamma, over it
     flat = losses.reshape(-1)
     rows = []
