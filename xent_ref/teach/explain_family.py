@@ -86,6 +86,11 @@ def _positions(losses: np.ndarray) -> list[tuple[int, ...]]:
     return list(np.ndindex(*losses.shape)) or [()]
 
 
+def _floats(terms: dict) -> dict:
+    """A row's factors as Python floats (``None``: no such factor in this row)."""
+    return {key: None if value is None else float(value) for key, value in terms.items()}
+
+
 def _wide(a) -> np.ndarray:
     """An argument as float64 (exactly: float16 and bfloat16 widen without rounding)."""
     return np.asarray(a).astype(np.float64)
@@ -101,7 +106,7 @@ def _kl(input, target, kwargs, losses, grad) -> Parts:
         p, log_p = (np.exp(t), t) if log_target else (t, np.log(t))
     flat = losses.reshape(-1)
     rows = [Row(pos, None, None, None, None, True, None, float(flat[i]),
-                terms={"p": p.flat[i], "log_p": log_p.flat[i], "input": x.flat[i]})
+                terms=_floats({"p": p.flat[i], "log_p": log_p.flat[i], "input": x.flat[i]}))
             for i, pos in enumerate(_positions(losses))]
     reduction = kwargs.get("reduction", "mean")
     batch = reduction == "batchmean" and x.ndim  # (a 0-d batchmean is the sum, as in PyTorch)
@@ -144,7 +149,7 @@ def _sigmoid_focal(input, target, kwargs, losses, grad) -> Parts:
                  "focal_factor_t": factor.flat[i], "bce": ce.flat[i],
                  "alpha_t": None if alpha_t is None else alpha_t.flat[i]}
         rows.append(Row(pos, float(y.flat[i]), None, None, None, True, None, float(flat[i]),
-                        terms=terms))
+                        terms=_floats(terms)))
     gradient = Gradient(grad, grad.reshape(-1), sigma_x.reshape(-1), y.reshape(-1),
                         weight.reshape(-1), scale=None,
                         terms={"focal_weight": weight.reshape(-1), "bce_slope": slope.reshape(-1),
@@ -180,7 +185,7 @@ def _class_rows(tm, target, p, log_p, losses, kwargs, terms: dict) -> list[Row]:
         if distribution:
             row_terms = {k: v[i] for k, v in terms.items() if v.ndim == 1}
             rows.append(Row(pos, None, None, None, None, True, None, float(flat[i]),
-                            terms=row_terms))
+                            terms=_floats(row_terms)))
             continue
         t, kept = int(target.reshape(-1)[i]), bool(tm.kept[i])
         row_terms = {k: (v[i] if v.ndim == 1 else v[i, t]) if kept else None
@@ -188,7 +193,7 @@ def _class_rows(tm, target, p, log_p, losses, kwargs, terms: dict) -> list[Row]:
         rows.append(Row(pos, t, float(p[i, t]) if kept else None,
                         float(-log_p[i, t]) if kept else None,
                         float(weight[t]) if kept else None, kept, None, float(flat[i]),
-                        terms=row_terms))
+                        terms=_floats(row_terms)))
     return rows
 
 
