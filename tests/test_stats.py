@@ -142,6 +142,34 @@ def test_linear_stats_never_form_the_logits():
     assert peak < logits_bytes / 8, (peak, logits_bytes)
 
 
+
+@pytest.mark.parametrize("probabilities", [False, True])
+def test_stats_of_given_logits_in_blocks_are_those_of_one_block(monkeypatch, probabilities):
+    from xent_ref import stats as stats_module
+
+    x = rng.normal(size=(7, 5, 3)) * 4
+    t = rng.dirichlet(np.ones(5), size=(7, 3)).transpose(0, 2, 1) if probabilities else \
+        np.where(rng.random((7, 3)) < 0.3, -100, rng.integers(0, 5, (7, 3)))
+    kwargs = dict(weight=rng.random(5) + 0.5, label_smoothing=0.1, softcap=3.0, z_loss=1e-2)
+    whole = xr.cross_entropy_stats(x, t, **kwargs)
+    monkeypatch.setattr(stats_module, "CLASS_BLOCK", 2 * 5 * 3)  # blocks of 2 samples
+    blocked = xr.cross_entropy_stats(x, t, **kwargs)
+    for field in dataclasses.fields(whole):
+        np.testing.assert_array_equal(getattr(blocked, field.name), getattr(whole, field.name),
+                                      err_msg=field.name)
+
+
+def test_stats_of_given_logits_hold_a_block_not_the_logits():
+    x = rng.normal(size=(64, 32768)).astype(np.float32)  # 8 MiB of logits, 8 blocks
+    t = rng.integers(0, 32768, 64)
+    tracemalloc.start()
+    try:
+        xr.cross_entropy_stats(x, t, softcap=30.0, z_loss=1e-4)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < x.nbytes, (peak, x.nbytes)  # a few block-sized arrays
+
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 def test_low_precision_is_each_float64_statistic_rounded_once(dtype):
     low = dtype_named(dtype)

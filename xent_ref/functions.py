@@ -64,6 +64,8 @@ BY_NAME = {function.__name__: function for function in (
     cross_entropy_stats, linear_cross_entropy_stats,
 )}
 
+__all__ = list(BY_NAME)  # the package's face re-exports exactly these
+
 
 def named(name: str):
     """The library function called ``name`` (a ``KeyError`` for any other name).

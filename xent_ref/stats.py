@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xent_ref import llm_options
+from xent_ref._engine.blocks import CLASS_BLOCK
 from xent_ref._engine.lowprec import computed_wide
 from xent_ref._engine.reduce import reduce
 from xent_ref.cross_entropy import cross_entropy_parts, prepare
@@ -93,6 +94,21 @@ def _reduced(call, kept, ce, zl):
     return loss, reduce(np.asarray(zl, dtype), call.reduction, z_den)
 
 
+def _in_chunks(call, kept, n: int, rows: int, chunk_logits) -> list:
+    """The statistics of ``n`` rows, ``rows`` at a time: chunk ``c`` is the call on
+    ``chunk_logits(c)`` (:meth:`~xent_ref.cross_entropy.PreparedCall.chunk`), so the
+    vocabulary-sized temporaries of :func:`token_stats` are a chunk's, never the batch's."""
+    stats = None
+    for start in range(0, max(n, 1), rows):  # (an empty batch: one empty chunk)
+        c = slice(start, min(start + rows, n))
+        chunk_stats = token_stats(call.chunk(c, chunk_logits(c)), kept[c])
+        if stats is None:
+            stats = [np.empty(kept.shape, part.dtype) for part in chunk_stats]
+        for whole, part in zip(stats, chunk_stats):
+            whole[c] = part
+    return stats
+
+
 @computed_wide("target", "weight")
 def _cross_entropy_stats(input, target, weight, ignore_index, reduction, label_smoothing,
                          logit_scale, softcap, z_loss) -> tuple:
@@ -100,7 +116,13 @@ def _cross_entropy_stats(input, target, weight, ignore_index, reduction, label_s
     call = prepare(input, target, weight=weight, ignore_index=ignore_index, reduction=reduction,
                    label_smoothing=label_smoothing, options=options)
     kept = call.kept().reshape(call.loss_shape)
-    *stats, ce = token_stats(call, kept)
+    if len(call.input_shape) < 2:  # one sample
+        *stats, ce = token_stats(call, kept)
+    else:  # blocks of whole samples, as the loss takes them: (N, C, S) rows
+        n, n_classes, positions = call.logits.shape
+        rows = max(1, CLASS_BLOCK // max(1, n_classes * positions))
+        *stats, ce = (part.reshape(call.loss_shape) for part in
+                      _in_chunks(call, call.kept(), n, rows, lambda c: call.logits[c]))
     return tuple(stats) + _reduced(call, kept, ce, stats[2])
 
 
@@ -131,18 +153,14 @@ def _linear_cross_entropy_stats(input, linear_weight, target, **kwargs) -> tuple
     lin = prepare_linear(input, linear_weight, target, **kwargs)
     call, n = lin.call, lin.h.shape[0]
     kept = call.kept().reshape(lin.loss_shape)
-    stats = None
-    for start in range(0, max(n, 1), lin.rows):  # (an empty batch: one empty chunk)
-        c = slice(start, min(start + lin.rows, n))
-        logits = lin.h[c] @ lin.w.T  # a chunk's logits, the only vocabulary-sized array
+
+    def chunk_logits(c):  # a chunk's logits, the only vocabulary-sized array
+        logits = lin.h[c] @ lin.w.T
         if lin.b is not None:
             logits += lin.b
-        chunk_stats = token_stats(call.chunk(c, logits.reshape((-1,) + lin.out_features)),
-                                  kept[c])
-        if stats is None:
-            stats = [np.empty(lin.loss_shape, part.dtype) for part in chunk_stats]
-        for whole, part in zip(stats, chunk_stats):
-            whole[c] = part
+        return logits.reshape((-1,) + lin.out_features)
+
+    stats = _in_chunks(call, kept, n, lin.rows, chunk_logits)
     *stats, ce = stats
     reduced = _reduced(call, kept, ce, stats[2])
     if len(lin.input_shape) == 1:  # one token: its statistics are 0-d
