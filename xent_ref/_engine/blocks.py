@@ -6,6 +6,7 @@ library's own floating-point error state.
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -37,29 +38,56 @@ def run_blocks(work, blocks) -> list:
     """``[work(block) for block in blocks]``, with the blocks spread over the CPU's cores.
 
     NumPy releases the GIL inside its loops, so threads do run blocks at the same
-    time. Each block writes only its own part of the output and the results come
-    back in order, so the answer is bit for bit that of a one-thread loop. When the
-    pool cannot take work (the interpreter is shutting down: a call from an
-    ``atexit`` handler), the blocks run on the calling thread instead.
+    time. Each core gets one task, which claims the next unclaimed block until none
+    is left: a task per block would cost a future, a queue round trip and a thread
+    wake-up per block, all under the GIL, and with hundreds of blocks a call spends
+    that time with one core waiting for the other. Each block writes only its own
+    part of the output and the results come back in order, so the answer is bit for
+    bit that of a one-thread loop. When the pool cannot take work (the interpreter
+    is shutting down: a call from an ``atexit`` handler), the blocks run on the
+    calling thread instead.
     """
     blocks = list(blocks)
+    results = [None] * len(blocks)
+    # next() on an itertools.count is one bytecode-free C call: two tasks never
+    # claim the same block
+    claims = itertools.count()
+    failures = []
 
-    def quiet_work(block):
+    def task():
         with library_errstate():
-            return work(block)
+            for i in claims:
+                if i >= len(blocks) or failures:
+                    return
+                try:
+                    results[i] = work(blocks[i])
+                except BaseException as error:  # re-raised on the calling thread
+                    failures.append(error)
+                    return
 
-    if len(blocks) <= 1:
-        return [quiet_work(block) for block in blocks]
-    try:
-        futures = [_pool().submit(quiet_work, block) for block in blocks]
-    except RuntimeError:  # "cannot schedule new futures after (interpreter) shutdown"
-        return [quiet_work(block) for block in blocks]
-    return [future.result() for future in futures]
+    n_tasks = min(len(blocks), _n_cores())
+    if n_tasks <= 1:
+        task()
+    else:
+        try:
+            futures = [_pool().submit(task) for _ in range(n_tasks - 1)]
+        except RuntimeError:  # "cannot schedule new futures after (interpreter) shutdown"
+            futures = []
+        task()  # the calling thread claims blocks too
+        for future in futures:
+            future.result()
+    if failures:
+        raise failures[0]
+    return results
+
+
+def _n_cores() -> int:
+    return os.cpu_count() or 1
 
 
 @functools.lru_cache(maxsize=1)
 def _pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="xent_ref")
+    return ThreadPoolExecutor(max_workers=_n_cores(), thread_name_prefix="xent_ref")
 
 
 if hasattr(os, "register_at_fork"):
