@@ -344,18 +344,21 @@ def _sigmoids(x: np.ndarray, e: np.ndarray | None = None):
 
     :math:`\sigma(x) = e^{\min(x, 0)} / (1 + e^{-|x|})` and
     :math:`\sigma(-x) = e^{-\max(x, 0)} / (1 + e^{-|x|})`: no exponent is ever positive
-    (no overflow), neither is 1 minus the other (no cancellation), and no ``np.where``
-    picks between two branches per element (that would be slower on logits of random
-    sign).
+    (no overflow), neither is 1 minus the other (no cancellation). Both numerators are
+    ``e`` itself or exactly 1, so no second exponential is needed:
+    :math:`e^{\min(x, 0)} = \max(e, \operatorname{sign} x)` (``e`` where
+    :math:`x \le 0`, 1 where :math:`x > 0`, nan for nan) and
+    :math:`e^{-\max(x, 0)} = \max(e, -\operatorname{sign} x)`, the very numbers the two
+    exponentials gave, without an ``np.where`` per element (slow on logits of random sign).
     """
-    sigma_abs = 1 + (_exp_minus_abs(x) if e is None else e)
+    e = _exp_minus_abs(x) if e is None else e
+    sigma_abs = 1 + e
     np.reciprocal(sigma_abs, out=sigma_abs)  # sigma(|x|) = 1 / (1 + e^-|x|)
-    sigma_x = np.minimum(x, 0)
-    np.exp(sigma_x, out=sigma_x)
+    sign = np.sign(x)
+    sigma_x = np.maximum(e, sign)  # e^min(x, 0)
     sigma_x *= sigma_abs
-    sigma_neg_x = np.maximum(x, 0)
-    np.negative(sigma_neg_x, out=sigma_neg_x)
-    np.exp(sigma_neg_x, out=sigma_neg_x)
+    np.negative(sign, out=sign)
+    sigma_neg_x = np.maximum(e, sign, out=sign)  # e^-max(x, 0)
     sigma_neg_x *= sigma_abs
     return sigma_x, sigma_neg_x
 
