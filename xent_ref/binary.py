@@ -314,9 +314,10 @@ def binary_cross_entropy_with_logits_grad(input, target, weight=None, pos_weight
 
 
 def _logits_grad(call: _Call, rows: slice, scale: np.ndarray,
-                 e: np.ndarray | None = None) -> np.ndarray:
+                 e: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
     r"""The gradient :math:`s\,w\,[(1 - y)\,\sigma(x) - p_w\, y\,\sigma(-x)]` of a block
-    (``e = e^{-|x|}`` may be given, by the fused pass).
+    (``e = e^{-|x|}`` may be given, by the fused pass; ``out``, the block of the gradient's
+    own array, saves a copy).
 
     Textbook twin: :func:`xent_ref.textbook.binary_cross_entropy_with_logits_grad`
     (``scale * weight * (sigma(x) - y)`` with the ``pos_weight`` term); the two sigmoids
@@ -335,8 +336,7 @@ def _logits_grad(call: _Call, rows: slice, scale: np.ndarray,
         _nan_where_pos_weight_is_infinite(grad, y, call.pos_weight[rows])
     if call.weight is not None:
         grad *= call.weight[rows]  # w [...]
-    grad *= scale  # s w [...]
-    return grad
+    return np.multiply(grad, scale, out=out)  # s w [...]
 
 
 def _sigmoids(x: np.ndarray, e: np.ndarray | None = None):
@@ -391,7 +391,7 @@ def binary_cross_entropy_with_logits_with_grad(input, target, weight=None, pos_w
 
     def block_losses(rows):
         e = _exp_minus_abs(call.input[rows])
-        grad[rows] = _logits_grad(call, rows, scale[rows], e)
+        _logits_grad(call, rows, scale[rows], e, out=grad[rows])
         return _logits_losses(call, rows, e)
 
     loss = reduce_blocks(block_losses, call.blocks(), call.reduction, call.input.size,
