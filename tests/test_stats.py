@@ -152,7 +152,7 @@ def test_stats_of_given_logits_in_blocks_are_those_of_one_block(monkeypatch, pro
         np.where(rng.random((7, 3)) < 0.3, -100, rng.integers(0, 5, (7, 3)))
     kwargs = dict(weight=rng.random(5) + 0.5, label_smoothing=0.1, softcap=3.0, z_loss=1e-2)
     whole = xr.cross_entropy_stats(x, t, **kwargs)
-    monkeypatch.setattr(stats_module, "CLASS_BLOCK", 2 * 5 * 3)  # blocks of 2 samples
+    monkeypatch.setattr(stats_module, "STATS_BLOCK", 2 * 5 * 3)  # blocks of 2 samples
     blocked = xr.cross_entropy_stats(x, t, **kwargs)
     for field in dataclasses.fields(whole):
         np.testing.assert_array_equal(getattr(blocked, field.name), getattr(whole, field.name),

@@ -32,11 +32,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from xent_ref import llm_options
-from xent_ref._engine.blocks import CLASS_BLOCK
 from xent_ref._engine.lowprec import computed_wide
 from xent_ref._engine.reduce import reduce
 from xent_ref.cross_entropy import cross_entropy_parts, prepare
 from xent_ref.linear import prepare_linear
+
+# The statistics make several block-sized arrays per block (the transformed logits,
+# their softmax, the entropy's terms), so their blocks stay smaller than the loss's.
+STATS_BLOCK = 1 << 18
 
 FIELDS = ("lse", "loss", "z_loss", "target_logprob", "entropy", "argmax", "correct", "kept")
 
@@ -120,7 +123,7 @@ def _cross_entropy_stats(input, target, weight, ignore_index, reduction, label_s
         *stats, ce = token_stats(call, kept)
     else:  # blocks of whole samples, as the loss takes them: (N, C, S) rows
         n, n_classes, positions = call.logits.shape
-        rows = max(1, CLASS_BLOCK // max(1, n_classes * positions))
+        rows = max(1, STATS_BLOCK // max(1, n_classes * positions))
         *stats, ce = (part.reshape(call.loss_shape) for part in
                       _in_chunks(call, call.kept(), n, rows, lambda c: call.logits[c]))
     return tuple(stats) + _reduced(call, kept, ce, stats[2])
