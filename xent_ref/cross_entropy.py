@@ -57,7 +57,7 @@ import numpy as np
 from xent_ref import llm_options, target_grad
 from xent_ref._engine import checks
 from xent_ref._engine.lowprec import computed_wide
-from xent_ref._engine.blocks import along_axis, class_blocks
+from xent_ref._engine.blocks import Picks, along_axis, class_blocks
 from xent_ref._engine.reduce import divided, per_sample_scale, reduce, reduce_blocks
 from xent_ref.softmax import exp_shifted_inplace, shifted_logits
 
@@ -490,15 +490,18 @@ def _index_block(call: PreparedCall, rows, positions, buffer=None, scale=None):
     t, kept, w_t = call.index_targets(rows, positions)
     shifted, j_max = shifted_logits(call.logits[rows, :, positions], axis=1, out=buffer,
                                     with_argmax=True)  # x - m
-    shifted_t = shifted[along_axis(shifted.shape, t, 1)][:, 0]  # x_t - m  (<= 0)
+    picks = Picks(shifted, 1)  # the target's and the top class's entries
+    at_t = picks.at(t)
+    shifted_t = picks.view[at_t][:, 0]  # x_t - m  (<= 0)
     # sum_c w_c (x_c - m), taken before `shifted` is exponentiated in place
     weighted_shifted = _mass_dot_shifted(call.w[:, None], shifted) if eps else None
     # (the top class's entry is left 0: the gradient's _top_class writes it)
-    others, j_max = exp_shifted_inplace(shifted, axis=1, keep_max=False, j_max=j_max)
+    others, j_max = exp_shifted_inplace(shifted, axis=1, keep_max=False, j_max=j_max,
+                                        picks=picks)
     losses = _index_losses(call, w_t, np.log1p(others[:, 0]), shifted_t, weighted_shifted)
     if scale is not None:
         s = _block_scale(scale, rows, positions, kept)  # (n, 1, s), 0 on ignored samples
-        _index_grad(call, shifted, others, j_max, t, w_t[:, None], s)
+        _index_grad(call, picks, others, j_max, (t, at_t), w_t[:, None], s)
         if eps:
             _nan_where_infinite(shifted, s)
     # `where`, not a product: an ignored sample may have an infinite loss (inf * 0 = nan).
@@ -519,9 +522,10 @@ def _index_losses(call: PreparedCall, w_t, log_s, shifted_t, weighted_shifted):
     return losses
 
 
-def _index_grad(call: PreparedCall, grad, others, j_max, t, w_t, s) -> None:
+def _index_grad(call: PreparedCall, picks: Picks, others, j_max, targets, w_t, s) -> None:
     r"""The gradient :math:`s\,(A p - q)` of a block of class-index samples, written in
-    place over :math:`e^{x - m}` (``grad``, its top-class entry 0).
+    place over :math:`e^{x - m}` (``grad``, its top-class entry 0, ``picks`` its
+    :class:`~xent_ref._engine.blocks.Picks`; ``targets`` the targets and their offsets).
 
     Textbook twin: :func:`xent_ref.textbook.cross_entropy_grad`, one line,
     ``scale * (softmax - q)``. The numerical care is in the helpers: the target
@@ -529,16 +533,16 @@ def _index_grad(call: PreparedCall, grad, others, j_max, t, w_t, s) -> None:
     :func:`_top_class`.
     """
     # grad = s (A p - q), q = (1 - eps) w_t [c = t] + (eps / C) w_c
-    eps, n_classes = call.label_smoothing, call.n_classes
+    eps, n_classes, grad, (t, at_t) = call.label_smoothing, call.n_classes, picks.array, targets
     mass = _index_mass(call, t, w_t, j_max, s)
     total = 1.0 + others  # S
     grad /= total  # p
     grad *= mass.s_a  # s A p
-    _subtract_at(grad, t, s * mass.at_target)  # - s q, at the target
+    picks.view[at_t] = picks.view[at_t] - s * mass.at_target  # - s q, at the target
     if eps:
         # - s q, the smoothing part (eps / C) w_c everywhere (a block-sized product)
         grad -= (s * (eps / n_classes)) * call.w[:, None]
-    _top_class(grad, j_max, mass, others, total, s)
+    _top_class(picks, j_max, mass, others, total, s)
 
 
 def _mass_dot_shifted(q, shifted) -> np.ndarray:
@@ -571,12 +575,6 @@ def _nan_where_infinite(grad, s) -> None:
     infinite = ~np.isfinite(s)
     if np.any(infinite):
         grad += np.where(infinite, np.nan, 0.0)
-
-
-def _subtract_at(grad, index, values) -> None:
-    """``grad[..., index, ...] -= values`` along the class axis 1, in place."""
-    at = along_axis(grad.shape, index, 1)
-    grad[at] = grad[at] - values
 
 
 @dataclass(frozen=True)
@@ -657,7 +655,7 @@ def _probability_grad(grad, others, j_max, q, a, s) -> None:
     grad /= total  # p
     grad *= a  # A p
     grad -= q  # A p - q
-    _top_class(grad, j_max, _probability_mass(q, j_max, a), others, total)
+    _top_class(Picks(grad, 1), j_max, _probability_mass(q, j_max, a), others, total)
     grad *= s  # s (A p - q)
     _nan_where_infinite(grad, s)
 
@@ -672,9 +670,10 @@ def _probability_mass(q, j_max, a) -> _TargetMass:
     return _TargetMass(a, None, q_max, rest)
 
 
-def _top_class(grad, j_max, mass: _TargetMass, others, total, s=1.0) -> None:
-    r"""Rewrite the gradient's top-class entries :math:`s(A p_{j^*} - q_{j^*})` in place,
-    in whichever of two equal forms rounds less.
+def _top_class(picks: Picks, j_max, mass: _TargetMass, others, total, s=1.0) -> None:
+    r"""Rewrite the gradient's top-class entries :math:`s(A p_{j^*} - q_{j^*})` in place
+    (the gradient's :class:`~xent_ref._engine.blocks.Picks`), in whichever of two equal
+    forms rounds less.
 
     With :math:`p_{j^*} = 1/S` and :math:`1 - p_{j^*} = \text{others}/S`,
 
@@ -698,7 +697,7 @@ def _top_class(grad, j_max, mass: _TargetMass, others, total, s=1.0) -> None:
     complement = s * rest - s_a * others / total
     plain = s_a / total - s_q_max
     use_complement = (complement_terms < plain_terms) & np.isfinite(complement)
-    grad[along_axis(grad.shape, j_max, 1)] = np.where(use_complement, complement, plain)
+    picks.view[picks.at(j_max)] = np.where(use_complement, complement, plain)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -773,5 +772,7 @@ def nll_loss_grad(input, target, weight=None, ignore_index=-100, reduction="mean
     # 0, as in PyTorch; 0 - w_t s rather than -w_t s: an ignored sample's entry is 0.0,
     # not -0.0)
     grad = np.zeros_like(call.logits)
-    _subtract_at(grad, t, w_t[:, None] * s)
+    picks = Picks(grad, 1)
+    at_t = picks.at(t)
+    picks.view[at_t] = picks.view[at_t] - w_t[:, None] * s
     return grad.reshape(call.input_shape)

@@ -31,20 +31,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from xent_ref._engine.blocks import along_axis
+from xent_ref._engine.blocks import Picks
 from xent_ref._engine.checks import as_float_array, as_input, check_axis
 from xent_ref._engine.lowprec import computed_wide
 
 
 def exp_shifted_inplace(shifted: np.ndarray, axis: int, keep_max: bool = True,
-                        j_max: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                        j_max: np.ndarray | None = None,
+                        picks: Picks | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Turn ``shifted = x - max(x)`` into ``exp(shifted)`` in place; return ``(others, j_max)``.
 
     ``others`` (keepdims) is the sum of the exponentials along ``axis`` *without* the
     maximum's own term (which is exactly 1), so that ``S = 1 + others`` and
     ``log S = log1p(others)`` are exact even when ``others`` is 1e-22. ``j_max``
     (keepdims) is the index of the maximum (found here unless the caller has it:
-    :func:`shifted_logits` with ``with_argmax``).
+    :func:`shifted_logits` with ``with_argmax``). ``picks`` is ``Picks(shifted, axis)``,
+    if the caller has it.
     """
     if shifted.shape[axis] == 0:  # no classes: nothing to exponentiate or sum
         return shifted.sum(axis=axis, keepdims=True), np.zeros(shifted.shape, np.intp)
@@ -53,16 +55,17 @@ def exp_shifted_inplace(shifted: np.ndarray, axis: int, keep_max: bool = True,
     np.exp(shifted, out=shifted)
     # The maximum's term: exactly 1 -- or nan in a row with no finite maximum (all
     # -inf, or holding +inf or nan), which PyTorch answers with nan too.
-    at_max = along_axis(shifted.shape, j_max, axis)
-    e_max = shifted[at_max]
+    picks = Picks(shifted, axis) if picks is None else picks
+    flat, at_max = picks.view, picks.at(j_max)
+    e_max = flat[at_max]
     # Leave it out of the sum (adding e_max - 1 adds exactly 0, or the row's nan),
     # then put it back (unless the caller overwrites that entry anyway:
     # ``keep_max=False`` leaves 0 there).
-    shifted[at_max] = 0.0
+    flat[at_max] = 0.0
     others = shifted.sum(axis=axis, keepdims=True)
     others += e_max - 1
     if keep_max:
-        shifted[at_max] = e_max
+        flat[at_max] = e_max
     return others, j_max
 
 
@@ -100,7 +103,8 @@ def shifted_logits(logits: np.ndarray, axis: int, out: np.ndarray | None = None,
         # maximum is read there -- the same numbers as max(), in one pass fewer. (A row
         # holding nan is nan either way; its j_max only needs to be a valid index.)
         j_max = np.argmax(logits, axis=axis, keepdims=True)
-        m = logits[along_axis(logits.shape, j_max, axis)]
+        picks = Picks(logits, axis)
+        m = picks.view[picks.at(j_max)]
     else:
         m = logits.max(axis=axis, keepdims=True, initial=-np.inf)  # (-inf for an empty axis)
     shifted = np.subtract(logits, m, out=out)
