@@ -21,6 +21,7 @@ overflows float16's 65504, and the one final rounding is the only error.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,6 +61,22 @@ class _Call:
 
     def blocks(self):
         return row_blocks(self.input.shape[0], int(np.prod(self.input.shape[1:])))
+
+    @functools.cached_property
+    def _zeros(self) -> np.ndarray:
+        largest = max((rows.stop - rows.start for rows in self.blocks()), default=0)
+        zeros = np.zeros(largest * int(np.prod(self.input.shape[1:])), self.input.dtype)
+        zeros.flags.writeable = False
+        return zeros
+
+    def zeros(self, rows: slice) -> np.ndarray:
+        """Zeros shaped like the block ``rows`` (read-only: every block shares them).
+
+        ``np.maximum(x, 0)`` against the scalar 0 runs NumPy's scalar loop, several
+        times slower than its loop over two arrays, and the logits' losses take a
+        maximum and a minimum against 0 per element."""
+        block = self.input[rows]
+        return self._zeros[:block.size].reshape(block.shape)
 
     def loss(self, losses_fn) -> np.ndarray:
         """The loss with this call's reduction, from the block function ``losses_fn``."""
@@ -256,23 +273,34 @@ def _exp_minus_abs(x: np.ndarray) -> np.ndarray:
     return e
 
 
-def _logits_losses(call: _Call, rows: slice, e: np.ndarray | None = None) -> np.ndarray:
-    """The element losses of a block (``e = e^-|x|`` may be given, by the fused pass)."""
-    x, y = call.input[rows], call.target[rows]
+def _logit_parts(call: _Call, rows: slice) -> tuple:
+    """``(min(x, 0), max(x, 0), e^-|x|)`` of a block, new arrays: the loss's two halves
+    of softplus and the one exponential. (``-|x|`` is ``min(x, 0) - max(x, 0)``
+    exactly, one of the two being 0: the same ``e`` as :func:`_exp_minus_abs`.)"""
+    x, zeros = call.input[rows], call.zeros(rows)
+    lo, hi = np.minimum(x, zeros), np.maximum(x, zeros)
+    e = np.subtract(lo, hi)
+    return lo, hi, np.exp(e, out=e)
+
+
+def _logits_losses(call: _Call, rows: slice, parts: tuple | None = None,
+                   one_minus_y: np.ndarray | None = None) -> np.ndarray:
+    """The element losses of a block (its :func:`_logit_parts`, consumed, and ``1 - y``
+    may be given, by the fused pass)."""
+    y = call.target[rows]
+    lo, hi, e = _logit_parts(call, rows) if parts is None else parts
     # tail = log1p(e^-|x|), the part of softplus(+-x) that is never large
-    tail = np.log1p(_exp_minus_abs(x) if e is None else e)
+    tail = np.log1p(e, out=e)
     # softplus(-x) = max(-x, 0) + tail = tail - min(x, 0); kept apart from softplus(x)
     # so that neither is recovered from the other by a subtraction that would cancel.
-    softplus_neg = np.minimum(x, 0)
-    np.subtract(tail, softplus_neg, out=softplus_neg)
-    softplus_pos = np.maximum(x, 0)
-    softplus_pos += tail
+    softplus_neg = np.subtract(tail, lo, out=lo)
+    softplus_pos = np.add(hi, tail, out=hi)  # max(x, 0) + tail
     # (an infinite logit makes a 0 * inf below: nan, as in PyTorch)
     losses = softplus_neg
     losses *= y  # y softplus(-x)
     if call.pos_weight is not None:
         losses *= call.pos_weight[rows]
-    softplus_pos *= 1 - y  # (1 - y) softplus(x)
+    softplus_pos *= 1 - y if one_minus_y is None else one_minus_y  # (1 - y) softplus(x)
     losses += softplus_pos
     if call.weight is not None:
         losses *= call.weight[rows]
@@ -313,11 +341,11 @@ def binary_cross_entropy_with_logits_grad(input, target, weight=None, pos_weight
     return call.grad(block, _upstream(call, grad_output))
 
 
-def _logits_grad(call: _Call, rows: slice, scale: np.ndarray,
-                 e: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
+def _logits_grad(call: _Call, rows: slice, scale: np.ndarray, e: np.ndarray | None = None,
+                 out: np.ndarray | None = None, one_minus_y: np.ndarray | None = None):
     r"""The gradient :math:`s\,w\,[(1 - y)\,\sigma(x) - p_w\, y\,\sigma(-x)]` of a block
-    (``e = e^{-|x|}`` may be given, by the fused pass; ``out``, the block of the gradient's
-    own array, saves a copy).
+    (``e = e^{-|x|}`` and ``1 - y`` may be given, by the fused pass; ``out``, the block of
+    the gradient's own array, saves a copy).
 
     Textbook twin: :func:`xent_ref.textbook.binary_cross_entropy_with_logits_grad`
     (``scale * weight * (sigma(x) - y)`` with the ``pos_weight`` term); the two sigmoids
@@ -329,7 +357,7 @@ def _logits_grad(call: _Call, rows: slice, scale: np.ndarray,
     sigma_neg_x *= y  # y sigma(-x), the pull towards a positive
     if call.pos_weight is not None:
         sigma_neg_x *= call.pos_weight[rows]  # p_w y sigma(-x)
-    sigma_x *= 1 - y  # (1 - y) sigma(x), the pull towards a negative
+    sigma_x *= 1 - y if one_minus_y is None else one_minus_y  # the pull towards a negative
     grad = sigma_x
     grad -= sigma_neg_x  # (1 - y) sigma(x) - p_w y sigma(-x)
     if call.infinite_pos_weight:
@@ -353,7 +381,8 @@ def _sigmoids(x: np.ndarray, e: np.ndarray | None = None):
     """
     e = _exp_minus_abs(x) if e is None else e
     sigma_abs = 1 + e
-    np.reciprocal(sigma_abs, out=sigma_abs)  # sigma(|x|) = 1 / (1 + e^-|x|)
+    # sigma(|x|) = 1 / (1 + e^-|x|): the quotient np.reciprocal gives, by NumPy's faster loop
+    np.divide(1, sigma_abs, out=sigma_abs)
     sign = np.sign(x)
     sigma_x = np.maximum(e, sign)  # e^min(x, 0)
     sigma_x *= sigma_abs
@@ -390,9 +419,9 @@ def binary_cross_entropy_with_logits_with_grad(input, target, weight=None, pos_w
     grad = np.empty_like(call.input)
 
     def block_losses(rows):
-        e = _exp_minus_abs(call.input[rows])
-        _logits_grad(call, rows, scale[rows], e, out=grad[rows])
-        return _logits_losses(call, rows, e)
+        parts, one_minus_y = _logit_parts(call, rows), 1 - call.target[rows]
+        _logits_grad(call, rows, scale[rows], parts[2], grad[rows], one_minus_y)
+        return _logits_losses(call, rows, parts, one_minus_y)  # (parts consumed)
 
     loss = reduce_blocks(block_losses, call.blocks(), call.reduction, call.input.size,
                          call.input.dtype, call.input.shape)
