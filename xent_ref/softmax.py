@@ -81,9 +81,13 @@ def _first_zero(shifted: np.ndarray, axis: int) -> np.ndarray:
     dtype = np.min_scalar_type(n)
     keys = np.arange(n, 0, -1, dtype=dtype).reshape([-1 if a == axis else 1
                                                      for a in range(shifted.ndim)])
-    top_key = np.multiply(shifted == 0, keys, dtype=dtype).max(axis=axis, keepdims=True)
+    at_max = shifted == 0
+    # (up to 255 classes the keys are written over the mask: a bool is a uint8's size)
+    keyed = np.multiply(at_max, keys, out=at_max.view(dtype) if dtype.itemsize == 1 else None)
+    top_key = keyed.max(axis=axis, keepdims=True)
     # (a nan row has no zero, so no key: any index will do there, as long as it is valid)
-    return np.minimum(n - top_key.astype(np.intp), n - 1)
+    j_max = top_key.astype(np.intp)
+    return np.minimum(np.subtract(n, j_max, out=j_max), n - 1, out=j_max)
 
 
 def shifted_logits(logits: np.ndarray, axis: int, out: np.ndarray | None = None,

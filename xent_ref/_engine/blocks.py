@@ -21,6 +21,11 @@ from numpy.lib.stride_tricks import as_strided
 # while a larger block gains nothing more (docs/speed.md).
 ELEMENTWISE_BLOCK = 1 << 16
 CLASS_BLOCK = 1 << 20
+# Each sample of a block also has its own few numbers (its target, the offsets of its
+# target and top class, its scale and the top class's terms: about 100 bytes), which
+# outweigh its logits when the classes are few (an image's 21): at most 2**14
+# samples a block keeps them under 2 MiB.
+SAMPLE_BLOCK = 1 << 14
 
 
 def library_errstate() -> np.errstate:
@@ -112,22 +117,22 @@ def row_blocks(n_rows: int, row_size: int, block_elements: int = ELEMENTWISE_BLO
 
 
 def class_blocks(n_rows: int, n_classes: int, n_positions: int,
-                 block_elements: int = CLASS_BLOCK):
-    """``(rows, positions)`` slice pairs that cut an ``(N, C, S)`` array into blocks of about
-    ``block_elements`` elements, never splitting the class axis.
+                 block_elements: int = CLASS_BLOCK, block_samples: int = SAMPLE_BLOCK):
+    """``(rows, positions)`` slice pairs that cut an ``(N, C, S)`` array into blocks of at
+    most about ``block_elements`` elements and ``block_samples`` samples (an ``(n, s)``
+    block has ``n * s`` samples), never splitting the class axis.
 
     Whole samples are grouped while they are small (classification, ``S = 1``); a
     large sample (an image, ``S = H * W``) is cut along its positions instead.
     """
-    per_row = n_classes * n_positions
-    if per_row <= block_elements:
-        for rows in row_blocks(n_rows, per_row, block_elements):
+    samples = max(1, min(block_elements // max(1, n_classes), block_samples))
+    if n_positions <= samples:
+        for rows in row_blocks(n_rows, n_positions, samples):
             yield rows, slice(None)
         return
-    step = max(1, block_elements // n_classes)
     for row in range(n_rows):
-        for start in range(0, n_positions, step):
-            yield slice(row, row + 1), slice(start, min(start + step, n_positions))
+        for start in range(0, n_positions, samples):
+            yield slice(row, row + 1), slice(start, min(start + samples, n_positions))
 
 
 def along_axis(shape: tuple, index: np.ndarray, axis: int) -> tuple:
@@ -186,4 +191,8 @@ class Picks:
         """The index into :attr:`view` of ``index``'s entries along the axis."""
         if self.base is None:
             return along_axis(self.shape, index, self.axis)
-        return self.base + (index if self.step == 1 else index * self.step)
+        at = index * self.step
+        if at.shape == self.shape[:self.axis] + (1,) + self.shape[self.axis + 1:]:
+            at += self.base  # (in place: an image's block has an index per pixel)
+            return at
+        return at + self.base
