@@ -40,6 +40,9 @@ from xent_ref.verify.compare import (  # noqa: F401
     functions_of,
     run,
     run_module,
+    skipped,
+    accepts_wrt,
+    expected_of,
     compare_results,
     function_order,
 )
