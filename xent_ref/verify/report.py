@@ -475,6 +475,7 @@ def _junit(report: Report) -> str:
         testcase = ET.SubElement(suite, "testcase", classname=name, name=f"{name} (skipped)")
         ET.SubElement(testcase, "skipped", message=printable(why, 1000))
     suite.set("skipped", str(len(report.skipped)))
+    suite.set("tests", str(len(report.outcomes) + len(report.skipped)))
     return ET.tostring(suite, encoding="unicode") + "\n"
 
 

@@ -76,19 +76,18 @@ def _loss_pair(name: str, torch_fn=None, target_grad=False):
     """``loss(input, target, **options)`` and ``loss_grad(..., grad_output=None)`` of
     ``torch_fn`` (default: ``torch.nn.functional``'s function ``name``); with
     ``target_grad``, ``loss_grad`` takes ``wrt="target"`` too (autograd's target.grad)."""
-    torch_fn = torch_fn or getattr(F, name, None)
-
     def loss(input, target, **options):
-        return _evaluate(torch_fn, (input, target), options)
+        return _evaluate(torch_fn or getattr(F, name), (input, target), options)
 
     def loss_grad(input, target, grad_output=None, **options):
-        return _evaluate(torch_fn, (input, target), options, grad_output, True)
+        return _evaluate(torch_fn or getattr(F, name), (input, target), options, grad_output,
+                         True)
 
     def loss_grad_wrt(input, target, grad_output=None, *, wrt="input", **options):
         if wrt not in ("input", "target"):
             raise ValueError(f"wrt: must be 'input' or 'target', got {wrt!r}")
-        return _evaluate(torch_fn, (input, target), options, grad_output, True,
-                         int(wrt == "target"))
+        return _evaluate(torch_fn or getattr(F, name), (input, target), options, grad_output,
+                         True, int(wrt == "target"))
 
     gradient = loss_grad_wrt if target_grad else loss_grad
     loss.__name__, gradient.__name__ = name, name + "_grad"
@@ -308,13 +307,11 @@ def _softmax_hvp(name: str):
 
 
 def _loss_hvp(name: str, torch_fn=None):
-    torch_fn = torch_fn or getattr(F, name)
-
     def hvp(input, target, v, grad_output=None, **options):
         leaf = _tensor(input).requires_grad_(True)
         options = {key: _tensor(value, like=leaf) if key in _ARRAY_KWARGS and value is not None
                    else value for key, value in options.items()}
-        output = torch_fn(leaf, _tensor(target, like=leaf), **options)
+        output = (torch_fn or getattr(F, name))(leaf, _tensor(target, like=leaf), **options)
         return _double_backward(output, [leaf], grad_output, [_tensor(v, like=leaf)])[0]
 
     hvp.__name__ = name + "_hvp"
