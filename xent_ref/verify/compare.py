@@ -123,20 +123,9 @@ def _judge_parts(case, function: str, expected: tuple, got) -> Check:
     if not (isinstance(got, (tuple, list)) and len(got) == len(expected)):
         return _failed(f"returned {type(got).__name__}, expected a tuple of {len(expected)} "
                        f"gradients ({', '.join(names)})")
-    checks = []
-    for name, want, have in zip(names, expected, got):
-        if want is None or have is None:
-            ok = want is None and have is None
-            spelled = ["None" if part is None else "an array" for part in (want, have)]
-            why = "" if ok else f"grad of {name}: expected {spelled[0]}, got {spelled[1]}"
-            checks.append(Check(ok, why, 0.0 if ok else np.inf, 0.0 if ok else np.inf, ok))
-            continue
-        check = judge(_Part(case, want, len(checks)), function, have)
-        checks.append(replace(check, why=f"grad of {name}: {check.why}" if check.why else ""))
-    failing = [c for c in checks if not c.ok]
-    return Check(not failing, failing[0].why if failing else "",
-                 max(c.max_abs for c in checks), max(c.max_rel for c in checks),
-                 all(c.exact for c in checks))
+    return _combined([(f"grad of {name}", want, have,
+                        lambda w, h, i=i: judge(_Part(case, w, i), function, h))
+                       for i, (name, want, have) in enumerate(zip(names, expected, got))])
 
 
 @dataclass(frozen=True)
@@ -216,31 +205,35 @@ def _judge_second_order(case, function: str, got) -> Check:
                            f"{', '.join(expected)}")
         exact = golden.EXACT_STATISTICS
         return _combined([(f"statistic {name}", want, got.get(name),
-                           0.0 if name in exact else rtol, 0.0 if name in exact else atol)
-                          for name, want in expected.items()])
+                           _by_tolerance(0.0, 0.0) if name in exact
+                           else _by_tolerance(rtol, atol)) for name, want in expected.items()])
     if not isinstance(expected, tuple):
         return compare(expected, got, rtol, atol)
     names = golden.signature_of(function).grads
     if not (isinstance(got, (tuple, list)) and len(got) == len(expected)):
         return _failed(f"returned {type(got).__name__}, expected a tuple of {len(expected)} "
                        f"products ({', '.join(names)})")
-    return _combined([(f"grad of {name}", want, have, rtol, atol)
+    return _combined([(f"grad of {name}", want, have, _by_tolerance(rtol, atol))
                       for name, want, have in zip(names, expected, got)])
 
 
+def _by_tolerance(rtol: float, atol: float) -> Callable:
+    return lambda expected, got: compare(expected, got, rtol, atol)
+
+
 def _combined(parts) -> Check:
-    """``(label, expected, got, rtol, atol)`` judged one by one (``None`` must be
-    ``None``): failing with the first failing part's reason, prefixed by its label, and
-    reporting the worst errors of all."""
+    """``(label, expected, got, judging)`` judged one by one (``judging(expected, got)``;
+    ``None`` must be ``None``): failing with the first failing part's reason, prefixed by
+    its label, and reporting the worst errors of all."""
     checks = []
-    for label, want, have, rtol, atol in parts:
+    for label, want, have, judging in parts:
         if want is None or have is None:
             ok = want is None and have is None
             spelled = ["None" if part is None else "an array" for part in (want, have)]
             why = "" if ok else f"{label}: expected {spelled[0]}, got {spelled[1]}"
             checks.append(Check(ok, why, 0.0 if ok else np.inf, 0.0 if ok else np.inf, ok))
             continue
-        check = compare(want, have, rtol, atol)
+        check = judging(want, have)
         checks.append(replace(check, why=f"{label}: {check.why}" if check.why else ""))
     failing = [c for c in checks if not c.ok]
     return Check(not failing, failing[0].why if failing else "",
