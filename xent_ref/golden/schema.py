@@ -353,7 +353,8 @@ def check_kwargs(function: str, kwargs, where: str, limits: Limits) -> None:
 def check_function(function, where: str) -> str:
     require(function in SIGNATURES or function in SECOND_ORDER, where,
             f"unknown function {printable(repr(function), 60)} "
-            f"(this xent_ref knows {', '.join(FUNCTIONS + SECOND_ORDER_FUNCTIONS)})")
+            f"(this xent_ref knows {', '.join(FUNCTIONS)}, and "
+            f"{len(SECOND_ORDER_FUNCTIONS)} second-order kinds: *_hvp, *_grad_target, *_stats)")
     return function
 
 
