@@ -159,3 +159,14 @@ def test_each_diagnosis_predicts_only_where_its_mistake_shows():
     stats = next(c for c in second if c.id == "stats/cross_entropy/index/NxC/mean/f64")
     assert by_id["entropy-of-unscaled-logits"].predict(stats, stats.function, None) is None
     assert by_id["argmax-last-index"].predict(stats, stats.function, None) is None
+
+
+@pytest.mark.torch
+def test_torch_computes_every_second_order_case(tmp_path, capsys):
+    pytest.importorskip("torch")
+    path = tmp_path / "torch.json"
+    assert verify.main(impl="torch", json_path=str(path)) == 0
+    functions = json.loads(path.read_text())["functions"]
+    for name in golden.SECOND_ORDER_FUNCTIONS:  # double backward, target.grad, logsumexp
+        count = sum(c.function == name for c in golden.second_order_cases())
+        assert functions[name] == {"passed": count, "failed": 0}, name
