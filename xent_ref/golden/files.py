@@ -54,10 +54,10 @@ def inputs_sha256(cases) -> str:
     for case in cases:
         arrays = [*case.inputs.items(), *sorted(case.kwargs.items()),
                   ("grad_output", case.grad_output)]
-        # (an hvp's several directions: one entry each; None as any other value)
-        arrays = [(f"{name}[{i}]", part) for name, value in arrays
-                  for i, part in (enumerate(value) if isinstance(value, tuple) else [("", value)])]
-        arrays = [(name.removesuffix("[]"), value) for name, value in arrays]
+        # (an hvp's several directions: one entry each, "v[0]"...; None as any other value)
+        arrays = [entry for name, value in arrays for entry in (
+            [(f"{name}[{i}]", part) for i, part in enumerate(value)]
+            if isinstance(value, tuple) else [(name, value)])]
         digest.update(case.id.encode())
         for name, value in arrays:
             if isinstance(value, np.ndarray):
