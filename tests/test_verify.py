@@ -145,7 +145,7 @@ def test_every_wrong_implementation_has_its_diagnosis():
     for path in ALL_WRONG:
         expected = expected_diagnosis(path)
         assert expected, f"{wrong_name(path)}: no 'Diagnosis: <id>' line in its docstring"
-        if _functions_in_corpus(path):  # (second-order ids await their corpus cases)
+        if _functions_in_corpus(path):
             assert _ids(expected) <= set(_conventions.BY_ID), (wrong_name(path), expected)
         # The table (until its entries move into the docstrings) agrees with the line.
         if wrong_name(path) in DIAGNOSIS and stated_diagnosis(path) is not None:

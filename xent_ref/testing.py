@@ -56,7 +56,8 @@ def cases(name: str | None = None, **filters) -> list[Case]:
     ``shape`` ("C", "NxC", "NxCxd1", "NxCxd1xd2"), ``reduction``, ``target`` ("index",
     "probs"), ``weight`` (True/False, or "full"/"last-axis" for the binary losses),
     ``pos_weight``, ``ignore_index`` ("none", "default", 1, -1), ``smoothing`` (0.0, 0.1),
-    ``axis``, ``kind`` ("systematic", "edge", "vocab", "lowprec", "llm"), ``classes``
+    ``axis``, ``kind`` ("systematic", "edge", "vocab", "lowprec", "llm", and the
+    second-order "hvp", "grad_target", "stats"), ``classes``
     ("32000"), ``edge`` (an edge case's name, e.g. "all-ignored"), ``logit_scale``,
     ``softcap``, ``z_loss`` (5, 0.01), ``bias``, ``tokens``, ``hidden``, ``positions``
     (linear_cross_entropy's sizes) and ``detail`` (a configuration's name: "mixed",
