@@ -34,6 +34,11 @@ def test_they_come_after_every_other_case_which_did_not_move(second):
     assert {case.kind for case in before} == {"loss"}
 
 
+def test_they_are_deterministic(second):
+    again = golden.second_order_cases.__wrapped__()  # bypass the cache
+    assert json.dumps(golden.corpus_to_json(again)) == json.dumps(golden.corpus_to_json(second))
+
+
 def test_their_inputs_are_pinned(second):
     assert golden.inputs_sha256(second) == SECOND_ORDER_INPUTS_SHA256
 
