@@ -22,8 +22,18 @@ LOSSES = (
 
 
 @pytest.fixture(scope="module")
-def cases():
+def every_case():
     return golden.build_corpus()
+
+
+@pytest.fixture(scope="module")
+def cases(every_case):
+    """The cases of a loss (or softmax) and its gradient: all but the second-order kinds,
+    which come last (tests/test_golden_second_order.py)."""
+    second = golden.second_order_cases()
+    assert every_case[-len(second):] == second
+    assert all(case.kind == "loss" for case in every_case[:-len(second)])
+    return every_case[:-len(second)]
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +57,7 @@ def test_every_function_in_every_dtype_with_its_gradient(cases):
     low = {(f, d) for f in golden.FUNCTIONS for d in ("float16", "bfloat16")}
     assert seen == wide | low
     assert cases[-len(golden.low_precision_cases()):] == golden.low_precision_cases()
+    assert golden.build_corpus()[:len(cases)] == cases
     assert {case.rule for case in cases if case.dtype in ("float16", "bfloat16")} == {
         "reference-error"}
     for case in cases:
@@ -270,9 +281,10 @@ def test_nll_loss_inputs_are_negative_like_log_probabilities(cases):
             assert (case.inputs["input"] < 0).all(), case.id
 
 
-def test_corpus_is_deterministic(cases):
+def test_corpus_is_deterministic(every_case):
     again = golden.build_corpus.__wrapped__()  # bypass the cache
-    assert json.dumps(golden.corpus_to_json(again)) == json.dumps(golden.corpus_to_json(cases))
+    assert json.dumps(golden.corpus_to_json(again)) == json.dumps(
+        golden.corpus_to_json(every_case))
 
 
 def test_corpus_is_read_only(cases):
@@ -290,7 +302,7 @@ def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
     return bool((nan == np.isnan(b)).all()) and a[~nan].tobytes() == b[~nan].tobytes()
 
 
-def test_export_reads_back_bit_for_bit(tmp_path, cases):
+def test_export_reads_back_bit_for_bit(tmp_path, cases, every_case):
     path = tmp_path / "golden.json"
     assert golden.export_main(str(path)) == 0
     text = path.read_text(encoding="utf-8")
@@ -304,7 +316,11 @@ def test_export_reads_back_bit_for_bit(tmp_path, cases):
     assert document["xent_ref_version"] == xr.__version__
     assert document["numpy_version"] == np.__version__
     back = golden.read_corpus(path)
-    assert [c.id for c in back] == [c.id for c in cases]
+    assert [c.id for c in back] == [c.id for c in every_case]
+    # (the second-order cases' own fields: tests/test_golden_second_order.py)
+    assert golden.corpus_sha256(back[len(cases):]) == golden.corpus_sha256(
+        every_case[len(cases):])
+    back = back[:len(cases)]
     for original, read in zip(cases, back):
         assert (read.function, read.rtol, read.atol, read.grad_atol, read.exact_only) == (
             original.function, original.rtol, original.atol, original.grad_atol,

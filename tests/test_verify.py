@@ -63,8 +63,7 @@ def _functions_in_corpus(path: Path) -> list[str]:
     """The corpus functions the module offers, as verify loads it (some are made in a
     loop, ``globals().update(...)``, which no reading of the source would see)."""
     names = set(dir(verify.load_implementation(str(path))))
-    offered = {f for f in golden.FUNCTIONS for f in (f, f + "_grad")}
-    return sorted(names & offered)
+    return sorted(names & set(verify.function_order()))
 
 
 def skip_unless_in_corpus(path: Path):
@@ -146,7 +145,7 @@ def test_every_wrong_implementation_has_its_diagnosis():
     for path in ALL_WRONG:
         expected = expected_diagnosis(path)
         assert expected, f"{wrong_name(path)}: no 'Diagnosis: <id>' line in its docstring"
-        if _functions_in_corpus(path):  # (second-order ids await their corpus cases)
+        if _functions_in_corpus(path):
             assert _ids(expected) <= set(_conventions.BY_ID), (wrong_name(path), expected)
         # The table (until its entries move into the docstrings) agrees with the line.
         if wrong_name(path) in DIAGNOSIS and stated_diagnosis(path) is not None:
@@ -257,7 +256,14 @@ def test_the_junit_report(wrong_reports):
     _, _, document, suite = wrong_reports["weighted_mean_by_count"]
     testcases = suite.findall("testcase")
     counts = document["functions"]
-    assert len(testcases) == sum(c["passed"] + c["failed"] for c in counts.values())
+    # (its cross_entropy_grad takes no wrt=: the target-gradient cases, one skipped entry)
+    assert document["skipped"] == {
+        "cross_entropy_grad_target": "cross_entropy_grad takes no wrt= argument"}
+    skipped = [t for t in testcases if t.find("skipped") is not None]
+    assert [t.get("classname") for t in skipped] == ["cross_entropy_grad_target"]
+    assert int(suite.get("skipped")) == 1
+    assert len(testcases) - 1 == sum(c["passed"] + c["failed"] for c in counts.values())
+    assert int(suite.get("tests")) == len(testcases)
     assert int(suite.get("failures")) == sum(c["failed"] for c in counts.values())
     failures = [t for t in testcases if t.find("failure") is not None]
     assert len(failures) == int(suite.get("failures"))
@@ -289,10 +295,11 @@ def test_dtypes_leaves_out_the_other_dtypes_and_says_so(tmp_path, capsys):
     document = json.loads(path.read_text())
     assert document["dtypes"] == {"checked": ["float32", "float64"], "left_out": 59,
                                   "left_out_by_dtype": {"float16": 28, "bfloat16": 31}}
-    assert sum(c["passed"] for c in document["functions"].values()) == 2 * len(wide)
+    checks = sum(1 if c.kind != "loss" else 2 for c in wide)  # a second-order case: one
+    assert sum(c["passed"] for c in document["functions"].values()) == checks
     assert cli.main(["verify", "--impl", "xent_ref", "--dtypes", "bf16"]) == 0
     out = capsys.readouterr().out
-    assert " 31 of " in out and "left out: 1627 cases (" in out
+    assert " 31 of " in out and "left out: 1703 cases (" in out
     assert "float16/bfloat16: |got - float64 answer| <= PyTorch's own error + one ulp" in out
 
 
@@ -330,7 +337,8 @@ def test_pytorch_semantics_on_scipy_primitives_pass(capsys):
     assert verify.main(impl=str(RIGHT_IMPL)) == 0
     out = capsys.readouterr().out
     # (it has no kl_div, focal or poly-1: those cases are not offered)
-    offered = [c for c in golden.build_corpus() if c.function not in FAMILY_FUNCTIONS]
+    offered = [c for c in golden.build_corpus()
+               if c.kind == "loss" and c.function not in FAMILY_FUNCTIONS]
     assert f"PASSED: all {2 * len(offered)} checks" in out
     # It rounds the confident rows' tiny losses (as PyTorch does): reported, named, passed.
     assert "16 exact_only checks pass only through atol" in out
@@ -468,6 +476,9 @@ def _outside_implementation(corpus_path) -> dict:
     document = json.loads(Path(corpus_path).read_text())
     results = []
     for i, case in enumerate(document["cases"]):
+        if "kind" in case:  # a second-order case: its own fields
+            results.append(_second_order_result(case, load))
+            continue
         args = [load(case["inputs"][name]) for name in case["inputs"]]
         kwargs = {k: load(v) if isinstance(v, dict) else v for k, v in case["kwargs"].items()}
         grad_output = load(case["grad_output"])
@@ -485,6 +496,37 @@ def _outside_implementation(corpus_path) -> dict:
                         "grad": grad})
     return {"format": "xent-ref-results", "schema": 1, "implementation": "test harness",
             "results": results}
+
+
+def _second_order_result(case, load) -> dict:
+    """A second-order case as golden-format.md says: call ``calls`` with ``call_kwargs``;
+    an hvp of the softmaxes takes grad_output between x and v, the rest as a keyword."""
+    import xent_ref as xr
+
+    def loaded(value):
+        return [None if p is None else load(p) for p in value] if isinstance(value, list) \
+            else load(value)
+
+    args = [loaded(value) for value in case["inputs"].values()]
+    kwargs = {k: load(v) if isinstance(v, dict) else v for k, v in case["kwargs"].items()}
+    kwargs.update(case.get("call_kwargs", {}))
+    fn = getattr(xr, case["calls"])
+    if case["kind"] == "stats":
+        stats = fn(*args, **kwargs)
+        return {"id": case["id"], "stats": {name: encode_array(getattr(stats, name))
+                                            for name in case["stats"]}}
+    grad_output = load(case["grad_output"])
+    if case["function"] in ("softmax_hvp", "log_softmax_hvp"):
+        value = fn(args[0], grad_output, *args[1:], **kwargs)
+    else:
+        if case["function"] == "linear_cross_entropy_hvp":
+            args[-1] = tuple(args[-1])
+        value = fn(*args, grad_output=grad_output, **kwargs)
+    field = case["kind"]
+    if isinstance(value, tuple):
+        return {"id": case["id"], field: [None if v is None else encode_array(v)
+                                          for v in value]}
+    return {"id": case["id"], field: encode_array(value)}
 
 
 @pytest.fixture(scope="module")
@@ -506,7 +548,9 @@ def _write(tmp_path, document, exported=None) -> str:
 def test_results_of_a_correct_implementation_pass(tmp_path, exported, results, capsys):
     assert verify.main(results=_write(tmp_path, results, exported), corpus=str(exported)) == 0
     assert verify.main(results=_write(tmp_path, results, exported)) == 0  # against a fresh corpus
-    assert f"PASSED: all {2 * len(golden.build_corpus())} checks" in capsys.readouterr().out
+    second = len(golden.second_order_cases())  # one check each
+    total = 2 * (len(golden.build_corpus()) - second) + second
+    assert f"PASSED: all {total} checks" in capsys.readouterr().out
 
 
 def test_exported_corpus_verifies_like_the_generated_one(exported, capsys):

@@ -248,9 +248,32 @@ def _token_scales(call, grad_output):
     return (kept,) + llm_options.scales(g, call.reduction, ce_den, z_den, call.loss_shape)
 
 
-def _prepared(input, target, *, logit_scale, softcap, z_loss, **kwargs):
+def _call_pieces(input, target, weight, ignore_index, reduction, label_smoothing, grad_output,
+                 logit_scale, softcap, z_loss):
+    """``(prepared call, its SecondOrder pieces)`` of a cross-entropy call."""
     options = llm_options.Options.checked(logit_scale, softcap, z_loss)
-    return prepare(input, target, options=options, **kwargs)
+    call = prepare(input, target, weight=weight, ignore_index=ignore_index,
+                   reduction=reduction, label_smoothing=label_smoothing, options=options)
+    return call, second_order(call, *_token_scales(call, grad_output))
+
+
+def cross_entropy_second_order(input, target, weight=None, ignore_index=-100, reduction="mean",
+                               label_smoothing=0.0, grad_output=None, *, logit_scale=1.0,
+                               softcap=None, z_loss=0.0) -> SecondOrder:
+    r"""The :class:`SecondOrder` pieces of :func:`xent_ref.cross_entropy`'s Hessian (the
+    arguments of :func:`cross_entropy_hvp` but ``v``), in the ``(N, C, S)`` layout of
+    tokens (``(1, C, 1)`` for one sample): what :func:`cross_entropy_hvp` and
+    :func:`cross_entropy_hessian` combine, for a diagnosis that recombines them otherwise
+    (``verify``'s ``hvp-missing-outer-product``).
+
+    Examples
+    --------
+    >>> pieces = cross_entropy_second_order([[0.0, 0.0]], [0])
+    >>> pieces.probs.ravel().tolist(), pieces.a.ravel().tolist()
+    ([0.5, 0.5], [1.0])
+    """
+    return _call_pieces(input, target, weight, ignore_index, reduction, label_smoothing,
+                        grad_output, logit_scale, softcap, z_loss)[1]
 
 
 @computed_wide("target", "weight", "grad_output", "v")
@@ -272,11 +295,9 @@ def cross_entropy_hvp(input, target, v, weight=None, ignore_index=-100, reductio
     >>> xr.cross_entropy_hvp([[0.0, 0.0]], [0], [[1.0, 0.0]])
     array([[ 0.25, -0.25]])
     """
-    call = _prepared(input, target, weight=weight, ignore_index=ignore_index,
-                     reduction=reduction, label_smoothing=label_smoothing,
-                     logit_scale=logit_scale, softcap=softcap, z_loss=z_loss)
+    call, pieces = _call_pieces(input, target, weight, ignore_index, reduction,
+                                label_smoothing, grad_output, logit_scale, softcap, z_loss)
     v = _like(v, "v", call.input_shape, call.logits.dtype).reshape(call.logits.shape)
-    pieces = second_order(call, *_token_scales(call, grad_output))
     return pieces.hvp(v).reshape(call.input_shape)
 
 
@@ -301,10 +322,9 @@ def cross_entropy_hessian(input, target, weight=None, ignore_index=-100, reducti
     array([[ 0.25, -0.25],
            [-0.25,  0.25]])
     """
-    call = _prepared(input, target, weight=weight, ignore_index=ignore_index,
-                     reduction=reduction, label_smoothing=label_smoothing,
-                     logit_scale=logit_scale, softcap=softcap, z_loss=z_loss)
-    hessian = second_order(call, *_token_scales(call, grad_output)).dense()
+    call, pieces = _call_pieces(input, target, weight, ignore_index, reduction,
+                                label_smoothing, grad_output, logit_scale, softcap, z_loss)
+    hessian = pieces.dense()
     n_classes = call.n_classes
     return hessian.reshape(call.loss_shape + (n_classes, n_classes))
 

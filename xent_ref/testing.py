@@ -56,7 +56,8 @@ def cases(name: str | None = None, **filters) -> list[Case]:
     ``shape`` ("C", "NxC", "NxCxd1", "NxCxd1xd2"), ``reduction``, ``target`` ("index",
     "probs"), ``weight`` (True/False, or "full"/"last-axis" for the binary losses),
     ``pos_weight``, ``ignore_index`` ("none", "default", 1, -1), ``smoothing`` (0.0, 0.1),
-    ``axis``, ``kind`` ("systematic", "edge", "vocab", "lowprec", "llm"), ``classes``
+    ``axis``, ``kind`` ("systematic", "edge", "vocab", "lowprec", "llm", and the
+    second-order "hvp", "grad_target", "stats"), ``classes``
     ("32000"), ``edge`` (an edge case's name, e.g. "all-ignored"), ``logit_scale``,
     ``softcap``, ``z_loss`` (5, 0.01), ``bias``, ``tokens``, ``hidden``, ``positions``
     (linear_cross_entropy's sizes) and ``detail`` (a configuration's name: "mixed",
@@ -68,9 +69,9 @@ def cases(name: str | None = None, **filters) -> list[Case]:
     >>> len(cases("cross_entropy", target="probs", dtype="f64", kind="systematic"))
     48
     """
-    if name is not None and name not in golden.FUNCTIONS:
+    if name is not None and name not in _NAMES:
         raise ValueError(f"name: unknown function {name!r}; expected one of "
-                         f"{', '.join(golden.FUNCTIONS)}")
+                         f"{', '.join(_NAMES)}")
     known = set(golden.ID_KEYS)
     unknown = sorted(set(filters) - known)
     if unknown:
@@ -99,6 +100,20 @@ def cases(name: str | None = None, **filters) -> list[Case]:
 
 
 _cases_of = cases  # check()'s parameter ``cases`` hides the function inside it
+# The names check() and cases() take: the losses (and softmaxes), then the second-order
+# kinds (``cross_entropy_hvp``, ``cross_entropy_grad_target``, ``cross_entropy_stats``...).
+_NAMES = golden.FUNCTIONS + golden.SECOND_ORDER_FUNCTIONS
+
+
+def _implementation(fn, name: str, grad) -> dict[str, Callable]:
+    """The functions ``check`` runs, by the name the cases call them: a loss and its
+    ``_grad``; for a second-order kind ``fn`` alone, as the function its cases call (a
+    ``*_grad_target`` case calls ``fn`` as ``<loss>_grad(..., wrt="target")``)."""
+    if name in golden.SECOND_ORDER:
+        if grad is not None:
+            raise TypeError(f"grad: {name} has no gradient twin to check; give fn alone")
+        return {} if fn is None else {golden.signature_of(name).calls: fn}
+    return {key: f for key, f in ((name, fn), (name + "_grad", grad)) if f is not None}
 
 
 def check(fn: Callable | None, name: str, *, grad: Callable | None = None,
@@ -121,17 +136,22 @@ def check(fn: Callable | None, name: str, *, grad: Callable | None = None,
     cases out this way, and the report says how many it left out. ``cases``: only these
     cases (from :func:`cases`, e.g. one pytest parameter). ``fn`` may be ``None`` to
     check the gradient alone. Nothing raises: an exception from ``fn`` fails its case.
+
+    The second-order kinds: ``check(my_hvp, "cross_entropy_hvp")``, ``check(my_stats,
+    "cross_entropy_stats")`` (an object with the statistics as attributes, or a mapping),
+    ``check(my_cross_entropy_grad, "cross_entropy_grad_target")`` (called with
+    ``wrt="target"``; a function without a ``wrt`` parameter is reported skipped).
     """
-    if name not in golden.FUNCTIONS:
+    if name not in _NAMES:
         raise ValueError(f"name: unknown function {name!r}; expected one of "
-                         f"{', '.join(golden.FUNCTIONS)}")
+                         f"{', '.join(_NAMES)}")
     if fn is None and grad is None:
         raise TypeError("check() needs fn or grad (or both)")
     verify.check_lang(lang)
-    implementation = {key: f for key, f in ((name, fn), (name + "_grad", grad)) if f is not None}
+    implementation = _implementation(fn, name, grad)
     for key, f in implementation.items():
         if not callable(f):
-            raise TypeError(f"{'fn' if key == name else 'grad'} must be callable, "
+            raise TypeError(f"{'grad' if key == name + '_grad' else 'fn'} must be callable, "
                             f"not {type(f).__name__}")
     chosen = list(_cases_of(name) if cases is None else cases)
     for case in chosen:
@@ -145,9 +165,10 @@ def check(fn: Callable | None, name: str, *, grad: Callable | None = None,
     label = getattr(fn or grad, "__qualname__", None) or type(fn or grad).__name__
     outcomes = verify.run(implementation, chosen)
     attempt = "" if seed is None else f", seed={int(seed)}"
+    scope = (name,) if name in golden.SECOND_ORDER else (name, name + "_grad")
     return Report(f"xent_ref.testing.check({label}, {name!r}{attempt})", verify.load_cases()[1],
-                  tuple(outcomes), scope=(name, name + "_grad"), selection=selection,
-                  lang=lang, brief=not full)
+                  tuple(outcomes), scope=scope, selection=selection, lang=lang,
+                  brief=not full, skipped=verify.skipped(implementation, chosen))
 
 
 def assert_matches(fn: Callable | None, name: str, **same) -> Report:

@@ -4,6 +4,8 @@ their files and their schema.
 
 * :mod:`~xent_ref.golden.cases`: a case, its id, its tolerance, calling a function as it says;
 * :mod:`~xent_ref.golden.inputs`: the deterministic inputs of every case;
+* :mod:`~xent_ref.golden.second_order_inputs`: the inputs of the second-order kinds
+  (Hessian-vector products, target gradients, per-token statistics);
 * :mod:`~xent_ref.golden.expected`: the expected values, written by xent_ref;
 * :mod:`~xent_ref.golden.files`: content hashes, the JSON file and the export command;
 * :mod:`~xent_ref.golden.schema` and :mod:`~xent_ref.golden.jsonio`: checking and encoding.
@@ -24,6 +26,13 @@ from xent_ref.golden.jsonio import (  # noqa: F401
 from xent_ref.golden.schema import (  # noqa: F401
     FUNCTIONS,
     SIGNATURES,
+    SECOND_ORDER,
+    SECOND_ORDER_FUNCTIONS,
+    STATISTICS,
+    EXACT_STATISTICS,
+    GRAD_TARGET_KWARGS,
+    RESULT_FIELDS,
+    signature_of,
     SchemaError,
     printable,
 )
@@ -35,6 +44,7 @@ from xent_ref.golden.cases import (  # noqa: F401
     Case,
     call_function,
     call_grad,
+    call_second_order,
     parse_id,
     DTYPES,
     DTYPE_SUFFIXES,
@@ -59,6 +69,7 @@ from xent_ref.golden.expected import (  # noqa: F401
     torch_errors,
     low_precision_specs,
     low_precision_cases,
+    second_order_cases,
     redrawn,
     build_corpus,
 )

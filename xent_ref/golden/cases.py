@@ -20,6 +20,11 @@ holds
   float16/bfloat16 cases, :func:`xent_ref.golden.low_precision_cases`: see
   :func:`xent_ref.verify.judge`), with ``rule_params``.
 
+The second-order kinds (:data:`xent_ref.golden.schema.SECOND_ORDER`: ``*_hvp``,
+``*_grad_target``, ``*_stats``) have no ``loss`` or ``grad`` (``None``): their expected
+values are in ``expected``, by field (``hvp``, ``grad_target``, or one per statistic),
+and ``inputs`` of an hvp case hold its direction ``v``.
+
 The inputs' bits are the same under every supported NumPy and ml_dtypes
 (:mod:`xent_ref.golden.inputs` says how); :mod:`xent_ref.golden.files` hashes and writes
 the corpus.
@@ -35,7 +40,7 @@ import numpy as np
 
 from xent_ref._engine.checks import REDUCTIONS
 from xent_ref.golden import schema as _schema
-from xent_ref.golden.schema import SIGNATURES
+from xent_ref.golden.schema import GRAD_TARGET_KWARGS, SIGNATURES, signature_of
 
 # The positional parameters of each function, in order; the gradient twins take the
 # same ones (softmax_grad and log_softmax_grad then take grad_output positionally).
@@ -98,8 +103,8 @@ class Case:
     function: str
     inputs: dict[str, np.ndarray]
     kwargs: dict[str, Any]
-    grad_output: np.ndarray
-    loss: np.ndarray
+    grad_output: np.ndarray | None  # None for the statistics, which take none
+    loss: np.ndarray | None  # None for the second-order kinds (see ``expected``)
     grad: Any  # an array, or a tuple of arrays (or None) per SIGNATURES[function].grads
     rtol: float
     atol: float  # for the loss
@@ -109,6 +114,15 @@ class Case:
     # For rule "reference-error": "loss_reference"/"grad_reference" (float64 arrays) and
     # "loss_error"/"grad_error" (the largest error a trusted implementation makes).
     rule_params: Mapping[str, Any] = field(default_factory=dict)
+    # The second-order kinds' expected values by field: {"hvp": ...}, {"grad_target": ...},
+    # or one array per statistic.
+    expected: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        """``"loss"`` (a loss or softmax, and its gradient), ``"hvp"``, ``"grad_target"``
+        or ``"stats"``."""
+        return signature_of(self.function).kind
 
     @property
     def __name__(self) -> str:
@@ -125,8 +139,11 @@ class Case:
         return parse_id(self.id)
 
     def tolerance_for(self, function: str) -> tuple[float, float]:
-        """``(rtol, atol)`` for the loss (``function``) or the gradient (``function_grad``)."""
-        return self.rtol, self.grad_atol if function.endswith("_grad") else self.atol
+        """``(rtol, atol)`` for the loss (``function``) or the gradient (``function_grad``);
+        an hvp and a target's gradient are judged as gradients are, the statistics as
+        losses."""
+        derivative = function.endswith(("_grad", "_hvp", "_grad_target"))
+        return self.rtol, self.grad_atol if derivative else self.atol
 
     @property
     def grad_function(self) -> str:
@@ -134,7 +151,9 @@ class Case:
 
     @property
     def dtype(self) -> str:
-        return self.loss.dtype.name
+        if self.loss is not None:
+            return self.loss.dtype.name
+        return self.inputs[signature_of(self.function).positional[0]].dtype.name
 
 
 # ---------------------------------------------------------------------------
@@ -147,11 +166,13 @@ def _arguments(case, inputs=None, kwargs=None) -> tuple[list, dict]:
     implementation can alter the (cached, shared) corpus. ``inputs`` and ``kwargs``
     replace the case's own (the diagnosis catalogue calls with variations)."""
     def fresh(value):
+        if isinstance(value, tuple):  # linear_cross_entropy_hvp's directions
+            return tuple(fresh(part) for part in value)
         return np.array(value) if isinstance(value, np.ndarray) else value
 
     inputs = case.inputs if inputs is None else inputs
     kwargs = case.kwargs if kwargs is None else kwargs
-    args = [fresh(inputs[name]) for name in SIGNATURES[case.function].positional]
+    args = [fresh(inputs[name]) for name in signature_of(case.function).positional]
     return args, {key: fresh(value) for key, value in kwargs.items()}
 
 
@@ -169,8 +190,25 @@ def call_grad(fn: Callable, case: Case, inputs=None, kwargs=None, grad_output=No
     """The gradient twin with the case's ``grad_output`` (positional for the softmaxes)."""
     args, kwargs = _arguments(case, inputs, kwargs)
     grad_output = np.array(case.grad_output if grad_output is None else grad_output)
-    if SIGNATURES[case.function].grad_output_positional:
+    if signature_of(case.function).grad_output_positional:
         return fn(*args, grad_output, **kwargs)
+    return fn(*args, grad_output=grad_output, **kwargs)
+
+
+def call_second_order(fn: Callable, case: Case, inputs=None, kwargs=None, grad_output=None):
+    """``fn`` called as a second-order case says: an hvp with its direction ``v`` and
+    ``grad_output`` (positional between ``x`` and ``v`` for the softmaxes), a target's
+    gradient as ``<loss>_grad(..., grad_output=..., wrt="target")``, the statistics with
+    the loss's own arguments."""
+    args, kwargs = _arguments(case, inputs, kwargs)
+    signature = signature_of(case.function)
+    if signature.kind == "stats":
+        return fn(*args, **kwargs)
+    grad_output = np.array(case.grad_output if grad_output is None else grad_output)
+    if signature.grad_output_positional:
+        return fn(args[0], grad_output, *args[1:], **kwargs)
+    if signature.kind == "grad_target":
+        kwargs = dict(kwargs, **GRAD_TARGET_KWARGS)
     return fn(*args, grad_output=grad_output, **kwargs)
 
 
@@ -184,7 +222,7 @@ ID_KEYS = ("kind", "target", "edge", "classes", "shape", "positions", "tokens", 
            "logit_scale", "softcap", "z_loss", "dtype", "detail")
 # Ids that start with one of these name the function next, then options; edge cases
 # name the edge after the function.
-_KIND_PREFIXES = ("edge", "vocab", "lowprec", "llm")
+_KIND_PREFIXES = ("edge", "vocab", "lowprec", "llm", "hvp", "grad_target", "stats")
 # The LLM options as ids spell them: "scale=2.5", "softcap=5", "z=0.1".
 _LLM_ID_KEYS = {"scale": "logit_scale", "softcap": "softcap", "z": "z_loss"}
 # "llm" in a linear_cross_entropy id: the three options together, as spelled.
@@ -195,7 +233,8 @@ _SIZE_KEYS = {"V": "classes", "H": "hidden", "N": "tokens", "d1": "positions"}
 
 def parse_id(case_id: str) -> dict[str, str]:
     """The options a case id spells out, as ``{key: value}`` strings, keys from
-    ``kind`` (``systematic``/``edge``/``vocab``/``lowprec``/``llm``), ``target``
+    ``kind`` (``systematic``/``edge``/``vocab``/``lowprec``/``llm``, and the second-order
+    kinds ``hvp``/``grad_target``/``stats``), ``target``
     (``index``/``probs``), ``edge`` (the edge case's name), ``classes`` (``C=32000``),
     ``shape``, ``axis``, ``reduction``, ``weight``, ``pos_weight``, ``ignore_index``,
     ``smoothing``, ``logit_scale``, ``softcap``, ``z_loss`` (``scale=``, ``softcap=``,

@@ -16,12 +16,13 @@ import numpy as np
 from xent_ref import functions as lib
 from xent_ref._engine.lowprec import finfo, round_once
 from xent_ref.golden.cases import (LOW_PRECISION_DTYPES, Case, call_function, call_grad,
-                                   parse_id,
+                                   call_second_order, parse_id,
                                    frozen, frozen_grad, grad_parts, tolerance)
 from xent_ref.golden.family_inputs import family_low_precision_specs, family_specs
 from xent_ref.golden.inputs import Spec, Stream, low_precision_inputs, rounded, standard_specs
 from xent_ref.golden.jsonio import dtype_named, is_float
-from xent_ref.golden.schema import SIGNATURES
+from xent_ref.golden.schema import SIGNATURES, signature_of
+from xent_ref.golden.second_order_inputs import second_order_specs
 
 
 def _scale(arrays) -> float:
@@ -60,7 +61,7 @@ def _case(spec: Spec) -> Case:
 
 def _dtype_of(spec: Spec) -> str:
     """The dtype of the case's first positional input (its output's dtype)."""
-    return spec.inputs[SIGNATURES[spec.function].positional[0]].dtype.name
+    return spec.inputs[signature_of(spec.function).positional[0]].dtype.name
 
 
 def float64_reference(case) -> tuple[np.ndarray, np.ndarray]:
@@ -185,13 +186,53 @@ def low_precision_cases() -> tuple[Case, ...]:
     return tuple(_case(spec) for spec in _every_low_precision_spec())
 
 
+def _second_order_case(spec: Spec) -> Case:
+    """A case of a second-order kind: xent_ref's hvp (at a drawn ``grad_output``, shaped
+    like the loss's output), target gradient, or statistics; the tolerance rule of the
+    gradients for the first two (``grad_atol`` scaled by the expected value), of the
+    losses for the statistics (``atol``, by the inputs' scale)."""
+    signature = signature_of(spec.function)
+    inputs = {name: frozen_grad(a) for name, a in spec.inputs.items()}
+    kwargs = {k: frozen(v) if isinstance(v, np.ndarray) else v for k, v in spec.kwargs.items()}
+    if signature.kind != "stats":
+        loss_args = [inputs[name] for name in SIGNATURES[signature.of].positional]
+        output = np.asarray(lib.named(signature.of)(*loss_args, **kwargs))
+        spec.grad_output = frozen(_grad_output(spec, output))
+    value = call_second_order(lib.named(signature.calls), spec)
+    if signature.kind == "stats":
+        expected = {name: frozen(getattr(value, name)) for name in signature.fields}
+    else:
+        expected = {signature.fields[0]: frozen_grad(value)}
+    floats = [part for a in inputs.values() for part in grad_parts(a) if is_float(part.dtype)]
+    upstream = [] if spec.grad_output is None else [spec.grad_output]
+    scale = _scale(floats + list(kwargs.values()) + upstream)
+    dtype = _dtype_of(spec)
+    rtol, atol = tolerance(dtype, scale, max(a.size for a in floats))
+    grad_atol = atol
+    if signature.kind != "stats":
+        grad_atol = tolerance(dtype, _scale(grad_parts(value)), max(a.size for a in floats))[1]
+    return Case(id=spec.id, function=spec.function, inputs=inputs, kwargs=kwargs,
+                grad_output=spec.grad_output, loss=None, grad=None, rtol=rtol, atol=atol,
+                grad_atol=grad_atol, expected=expected)
+
+
+@functools.lru_cache(maxsize=1)
+def second_order_cases() -> tuple[Case, ...]:
+    """The float32/float64 cases of the second-order kinds (hvp, grad_target, stats), the
+    last part of :func:`build_corpus`: after every other case, so none of those moved
+    when they joined."""
+    return tuple(_second_order_case(spec) for spec in second_order_specs())
+
+
 @functools.lru_cache(maxsize=1)
 def build_corpus() -> tuple[Case, ...]:
     """Every golden case, in a fixed order (cached: the corpus never changes in a run):
     the float32/float64 cases, then the float16/bfloat16 ones (the dtypes of the kernels
     the corpus serves; ``dtypes=`` in :func:`xent_ref.testing.check` and ``verify
-    --dtypes`` leave them out for an implementation without them)."""
-    return tuple(_case(spec) for spec in _every_standard_spec()) + low_precision_cases()
+    --dtypes`` leave them out for an implementation without them), then the second-order
+    kinds (:func:`second_order_cases`)."""
+    return (tuple(_case(spec) for spec in _every_standard_spec()) + low_precision_cases()
+            + second_order_cases())
 
 
 def redrawn(case: Case, seed: int) -> Case:

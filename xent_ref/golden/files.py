@@ -54,6 +54,10 @@ def inputs_sha256(cases) -> str:
     for case in cases:
         arrays = [*case.inputs.items(), *sorted(case.kwargs.items()),
                   ("grad_output", case.grad_output)]
+        # (an hvp's several directions: one entry each, "v[0]"...; None as any other value)
+        arrays = [entry for name, value in arrays for entry in (
+            [(f"{name}[{i}]", part) for i, part in enumerate(value)]
+            if isinstance(value, tuple) else [(name, value)])]
         digest.update(case.id.encode())
         for name, value in arrays:
             if isinstance(value, np.ndarray):
@@ -96,6 +100,8 @@ def case_to_json(case: Case, files: dict | None = None) -> dict:
     def encode(value):
         return encode_stored(value, files) if isinstance(value, np.ndarray) else value
 
+    if case.kind != "loss":
+        return _second_order_to_json(case, encode)
     document = {
         "id": case.id,
         "function": case.function,
@@ -116,6 +122,28 @@ def case_to_json(case: Case, files: dict | None = None) -> dict:
             key: encode_grad(v, encode) if key == "grad_reference"
             else list(v) if isinstance(v, tuple) else encode(v)
             for key, v in case.rule_params.items()}
+    return document
+
+
+def _second_order_to_json(case: Case, encode) -> dict:
+    """A second-order case's JSON object: the function an implementation offers for it
+    (``calls``, with ``call_kwargs``), its inputs (an hvp's ``v`` a list for several
+    parameters), ``grad_output`` but for the statistics, and the expected field(s)."""
+    signature = _schema.signature_of(case.function)
+    document = {"id": case.id, "function": case.function, "kind": signature.kind,
+                "calls": signature.calls}
+    if signature.kind == "grad_target":
+        document["call_kwargs"] = dict(_schema.GRAD_TARGET_KWARGS)
+    document["inputs"] = {name: encode_grad(a, encode) for name, a in case.inputs.items()}
+    document["kwargs"] = {key: encode(value) for key, value in case.kwargs.items()}
+    if case.grad_output is not None:
+        document["grad_output"] = encode(case.grad_output)
+    if signature.kind == "stats":
+        document["stats"] = {name: encode(case.expected[name]) for name in signature.fields}
+    else:
+        field = signature.fields[0]
+        document[field] = encode_grad(case.expected[field], encode)
+    document.update(rtol=case.rtol, atol=case.atol, grad_atol=case.grad_atol)
     return document
 
 
@@ -191,6 +219,8 @@ def case_from_json(obj, where: str = "case", limits: _schema.Limits | None = Non
         return {key: decode(value, f"{label}.{key}") if isinstance(value, dict) else value
                 for key, value in mapping.items()}
 
+    if _schema.signature_of(obj["function"]).kind != "loss":
+        return _second_order_from_json(obj, where, decode, base, limits)
     positional = SIGNATURES[obj["function"]].positional
     return Case(
         id=obj["id"],
@@ -208,6 +238,29 @@ def case_from_json(obj, where: str = "case", limits: _schema.Limits | None = Non
         rule_params=_decoded_rule_params(obj.get("rule_params", {}), decode, where, base,
                                          limits),
     )
+
+
+def _second_order_from_json(obj, where: str, decode, base, limits) -> Case:
+    """A checked second-order case (:func:`case_from_json`)."""
+    signature = _schema.signature_of(obj["function"])
+    inputs = {}
+    for name in signature.positional:
+        value = obj["inputs"][name]
+        inputs[name] = (decode_grad(value, f"{where}.inputs.{name}", base, limits)
+                        if isinstance(value, list) else decode(value, f"inputs.{name}"))
+    kwargs = {key: decode(value, f"kwargs.{key}") if isinstance(value, dict) else value
+              for key, value in obj["kwargs"].items()}
+    if signature.kind == "stats":
+        expected = {name: decode_stored(obj["stats"][name], f"{where}.stats.{name}", base,
+                                        limits) for name in signature.fields}
+    else:
+        field = signature.fields[0]
+        expected = {field: decode_grad(obj[field], f"{where}.{field}", base, limits)}
+    return Case(id=obj["id"], function=obj["function"], inputs=inputs, kwargs=kwargs,
+                grad_output=decode(obj["grad_output"], "grad_output")
+                if "grad_output" in obj else None, loss=None, grad=None,
+                rtol=float(obj["rtol"]), atol=float(obj["atol"]),
+                grad_atol=float(obj["grad_atol"]), expected=expected)
 
 
 def _decoded_rule_params(params: dict, decode, where: str, base, limits) -> dict:

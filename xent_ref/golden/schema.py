@@ -62,6 +62,14 @@ class Signature:
     grad_output_positional: bool
     kwargs: dict[str, str]
     grads: tuple[str, ...] = ()  # several gradients: the arguments they are with respect to
+    # The second-order kinds (:data:`SECOND_ORDER`): "hvp", "grad_target" or "stats";
+    # ``fields``: the case's expected fields; ``calls``: the implementation's function
+    # the case calls (``cross_entropy_grad`` for ``cross_entropy_grad_target``, with
+    # ``wrt="target"``); ``of``: the loss whose inputs and options the case takes.
+    kind: str = "loss"
+    fields: tuple[str, ...] = ()
+    calls: str = ""
+    of: str = ""
 
 
 _LOSS_KWARGS = {"reduction": "reduction"}
@@ -97,6 +105,45 @@ SIGNATURES: dict[str, Signature] = {
         label_smoothing="unit")),
 }
 FUNCTIONS = tuple(SIGNATURES)
+
+# The per-token statistics of :mod:`xent_ref.stats`, in their order (TokenStats' fields).
+STATISTICS = ("lse", "loss", "z_loss", "target_logprob", "entropy", "argmax", "correct",
+              "kept", "reduced_loss", "reduced_z_loss")
+# The statistics that are not floating point, judged exactly.
+EXACT_STATISTICS = ("argmax", "correct", "kept")
+
+
+def _second_order(kind: str, of: str, extra=(), calls: str = "") -> Signature:
+    """A second-order kind's signature: the loss ``of``'s inputs (and ``extra``: ``v``)
+    and options; an hvp of the softmaxes takes ``grad_output`` positionally, as their
+    gradients do."""
+    loss = SIGNATURES[of]
+    fields = {"hvp": ("hvp",), "grad_target": ("grad_target",), "stats": STATISTICS}[kind]
+    return Signature(loss.positional + tuple(extra), loss.grad_output_positional and kind == "hvp",
+                     dict(loss.kwargs), loss.grads if kind == "hvp" else (), kind, fields,
+                     calls or f"{of}_{kind}", of)
+
+
+# Second derivatives, gradients with respect to the target and per-token statistics
+# (xent_ref/hvp.py, target_grad.py, stats.py): cases of their own kinds, after the others.
+SECOND_ORDER: dict[str, Signature] = {
+    **{f"{of}_grad_target": _second_order("grad_target", of, calls=f"{of}_grad")
+       for of in ("cross_entropy", "binary_cross_entropy", "binary_cross_entropy_with_logits")},
+    **{f"{of}_hvp": _second_order("hvp", of, ("v",))
+       for of in ("softmax", "log_softmax", "cross_entropy", "nll_loss", "binary_cross_entropy",
+                  "binary_cross_entropy_with_logits", "linear_cross_entropy")},
+    **{f"{of}_stats": _second_order("stats", of)
+       for of in ("cross_entropy", "linear_cross_entropy")},
+}
+SECOND_ORDER_FUNCTIONS = tuple(SECOND_ORDER)
+# What a ``*_grad_target`` case passes besides the loss's own arguments.
+GRAD_TARGET_KWARGS = {"wrt": "target"}
+
+
+def signature_of(function: str) -> Signature:
+    """The :class:`Signature` of a case's function, of either kind (a ``KeyError`` for
+    any other name)."""
+    return SIGNATURES[function] if function in SIGNATURES else SECOND_ORDER[function]
 
 
 # ---------------------------------------------------------------------------
@@ -291,7 +338,7 @@ _KWARG_KINDS = {
 
 def check_kwargs(function: str, kwargs, where: str, limits: Limits) -> None:
     require(isinstance(kwargs, dict), where, "kwargs must be an object")
-    allowed = SIGNATURES[function].kwargs
+    allowed = signature_of(function).kwargs
     for key, value in kwargs.items():
         require(key in allowed, where, f"{function} takes no keyword {printable(repr(key), 40)}")
         kind = allowed[key]
@@ -304,9 +351,10 @@ def check_kwargs(function: str, kwargs, where: str, limits: Limits) -> None:
 
 
 def check_function(function, where: str) -> str:
-    require(function in SIGNATURES, where,
+    require(function in SIGNATURES or function in SECOND_ORDER, where,
             f"unknown function {printable(repr(function), 60)} "
-            f"(this xent_ref knows {', '.join(FUNCTIONS)})")
+            f"(this xent_ref knows {', '.join(FUNCTIONS)}, and "
+            f"{len(SECOND_ORDER_FUNCTIONS)} second-order kinds: *_hvp, *_grad_target, *_stats)")
     return function
 
 
@@ -361,17 +409,15 @@ RULES = {"tolerance": (), "reference-error": ("loss_reference", "grad_reference"
 def check_case(obj, where: str, limits: Limits) -> str:
     """Every field of a corpus case (docs/golden-format.md, section 2); returns the label
     the case's later messages should use."""
-    check_object(obj, where, CASE_FIELDS)
+    check_object(obj, where, ("id", "function"))
     case_id = check_id(obj["id"], f"{where}.id")
     where = f"{where} ({printable(case_id, 80)})"
     function = check_function(obj["function"], where)
-    positional = SIGNATURES[function].positional
-    inputs = check_object(obj["inputs"], f"{where}.inputs", positional)
-    require(set(inputs) == set(positional), f"{where}.inputs",
-            f"must be exactly {', '.join(positional)}")
-    for name in positional:
-        check_input(inputs[name], f"{where}.inputs.{name}", limits)
-    check_kwargs(function, obj["kwargs"], f"{where}.kwargs", limits)
+    signature = signature_of(function)
+    if signature.kind != "loss":
+        return _check_second_order(obj, where, limits, signature)
+    check_object(obj, where, CASE_FIELDS)
+    _check_inputs(obj, where, limits, function)
     for key in ("grad_output", "loss"):
         check_array(obj[key], f"{where}.{key}", limits)
     check_grad(obj["grad"], f"{where}.grad", limits, SIGNATURES[function].grads)
@@ -408,6 +454,52 @@ def check_case(obj, where: str, limits: Limits) -> str:
     return where
 
 
+def _check_inputs(obj, where: str, limits: Limits, function: str) -> None:
+    """A case's ``inputs`` (exactly the signature's positional arrays; the ``v`` of
+    ``linear_cross_entropy_hvp`` a list of one direction or ``null`` per parameter) and
+    ``kwargs``."""
+    signature = signature_of(function)
+    positional = signature.positional
+    inputs = check_object(obj["inputs"], f"{where}.inputs", positional)
+    require(set(inputs) == set(positional), f"{where}.inputs",
+            f"must be exactly {', '.join(positional)}")
+    for name in positional:
+        if name == "v" and signature.grads:
+            check_grad(inputs[name], f"{where}.inputs.v", limits, signature.grads)
+        else:
+            check_input(inputs[name], f"{where}.inputs.{name}", limits)
+    check_kwargs(function, obj["kwargs"], f"{where}.kwargs", limits)
+
+
+# The fields of a second-order case besides its expected ones (docs/golden-format.md).
+SECOND_ORDER_CASE_FIELDS = ("id", "function", "inputs", "kwargs", "rtol", "atol", "grad_atol")
+
+
+def _check_second_order(obj, where: str, limits: Limits, signature: Signature) -> str:
+    """A case of a second-order kind: ``hvp`` (an array, or a list for several parameters),
+    ``grad_target`` (an array), or ``stats`` (an object of one array per statistic); the
+    first two with the ``grad_output`` they are taken at. Judged by the tolerance rule."""
+    expected = {"hvp": "hvp", "grad_target": "grad_target", "stats": "stats"}[signature.kind]
+    upstream = ("grad_output",) if signature.kind != "stats" else ()
+    check_object(obj, where, SECOND_ORDER_CASE_FIELDS + upstream + (expected,))
+    _check_inputs(obj, where, limits, obj["function"])
+    for key in upstream:
+        check_array(obj[key], f"{where}.{key}", limits)
+    if signature.kind == "stats":
+        stats = check_object(obj["stats"], f"{where}.stats", signature.fields)
+        require(set(stats) == set(signature.fields), f"{where}.stats",
+                f"must be exactly {', '.join(signature.fields)}")
+        for name in signature.fields:
+            check_array(stats[name], f"{where}.stats.{name}", limits)
+    else:
+        check_grad(obj[expected], f"{where}.{expected}", limits, signature.grads)
+    for key in ("rtol", "atol", "grad_atol"):
+        check_number(obj[key], f"{where}.{key}")
+    require(obj.get("exact_only") is None and obj.get("rule", "tolerance") == "tolerance",
+            where, "a second-order case is judged by the tolerance rule (no exact_only)")
+    return where
+
+
 def check_corpus(document, where: str, format: str, version: int) -> list:
     """The corpus document's header; returns its list of (unchecked) cases."""
     require(isinstance(document, dict) and document.get("format") == format, where,
@@ -432,16 +524,27 @@ def check_results(document, format: str, version: int, limits: Limits) -> list:
         where = f"results[{i}]"
         check_object(entry, where, ("id",))
         check_id(entry["id"], f"{where}.id")
-        unknown = sorted(set(entry) - {"id", "loss", "grad", "error"})
+        unknown = sorted(set(entry) - {"id", "loss", "grad", "error", *RESULT_FIELDS})
         require(not unknown, where, f"unknown key {printable(repr(unknown[:1]), 60)}")
         require(isinstance(entry.get("error", ""), str), f"{where}.error", "must be a string")
         if "loss" in entry:
             check_array(entry["loss"], f"{where}.loss", limits)
-        if "grad" in entry:
-            grads = isinstance(entry["grad"], list)  # checked against the case when judged
-            check_grad(entry["grad"], f"{where}.grad", limits,
-                       ("",) * len(entry["grad"]) if grads else ())
+        for key in ("grad", "hvp", "grad_target"):
+            if key in entry:
+                several = isinstance(entry[key], list)  # checked against the case when judged
+                check_grad(entry[key], f"{where}.{key}", limits,
+                           ("",) * len(entry[key]) if several else ())
+        if "stats" in entry:
+            stats = check_object(entry["stats"], f"{where}.stats")
+            for name, value in stats.items():
+                require(name in STATISTICS, f"{where}.stats",
+                        f"unknown statistic {printable(repr(name), 40)}")
+                check_array(value, f"{where}.stats.{name}", limits)
     return entries
+
+
+# A results entry's field for each second-order kind (docs/golden-format.md, section 4).
+RESULT_FIELDS = ("hvp", "grad_target", "stats")
 
 
 def dtype_of(name, where: str = "array") -> np.dtype:

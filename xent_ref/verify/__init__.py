@@ -6,7 +6,9 @@ Three ways in, one engine (:func:`run` or :func:`compare_results`, then :class:`
 * ``xent_ref.testing.check(fn, "cross_entropy")`` and friends, from Python or pytest;
 * ``xent-ref verify --impl MODULE``: a Python module (a dotted name, or a path to a
   ``.py`` file) offering any of xent_ref's functions under the same names and
-  signatures, NumPy in and NumPy out; the ``_grad`` twins are optional. ``torch`` is
+  signatures, NumPy in and NumPy out; the ``_grad`` twins are optional, and so are the
+  second-order functions (``*_hvp``, ``*_stats``; a ``_grad`` taking ``wrt`` answers
+  the ``*_grad_target`` cases). ``torch`` is
   the built-in adapter around ``torch.nn.functional`` (:mod:`xent_ref.verify.torch_adapter`),
   ``xent_ref`` the reference itself.
 * ``xent-ref verify --results FILE``: losses and gradients computed elsewhere (C, Rust,
@@ -24,7 +26,8 @@ or not what it claims to be).
 """
 
 # The modules: compare (judging one case, running an implementation), diagnose
-# (grouping failures, naming conventions), conventions (the catalogue), report (text,
+# (grouping failures, naming conventions), conventions (the catalogue;
+# second_order_conventions: its hvp and statistics mistakes), report (text,
 # HTML, JSON, JUnit XML), command (``xent-ref verify``), torch_adapter (``--impl torch``).
 from xent_ref.golden.schema import (  # noqa: F401
     SchemaError,
@@ -40,6 +43,9 @@ from xent_ref.verify.compare import (  # noqa: F401
     functions_of,
     run,
     run_module,
+    skipped,
+    accepts_wrt,
+    expected_of,
     compare_results,
     function_order,
 )

@@ -20,7 +20,8 @@ from types import ModuleType
 from xent_ref import golden
 from xent_ref.golden import schema as _schema
 from xent_ref.golden.schema import SchemaError, printable
-from xent_ref.verify.compare import compare_results, function_order, run_module
+from xent_ref.verify.compare import (compare_results, function_order, functions_of, run,
+                                     skipped)
 from xent_ref.verify.messages import check_lang
 from xent_ref.verify.report import CorpusInfo, Report, select_dtypes
 
@@ -124,20 +125,21 @@ def _report(impl, results, corpus, max_bytes, max_elements, dtypes) -> Report:
             cases, left_out, selection = select_dtypes(cases, dtypes)
         except ValueError as error:
             raise _Unavailable(str(error)) from None
-    known, problems = None, []
+    known, problems, left = None, [], {}
     if impl is not None:
-        subject, outcomes, known = _run_impl(impl, cases)
+        subject, outcomes, known, left = _run_impl(impl, cases)
     else:
         subject, outcomes, problems = _read_results(results, cases, limits, left_out)
     if not outcomes:
         raise _Unavailable(f"{printable(impl or results)} offers none of: "
                            f"{', '.join(function_order())}")
     return Report(subject, info, tuple(outcomes), tuple(problems), known,
-                  selection=selection)
+                  selection=selection, skipped=left)
 
 
-def _run_impl(impl: str, cases) -> tuple[str, list, str | None]:
-    """``(subject, outcomes, known inaccuracy)`` of the module ``impl`` on ``cases``."""
+def _run_impl(impl: str, cases) -> tuple[str, list, str | None, dict]:
+    """``(subject, outcomes, known inaccuracy, skipped)`` of the module ``impl`` on
+    ``cases``."""
     try:
         module = load_implementation(impl)
     except KeyboardInterrupt:
@@ -150,7 +152,9 @@ def _run_impl(impl: str, cases) -> tuple[str, list, str | None]:
         raise _Unavailable(f"{printable(impl)} is not available: {printable(unavailable)}")
     description = getattr(module, "DESCRIPTION", module.__name__)
     subject = f"xent-ref verify --impl {printable(impl)} ({printable(description)})"
-    return subject, run_module(module, cases), getattr(module, "KNOWN_INACCURACY", None)
+    offered = functions_of(module)
+    return (subject, run(offered, cases), getattr(module, "KNOWN_INACCURACY", None),
+            skipped(offered, cases))
 
 
 def _read_results(results: str, cases, limits, left_out) -> tuple[str, list, list[str]]:

@@ -11,6 +11,7 @@ one that ran elsewhere (a results file, ``docs/golden-format.md``).
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from dataclasses import dataclass, replace
 from types import ModuleType
@@ -122,20 +123,9 @@ def _judge_parts(case, function: str, expected: tuple, got) -> Check:
     if not (isinstance(got, (tuple, list)) and len(got) == len(expected)):
         return _failed(f"returned {type(got).__name__}, expected a tuple of {len(expected)} "
                        f"gradients ({', '.join(names)})")
-    checks = []
-    for name, want, have in zip(names, expected, got):
-        if want is None or have is None:
-            ok = want is None and have is None
-            spelled = ["None" if part is None else "an array" for part in (want, have)]
-            why = "" if ok else f"grad of {name}: expected {spelled[0]}, got {spelled[1]}"
-            checks.append(Check(ok, why, 0.0 if ok else np.inf, 0.0 if ok else np.inf, ok))
-            continue
-        check = judge(_Part(case, want, len(checks)), function, have)
-        checks.append(replace(check, why=f"grad of {name}: {check.why}" if check.why else ""))
-    failing = [c for c in checks if not c.ok]
-    return Check(not failing, failing[0].why if failing else "",
-                 max(c.max_abs for c in checks), max(c.max_rel for c in checks),
-                 all(c.exact for c in checks))
+    return _combined([(f"grad of {name}", want, have,
+                        lambda w, h, i=i: judge(_Part(case, w, i), function, h))
+                       for i, (name, want, have) in enumerate(zip(names, expected, got))])
 
 
 @dataclass(frozen=True)
@@ -171,6 +161,8 @@ def judge(case: golden.Case, function: str, got) -> Check:
     (the corpus's low-precision cases: one ulp of the dtype at the value's magnitude).
     Such a check is ``exact`` when it holds without PyTorch's allowance.
     """
+    if function in golden.SECOND_ORDER:
+        return _judge_second_order(case, function, got)
     expected = case.grad if function.endswith("_grad") else case.loss
     if isinstance(expected, tuple):
         return _judge_parts(case, function, expected, got)
@@ -189,14 +181,77 @@ def judge(case: golden.Case, function: str, got) -> Check:
     return replace(check, exact=compare(reference, got, rtol, atol).ok)
 
 
+def expected_of(case, function: str):
+    """What ``function`` (a loss, its ``_grad``, or a second-order kind) should give on
+    ``case``: an array, a tuple of them (several gradients or directions), or for the
+    statistics ``{statistic: array}``."""
+    if function in golden.SECOND_ORDER:
+        signature = golden.signature_of(function)
+        if signature.kind == "stats":
+            return dict(case.expected)
+        return case.expected[signature.fields[0]]
+    return case.grad if function.endswith("_grad") else case.loss
+
+
+def _judge_second_order(case, function: str, got) -> Check:
+    """An hvp or a target's gradient by the gradients' tolerance (``grad_atol``), part by
+    part for several parameters; the statistics field by field, the floating ones by the
+    losses' tolerance (``atol``), ``argmax``, ``correct`` and ``kept`` exactly."""
+    expected = expected_of(case, function)
+    rtol, atol = case.tolerance_for(function)
+    if isinstance(expected, dict):
+        if not isinstance(got, dict):
+            return _failed(f"returned {type(got).__name__}, expected the statistics "
+                           f"{', '.join(expected)}")
+        exact = golden.EXACT_STATISTICS
+        return _combined([(f"statistic {name}", want, got.get(name),
+                           _by_tolerance(0.0, 0.0) if name in exact
+                           else _by_tolerance(rtol, atol)) for name, want in expected.items()])
+    if not isinstance(expected, tuple):
+        return compare(expected, got, rtol, atol)
+    names = golden.signature_of(function).grads
+    if not (isinstance(got, (tuple, list)) and len(got) == len(expected)):
+        return _failed(f"returned {type(got).__name__}, expected a tuple of {len(expected)} "
+                       f"products ({', '.join(names)})")
+    return _combined([(f"grad of {name}", want, have, _by_tolerance(rtol, atol))
+                      for name, want, have in zip(names, expected, got)])
+
+
+def _by_tolerance(rtol: float, atol: float) -> Callable:
+    return lambda expected, got: compare(expected, got, rtol, atol)
+
+
+def _combined(parts) -> Check:
+    """``(label, expected, got, judging)`` judged one by one (``judging(expected, got)``;
+    ``None`` must be ``None``): failing with the first failing part's reason, prefixed by
+    its label, and reporting the worst errors of all."""
+    checks = []
+    for label, want, have, judging in parts:
+        if want is None or have is None:
+            ok = want is None and have is None
+            spelled = ["None" if part is None else "an array" for part in (want, have)]
+            why = "" if ok else f"{label}: expected {spelled[0]}, got {spelled[1]}"
+            checks.append(Check(ok, why, 0.0 if ok else np.inf, 0.0 if ok else np.inf, ok))
+            continue
+        check = judging(want, have)
+        checks.append(replace(check, why=f"{label}: {check.why}" if check.why else ""))
+    failing = [c for c in checks if not c.ok]
+    return Check(not failing, failing[0].why if failing else "",
+                 max(c.max_abs for c in checks), max(c.max_rel for c in checks),
+                 all(c.exact for c in checks))
+
+
 # ---------------------------------------------------------------------------
 # Running an implementation
 # ---------------------------------------------------------------------------
 
 
 def _run_one(fn, case: golden.Case, function: str) -> Outcome:
-    expected = case.grad if function.endswith("_grad") else case.loss
-    caller = golden.call_grad if function.endswith("_grad") else golden.call_function
+    expected = expected_of(case, function)
+    if function in golden.SECOND_ORDER:
+        caller = golden.call_second_order
+    else:
+        caller = golden.call_grad if function.endswith("_grad") else golden.call_function
     try:
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the values are judged, not the warnings
@@ -206,6 +261,10 @@ def _run_one(fn, case: golden.Case, function: str) -> Outcome:
     except BaseException as error:  # noqa: BLE001 - even sys.exit() is the case's failure
         message = f"raised {type(error).__name__}: {printable(error)}"
         return Outcome(case, function, expected, None, _failed(message))
+    if isinstance(expected, dict):
+        got, why = _statistics(got, tuple(expected))
+        check = judge(case, function, got) if not why else _failed(why)
+        return Outcome(case, function, expected, got, check)
     if isinstance(expected, tuple) and isinstance(got, (tuple, list)):
         parts = [None if part is None else as_array(part) for part in got]
         why = next((part[1] for part in parts if part is not None and part[0] is None), "")
@@ -219,19 +278,70 @@ def _run_one(fn, case: golden.Case, function: str) -> Outcome:
     return Outcome(case, function, expected, array, judge(case, function, array))
 
 
+def _statistics(got, fields: tuple) -> tuple[dict | None, str]:
+    """``({statistic: array}, "")`` from what a ``*_stats`` function returned (an object
+    with the statistics as attributes, as :class:`xent_ref.stats.TokenStats`, or a
+    mapping), else ``(None, why not)``; a missing statistic is ``None`` (it fails)."""
+    stats = {}
+    for name in fields:
+        value = got.get(name) if isinstance(got, Mapping) else getattr(got, name, None)
+        if value is not None:
+            value, why = as_array(value)
+            if value is None:
+                return None, f"statistic {name}: {why}"
+        stats[name] = value
+    return stats, ""
+
+
 def functions_of(module) -> dict[str, Callable]:
-    """The corpus functions (and ``_grad`` twins) a module offers, by name."""
+    """The corpus functions (``_grad`` twins, hvp and statistics functions) a module
+    offers, by name."""
     return {name: getattr(module, name) for name in function_order()
             if callable(getattr(module, name, None))}
 
 
-def run(implementation: Mapping[str, Callable], cases) -> list[Outcome]:
-    """Run every case through each function (and ``_grad`` twin) ``implementation`` maps."""
-    outcomes = []
+def _checks(case: golden.Case) -> list[tuple[str, str]]:
+    """``(checked name, the implementation's function)`` of a case: the loss and its
+    ``_grad``; a second-order kind, the function it calls (``*_grad_target``:
+    ``*_grad``)."""
+    if case.kind == "loss":
+        return [(case.function, case.function), (case.grad_function, case.grad_function)]
+    return [(case.function, golden.signature_of(case.function).calls)]
+
+
+def accepts_wrt(fn: Callable) -> bool:
+    """Whether ``fn`` names a ``wrt`` parameter (a ``**kwargs`` alone does not say that
+    it differentiates with respect to the target)."""
+    try:
+        parameter = inspect.signature(fn).parameters.get("wrt")
+    except (TypeError, ValueError):  # a builtin without a signature
+        return False
+    return parameter is not None and parameter.kind not in (parameter.VAR_POSITIONAL,
+                                                             parameter.VAR_KEYWORD)
+
+
+def skipped(implementation: Mapping[str, Callable], cases) -> dict[str, str]:
+    """``{checked name: why}`` for what ``implementation`` offers but cannot be asked:
+    a ``*_grad_target`` case needs a ``*_grad`` that takes ``wrt``."""
+    found = {}
     for case in cases:
-        for name in (case.function, case.grad_function):
-            if name in implementation:
-                outcomes.append(_run_one(implementation[name], case, name))
+        if case.kind == "grad_target":
+            calls = golden.signature_of(case.function).calls
+            if calls in implementation and not accepts_wrt(implementation[calls]):
+                found[case.function] = f"{calls} takes no wrt= argument"
+    return found
+
+
+def run(implementation: Mapping[str, Callable], cases) -> list[Outcome]:
+    """Run every case through each function (and ``_grad`` twin, hvp, statistics)
+    ``implementation`` maps; a ``*_grad_target`` case only when the ``_grad`` takes
+    ``wrt`` (:func:`skipped`)."""
+    outcomes = []
+    left_out = skipped(implementation, cases)
+    for case in cases:
+        for name, calls in _checks(case):
+            if calls in implementation and name not in left_out:
+                outcomes.append(_run_one(implementation[calls], case, name))
     return outcomes
 
 
@@ -261,7 +371,9 @@ def compare_results(document, cases, limits: _schema.Limits | None = None, base=
             continue
         arrays = {key: decode(entry[key], f"results[{i}].{key}", base, limits)
                   for key, decode in (("loss", golden.decode_stored),
-                                      ("grad", golden.decode_grad)) if key in entry}
+                                      ("grad", golden.decode_grad), ("hvp", golden.decode_grad),
+                                      ("grad_target", golden.decode_grad),
+                                      ("stats", _decode_statistics)) if key in entry}
         if case_id not in by_id:
             problems.append(f"result for an unknown case id {printable(repr(case_id), 80)}")
         elif case_id in results:
@@ -269,20 +381,33 @@ def compare_results(document, cases, limits: _schema.Limits | None = None, base=
         else:
             results[case_id] = dict(entry, **arrays)
     offered = {name for case_id, entry in results.items()
-               for key, name in (("loss", by_id[case_id].function),
-                                 ("grad", by_id[case_id].grad_function)) if key in entry}
+               for key, name in _result_keys(by_id[case_id]) if key in entry}
     outcomes = []
     for case in cases:
         entry = results.get(case.id, {})
-        for key, name in (("loss", case.function), ("grad", case.grad_function)):
+        for key, name in _result_keys(case):
             if name in offered:
                 outcomes.append(_judge_entry(case, name, entry, key))
     return outcomes, problems
 
 
+def _result_keys(case) -> list[tuple[str, str]]:
+    """``(results field, checked name)`` of a case: ``loss`` and ``grad``, or its
+    second-order kind's own field (``hvp``, ``grad_target``, ``stats``)."""
+    if case.kind == "loss":
+        return [("loss", case.function), ("grad", case.grad_function)]
+    return [(case.kind, case.function)]
+
+
+def _decode_statistics(obj, where: str, base=None, limits=None) -> dict:
+    """A checked ``stats`` object of a result: each statistic decoded."""
+    return {name: golden.decode_stored(value, f"{where}.{name}", base, limits)
+            for name, value in obj.items()}
+
+
 def _judge_entry(case, name: str, entry: dict, key: str) -> Outcome:
     """One decoded result array (``entry[key]``) against the expected one."""
-    expected = case.grad if name.endswith("_grad") else case.loss
+    expected = expected_of(case, name)
     if "error" in entry:
         return Outcome(case, name, expected, None,
                        _failed(f"the implementation reported: {printable(entry['error'])}"))
@@ -293,5 +418,7 @@ def _judge_entry(case, name: str, entry: dict, key: str) -> Outcome:
 
 
 def function_order() -> list[str]:
-    """Every function the corpus checks, each followed by its gradient twin."""
-    return [name for f in golden.FUNCTIONS for name in (f, f + "_grad")]
+    """Every function the corpus checks, each followed by its gradient twin, then the
+    second-order kinds."""
+    return [name for f in golden.FUNCTIONS for name in (f, f + "_grad")] + list(
+        golden.SECOND_ORDER_FUNCTIONS)

@@ -31,6 +31,8 @@ import numpy as np
 from xent_ref import functions as lib
 from xent_ref import golden
 from xent_ref.golden.jsonio import is_float
+from xent_ref.verify import second_order_conventions as _second_order
+from xent_ref.verify.compare import expected_of
 
 LOSSES = ("cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits")
 BINARY = ("binary_cross_entropy", "binary_cross_entropy_with_logits")
@@ -1388,6 +1390,8 @@ CATALOGUE: tuple[Convention, ...] = (
                "use BCE with logits (softplus) and 1 - p_t as sigmoid(-x) or sigmoid(x)",
                _focal_via_sigmoid),
 )
+# The second-order functions' mistakes (hvp, statistics) have a module of their own.
+CATALOGUE += tuple(Convention(*row) for row in _second_order.ROWS)
 BY_ID = {convention.id: convention for convention in CATALOGUE}
 
 
@@ -1421,8 +1425,8 @@ def also_wrong_dtype(convention: Convention, outcome, predicted=None) -> bool:
     if convention.id == "wrong-dtype" or got is None or isinstance(got, tuple) \
             or isinstance(predicted, tuple) or not is_float(np.asarray(got).dtype):
         return False
-    expected = outcome.case.grad if outcome.function.endswith("_grad") else outcome.case.loss
-    return not isinstance(expected, tuple) and np.asarray(got).dtype != expected.dtype \
+    expected = expected_of(outcome.case, outcome.function)
+    return isinstance(expected, np.ndarray) and np.asarray(got).dtype != expected.dtype \
         and np.shape(got) == np.shape(expected)
 
 
@@ -1433,10 +1437,14 @@ class _Substitute:
 
     def __init__(self, case, predicted, exact: bool):
         # (several gradients, linear_cross_entropy's, stay a tuple: judged part by part)
-        self.loss = self.grad = predicted if isinstance(predicted, tuple) \
+        self.loss = self.grad = predicted if isinstance(predicted, (tuple, dict)) \
             else np.asarray(predicted)
         self.function = case.function
         self._case, self._exact = case, exact
+        # a second-order kind's expected fields: the statistics, or its one field
+        fields = golden.signature_of(case.function).fields
+        self.expected = predicted if isinstance(predicted, dict) else dict(
+            zip(fields[:1], [self.loss]))
 
     def tolerance_for(self, function: str) -> tuple[float, float]:
         rtol, atol = self._case.tolerance_for(function)

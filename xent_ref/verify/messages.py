@@ -68,9 +68,10 @@ def why(text: str, lang: str) -> str:
     if lang == FALLBACK:
         return text
     prefix = ""
-    part = re.match(r"^grad of (\w+): (.*)$", text)
+    part = re.match(r"^(grad of|statistic) (\w+): (.*)$", text)
     if part:
-        prefix, text = f"d{part.group(1)}: ", part.group(2)
+        derivative = part.group(1) == "grad of"
+        prefix, text = f"{'d' if derivative else ''}{part.group(2)}: ", part.group(3)
     found = _AT.match(text)
     if found:
         values = found.groupdict()

@@ -115,6 +115,9 @@ class Report:
     selection: DtypeSelection | None = None  # dtypes= / --dtypes: what was left out
     lang: str = "en"  # the language of the text and HTML reports (verify/locale/)
     brief: bool = False  # str(): the learner's short form (cause, fix, one case)
+    # {checked name: why}: offered but not checked (a *_grad without wrt=, for the
+    # *_grad_target cases: xent_ref.verify.skipped)
+    skipped: Mapping[str, str] = field(default_factory=dict)
     _cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -178,6 +181,7 @@ class Report:
             "groups": [g.to_json() for g in self.groups],
             "diagnoses": [d.to_json() for d in self.diagnoses],
             "problems": list(self.problems),
+            "skipped": dict(self.skipped),
         }
 
     def to_junit_xml(self) -> str:
@@ -222,19 +226,19 @@ def _show_case(report: Report, outcome: Outcome) -> list[str]:
     none = say("case.none")
     lines = [f"  {_label(say('case.case'))}{printable(case.id)}"]
     for name, a in case.inputs.items():
-        lines += _show_array(name, a, none)
+        lines += _show_parts(name, a, none, golden.signature_of(case.function).grads)
     for key, value in case.kwargs.items():
         lines += _show_array(key, value, none) if isinstance(value, np.ndarray) else [
             f"  {_label(key)}{value!r}"]
-    if outcome.function.endswith("_grad"):
+    if outcome.function.endswith("_grad") or case.kind != "loss" and case.grad_output is not None:
         lines += _show_array("grad_output", case.grad_output, none)
+    names = golden.signature_of(case.function).grads
     for label, value in ((say("case.expected"), outcome.expected), (say("case.got"), outcome.got)):
-        if isinstance(value, tuple):  # several gradients, one per argument
-            names = golden.SIGNATURES[case.function].grads
-            for name, part in zip(names, value):
-                lines += _show_array(f"{label} d{name}", part, none)
+        if isinstance(value, dict):  # the statistics, one by one
+            for name, part in value.items():
+                lines += _show_array(f"{label} {name}", part, none)
         else:
-            lines += _show_array(label, value, none)
+            lines += _show_parts(label, value, none, names, "d")
     rtol, atol = case.tolerance_for(outcome.function)
     lines.append(f"  {_label(say('case.tolerance'))}"
                  + say("case.tolerance_value", rtol=f"{rtol:.3g}", atol=f"{atol:.3g}"))
@@ -243,6 +247,14 @@ def _show_case(report: Report, outcome: Outcome) -> list[str]:
     if case.exact_only:
         lines += _wrapped(f"  {_label('exact_only')}{printable(case.exact_only)}", indent=18)
     return lines
+
+
+def _show_parts(label: str, value, none: str, names, prefix: str = "") -> list[str]:
+    """One array, or several (one per argument: ``label dinput``, ``label dlinear_weight``)."""
+    if not isinstance(value, tuple):
+        return _show_array(label, value, none)
+    return [line for name, part in zip(names, value)
+            for line in _show_array(f"{label} {prefix}{name}", part, none)]
 
 
 def _format_error(value: float) -> str:
@@ -262,9 +274,13 @@ def _text_report(report: Report) -> list[str]:
     by_function = _by_function(report)
     order = [name for name in function_order() if name in by_function]
     lines = _text_header(report) + _text_table(report, by_function, order)
-    missing = [name for name in report.scope or function_order() if name not in by_function]
+    missing = [name for name in report.scope or function_order()
+               if name not in by_function and name not in report.skipped]
     if missing:
         lines += [""] + _wrapped(_say(report, "full.not_offered", names=", ".join(missing)))
+    if report.skipped:
+        lines += [""] + _wrapped(_say(report, "full.skipped", skipped="; ".join(
+            f"{name} ({why})" for name, why in report.skipped.items())))
     lines += _text_inexact(report)
     for name in order:
         lines += _text_failures(report, name, by_function[name])
@@ -304,19 +320,22 @@ def _text_header(report: Report) -> list[str]:
     return lines + [""]
 
 
+NAME_COLUMNS = 46  # binary_cross_entropy_with_logits_grad_target and a space
+
+
 def _text_table(report: Report, by_function: dict[str, list[Outcome]],
                 order: list[str]) -> list[str]:
     """One row per function: cases, passed, failed, the worst errors."""
     columns = _say(report, "full.columns").split("|")
-    head = _label(columns[0], 38) + "".join(
+    head = _label(columns[0], NAME_COLUMNS) + "".join(
         " " * max(1, w - width(c)) + c for c, w in zip(columns[1:], (6, 8, 8, 12, 12)))
-    lines = [head, "-" * 84]
+    lines = [head, "-" * (NAME_COLUMNS + 46)]
     for name in order:
         rows = by_function[name]
         passed = sum(o.check.ok for o in rows)
         max_abs = max(o.check.max_abs for o in rows)
         max_rel = max(o.check.max_rel for o in rows)
-        lines.append(f"{name:<38}{len(rows):>6}{passed:>8}{len(rows) - passed:>8}"
+        lines.append(f"{name:<{NAME_COLUMNS}}{len(rows):>6}{passed:>8}{len(rows) - passed:>8}"
                      f"{_format_error(max_abs)}{_format_error(max_rel)}")
     return lines
 
@@ -396,9 +415,10 @@ def _short_report(report: Report) -> list[str]:
                    and o.case.id in cause.cases)
     lines += _wrapped(_say(report, "short.case", function=outcome.function,
                            case=printable(outcome.case.id)))
-    if outcome.got is not None and not isinstance(outcome.got, tuple) \
+    if outcome.got is not None and not isinstance(outcome.got, (tuple, dict)) \
             and not outcome.check.why.startswith("at index") \
-            and not isinstance(outcome.expected, tuple) and outcome.check.worst is not None \
+            and not isinstance(outcome.expected, (tuple, dict)) \
+            and outcome.check.worst is not None \
             and np.shape(outcome.got) == np.shape(outcome.expected):
         worst = outcome.check.worst
         lines.append(_say(report, "short.expected_got",
@@ -451,6 +471,11 @@ def _junit(report: Report) -> str:
             failure = ET.SubElement(testcase, "failure", type=label,
                                     message=printable(f"[{label}] {outcome.check.why}", 1000))
             failure.text = printable(diagnosis.explanation if diagnosis else "", 1000)
+    for name, why in report.skipped.items():
+        testcase = ET.SubElement(suite, "testcase", classname=name, name=f"{name} (skipped)")
+        ET.SubElement(testcase, "skipped", message=printable(why, 1000))
+    suite.set("skipped", str(len(report.skipped)))
+    suite.set("tests", str(len(report.outcomes) + len(report.skipped)))
     return ET.tostring(suite, encoding="unicode") + "\n"
 
 

@@ -51,25 +51,31 @@ def _array(t) -> np.ndarray:
     return t.numpy()
 
 
-def _evaluate(torch_fn, args, kwargs, grad_output=None, want_grad=False):
-    """``torch_fn(*args, **kwargs)`` on tensors; the output, or the first argument's gradient."""
-    first = _tensor(args[0]).requires_grad_(want_grad)
-    rest = [_tensor(a, like=first) for a in args[1:]]
-    kwargs = {key: _tensor(value, like=first) if key in _ARRAY_KWARGS and value is not None
+def _evaluate(torch_fn, args, kwargs, grad_output=None, want_grad=False, leaf=0):
+    """``torch_fn(*args, **kwargs)`` on tensors; the output, or the gradient of argument
+    ``leaf`` (0: the input; 1: the target, ``wrt="target"``)."""
+    tensors = [_tensor(args[0])]
+    tensors += [_tensor(a, like=tensors[0]) for a in args[1:]]
+    tensors[leaf].requires_grad_(want_grad)
+    kwargs = {key: _tensor(value, like=tensors[0]) if key in _ARRAY_KWARGS and value is not None
               else value for key, value in kwargs.items()}
-    output = torch_fn(first, *rest, **kwargs)
+    output = torch_fn(*tensors, **kwargs)
     if not want_grad:
         return _array(output)
-    upstream = (torch.ones_like(output) if grad_output is None
-                else _tensor(grad_output, like=output).expand_as(output))
-    output.backward(upstream)
-    return _array(first.grad)
+    output.backward(_upstream(output, grad_output))
+    return _array(tensors[leaf].grad)
 
 
-def _loss_pair(name: str, torch_fn=None):
+def _upstream(output, grad_output):
+    """The upstream gradient of ``output``: ones, or ``grad_output`` broadcast to it."""
+    return (torch.ones_like(output) if grad_output is None
+            else _tensor(grad_output, like=output).expand_as(output))
+
+
+def _loss_pair(name: str, torch_fn=None, target_grad=False):
     """``loss(input, target, **options)`` and ``loss_grad(..., grad_output=None)`` of
-    ``torch_fn`` (default: ``torch.nn.functional``'s function ``name``)."""
-
+    ``torch_fn`` (default: ``torch.nn.functional``'s function ``name``); with
+    ``target_grad``, ``loss_grad`` takes ``wrt="target"`` too (autograd's target.grad)."""
     def loss(input, target, **options):
         return _evaluate(torch_fn or getattr(F, name), (input, target), options)
 
@@ -77,8 +83,15 @@ def _loss_pair(name: str, torch_fn=None):
         return _evaluate(torch_fn or getattr(F, name), (input, target), options, grad_output,
                          True)
 
-    loss.__name__, loss_grad.__name__ = name, name + "_grad"
-    return loss, loss_grad
+    def loss_grad_wrt(input, target, grad_output=None, *, wrt="input", **options):
+        if wrt not in ("input", "target"):
+            raise ValueError(f"wrt: must be 'input' or 'target', got {wrt!r}")
+        return _evaluate(torch_fn or getattr(F, name), (input, target), options, grad_output,
+                         True, int(wrt == "target"))
+
+    gradient = loss_grad_wrt if target_grad else loss_grad
+    loss.__name__, gradient.__name__ = name, name + "_grad"
+    return loss, gradient
 
 
 def _cross_entropy_with_options(input, target, weight=None, ignore_index=-100,
@@ -122,13 +135,15 @@ def _softmax_pair(name: str):
 
 softmax, softmax_grad = _softmax_pair("softmax")
 log_softmax, log_softmax_grad = _softmax_pair("log_softmax")
-cross_entropy, cross_entropy_grad = _loss_pair("cross_entropy", _cross_entropy_with_options)
+cross_entropy, cross_entropy_grad = _loss_pair("cross_entropy", _cross_entropy_with_options,
+                                               target_grad=True)
 nll_loss, nll_loss_grad = _loss_pair("nll_loss")
-binary_cross_entropy, binary_cross_entropy_grad = _loss_pair("binary_cross_entropy")
+binary_cross_entropy, binary_cross_entropy_grad = _loss_pair("binary_cross_entropy",
+                                                             target_grad=True)
 (
     binary_cross_entropy_with_logits,
     binary_cross_entropy_with_logits_grad,
-) = _loss_pair("binary_cross_entropy_with_logits")
+) = _loss_pair("binary_cross_entropy_with_logits", target_grad=True)
 
 
 def _linear_cross_entropy_torch(input, linear_weight, target, linear_bias=None,
@@ -259,3 +274,125 @@ sigmoid_focal_loss, sigmoid_focal_loss_grad = _loss_pair("sigmoid_focal_loss",
 softmax_focal_loss, softmax_focal_loss_grad = _loss_pair("softmax_focal_loss",
                                                          _softmax_focal_torch)
 poly1_cross_entropy, poly1_cross_entropy_grad = _loss_pair("poly1_cross_entropy", _poly1_torch)
+
+
+# ---------------------------------------------------------------------------
+# Second order: double backward, and the statistics from torch's own operations
+# ---------------------------------------------------------------------------
+
+
+def _double_backward(output, leaves, grad_output, directions):
+    """``d/d leaves <grad(output, leaves, grad_output), directions>``: PyTorch's double
+    backward (``create_graph``); a leaf the gradient does not depend on gets zeros."""
+    grads = torch.autograd.grad(output, leaves, _upstream(output, grad_output),
+                                create_graph=True)
+    used = [(g, leaf, d) for g, leaf, d in zip(grads, leaves, directions) if g.requires_grad]
+    found = {}
+    if used:
+        hv = torch.autograd.grad([g for g, _, _ in used], leaves, [d for _, _, d in used],
+                                 allow_unused=True)
+        found = {id(leaf): h for leaf, h in zip(leaves, hv) if h is not None}
+    return [_array(found[id(leaf)]) if id(leaf) in found else _array(torch.zeros_like(leaf))
+            for leaf in leaves]
+
+
+def _softmax_hvp(name: str):
+    def hvp(x, grad_output, v, axis=-1):
+        leaf = _tensor(x).requires_grad_(True)
+        output = getattr(F, name)(leaf, dim=axis)
+        return _double_backward(output, [leaf], grad_output, [_tensor(v, like=leaf)])[0]
+
+    hvp.__name__ = name + "_hvp"
+    return hvp
+
+
+def _loss_hvp(name: str, torch_fn=None):
+    def hvp(input, target, v, grad_output=None, **options):
+        leaf = _tensor(input).requires_grad_(True)
+        options = {key: _tensor(value, like=leaf) if key in _ARRAY_KWARGS and value is not None
+                   else value for key, value in options.items()}
+        output = (torch_fn or getattr(F, name))(leaf, _tensor(target, like=leaf), **options)
+        return _double_backward(output, [leaf], grad_output, [_tensor(v, like=leaf)])[0]
+
+    hvp.__name__ = name + "_hvp"
+    return hvp
+
+
+softmax_hvp, log_softmax_hvp = _softmax_hvp("softmax"), _softmax_hvp("log_softmax")
+cross_entropy_hvp = _loss_hvp("cross_entropy", _cross_entropy_with_options)
+nll_loss_hvp = _loss_hvp("nll_loss")
+binary_cross_entropy_hvp = _loss_hvp("binary_cross_entropy")
+binary_cross_entropy_with_logits_hvp = _loss_hvp("binary_cross_entropy_with_logits")
+
+
+def _linear_logits(input, linear_weight, target, linear_bias, kwargs):
+    """``(leaves, logits, target, kwargs)``: ``F.linear`` of leaves that take gradients."""
+    (h, w), bias, target, kwargs = _linear_arguments(input, linear_weight, target,
+                                                     linear_bias, kwargs, True)
+    leaves = [h, w] + ([] if bias is None else [bias])
+    return leaves, F.linear(h, w, bias), target, kwargs
+
+
+def linear_cross_entropy_hvp(input, linear_weight, target, v, *, linear_bias=None,
+                             grad_output=None, ignore_index=None, **kwargs):
+    """The joint double backward over ``(input, linear_weight[, linear_bias])`` of
+    ``F.linear`` then :func:`_cross_entropy_with_options`; ``v`` one direction per
+    parameter (``None``: zeros)."""
+    leaves, logits, target, kwargs = _linear_logits(input, linear_weight, target, linear_bias,
+                                                    kwargs)
+    output = _cross_entropy_with_options(
+        logits, target, ignore_index=-100 if ignore_index is None else ignore_index, **kwargs)
+    directions = [torch.zeros_like(leaf) if part is None else _tensor(part, like=leaf)
+                  for leaf, part in zip(leaves, v)]
+    hv = _double_backward(output, leaves, grad_output, directions)
+    return tuple(hv) + (() if linear_bias is not None else (None,))
+
+
+def _statistics(z_from, target, weight=None, ignore_index=-100, reduction="mean",
+                label_smoothing=0.0, logit_scale=1.0, softcap=None, z_loss=0.0) -> dict:
+    """Every statistic of xent_ref.stats from torch's operations on the transformed logits
+    ``z`` (``torch.logsumexp``, ``torch.argmax``: the first maximal index)."""
+    z = z_from * logit_scale
+    if softcap is not None:
+        z = softcap * torch.tanh(z / softcap)
+    axis = 0 if z.dim() == 1 else 1
+    ce = F.cross_entropy(z, target, weight=weight, ignore_index=ignore_index,
+                         reduction="none", label_smoothing=label_smoothing)
+    lse, logp = torch.logsumexp(z, dim=axis), torch.log_softmax(z, axis)
+    probabilities = target.is_floating_point()
+    kept = torch.ones_like(lse, dtype=torch.bool) if probabilities else target != ignore_index
+    zl = torch.where(kept, z_loss * lse * lse, torch.zeros_like(lse))
+    argmax = torch.argmax(z, dim=axis)
+    if probabilities:
+        target_logprob = (target * logp).sum(axis)
+        correct = argmax == torch.argmax(target, dim=axis)
+    else:
+        picked = logp.gather(axis, torch.where(kept, target, 0).unsqueeze(axis)).squeeze(axis)
+        target_logprob = torch.where(kept, picked, torch.zeros_like(picked))
+        correct = (argmax == target) & kept
+    p = torch.softmax(z, axis)
+    count = {"none": 1, "sum": 1, "mean": kept.sum()}[reduction]
+    stats = {"lse": lse, "loss": ce + zl, "z_loss": zl, "target_logprob": target_logprob,
+             "entropy": -torch.where(p == 0, torch.zeros_like(p), p * logp).sum(axis),
+             "argmax": argmax, "correct": correct, "kept": kept,
+             "reduced_loss": _cross_entropy_with_options(
+                 z_from, target, weight=weight, ignore_index=ignore_index, reduction=reduction,
+                 label_smoothing=label_smoothing, logit_scale=logit_scale, softcap=softcap,
+                 z_loss=z_loss),
+             "reduced_z_loss": zl if reduction == "none" else zl.sum() / count}
+    return {name: _array(value) for name, value in stats.items()}
+
+
+def cross_entropy_stats(input, target, weight=None, **kwargs):
+    logits = _tensor(input)
+    weight = None if weight is None else _tensor(weight, like=logits)
+    return _statistics(logits, _tensor(target, like=logits), weight, **kwargs)
+
+
+def linear_cross_entropy_stats(input, linear_weight, target, *, linear_bias=None, weight=None,
+                               ignore_index=None, **kwargs):
+    with torch.no_grad():
+        _, logits, target, _ = _linear_logits(input, linear_weight, target, linear_bias, {})
+        weight = None if weight is None else _tensor(weight, like=logits)
+        return _statistics(logits, target, weight,
+                           -100 if ignore_index is None else ignore_index, **kwargs)

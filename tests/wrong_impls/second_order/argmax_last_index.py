@@ -19,5 +19,8 @@ def cross_entropy_stats(input, target, softcap=None, logit_scale=1.0, **kwargs):
         z = softcap * np.tanh(z / softcap)
     n_classes = z.shape[1]
     argmax = n_classes - 1 - np.argmax(z[:, ::-1], axis=1)  # BUG: the last maximum
-    return dataclasses.replace(stats, argmax=argmax,
-                               correct=(argmax == np.asarray(target)) & stats.kept)
+    target = np.asarray(target)
+    if target.dtype.kind == "f":  # probabilities: the target's own (first) maximum
+        return dataclasses.replace(stats, argmax=argmax,
+                                   correct=argmax == np.argmax(target, axis=1))
+    return dataclasses.replace(stats, argmax=argmax, correct=(argmax == target) & stats.kept)

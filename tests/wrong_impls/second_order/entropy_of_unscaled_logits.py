@@ -16,4 +16,4 @@ def cross_entropy_stats(input, target, **kwargs):
     x = np.asarray(input, dtype=float)
     log_p = xr.log_softmax(x, axis=1)
     entropy = -(np.exp(log_p) * log_p).sum(axis=1)  # BUG: of x, not of the transformed z
-    return dataclasses.replace(stats, entropy=entropy)
+    return dataclasses.replace(stats, entropy=entropy.astype(stats.entropy.dtype))

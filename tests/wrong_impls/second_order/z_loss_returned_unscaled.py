@@ -11,8 +11,11 @@ import numpy as np
 import xent_ref as xr
 
 
-def cross_entropy_stats(input, target, z_loss=0.0, **kwargs):
-    stats = xr.cross_entropy_stats(input, target, z_loss=z_loss, **kwargs)
+def cross_entropy_stats(input, target, z_loss=0.0, reduction="mean", **kwargs):
+    stats = xr.cross_entropy_stats(input, target, z_loss=z_loss, reduction=reduction, **kwargs)
     unscaled = np.where(stats.kept, stats.lse**2, 0)  # BUG: lambda lse^2 without lambda
-    count = stats.kept.sum()
-    return dataclasses.replace(stats, z_loss=unscaled, reduced_z_loss=unscaled.sum() / count)
+    reduced = {"none": unscaled, "sum": unscaled.sum(),
+               "mean": unscaled.sum() / stats.kept.sum()}[reduction]
+    dtype = stats.lse.dtype
+    return dataclasses.replace(stats, z_loss=unscaled.astype(dtype),
+                               reduced_z_loss=np.asarray(reduced).astype(dtype))
