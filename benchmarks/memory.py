@@ -65,7 +65,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", action="store_true", help="small sizes, a quick look")
     small = parser.parse_args().small
-    if small:  # the rule of large vocabularies: a chunk is 0.3 of linear_weight
+    if small:  # the rule of large vocabularies: a chunk is a quarter of linear_weight
         linear.CHUNK_BYTES = 1 << 16
     n, c, h, v = (256, 4096, 64, 4096) if small else (2048, 32000, 512, 32000)
     print(f"peak memory (tracemalloc), N={n} C={c}; linear: N={n} H={h} V={v}")

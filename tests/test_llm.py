@@ -265,7 +265,7 @@ def test_linear_cross_entropy_never_forms_the_logits():
 
 
 def test_default_chunks_keep_the_peak_within_a_quarter_of_inputs_and_gradients(monkeypatch):
-    # With the byte budget made small, the chunk is 0.3 of linear_weight: the
+    # With the byte budget made small, the chunk is a quarter of linear_weight: the
     # benchmark's rule (peak <= 1.25x inputs + gradients) holds at any vocabulary size.
     from xent_ref import linear
 

@@ -54,15 +54,13 @@ from xent_ref._engine.blocks import row_blocks
 from xent_ref._engine.lowprec import computed_wide, rounding_to
 from xent_ref.cross_entropy import PreparedCall, cross_entropy_parts, prepare, split_mean
 
-# Rows per chunk, by default: about this many bytes of logits at a time, or CHUNK_OF_W
-# of linear_weight's bytes if that is more. Matrix products of a few rows run far below
-# the machine's speed, and every chunk adds its share to all of dW (a pass over V x H
+# Rows per chunk, by default: about this many bytes of logits at a time, or a quarter of
+# linear_weight's bytes if that is more. Matrix products of a few rows run far below the
+# machine's speed, and every chunk adds its share to all of dW (a pass over V x H
 # numbers), so a chunk is as large as the memory budget allows: one chunk (the logits,
-# then their gradient in the same buffer) and one slice of dW's product are the only
-# vocabulary-sized arrays, and at 0.3 and 1/8 of W they keep the peak within 1.25x
-# the inputs plus gradients.
+# then their gradient in the same buffer) is the only vocabulary-sized array, and at a
+# quarter of W it keeps the peak near 1.2x the inputs plus gradients.
 CHUNK_BYTES = 16 << 20
-CHUNK_OF_W = 0.3
 # The weight gradient is updated a slice of the vocabulary at a time, so that the
 # product G_c^T h_c never needs a temporary as large as W itself.
 _VOCAB_SLICES = 8
@@ -110,7 +108,7 @@ def _prepare_linear(input, linear_weight, target, *, linear_bias, weight, reduct
                            options=options)
     outputs = int(np.prod(out_features))
     if chunk_size is None:
-        budget = max(CHUNK_BYTES, int(CHUNK_OF_W * w.nbytes))
+        budget = max(CHUNK_BYTES, w.nbytes // 4)
         # the budget counts every logits-sized array a chunk holds: with a softcap or
         # z-loss the chain rule rereads the logits, so they and z (then G) are two
         arrays = 2 if options.rereads_logits else 1
@@ -312,7 +310,7 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
     logit_scale, softcap, z_loss
         The LLM options of :mod:`xent_ref.llm_options`.
     chunk_size : int, optional
-        Rows per chunk (default: about 16 MiB of logits per chunk, or 0.3 of
+        Rows per chunk (default: about 16 MiB of logits per chunk, or a quarter of
         ``linear_weight``'s size if that is more). The answer does not depend on it
         beyond rounding of the sums.
 
